@@ -1,0 +1,78 @@
+"""``superpose info``: counts, parameters and provenance of a saved network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from superpose.cli._app import app, console, print_json
+
+
+def network_info(directory: Path) -> dict[str, Any]:
+    """Everything ``superpose info`` shows, as a dict."""
+    from superpose.io import load_network, read_meta
+
+    meta = read_meta(directory)
+    net = load_network(directory)
+    info: dict[str, Any] = {
+        **net.counts(),
+        "seed": net.seed,
+        "superpose_version": meta.get("superpose_version"),
+        "format_version": meta.get("format_version"),
+        "params": net.params,
+        "task": meta["task"],
+        "input_code": net.input_code.meta(),
+        "output_code": net.output_code.meta(),
+        "extras": net.extras,
+    }
+    try:
+        from superpose.bounds import tightness
+    except ImportError:
+        pass
+    else:
+        info["tightness"] = tightness(net)
+    return info
+
+
+@app.command("info")
+def info_command(
+    directory: Annotated[Path, typer.Argument(help="Network directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show a network's layer widths, neurons, parameters, bits, codes and provenance."""
+    info = network_info(directory)
+    if as_json:
+        print_json(info)
+        return
+    table = Table(title=f"{directory}: {info['construction']}", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for key in (
+        "features_in",
+        "features_out",
+        "layer_widths",
+        "neurons",
+        "relu_neurons",
+        "step_units",
+        "nonzero_parameters",
+        "dense_parameters",
+        "bits_per_parameter",
+        "description_bits",
+        "seed",
+        "superpose_version",
+    ):
+        value = info[key]
+        table.add_row(key, f"{value:,.0f}" if isinstance(value, float) else str(value))
+    table.add_row("params", ", ".join(f"{k}={v}" for k, v in info["params"].items()) or "-")
+    table.add_row("input code", str(info["input_code"]))
+    table.add_row("output code", str(info["output_code"]))
+    for key, value in (info.get("tightness") or {}).items():
+        table.add_row(
+            f"tightness.{key}", f"{value:.3g}" if isinstance(value, float) else str(value)
+        )
+    for key, value in info["extras"].items():
+        table.add_row(f"extras.{key}", str(value)[:200])
+    console.print(table)

@@ -1,0 +1,72 @@
+"""``superpose verify``: check a saved network against its task's ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from superpose.cli._app import app, console, print_json, progress_bar
+from superpose.errors import SuperposeError
+
+
+def report_table(report) -> Table:
+    """A rich table of a verification report, one row per input class."""
+    table = Table(title=f"verification ({report.mode})")
+    for col in ("class", "checked", "false positives", "false negatives"):
+        table.add_column(col, justify="right")
+    for label, row in sorted(report.by_class.items()):
+        table.add_row(
+            label, f"{row['checked']:,}", str(row["false_positives"]), str(row["false_negatives"])
+        )
+    return table
+
+
+@app.command("verify")
+def verify_command(
+    directory: Annotated[
+        Path, typer.Argument(help="Network directory written by 'superpose build'.")
+    ],
+    mode: Annotated[
+        str, typer.Option("--mode", help="exhaustive, random, targeted or all.")
+    ] = "all",
+    samples: Annotated[
+        int, typer.Option("--samples", help="Random and targeted inputs (each).")
+    ] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for sampled inputs.")] = 0,
+    max_exhaustive: Annotated[
+        int, typer.Option("--max-exhaustive", help="Refuse exhaustive runs above this many inputs.")
+    ] = 5_000_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> int:
+    """Verify a network: exit 0 if no error was found, 1 if errors were found, 2 on bad input."""
+    from superpose.io import load_network
+    from superpose.verify import MODES, planned_inputs, verify
+
+    if mode not in MODES:
+        raise SuperposeError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if samples < 0:
+        raise SuperposeError(f"--samples must be >= 0, got {samples}")
+    net = load_network(directory)
+    total = planned_inputs(net, mode, samples, max_exhaustive)
+    rng = np.random.default_rng(seed)
+    with progress_bar("verifying", total, enabled=not as_json) as advance:
+        report = verify(net, mode, samples, rng, max_exhaustive=max_exhaustive, progress=advance)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        console.print(report_table(report))
+        verdict = (
+            "[green]no error found[/]"
+            if report.passed
+            else f"[red]{report.inputs_with_error:,} inputs with errors[/]"
+        )
+        console.print(
+            f"{report.inputs_checked:,} inputs checked: {verdict}; false positives {report.false_positives}, "
+            f"false negatives {report.false_negatives}; 95% upper bound on the error rate "
+            f"{report.error_rate_upper_95:.3g}"
+        )
+    return 0 if report.passed else 1

@@ -1,0 +1,72 @@
+"""Constructions: each turns a task into a network (``build(task, rng) -> Network``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from superpose.constructions.base import Construction
+from superpose.constructions.naive import Naive
+from superpose.errors import SuperposeError
+from superpose.network import Network
+from superpose.task import Task
+
+CONSTRUCTIONS: dict[str, type[Construction]] = {Naive.name: Naive}
+DEFAULT_CONSTRUCTION = "naive"
+
+
+def register(cls: type[Construction]) -> type[Construction]:
+    """Add a construction class to the registry under ``cls.name``."""
+    CONSTRUCTIONS[cls.name] = cls
+    return cls
+
+
+def make_construction(name: str, **params: Any) -> Construction:
+    """The construction called ``name``, created with ``params``."""
+    if name not in CONSTRUCTIONS:
+        raise SuperposeError(
+            f"unknown construction {name!r} (known: {', '.join(sorted(CONSTRUCTIONS))})"
+        )
+    try:
+        return CONSTRUCTIONS[name](**params)
+    except TypeError as exc:
+        raise SuperposeError(f"construction {name!r}: {exc}") from None
+
+
+def build(
+    task: Task,
+    construction: str | Construction = DEFAULT_CONSTRUCTION,
+    *,
+    seed: int | None = 0,
+    rng: np.random.Generator | None = None,
+    **params: Any,
+) -> Network:
+    """Build a network computing ``task``.
+
+    Example:
+        >>> from superpose import Task
+        >>> net = build(Task.from_gates(2, 2, [("and", [0, 1])]), "naive")
+        >>> net.counts()["neurons"]
+        3
+    """
+    con = (
+        construction
+        if isinstance(construction, Construction)
+        else make_construction(construction, **params)
+    )
+    if rng is None:
+        rng = np.random.default_rng(seed)
+    net = con.build(task, rng)
+    net.seed = seed
+    return net
+
+
+__all__ = [
+    "CONSTRUCTIONS",
+    "Construction",
+    "DEFAULT_CONSTRUCTION",
+    "build",
+    "make_construction",
+    "register",
+]

@@ -1,0 +1,167 @@
+"""Ground truth: the value of every gate of a task on a batch of sparse Boolean inputs.
+
+Work scales with the active part of each input: a gate can only be true if one of its
+operands is active (every op maps all-zero to 0), so each level is one sparse product of the
+batch's active nodes with a node-to-gate incidence matrix.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from superpose.errors import SuperposeError
+from superpose.task import OP_CODE, Task
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Truth for a batch: ``values[i, j]`` is output ``j`` on input ``i``.
+
+    ``active_operands[i, j]`` counts how many operands of output gate ``j`` are active on
+    input ``i`` (the class of that output on that input: "00", "01", "11" for 2-input gates).
+    """
+
+    values: sparse.csr_array
+    active_operands: sparse.csr_array
+
+
+@dataclass(frozen=True)
+class _Level:
+    gates: np.ndarray  # gate indices in this level
+    reads: sparse.csr_array  # (n_nodes, len(gates)): 1 where the node is an operand
+    first: sparse.csr_array  # (n_nodes, len(gates)): 1 where the node is the first operand
+    ops: np.ndarray
+    arity: np.ndarray
+
+
+_LEVEL_CACHE: weakref.WeakKeyDictionary[Task, tuple[_Level, ...]] = weakref.WeakKeyDictionary()
+
+
+def _levels(task: Task) -> tuple[_Level, ...]:
+    cached = _LEVEL_CACHE.get(task)
+    if cached is not None:
+        return cached
+    levels = []
+    gate_level = task.gate_level
+    for level in range(1, task.depth + 1):
+        gates = np.flatnonzero(gate_level == level)
+        arity = task.arity[gates]
+        starts = task.gate_indptr[gates]
+        cols = np.repeat(np.arange(len(gates)), arity)
+        offsets = np.arange(int(arity.sum())) - np.repeat(np.cumsum(arity) - arity, arity)
+        rows = task.gate_inputs[np.repeat(starts, arity) + offsets]
+        shape = (task.n_nodes, len(gates))
+        reads = sparse.csr_array((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=shape)
+        first = sparse.csr_array(
+            (
+                np.ones(len(gates), dtype=np.int32),
+                (task.gate_inputs[starts], np.arange(len(gates))),
+            ),
+            shape=shape,
+        )
+        levels.append(_Level(gates, reads, first, task.ops[gates], arity))
+    _LEVEL_CACHE[task] = tuple(levels)
+    return _LEVEL_CACHE[task]
+
+
+def _gate_truth(level: _Level, counts: sparse.coo_array, first: sparse.csr_array) -> np.ndarray:
+    """Boolean truth for the (input, gate) entries listed in ``counts`` (COO order)."""
+    c = counts.data
+    g = counts.coords[1]
+    op = level.ops[g]
+    truth = np.zeros(len(c), dtype=bool)
+    truth |= (op == OP_CODE["copy"]) & (c >= 1)
+    truth |= (op == OP_CODE["or"]) & (c >= 1)
+    truth |= (op == OP_CODE["and"]) & (c == level.arity[g])
+    truth |= (op == OP_CODE["xor"]) & (c % 2 == 1)
+    is_andnot = op == OP_CODE["andnot"]
+    if is_andnot.any():
+        f = np.asarray(first[counts.coords[0], g]).ravel()
+        truth |= is_andnot & (c == 1) & (f == 1)
+    return truth
+
+
+def as_input_batch(x: sparse.sparray | np.ndarray, features: int) -> sparse.csr_array:
+    """Coerce a batch of inputs to a 0/1 ``csr_array`` of shape (batch, features)."""
+    batch = sparse.csr_array(x, dtype=np.int32)
+    if batch.ndim != 2 or batch.shape[1] != features:
+        raise SuperposeError(f"input batch has shape {batch.shape}; expected (batch, {features})")
+    batch.data[:] = 1
+    batch.eliminate_zeros()
+    return batch
+
+
+def evaluate_nodes(task: Task, x: sparse.sparray | np.ndarray) -> sparse.csr_array:
+    """Value of every node (inputs then gates) on each input: a (batch, m + gates) 0/1 array.
+
+    Example:
+        >>> t = Task.from_gates(3, 2, [("and", [0, 1]), ("or", [3, 2])])
+        >>> evaluate_nodes(t, np.array([[1, 1, 0]])).toarray().tolist()
+        [[1, 1, 0, 1, 1]]
+    """
+    active, _ = _evaluate(task, x)
+    return active
+
+
+def _evaluate(task: Task, x: sparse.sparray | np.ndarray) -> tuple[sparse.csr_array, list]:
+    xb = as_input_batch(x, task.features)
+    n_batch = xb.shape[0]
+    active = sparse.hstack(
+        [xb, sparse.csr_array((n_batch, task.n_gates), dtype=np.int32)], format="csr"
+    )
+    per_level_counts = []
+    for level in _levels(task):
+        counts = (active @ level.reads).tocoo()
+        first = active @ level.first if (level.ops == OP_CODE["andnot"]).any() else None
+        truth = _gate_truth(level, counts, first)
+        rows = counts.coords[0][truth]
+        cols = task.features + level.gates[counts.coords[1][truth]]
+        new = sparse.csr_array(
+            (np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=active.shape
+        )
+        active = active + new
+        per_level_counts.append((level, counts))
+    return active.tocsr(), per_level_counts
+
+
+def evaluate(task: Task, x: sparse.sparray | np.ndarray) -> GroundTruth:
+    """Compute every output of ``task`` on a batch of 0/1 inputs (rows of ``x``).
+
+    Example:
+        >>> t = Task.from_gates(3, 2, [("and", [0, 1]), ("xor", [1, 2])])
+        >>> evaluate(t, np.array([[1, 1, 0], [0, 1, 1]])).values.toarray().tolist()
+        [[1, 1], [0, 0]]
+    """
+    active, per_level = _evaluate(task, x)
+    n_batch = active.shape[0]
+    values = active[:, task.outputs]
+    # Active-operand counts per (input, gate), then selected for the output columns.
+    rows, cols, data = [], [], []
+    for level, counts in per_level:
+        rows.append(counts.coords[0])
+        cols.append(level.gates[counts.coords[1]])
+        data.append(counts.data)
+    if rows:
+        gate_counts = sparse.csr_array(
+            (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n_batch, task.n_gates),
+        )
+    else:
+        gate_counts = sparse.csr_array((n_batch, task.n_gates), dtype=np.int32)
+    out_is_gate = task.outputs >= task.features
+    col_index = np.where(out_is_gate, task.outputs - task.features, 0)
+    operand_counts = gate_counts[:, col_index]
+    if not out_is_gate.all():
+        # An output that is an input feature reads itself: one operand.
+        mask = sparse.diags_array(out_is_gate.astype(np.int32))
+        feature_part = active[:, np.where(out_is_gate, 0, task.outputs)]
+        unmask = sparse.diags_array((~out_is_gate).astype(np.int32))
+        operand_counts = operand_counts @ mask + feature_part @ unmask
+    return GroundTruth(
+        values=sparse.csr_array(values, dtype=bool),
+        active_operands=sparse.csr_array(operand_counts, dtype=np.int32),
+    )

@@ -1,0 +1,296 @@
+"""Networks: layers of sparse weights with ReLU or step units, between an input and an output code.
+
+A :class:`Network` carries its task, its input code (features -> first layer) and its output
+code (last layer -> outputs), so every construction is run and verified by the same path:
+``encode -> forward -> decode``.
+
+Step units fire iff ``W z + b >= 0``; on integer pre-activations ``1[p >= 0] = ReLU(p + 1) -
+ReLU(p)``, which :meth:`Network.compile_to_relu` uses to turn any network into pure ReLU.
+
+Invariant checked at construction: a unit whose inputs are all zero outputs zero (``act(b) =
+0``). That is what keeps activations sparse end to end: a forward pass only touches the units
+that read an active neuron.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from scipy.special import gammaln
+
+from superpose.codes import Code
+from superpose.errors import SuperposeError
+from superpose.task import Task
+
+ACTIVATIONS = ("relu", "step", "linear")
+
+
+def _activate(values: np.ndarray, activation: str) -> np.ndarray:
+    if activation == "relu":
+        return np.maximum(values, 0)
+    if activation == "step":
+        return (values >= 0).astype(values.dtype)
+    return values
+
+
+@dataclass(eq=False)
+class Layer:
+    """One weight layer: ``act(W z + b)`` with ``W`` a sparse (out, in) array.
+
+    Example:
+        >>> w = sparse.csr_array(np.array([[1.0, 1.0]]))
+        >>> Layer(w, np.array([-2.0]), "step").apply(np.array([[1.0, 1.0], [1.0, 0.0]])).tolist()
+        [[1.0], [0.0]]
+    """
+
+    weight: sparse.csr_array
+    bias: np.ndarray
+    activation: str
+    _weight_t: sparse.csr_array | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.weight = sparse.csr_array(self.weight)
+        self.weight.sum_duplicates()
+        self.bias = np.asarray(self.bias, dtype=self.weight.dtype)
+        if self.activation not in ACTIVATIONS:
+            raise SuperposeError(f"unknown activation {self.activation!r} (known: {ACTIVATIONS})")
+        if self.bias.shape != (self.weight.shape[0],):
+            raise SuperposeError(
+                f"bias of shape {self.bias.shape} does not match {self.weight.shape[0]} units"
+            )
+        if not (np.isfinite(self.weight.data).all() and np.isfinite(self.bias).all()):
+            raise SuperposeError("weights and biases must be finite")
+        if (_activate(self.bias, self.activation) != 0).any():
+            unit = int(np.flatnonzero(_activate(self.bias, self.activation) != 0)[0])
+            raise SuperposeError(
+                f"unit {unit} ({self.activation}, bias {self.bias[unit]}) fires on an all-zero input; "
+                "every unit must map zero input to zero"
+            )
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def weight_t(self) -> sparse.csr_array:
+        """The transposed weights, in CSR, for (batch, in) @ (in, out) products."""
+        if self._weight_t is None:
+            self._weight_t = sparse.csr_array(self.weight.T)
+        return self._weight_t
+
+    def apply(self, z: sparse.sparray | np.ndarray) -> sparse.csr_array | np.ndarray:
+        """Activations of this layer for a batch ``z`` of shape (batch, n_in)."""
+        if sparse.issparse(z):
+            p = sparse.csr_array(sparse.csr_array(z) @ self.weight_t)
+            p.data += self.bias[p.indices]
+            p.data = _activate(p.data, self.activation)
+            p.eliminate_zeros()
+            return p
+        p = np.asarray(z) @ self.weight_t + self.bias
+        return _activate(np.asarray(p), self.activation)
+
+    def nonzero_parameters(self) -> int:
+        return int(np.count_nonzero(self.weight.data) + np.count_nonzero(self.bias))
+
+
+class Network:
+    """Layers between an input code and an output code, computing the outputs of a task.
+
+    Example:
+        >>> from superpose import Task, build
+        >>> task = Task.from_gates(3, 2, [("and", [0, 1]), ("or", [1, 2])])
+        >>> net = build(task, "naive")
+        >>> net.predict(np.array([[1, 1, 0]])).toarray().astype(int).tolist()
+        [[1, 1]]
+    """
+
+    def __init__(
+        self,
+        layers: list[Layer],
+        input_code: Code,
+        output_code: Code,
+        task: Task,
+        construction: str = "custom",
+        params: dict[str, Any] | None = None,
+        seed: int | None = None,
+        extras: dict[str, Any] | None = None,
+    ) -> None:
+        self.layers = list(layers)
+        self.input_code = input_code
+        self.output_code = output_code
+        self.task = task
+        self.construction = construction
+        self.params = dict(params or {})
+        self.seed = seed
+        self.extras = dict(extras or {})
+        self._check_shapes()
+
+    def _check_shapes(self) -> None:
+        if not self.layers:
+            raise SuperposeError("a network needs at least one layer")
+        if self.input_code.n_features != self.task.features:
+            raise SuperposeError(
+                f"input code covers {self.input_code.n_features} features; the task has {self.task.features}"
+            )
+        if self.output_code.n_features != self.task.n_outputs:
+            raise SuperposeError(
+                f"output code covers {self.output_code.n_features} outputs; the task has {self.task.n_outputs}"
+            )
+        width = self.input_code.width
+        for i, layer in enumerate(self.layers):
+            if layer.n_in != width:
+                raise SuperposeError(f"layer {i} reads {layer.n_in} units but receives {width}")
+            width = layer.n_out
+        if width != self.output_code.width:
+            raise SuperposeError(
+                f"the last layer has {width} units; the output code reads {self.output_code.width}"
+            )
+        for i, layer in enumerate(self.layers[:-1]):
+            if layer.activation == "linear":
+                raise SuperposeError(f"layer {i}: only the last layer may be linear (a read-out)")
+
+    # running ------------------------------------------------------------------------
+    def encode(self, x: sparse.sparray | np.ndarray) -> sparse.csr_array | np.ndarray:
+        """The input layer for a batch of 0/1 feature vectors."""
+        return self.input_code.encode(x)
+
+    def forward(self, z: sparse.sparray | np.ndarray, *, all_layers: bool = False) -> Any:
+        """Run the layers on input-layer activations ``z``; optionally return every layer."""
+        outs = []
+        for layer in self.layers:
+            z = layer.apply(z)
+            outs.append(z)
+        return outs if all_layers else z
+
+    def predict(self, x: sparse.sparray | np.ndarray) -> sparse.csr_array:
+        """Decoded Boolean outputs, shape (batch, n_outputs)."""
+        return self.output_code.decode(self.forward(self.encode(x)))
+
+    # structure ----------------------------------------------------------------------
+    def compile_to_relu(self) -> Network:
+        """The same function with every step unit replaced by two ReLUs: ReLU(p + 1) - ReLU(p).
+
+        Exact when pre-activations are integers (integer weights and biases on 0/1 inputs);
+        refused otherwise. A step layer at the end gets a linear read-out layer [I, -I].
+        """
+        new_layers: list[Layer] = []
+        carry: sparse.csr_array | None = None  # the [I, -I] combination owed to the next layer
+        for layer in self.layers:
+            w = layer.weight if carry is None else sparse.csr_array(layer.weight @ carry)
+            if layer.activation != "step":
+                new_layers.append(Layer(w, layer.bias, layer.activation))
+                carry = None
+                continue
+            if not (
+                np.all(w.data == np.round(w.data)) and np.all(layer.bias == np.round(layer.bias))
+            ):
+                raise SuperposeError(
+                    "compile_to_relu needs integer weights and biases on step layers"
+                )
+            new_layers.append(
+                Layer(
+                    sparse.vstack([w, w], format="csr"),
+                    np.concatenate([layer.bias + 1, layer.bias]),
+                    "relu",
+                )
+            )
+            eye = sparse.eye_array(layer.n_out, format="csr", dtype=w.dtype)
+            carry = sparse.hstack([eye, -eye], format="csr")
+        if carry is not None:
+            new_layers.append(Layer(carry, np.zeros(carry.shape[0], dtype=carry.dtype), "linear"))
+        return Network(
+            new_layers,
+            self.input_code,
+            self.output_code,
+            self.task,
+            self.construction,
+            {**self.params, "compiled_to_relu": True},
+            self.seed,
+            self.extras,
+        )
+
+    def counts(self) -> dict[str, Any]:
+        """Neurons, parameters and description bits, exactly as SPEC §1 lists them.
+
+        ``description_bits`` is the length of a plain description of the weights: for each
+        layer, which entries are non-zero (log2 C(in*out, nnz)) plus ``bits_per_parameter``
+        for every non-zero weight and bias. Codes are fixed before the task is chosen and are
+        not counted.
+        """
+        unit_layers = [lay for lay in self.layers if lay.activation != "linear"]
+        widths = [self.input_code.width] + [lay.n_out for lay in unit_layers]
+        step_units = sum(lay.n_out for lay in unit_layers if lay.activation == "step")
+        nonzero = sum(lay.nonzero_parameters() for lay in self.layers)
+        dense = sum(lay.n_in * lay.n_out + lay.n_out for lay in self.layers)
+        values = np.unique(
+            np.concatenate(
+                [np.unique(lay.weight.data) for lay in self.layers]
+                + [np.unique(lay.bias) for lay in self.layers]
+            )
+        )
+        distinct = int(np.count_nonzero(values))
+        if distinct > 2**16:
+            bits = 8 * max(lay.weight.dtype.itemsize for lay in self.layers)
+        else:
+            bits = max(1, math.ceil(math.log2(max(distinct, 2))))
+        position_bits = 0.0
+        for lay in self.layers:
+            total, k = lay.n_in * lay.n_out, int(np.count_nonzero(lay.weight.data))
+            position_bits += float(
+                gammaln(total + 1) - gammaln(k + 1) - gammaln(total - k + 1)
+            ) / math.log(2)
+        return {
+            "construction": self.construction,
+            "features_in": self.task.features,
+            "features_out": self.task.n_outputs,
+            "layer_widths": widths,
+            "input_neurons": widths[0],
+            "hidden_neurons": sum(widths[1:-1]),
+            "output_neurons": widths[-1],
+            "neurons": sum(widths),
+            "step_units": step_units,
+            "relu_neurons": sum(widths) + step_units,
+            "weight_layers": len(unit_layers),
+            "activations": [lay.activation for lay in self.layers],
+            "nonzero_parameters": nonzero,
+            "dense_parameters": dense,
+            "bits_per_parameter": bits,
+            "description_bits": position_bits + bits * nonzero,
+        }
+
+    def to_torch(self) -> Any:
+        """A plain ``torch.nn.Sequential`` (Linear and ReLU) computing the same last layer.
+
+        Needs the optional extra ``superpose[torch]``. Step units are compiled to ReLU pairs
+        first. The module maps the dense input layer (``encode(x)``) to the last layer.
+        """
+        try:
+            import torch
+        except ImportError:
+            raise SuperposeError(
+                "torch export needs the optional extra: pip install 'superpose[torch]'"
+            ) from None
+        net = (
+            self.compile_to_relu() if any(lay.activation == "step" for lay in self.layers) else self
+        )
+        dense = sum(lay.n_in * lay.n_out for lay in net.layers)
+        if dense > 2 * 10**8:
+            raise SuperposeError(f"torch export would hold {dense} dense weights; too large")
+        modules: list[Any] = []
+        for lay in net.layers:
+            lin = torch.nn.Linear(lay.n_in, lay.n_out, dtype=torch.float64)
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(lay.weight.toarray().astype(np.float64)))
+                lin.bias.copy_(torch.from_numpy(lay.bias.astype(np.float64)))
+            modules.append(lin)
+            if lay.activation == "relu":
+                modules.append(torch.nn.ReLU())
+        return torch.nn.Sequential(*modules)

@@ -1,0 +1,464 @@
+"""The verifier (SPEC §5): feed Boolean inputs through a network's codes and compare with the truth.
+
+Every construction is checked by this one path: ``network.predict`` (input code -> layers ->
+output code) against :func:`superpose.evaluate.evaluate`. Three input sources:
+
+* ``exhaustive`` -- every input with at most s active features (a certificate for the instance);
+* ``random`` -- s-sparse inputs, half holding every operand of a random gate, half all but one;
+* ``targeted`` -- for a random gate: its operands (all, or all but one) plus the distractor
+  features whose input codes put the most weight into that gate's output units.
+
+Errors are split by class (how many of the output gate's operands were active: "00", "01",
+"11" for 2-input gates) and summarised with a one-sided 95% Clopper-Pearson upper bound on
+the per-input error rate.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import sparse, stats
+
+from superpose.codes import BloomCode, ExplicitCode
+from superpose.errors import SuperposeError
+from superpose.evaluate import evaluate
+from superpose.network import Network
+from superpose.task import Task, n_sparse_inputs
+
+MODES = ("exhaustive", "random", "targeted", "all")
+DEFAULT_MAX_EXHAUSTIVE = 5_000_000
+POOL_SIZE = 4096
+MAX_EXAMPLES = 10
+
+Progress = Callable[[int], None]
+
+
+def class_label(active: int, arity: int) -> str:
+    """Name of an input class: which of a gate's operands are active ("01" = one of two)."""
+    if arity <= 3:
+        return "0" * (arity - active) + "1" * active
+    return f"{active}of{arity}"
+
+
+def clopper_pearson_upper(errors: int, trials: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound on a rate, given ``errors`` in ``trials``.
+
+    Example:
+        >>> round(clopper_pearson_upper(0, 10_000), 6)  # the "rule of three": ~3/n
+        0.0003
+    """
+    if trials <= 0:
+        return 1.0
+    if errors >= trials:
+        return 1.0
+    return float(stats.beta.ppf(confidence, errors + 1, trials - errors))
+
+
+@dataclass
+class VerificationReport:
+    """What a verification run found; ``to_dict`` gives the CLI's JSON."""
+
+    mode: str
+    inputs_checked: int = 0
+    inputs_with_error: int = 0
+    false_positives: int = 0
+    false_negatives: int = 0
+    by_class: dict[str, dict[str, int]] = field(default_factory=dict)
+    failing_inputs: list[list[int]] = field(default_factory=list)
+    by_mode: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def error_rate_upper_95(self) -> float:
+        return clopper_pearson_upper(self.inputs_with_error, self.inputs_checked)
+
+    @property
+    def passed(self) -> bool:
+        return self.inputs_with_error == 0
+
+    def merge(self, other: VerificationReport) -> None:
+        """Add another report's counts into this one."""
+        self.inputs_checked += other.inputs_checked
+        self.inputs_with_error += other.inputs_with_error
+        self.false_positives += other.false_positives
+        self.false_negatives += other.false_negatives
+        for label, row in other.by_class.items():
+            mine = self.by_class.setdefault(
+                label, {"checked": 0, "false_positives": 0, "false_negatives": 0}
+            )
+            for key, value in row.items():
+                mine[key] += value
+        room = MAX_EXAMPLES - len(self.failing_inputs)
+        self.failing_inputs.extend(other.failing_inputs[: max(room, 0)])
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["error_rate_upper_95"] = self.error_rate_upper_95
+        out["passed"] = self.passed
+        out["by_class"] = dict(sorted(self.by_class.items()))
+        return out
+
+
+# --- inputs -----------------------------------------------------------------------------
+
+
+def _rows_to_batch(rows: list[np.ndarray] | list[list[int]], features: int) -> sparse.csr_array:
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    indices = (
+        np.concatenate([np.asarray(r, dtype=np.int64) for r in rows])
+        if indptr[-1]
+        else np.zeros(0, np.int64)
+    )
+    data = np.ones(len(indices), dtype=np.int32)
+    batch = sparse.csr_array((data, indices, indptr), shape=(len(rows), features))
+    batch.sum_duplicates()
+    return batch
+
+
+def exhaustive_inputs(
+    features: int, sparsity: int, batch_size: int = 4096
+) -> Iterator[sparse.csr_array]:
+    """Every input with at most ``sparsity`` active features, in batches."""
+    combos = itertools.chain.from_iterable(
+        itertools.combinations(range(features), k) for k in range(sparsity + 1)
+    )
+    while True:
+        chunk = list(itertools.islice(combos, batch_size))
+        if not chunk:
+            return
+        yield _rows_to_batch([list(c) for c in chunk], features)
+
+
+class _Leaves:
+    """Input features in the cone of each output (the operands, for a one-level task)."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self._cache: dict[int, np.ndarray] = {}
+
+    def __call__(self, node: int) -> np.ndarray:
+        t = self.task
+        if node < t.features:
+            return np.array([node])
+        if node in self._cache:
+            return self._cache[node]
+        ops = t.operands(node - t.features)
+        if (ops < t.features).all():
+            leaves = ops
+        else:
+            leaves = np.unique(np.concatenate([self(int(o)) for o in ops]))
+        self._cache[node] = leaves
+        return leaves
+
+
+def _fill(chosen: np.ndarray, target: int, features: int, rng: np.random.Generator) -> np.ndarray:
+    """Add random distinct features to ``chosen`` until it has ``target`` of them."""
+    chosen = np.unique(chosen)
+    target = min(target, features)
+    while len(chosen) < target:
+        chosen = np.union1d(chosen, rng.integers(0, features, target - len(chosen)))
+    return chosen
+
+
+def random_inputs(
+    task: Task, count: int, rng: np.random.Generator, batch_size: int = 2048
+) -> Iterator[sparse.csr_array]:
+    """s-sparse inputs; even rows hold every operand of a random output, odd rows all but one."""
+    leaves = _Leaves(task)
+    s, m = task.sparsity, task.features
+    done = 0
+    while done < count:
+        n = min(batch_size, count - done)
+        rows = []
+        outs = task.outputs[rng.integers(0, task.n_outputs, n)]
+        for i, node in enumerate(outs):
+            base = leaves(int(node))
+            if len(base) > s:
+                base = rng.choice(base, s, replace=False)
+            if (done + i) % 2 == 1 and len(base) > 0:
+                base = np.delete(base, rng.integers(len(base)))
+            rows.append(_fill(base, s, m, rng))
+        done += n
+        yield _rows_to_batch(rows, m)
+
+
+def _unit_support(net: Network, output: int) -> np.ndarray | None:
+    """Weights over the last layer's units that read output ``output``."""
+    code = net.output_code
+    vec = np.zeros(code.width)
+    if isinstance(code, BloomCode):
+        vec[code.members(output)] = 1.0
+    elif isinstance(code, ExplicitCode):
+        vec[output] = 1.0
+    else:
+        return None
+    return vec
+
+
+def _input_scores(net: Network, output: int) -> np.ndarray | None:
+    """How strongly each input-layer unit feeds the units that decode ``output``."""
+    v = _unit_support(net, output)
+    if v is None:
+        return None
+    v = sparse.csr_array(v.reshape(1, -1))
+    for layer in reversed(net.layers):
+        w = abs(layer.weight)
+        v = sparse.csr_array(v @ w)
+    return v.toarray().ravel()
+
+
+def _feature_scores(net: Network, pool: np.ndarray, unit_scores: np.ndarray) -> np.ndarray:
+    code = net.input_code
+    if isinstance(code, BloomCode):
+        return np.asarray(code.membership[pool] @ unit_scores).ravel()
+    if isinstance(code, ExplicitCode):
+        return unit_scores[pool]
+    matrix = getattr(code, "matrix", None)
+    if matrix is not None:
+        return np.abs(matrix[:, pool]).T @ np.abs(unit_scores)
+    return np.zeros(len(pool))
+
+
+def _feature_to_gates(task: Task) -> sparse.csr_array:
+    """(features, gates) incidence: which gates read each input feature directly."""
+    gate_of = np.repeat(np.arange(task.n_gates), task.arity)
+    direct = task.gate_inputs < task.features
+    ones = np.ones(int(direct.sum()), dtype=np.int8)
+    return sparse.csr_array(
+        (ones, (task.gate_inputs[direct], gate_of[direct])), shape=(task.features, task.n_gates)
+    )
+
+
+def _partners(
+    task: Task,
+    f2g: sparse.csr_array,
+    features: np.ndarray,
+    rng: np.random.Generator,
+    limit: int = 256,
+) -> np.ndarray:
+    """Features that share a gate with any of ``features``."""
+    feats = features[features < task.features]
+    if len(feats) == 0:
+        return np.zeros(0, dtype=np.int64)
+    gates = np.unique(
+        np.concatenate([f2g.indices[f2g.indptr[f] : f2g.indptr[f + 1]] for f in feats])
+    )
+    if len(gates) > limit:
+        gates = rng.choice(gates, limit, replace=False)
+    if len(gates) == 0:
+        return np.zeros(0, dtype=np.int64)
+    ops = np.concatenate([task.operands(int(g)) for g in gates])
+    return np.setdiff1d(ops[ops < task.features], feats)
+
+
+def targeted_inputs(
+    net: Network, count: int, rng: np.random.Generator, batch_size: int = 1024
+) -> Iterator[sparse.csr_array]:
+    """Adversarial inputs: a gate's operands (all, or all but one) plus its worst distractors.
+
+    Distractors are scored by how much weight their input codes send into the units that
+    decode the gate, among a pool of the gate's partners and random features.
+    """
+    task = net.task
+    leaves = _Leaves(task)
+    s, m = task.sparsity, task.features
+    f2g = _feature_to_gates(task)
+    done = 0
+    while done < count:
+        n = min(batch_size, count - done)
+        rows = []
+        picks = rng.integers(0, task.n_outputs, n)
+        for i, j in enumerate(picks):
+            variant = (done + i) % 3
+            base = leaves(int(task.outputs[j]))
+            if len(base) > s:
+                base = rng.choice(base, s, replace=False)
+            if variant == 0 and len(base) > 0:
+                base = np.delete(base, rng.integers(len(base)))
+            room = s - len(base)
+            if variant == 2 or room <= 0:
+                rows.append(base if len(base) else _fill(base, 1, m, rng))
+                continue
+            unit_scores = _input_scores(net, int(j))
+            pool = np.union1d(
+                _partners(task, f2g, base, rng), rng.integers(0, m, min(POOL_SIZE, m))
+            )
+            pool = np.setdiff1d(pool, leaves(int(task.outputs[j])))
+            if unit_scores is None or len(pool) == 0:
+                rows.append(_fill(base, s, m, rng))
+                continue
+            scores = _feature_scores(net, pool, unit_scores) + rng.random(len(pool)) * 1e-3
+            top = pool[np.argsort(-scores)[:room]]
+            rows.append(np.concatenate([base, top]))
+        done += n
+        yield _rows_to_batch(rows, m)
+
+
+# --- checking ---------------------------------------------------------------------------
+
+
+def _output_arity(task: Task) -> np.ndarray:
+    is_gate = task.outputs >= task.features
+    arity = np.ones(task.n_outputs, dtype=np.int64)
+    arity[is_gate] = task.arity[task.outputs[is_gate] - task.features]
+    return arity
+
+
+def check_batch(net: Network, batch: sparse.csr_array, mode: str = "batch") -> VerificationReport:
+    """Compare the network with the ground truth on one batch of inputs."""
+    task = net.task
+    report = VerificationReport(mode)
+    n = batch.shape[0]
+    if n == 0:
+        return report
+    truth = evaluate(task, batch)
+    pred = sparse.csr_array(net.predict(batch), dtype=np.int8)
+    diff = sparse.csr_array(pred - sparse.csr_array(truth.values, dtype=np.int8)).tocoo()
+    arity = _output_arity(task)
+    # Per-class counts of checked (input, output) pairs.
+    act = truth.active_operands.tocoo()
+    keys = arity[act.coords[1]] * 1000 + act.data
+    uniq, cnt = np.unique(keys, return_counts=True)
+    nonzero_by_arity: dict[int, int] = {}
+    for key, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
+        k, a = divmod(key, 1000)
+        label = class_label(a, k)
+        report.by_class.setdefault(
+            label, {"checked": 0, "false_positives": 0, "false_negatives": 0}
+        )
+        report.by_class[label]["checked"] += c
+        nonzero_by_arity[k] = nonzero_by_arity.get(k, 0) + c
+    ar_uniq, ar_cnt = np.unique(arity, return_counts=True)
+    for k, c in zip(ar_uniq.tolist(), ar_cnt.tolist(), strict=True):
+        label = class_label(0, k)
+        report.by_class.setdefault(
+            label, {"checked": 0, "false_positives": 0, "false_negatives": 0}
+        )
+        report.by_class[label]["checked"] += c * n - nonzero_by_arity.get(k, 0)
+    report.inputs_checked = n
+    mask = diff.data != 0
+    rows, cols, vals = diff.coords[0][mask], diff.coords[1][mask], diff.data[mask]
+    if len(rows):
+        active = np.asarray(truth.active_operands[rows, cols]).ravel()
+        for r, c, v, a in zip(
+            rows.tolist(), cols.tolist(), vals.tolist(), active.tolist(), strict=True
+        ):
+            label = class_label(int(a), int(arity[c]))
+            key = "false_positives" if v > 0 else "false_negatives"
+            report.by_class.setdefault(
+                label, {"checked": 0, "false_positives": 0, "false_negatives": 0}
+            )
+            report.by_class[label][key] += 1
+        report.false_positives = int((vals > 0).sum())
+        report.false_negatives = int((vals < 0).sum())
+        bad_rows = np.unique(rows)
+        report.inputs_with_error = len(bad_rows)
+        for r in bad_rows[:MAX_EXAMPLES]:
+            report.failing_inputs.append(
+                batch.indices[batch.indptr[r] : batch.indptr[r + 1]].tolist()
+            )
+    return report
+
+
+def _run(
+    net: Network, batches: Iterator[sparse.csr_array], mode: str, progress: Progress | None
+) -> VerificationReport:
+    report = VerificationReport(mode)
+    for batch in batches:
+        report.merge(check_batch(net, batch, mode))
+        if progress is not None:
+            progress(batch.shape[0])
+    return report
+
+
+def planned_inputs(
+    net: Network, mode: str, samples: int, max_exhaustive: int = DEFAULT_MAX_EXHAUSTIVE
+) -> int:
+    """How many inputs a verification run will check (for progress bars and limits)."""
+    task = net.task
+    exhaustive = n_sparse_inputs(task.features, task.sparsity)
+    if mode == "exhaustive":
+        return exhaustive
+    if mode == "all":
+        return (exhaustive if exhaustive <= max_exhaustive else 0) + 2 * samples
+    return samples
+
+
+def verify(
+    net: Network,
+    mode: str = "all",
+    samples: int = 10_000,
+    rng: np.random.Generator | None = None,
+    *,
+    max_exhaustive: int = DEFAULT_MAX_EXHAUSTIVE,
+    progress: Progress | None = None,
+    batch_size: int = 2048,
+) -> VerificationReport:
+    """Check ``net`` against its task's ground truth.
+
+    ``mode`` is ``exhaustive`` (refused with the count when it exceeds ``max_exhaustive``),
+    ``random``, ``targeted`` (``samples`` inputs each) or ``all`` (exhaustive when feasible,
+    plus random and targeted).
+
+    Example:
+        >>> from superpose import Task, build
+        >>> net = build(Task.from_gates(6, 2, [("and", [0, 1]), ("xor", [2, 3])]), "naive")
+        >>> r = verify(net, "exhaustive")
+        >>> r.inputs_checked, r.inputs_with_error
+        (22, 0)
+    """
+    if mode not in MODES:
+        raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
+    if samples < 0:
+        raise SuperposeError(f"samples must be >= 0, got {samples}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    task = net.task
+    total = n_sparse_inputs(task.features, task.sparsity)
+    if mode == "exhaustive" and total > max_exhaustive:
+        raise SuperposeError(
+            f"exhaustive verification needs {total:,} inputs (all <= {task.sparsity}-sparse inputs of "
+            f"{task.features} features), above the limit of {max_exhaustive:,}; use --mode random/targeted "
+            "or raise --max-exhaustive"
+        )
+    report = VerificationReport(mode)
+    parts: list[tuple[str, Iterator[sparse.csr_array]]] = []
+    if mode in ("exhaustive", "all") and total <= max_exhaustive:
+        parts.append(("exhaustive", exhaustive_inputs(task.features, task.sparsity, batch_size)))
+    if mode in ("random", "all"):
+        parts.append(("random", random_inputs(task, samples, rng, batch_size)))
+    if mode in ("targeted", "all"):
+        parts.append(("targeted", targeted_inputs(net, samples, rng, min(batch_size, 1024))))
+    for name, batches in parts:
+        sub = _run(net, batches, name, progress)
+        report.by_mode[name] = {
+            "inputs_checked": sub.inputs_checked,
+            "inputs_with_error": sub.inputs_with_error,
+            "false_positives": sub.false_positives,
+            "false_negatives": sub.false_negatives,
+            "error_rate_upper_95": sub.error_rate_upper_95,
+        }
+        report.merge(sub)
+    return report
+
+
+def exhaustive_count(task: Task) -> int:
+    """Number of inputs exhaustive verification checks: sum over k <= s of C(m, k)."""
+    return n_sparse_inputs(task.features, task.sparsity)
+
+
+__all__ = [
+    "MODES",
+    "VerificationReport",
+    "check_batch",
+    "clopper_pearson_upper",
+    "exhaustive_count",
+    "exhaustive_inputs",
+    "random_inputs",
+    "targeted_inputs",
+    "verify",
+]
