@@ -157,7 +157,7 @@ class Family:
     gates each choosing one of ``choices`` operand sets, distinct within the group.
 
     Example:
-        >>> Family("permutation", outputs=4).log2_instances() == math.log2(24)
+        >>> round(Family("permutation", outputs=4).log2_instances(), 12) == round(math.log2(24), 12)
         True
     """
 
@@ -331,8 +331,9 @@ def family_of_task(task: Task) -> Family:
       circuits) the count overstates |𝓕|, so for depth ≥ 2 it is an estimate, not a theorem.
       For depth 1 it is exact.
 
-    Recorded families (``task.family["name"]``) ``uand`` (one instance) and pair/kand
-    families keep their names; their sizes come from the task itself.
+    Outputs that are input features themselves are fixed functions and are not counted. A
+    recorded ``task.family["name"] == "uand"`` is one instance (bound 0); every other family
+    is inferred from the gates, so the sizes always come from the task itself.
 
     Example:
         >>> from superpose.task import Task
@@ -342,14 +343,16 @@ def family_of_task(task: Task) -> Family:
         ('permutation', 2, 4)
     """
     m = int(task.features)
-    outs = np.asarray(task.outputs, dtype=np.int64)
-    if (outs < m).any():
-        raise SuperposeError(
-            f"{task.source}: output {int(outs[outs < m][0])} is an input feature; "
-            "the counting bound needs every output to be a gate"
-        )
+    all_outs = np.asarray(task.outputs, dtype=np.int64)
+    outs = all_outs[all_outs >= m]
+    fixed = len(all_outs) - len(outs)
+    fixed_note = (
+        f"{fixed} output(s) are input features themselves: fixed, not counted" if fixed else ""
+    )
     recorded = (task.family or {}).get("name")
     mp = len(outs)
+    if mp == 0:
+        return Family("circuit", outputs=len(all_outs), features=m, note=fixed_note)
     if recorded == "uand":
         return Family("uand", outputs=mp, features=m, note="recorded family: uand")
     gates = outs - m
@@ -366,11 +369,12 @@ def family_of_task(task: Task) -> Family:
         if op == "copy":
             sources = task.gate_inputs[task.gate_indptr[gates]]
             injective = len(np.unique(sources)) == mp
-            return Family("permutation" if injective else "maps", outputs=mp, features=m)
+            name = "permutation" if injective else "maps"
+            return Family(name, outputs=mp, features=m, note=fixed_note)
         if k == 2:
-            return Family(f"{op}2", outputs=mp, features=m)
+            return Family(f"{op}2", outputs=mp, features=m, note=fixed_note)
         if op in ("and", "or"):
-            return Family("kand", outputs=mp, features=m, arity=k)
+            return Family("kand", outputs=mp, features=m, arity=k, note=fixed_note)
     # layered circuit
     nodes_below = np.bincount(level, minlength=int(level.max()) + 2).cumsum()  # P_{<=d}
     groups: dict[tuple[int, int, int], int] = {}
@@ -389,7 +393,14 @@ def family_of_task(task: Task) -> Family:
         features=m,
         arity=int(arity.max()),
         groups=tuple(counted),
-        note="circuit family inferred from the gates (wirings of output gates)",
+        note="; ".join(
+            x
+            for x in (
+                "circuit family inferred from the gates (wirings of output gates)",
+                fixed_note,
+            )
+            if x
+        ),
     )
 
 
@@ -465,7 +476,9 @@ def parameters_lower_bound(bits: float, bits_per_parameter: float = 1.0) -> int:
         13
     """
     b = _check_bits_per_parameter(bits_per_parameter)
-    return max(0, math.ceil(bits / b - 1e-9))
+    if not bits > 0:
+        return 0
+    return max(1, math.ceil(bits / b * (1 - 1e-12)))
 
 
 def nonzero_parameters_lower_bound(
@@ -482,7 +495,9 @@ def nonzero_parameters_lower_bound(
     """
     b = _check_bits_per_parameter(bits_per_parameter)
     pos = math.log2(max(int(dense_parameters), 1))
-    return max(0, math.ceil(bits / (b + pos) - 1e-9))
+    if not bits > 0:
+        return 0
+    return max(1, math.ceil(bits / (b + pos) * (1 - 1e-12)))
 
 
 def _min_int(predicate: Any, hi0: int = 1) -> int:
@@ -521,7 +536,7 @@ def neurons_lower_bound(bits: float, layers: int = 1, bits_per_parameter: float 
 
     Example:
         >>> neurons_lower_bound(1.71e6, 2)
-        924
+        925
     """
     layers, b = _check_layers(layers), _check_bits_per_parameter(bits_per_parameter)
     guess = int(math.isqrt(int(bits / (layers * b)) + 1))
@@ -559,10 +574,10 @@ def hidden_neurons_lower_bound(
     n_in·n_out + n_out parameters suffice, else ``None`` (no network of that shape can do it).
 
     Example:
-        >>> hidden_neurons_lower_bound(1e6, 1000, 1000, layers=1) is None
+        >>> hidden_neurons_lower_bound(2e6, 1000, 1000, layers=1) is None
         True
-        >>> hidden_neurons_lower_bound(1e6, 1000, 1000, layers=2)
-        500
+        >>> hidden_neurons_lower_bound(2e6, 1000, 1000, layers=2)
+        1000
     """
     layers, b = _check_layers(layers), _check_bits_per_parameter(bits_per_parameter)
     n_in, n_out = _int_arg("input width", input_width), _int_arg("output width", output_width)
@@ -586,10 +601,12 @@ def hidden_neurons_lower_bound(
 def _family_for_capacity(name: str, outputs: int, features: int | None, arity: int) -> Family:
     if name == "permutation":
         return Family("permutation", outputs=outputs)
-    m = outputs if features is None else features
+    k = arity if name == "kand" else 2
+    # m = m' by default; at least k + 1 so that C(m, k) >= m' always holds.
+    m = max(outputs, k + 1) if features is None else features
     if name == "kand":
-        return Family("kand", outputs=outputs, features=max(m, arity), arity=arity)
-    return Family(name, outputs=outputs, features=max(m, 2))
+        return Family("kand", outputs=outputs, features=m, arity=arity)
+    return Family(name, outputs=outputs, features=m)
 
 
 def capacity_for_bits(
@@ -603,15 +620,17 @@ def capacity_for_bits(
 ) -> int:
     """Largest m' whose bit lower bound fits in ``budget_bits``, found on the exact counts.
 
-    ``family`` is ``permutation`` (m = m'), a pair family (``and2``…; m = m' unless
-    ``features`` fixes m) or ``kand``. The search is exponential then bisection and
+    ``family`` is ``permutation`` (m = m'), a pair family (``and2``…; m = max(m', 3) unless
+    ``features`` fixes m) or ``kand`` (m = max(m', k + 1) unless fixed). The search is exponential then bisection and
     guarantees bound(m') ≤ budget < bound(m' + 1) for the returned m'. With a fixed m the
-    pair count C(C(m,2), m') peaks at m' = C(m,2)/2 and then falls; if the budget covers the
-    peak every m' ≤ C(m,2) fits and C(m,2) is returned.
+    pair count C(C(m,2), m') peaks at m' = C(m,2)/2 and then falls, so only m' up to the peak
+    is searched; if the budget covers the peak every m' ≤ C(m,2) fits and C(m,2) is
+    returned. With δ > 0 and a fixed m the bound need not peak there: the result is then a
+    crossing on m' ≤ C(m,2)/2 (the invariant above still holds; capped at the peak).
 
     Example:
-        >>> capacity_for_bits(8.53e3)
-        999
+        >>> capacity_for_bits(8529.0), capacity_for_bits(8530.0)
+        (999, 1000)
     """
     if family not in CAPACITY_FAMILIES:
         raise SuperposeError(
@@ -632,7 +651,8 @@ def capacity_for_bits(
         total = math.comb(int(features), k)
         peak = max(1, total // 2)
         if bound(peak) <= budget:
-            return total
+            # δ = 0: the peak is the maximum, so every m' fits. δ > 0: stay on m' <= peak.
+            return total if float(error_fraction) == 0.0 else peak
         top = peak
     lo, hi = 0, 1
     while hi <= top and bound(hi) <= budget:
@@ -668,7 +688,7 @@ def capacity(
 
     Example:
         >>> capacity(1000, layers=1, bits_per_parameter=1)
-        84985
+        68465
     """
     b = _check_bits_per_parameter(bits_per_parameter)
     n = _int_arg("neurons", neurons)
@@ -782,7 +802,7 @@ def bloom_code_width(
 
     Example:
         >>> bloom_code_width(10**6, 2)
-        BloomWidth(width=1050, code_size=26)
+        BloomWidth(width=205, code_size=38)
     """
     _check_rep_args(features, sparsity, failure_probability, guarantee)
     m, s = int(features), int(sparsity)
@@ -824,7 +844,7 @@ def bounds_report(
     Example:
         >>> r = bounds_report(Family("permutation", outputs=1000), neurons=200)
         >>> r["neurons_lower_bound"], r["capacity_neurons"]
-        (92, 4389)
+        (92, 3840)
     """
     layers = _check_layers(layers)
     b = _check_bits_per_parameter(bits_per_parameter)

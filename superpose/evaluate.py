@@ -152,15 +152,12 @@ def evaluate(task: Task, x: sparse.sparray | np.ndarray) -> GroundTruth:
         )
     else:
         gate_counts = sparse.csr_array((n_batch, task.n_gates), dtype=np.int32)
-    out_is_gate = task.outputs >= task.features
-    col_index = np.where(out_is_gate, task.outputs - task.features, 0)
-    operand_counts = gate_counts[:, col_index]
-    if not out_is_gate.all():
-        # An output that is an input feature reads itself: one operand.
-        mask = sparse.diags_array(out_is_gate.astype(np.int32))
-        feature_part = active[:, np.where(out_is_gate, 0, task.outputs)]
-        unmask = sparse.diags_array((~out_is_gate).astype(np.int32))
-        operand_counts = operand_counts @ mask + feature_part @ unmask
+    # An output that is an input feature reads itself: one operand, active iff it is on.
+    node_counts = sparse.hstack(
+        [sparse.csr_array(active[:, : task.features], dtype=np.int32), gate_counts],
+        format="csr",
+    )
+    operand_counts = node_counts[:, task.outputs]
     return GroundTruth(
         values=sparse.csr_array(values, dtype=bool),
         active_operands=sparse.csr_array(operand_counts, dtype=np.int32),

@@ -296,17 +296,28 @@ def layered_circuit(
         for j in range(1, fan_in):
             from_input = rng.random(n) < input_fraction
             rows[:, j] = np.where(from_input, rng.integers(0, features, n), rng.choice(prev, n))
-        # Redraw operands that repeat within a gate.
+        # Redraw operands that repeat within a gate, and gates that repeat an earlier gate of
+        # the level (same op, same operand set); gates of different levels always differ.
         for _ in range(100):
             srt = np.sort(rows, axis=1)
             bad = (np.diff(srt, axis=1) == 0).any(axis=1)
-            if not bad.any():
+            key = np.concatenate([level_ops[:, None].astype(np.int64), srt], axis=1)
+            _, first = np.unique(key, axis=0, return_index=True)
+            dup = np.ones(n, dtype=bool)
+            dup[first] = False
+            dup &= ~bad
+            if not (bad.any() or dup.any()):
                 break
+            if dup.any():
+                rows[dup, 0] = rng.choice(prev, int(dup.sum()))
+            bad |= dup
             rows[bad, 1:] = rng.choice(
                 np.concatenate([prev, np.arange(features)]), (int(bad.sum()), fan_in - 1)
             )
         else:
-            raise SuperposeError("could not draw distinct operands; widen the levels")
+            raise SuperposeError(
+                "could not draw distinct gates; widen the levels or use more features"
+            )
         all_ops.append(level_ops)
         all_inputs.append(rows)
         prev = np.arange(next_id, next_id + n)

@@ -8,12 +8,13 @@ import numpy as np
 
 from superpose.constructions.base import Construction
 from superpose.constructions.naive import Naive
+from superpose.constructions.superposed import Superposed, Superposed3
 from superpose.errors import SuperposeError
 from superpose.network import Network
 from superpose.task import Task
 
-CONSTRUCTIONS: dict[str, type[Construction]] = {Naive.name: Naive}
-DEFAULT_CONSTRUCTION = "naive"
+CONSTRUCTIONS: dict[str, type[Construction]] = {c.name: c for c in (Superposed, Superposed3, Naive)}
+DEFAULT_CONSTRUCTION = "superposed"
 
 
 def register(cls: type[Construction]) -> type[Construction]:

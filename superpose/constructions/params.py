@@ -1,0 +1,176 @@
+"""Automatic parameters for the superposed constructions: code lengths, fan-in target, widths.
+
+The reasoning (SPEC §4), for a unit that must see ``k`` full operand codes of ``l`` bits:
+
+* A unit reading a fraction f of the input layer fires falsely when the active features that
+  are *not* its gate's missing operands put enough bits inside its read set. With j operands
+  of one of its gates present, the other s - j active features must supply k*l - j*l bits;
+  each of their (s - j)*l bits lands inside with probability about f, so
+  P(unit) = P(Bin((s - j) l, f) >= (k - j) l).
+* A gate reads as true only if all l' of its units fire: P(gate) = P(unit)^l'.
+* Per random input there are about s * (average influence) gates with j >= 1 operands
+  present and m' gates with none; their sum must stay below the target failure probability.
+* Adversarial inputs: for a gate with k - 1 operands present, one distractor whose code lies
+  inside the read sets of all l' units completes it; among a pool of P candidate features
+  such a distractor exists with probability about P * f^(l l'). We keep that below 1e-5.
+* The density of a pool of width n_out over an input layer of width n_in is
+  f = 1 - exp(-load / (n_in n_out)) with load = sum over gates of l' * |read set|, so the
+  largest safe f fixes n_in * n_out = load / ln(1/(1 - f)); equal widths minimise the sum.
+
+(l, l') are chosen from a small grid to minimise total neurons. These are our constants, not
+the paper's; the width search (:mod:`superpose.constructions.search`) finds the edge
+empirically.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from superpose.task import OP_CODE, Task
+
+ADVERSARIAL_POOL = 4096
+ADVERSARIAL_TARGET = 1e-5
+DEFAULT_FAILURE = 1e-6
+
+
+@dataclass(frozen=True)
+class AutoParams:
+    """A parameter choice and the numbers behind it."""
+
+    ell: int
+    ell_out: int
+    fan_in: float
+    n_in: int
+    n_out: int
+    load: float
+    predicted_failure: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gate_failure(
+    f: float, ell: int, ell_out: int, k: int, s: int, per_active: float, n_gates: int, n_in: float
+) -> float:
+    """Expected false gates per random s-sparse input at fan-in fraction ``f`` (see module doc).
+
+    The bits an active feature shares with a gate's missing operands lie in the read set of
+    *every* unit of that gate, so they are summed over first (v shared bits, binomial with
+    per-bit probability (k - j) l / n_in) and the rest is independent per unit.
+    """
+    total = 0.0
+    for j in range(0, min(k, s + 1)):
+        others = s - j
+        need = (k - j) * ell
+        bits = others * ell
+        if bits < need:
+            continue
+        q = min(1.0, need / max(n_in, 1.0))
+        v = np.arange(0, min(bits, need) + 1)
+        log_pmf = (
+            special.gammaln(bits + 1)
+            - special.gammaln(v + 1)
+            - special.gammaln(bits - v + 1)
+            + special.xlogy(v, q)
+            + special.xlog1py(bits - v, -q)
+        )
+        # P(Bin(bits - v, f) >= need - v); certain once the shared bits alone reach `need`.
+        p_unit = np.where(need - v > 0, special.bdtrc(need - v - 1, bits - v, f), 1.0)
+        p_gate = float(np.sum(np.exp(log_pmf) * p_unit**ell_out))
+        count = n_gates if j == 0 else s * per_active
+        total += count * p_gate
+    return total
+
+
+def adversarial_risk(f: float, ell: int, ell_out: int, pool: int) -> float:
+    """Chance that one of ``pool`` candidate distractors completes a gate missing one operand."""
+    return pool * f ** (ell * ell_out)
+
+
+def max_fan_in(
+    ell: int,
+    ell_out: int,
+    k: int,
+    s: int,
+    per_active: float,
+    n_gates: int,
+    m: int,
+    failure: float,
+    load: float,
+) -> float:
+    """Largest fan-in fraction f meeting the failure target and the adversarial target."""
+    pool = min(m, ADVERSARIAL_POOL)
+    lo, hi = 1e-4, 0.95
+
+    def ok(f: float) -> bool:
+        n_in = math.sqrt(load / -math.log1p(-f))
+        return (
+            gate_failure(f, ell, ell_out, k, s, per_active, n_gates, n_in) <= failure
+            and adversarial_risk(f, ell, ell_out, pool) <= ADVERSARIAL_TARGET
+        )
+
+    if not ok(lo):
+        return lo
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def task_shape(task: Task) -> tuple[int, float]:
+    """(largest number of full codes a unit must see, mean operand count) of a one-level task."""
+    k = 1
+    and_like = (
+        (task.ops == OP_CODE["and"])
+        | (task.ops == OP_CODE["xor"])
+        | (task.ops == OP_CODE["andnot"])
+    )
+    if and_like.any():
+        k = int(task.arity[and_like].max())
+    return k, float(task.arity.mean()) if task.n_gates else 1.0
+
+
+def auto_params(
+    task: Task,
+    failure: float = DEFAULT_FAILURE,
+    ell: int | None = None,
+    ell_out: int | None = None,
+    explicit_inputs: bool = False,
+) -> AutoParams:
+    """Choose l, l', the fan-in target and equal widths for a one-level task.
+
+    Example:
+        >>> import numpy as np
+        >>> from superpose.families import pairs
+        >>> p = auto_params(pairs(100_000, 100_000, np.random.default_rng(0)))
+        >>> 2000 < p.n_in < 3200 and p.ell >= 4
+        True
+    """
+    m, n_gates, s = task.features, task.n_gates, task.sparsity
+    k, mean_arity = task_shape(task)
+    per_active = mean_arity * n_gates / max(m, 1)
+    ells = [1] if explicit_inputs else ([ell] if ell else list(range(4, 11)))
+    ell_outs = [ell_out] if ell_out else list(range(4, 11))
+    best: AutoParams | None = None
+    for e in ells:
+        for eo in ell_outs:
+            load = eo * mean_arity * e * n_gates
+            f = max_fan_in(e, eo, k, s, per_active, n_gates, m, failure, load)
+            if explicit_inputs:
+                n_in = m
+                n_out = math.ceil(load / (n_in * -math.log1p(-f)))
+            else:
+                n_in = n_out = math.ceil(math.sqrt(load / -math.log1p(-f)))
+                n_in = max(n_in, 4 * e * s)
+            n_out = max(n_out, 2 * eo)
+            predicted = gate_failure(f, e, eo, k, s, per_active, n_gates, n_in)
+            cand = AutoParams(e, eo, f, n_in, n_out, load, predicted)
+            if best is None or cand.n_in + cand.n_out < best.n_in + best.n_out:
+                best = cand
+    assert best is not None
+    return best

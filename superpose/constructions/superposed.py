@@ -1,0 +1,365 @@
+"""The superposed constructions (SPEC §4, ours): Bloom-coded inputs and outputs, threshold units.
+
+* ``superposed`` (two-layer): the output units are the AND units. Unit o reads the union of
+  the operand codes of every gate whose output code contains o and fires iff at least
+  theta_o of those bits are on (2l for 2-AND). Gate k is read as true iff all l' units of its
+  output code fire. Supports copy, and (k inputs), or.
+* ``superposed3`` (three-layer): a hidden threshold layer with t units per gate, then an
+  output layer whose unit o sums the hidden units of every gate whose code contains o and
+  fires iff the sum reaches t. XOR and ANDNOT are a signed difference of two hidden parts
+  (XOR = OR - AND, ANDNOT = PRESENT(a) - AND(a, b)), which leaves other gates sharing an
+  output unit untouched. Supports every op.
+
+Both route gates by influence (:mod:`superpose.constructions.channels`) and keep operand
+codes disjoint, so a true gate always fires all of its units: no false negatives.
+
+Example:
+    >>> import numpy as np
+    >>> from superpose.families import pairs
+    >>> from superpose.verify import verify
+    >>> task = pairs(2000, 2000, np.random.default_rng(0))
+    >>> net = Superposed().build(task, np.random.default_rng(1))
+    >>> net.counts()["neurons"] < task.features + task.n_gates
+    True
+    >>> verify(net, "random", 500, np.random.default_rng(2)).inputs_with_error
+    0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from superpose.codes import BloomCode, Code, ExplicitCode
+from superpose.constructions._bloom import (
+    allocate_pools,
+    assign_units,
+    disjoint_code,
+    operand_matrix,
+    read_sets,
+    threshold_layer,
+)
+from superpose.constructions.base import Construction
+from superpose.constructions.channels import Routing, route
+from superpose.constructions.params import DEFAULT_FAILURE, auto_params
+from superpose.errors import SuperposeError
+from superpose.network import Layer, Network
+from superpose.task import OP_CODE, OPS, Task
+
+MONOTONE_OPS = {OP_CODE["copy"], OP_CODE["and"], OP_CODE["or"]}
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The threshold parts a gate is made of: each reads some operands and needs ``need`` codes."""
+
+    gate: np.ndarray  # gate position for each part
+    sign: np.ndarray  # +1, or -1 for the subtracted part of xor / andnot
+    need: np.ndarray  # full operand codes the part needs (1 = "any present", k = AND of k)
+    g_of: np.ndarray  # part index of each listed operand
+    node: np.ndarray  # operand node of each listed operand
+
+    def __len__(self) -> int:
+        return len(self.gate)
+
+
+def gate_parts(task: Task, gates: np.ndarray, signed: bool) -> Parts:
+    """Split gates into threshold parts (one per monotone gate, two per xor / andnot)."""
+    ops = task.ops[gates]
+    bad = ~np.isin(ops, list(MONOTONE_OPS)) if not signed else np.zeros(len(gates), bool)
+    if bad.any():
+        g = int(gates[np.flatnonzero(bad)[0]])
+        raise SuperposeError(
+            f"gate {g}: op {OPS[int(task.ops[g])]!r} is not monotone; the two-layer 'superposed' "
+            "construction handles copy/and/or -- use --construction superposed3"
+        )
+    xor = ops == OP_CODE["xor"]
+    if (task.arity[gates][xor] > 2).any():
+        raise SuperposeError("superposed constructions support 2-input xor only")
+    g_of, node, pos = operand_matrix(task, gates)
+    arity = task.arity[gates]
+    need_main = np.where(ops == OP_CODE["and"], arity, 1)
+    part_gate = [np.arange(len(gates))]
+    part_sign = [np.ones(len(gates), dtype=np.int8)]
+    part_need = [need_main]
+    op_of = ops[g_of]
+    # Main part: and/or/copy read all operands; xor's OR part reads both; andnot's PRESENT part reads a.
+    keep = ~((op_of == OP_CODE["andnot"]) & (pos == 1))
+    lists_g, lists_n = [g_of[keep]], [node[keep]]
+    neg = np.flatnonzero(np.isin(ops, [OP_CODE["xor"], OP_CODE["andnot"]]))
+    if len(neg):
+        base = len(gates)
+        part_gate.append(neg)
+        part_sign.append(-np.ones(len(neg), dtype=np.int8))
+        part_need.append(np.full(len(neg), 2))
+        sel = np.isin(g_of, neg)
+        remap = np.full(len(gates), -1)
+        remap[neg] = base + np.arange(len(neg))
+        lists_g.append(remap[g_of[sel]])
+        lists_n.append(node[sel])
+    return Parts(
+        np.concatenate(part_gate),
+        np.concatenate(part_sign),
+        np.concatenate(part_need).astype(np.int64),
+        np.concatenate(lists_g),
+        np.concatenate(lists_n),
+    )
+
+
+def input_code_for(
+    task: Task, gates: np.ndarray, width: int, ell: int, explicit: bool, rng: np.random.Generator
+) -> tuple[Code, BloomCode, int]:
+    """The network's input code, the operand code used for read sets, and leftover overlaps."""
+    if explicit:
+        eye = sparse.csr_array(sparse.eye_array(task.features, dtype=np.int8, format="csr"))
+        return ExplicitCode(task.features), BloomCode(eye), 0
+    code, overlaps = disjoint_code(task, gates, task.features, width, ell, rng)
+    return code, code, overlaps
+
+
+def threshold_stage(
+    parts: Parts,
+    operand_code: BloomCode,
+    width: int,
+    length: int,
+    heavy_share: float,
+    rng: np.random.Generator,
+    private: bool = False,
+) -> tuple[Layer, sparse.csr_array, dict[str, Any]]:
+    """One threshold layer computing ``parts``: each part gets ``length`` units of its pool.
+
+    With ``private`` every part gets its own single unit (explicit outputs). Returns the layer,
+    the (parts, width) unit membership and statistics for the network's extras.
+    """
+    reads = read_sets(operand_code, parts.g_of, parts.node, len(parts))
+    code_len = operand_code.lengths
+    min_len = np.full(len(parts), np.iinfo(np.int64).max)
+    np.minimum.at(min_len, parts.g_of, code_len[parts.node])
+    # "any present" needs the shortest operand code; an AND needs the whole union.
+    theta = np.where(parts.need == 1, min_len, np.diff(reads.indptr))
+    stats: dict[str, Any] = {}
+    if private:
+        units = sparse.csr_array(sparse.eye_array(len(parts), dtype=np.int8, format="csr"))
+    else:
+        # A feature read by more than `cutoff` gates would sit in over `heavy_share` of the
+        # pool's units: its gates move to a private block of units that all read its code
+        # (the input channel); a gate with two heavy operands goes to the heavier one's block.
+        cutoff = heavy_share * width / length
+        routing = route(parts.g_of, parts.node, len(parts), operand_code.n_features, cutoff)
+        owner_len = np.where(routing.owner >= 0, code_len[np.maximum(routing.owner, 0)], 0)
+        load = length * (np.diff(reads.indptr) - owner_len).clip(min=1)
+        pools = allocate_pools(parts.need, routing, load, width, min_size=6 * length)
+        units = assign_units(pools, length, rng)
+        stats["routes"] = routing.counts()
+        stats["heavy_features"] = len(routing.heavy)
+        stats["private_blocks"] = len(routing.heavy)
+        stats["width"] = pools.width
+        stats["influence_cutoff"] = routing.cutoff
+        stats["pools"] = len(pools.names)
+        stats["largest_block"] = int(pools.sizes()[1:].max()) if len(pools.names) > 1 else 0
+    layer, fan_in = threshold_layer(units, reads, theta)
+    used = fan_in[fan_in > 0]
+    stats["fan_in_fraction_mean"] = float(used.mean() / operand_code.width) if len(used) else 0.0
+    stats["fan_in_fraction_max"] = float(used.max() / operand_code.width) if len(used) else 0.0
+    return layer, units, stats
+
+
+def _check_one_level(task: Task, name: str) -> np.ndarray:
+    if task.depth > 1:
+        raise SuperposeError(
+            f"the task has {task.depth} levels; '{name}' builds one level -- use --construction circuit"
+        )
+    outs = task.outputs
+    if (outs < task.features).any() or len(np.unique(outs)) != task.n_gates:
+        raise SuperposeError(
+            f"'{name}' needs every gate to be an output and no input listed as one"
+        )
+    return outs - task.features
+
+
+class Superposed(Construction):
+    """Two-layer superposed network: Bloom-coded inputs, output units that are the AND units.
+
+    Parameters left as ``None`` are chosen by :func:`~superpose.constructions.params.auto_params`
+    from m, m', s and ``failure`` (target false-output probability per random input).
+    """
+
+    name = "superposed"
+
+    def __init__(
+        self,
+        ell: int | None = None,
+        ell_out: int | None = None,
+        n_in: int | None = None,
+        n_out: int | None = None,
+        failure: float = DEFAULT_FAILURE,
+        heavy_share: float = 0.3,
+        width_scale: float = 1.0,
+        explicit_inputs: bool = False,
+        explicit_outputs: bool = False,
+    ) -> None:
+        self.ell = ell
+        self.ell_out = ell_out
+        self.n_in = n_in
+        self.n_out = n_out
+        self.failure = failure
+        self.heavy_share = heavy_share
+        self.width_scale = width_scale
+        self.explicit_inputs = explicit_inputs
+        self.explicit_outputs = explicit_outputs
+
+    def resolved(self, task: Task) -> dict[str, Any]:
+        """The parameters actually used for ``task`` (auto choices filled in)."""
+        auto = auto_params(task, self.failure, self.ell, self.ell_out, self.explicit_inputs)
+        scale = self.width_scale
+        n_in = self.n_in or (
+            task.features if self.explicit_inputs else max(4 * auto.ell, round(auto.n_in * scale))
+        )
+        n_out = self.n_out or (
+            task.n_gates
+            if self.explicit_outputs
+            else max(2 * auto.ell_out, round(auto.n_out * scale))
+        )
+        return {
+            "ell": 1 if self.explicit_inputs else auto.ell,
+            "ell_out": 1 if self.explicit_outputs else auto.ell_out,
+            "n_in": task.features if self.explicit_inputs else int(n_in),
+            "n_out": task.n_gates if self.explicit_outputs else int(n_out),
+            "auto": auto.as_dict(),
+        }
+
+    def build(self, task: Task, rng: np.random.Generator) -> Network:
+        gates = _check_one_level(task, self.name)
+        parts = gate_parts(task, gates, signed=False)
+        p = self.resolved(task)
+        input_code, operand_code, overlaps = input_code_for(
+            task, gates, p["n_in"], p["ell"], self.explicit_inputs, rng
+        )
+        layer, units, stats = threshold_stage(
+            parts,
+            operand_code,
+            p["n_out"],
+            p["ell_out"],
+            self.heavy_share,
+            rng,
+            private=self.explicit_outputs,
+        )
+        output_code: Code = (
+            ExplicitCode(task.n_gates) if self.explicit_outputs else BloomCode(units)
+        )
+        extras = {"resolved": p, "overlapping_gates": overlaps, **stats}
+        return Network(
+            [layer], input_code, output_code, task, self.name, self.get_params(), extras=extras
+        )
+
+
+class Superposed3(Construction):
+    """Three-layer superposed network: input code -> hidden threshold layer -> output code."""
+
+    name = "superposed3"
+
+    def __init__(
+        self,
+        ell: int | None = None,
+        ell_out: int | None = None,
+        t: int | None = None,
+        n_in: int | None = None,
+        n_hidden: int | None = None,
+        n_out: int | None = None,
+        failure: float = DEFAULT_FAILURE,
+        heavy_share: float = 0.3,
+        width_scale: float = 1.0,
+        explicit_inputs: bool = False,
+        explicit_outputs: bool = False,
+    ) -> None:
+        self.ell = ell
+        self.ell_out = ell_out
+        self.t = t
+        self.n_in = n_in
+        self.n_hidden = n_hidden
+        self.n_out = n_out
+        self.failure = failure
+        self.heavy_share = heavy_share
+        self.width_scale = width_scale
+        self.explicit_inputs = explicit_inputs
+        self.explicit_outputs = explicit_outputs
+
+    def resolved(self, task: Task) -> dict[str, Any]:
+        auto = auto_params(task, self.failure, self.ell, self.t, self.explicit_inputs)
+        scale = self.width_scale
+        ell_out = 1 if self.explicit_outputs else (self.ell_out or auto.ell_out)
+        n_parts = task.n_gates + int(np.isin(task.ops, [OP_CODE["xor"], OP_CODE["andnot"]]).sum())
+        hidden = round(auto.n_out * scale * np.sqrt(n_parts / max(task.n_gates, 1)))
+        return {
+            "ell": 1 if self.explicit_inputs else auto.ell,
+            "t": self.t or auto.ell_out,
+            "ell_out": ell_out,
+            "n_in": task.features
+            if self.explicit_inputs
+            else int(self.n_in or max(4 * auto.ell, round(auto.n_in * scale))),
+            "n_hidden": int(self.n_hidden or max(4 * auto.ell_out, hidden)),
+            "n_out": task.n_gates
+            if self.explicit_outputs
+            else int(self.n_out or max(2 * ell_out, round(auto.n_out * scale))),
+            "auto": auto.as_dict(),
+        }
+
+    def build(self, task: Task, rng: np.random.Generator) -> Network:
+        gates = _check_one_level(task, self.name)
+        parts = gate_parts(task, gates, signed=True)
+        p = self.resolved(task)
+        input_code, operand_code, overlaps = input_code_for(
+            task, gates, p["n_in"], p["ell"], self.explicit_inputs, rng
+        )
+        hidden, hidden_units, stats = threshold_stage(
+            parts, operand_code, p["n_hidden"], p["t"], self.heavy_share, rng
+        )
+        if self.explicit_outputs:
+            out_units = sparse.csr_array(
+                sparse.eye_array(task.n_gates, dtype=np.int8, format="csr")
+            )
+        else:
+            out_units = assign_units(
+                allocate_pools(
+                    np.zeros(task.n_gates, dtype=np.int64),
+                    Routing(
+                        np.zeros(task.n_gates, np.int8),
+                        np.full(task.n_gates, -1),
+                        np.zeros(0, np.int64),
+                        np.inf,
+                    ),
+                    np.ones(task.n_gates),
+                    p["n_out"],
+                    2 * p["ell_out"],
+                ),
+                p["ell_out"],
+                rng,
+            )
+        signed = sparse.csr_array(
+            (parts.sign.astype(np.float32), (parts.gate, np.arange(len(parts)))),
+            shape=(task.n_gates, len(parts)),
+        )
+        # W2[o, j] = sum over gates k with o in O_k of (+1 per positive part, -1 per negative part using j).
+        # Each output unit counts each hidden unit once (+1, or -1 for a subtracted part).
+        w2 = sparse.csr_array(
+            out_units.T.astype(np.float32) @ signed @ hidden_units.astype(np.float32)
+        )
+        w2.data = np.sign(w2.data)
+        w2.eliminate_zeros()
+        out_layer = Layer(w2, np.full(w2.shape[0], -float(p["t"]), dtype=np.float32), "step")
+        output_code: Code = (
+            ExplicitCode(task.n_gates) if self.explicit_outputs else BloomCode(out_units)
+        )
+        extras = {"resolved": p, "overlapping_gates": overlaps, **stats}
+        return Network(
+            [hidden, out_layer],
+            input_code,
+            output_code,
+            task,
+            self.name,
+            self.get_params(),
+            extras=extras,
+        )

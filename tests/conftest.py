@@ -1,0 +1,80 @@
+"""Shared fixtures and the hypothesis profile of the test suite.
+
+The ``ci`` profile is loaded by default (set ``HYPOTHESIS_PROFILE=dev`` for a longer search).
+It is derandomised so that CI runs are reproducible; ``dev`` searches with fresh randomness.
+Ground-truth helpers (a brute-force evaluator, task strategies) live in ``tests/helpers.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev",
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh, seeded generator for each test."""
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def small_and2():
+    """40 features, 200 random 2-ANDs, s = 3: the issue's reference instance."""
+    from superpose import families
+
+    return families.pairs(40, 200, np.random.default_rng(7), sparsity=3)
+
+
+@pytest.fixture
+def naive_and2(small_and2):
+    """The naive network of :func:`small_and2`."""
+    from superpose import build
+
+    return build(small_and2, "naive")
+
+
+@pytest.fixture
+def mixed_task():
+    """A hand-written task with every op, k-input gates, a deep chain and an outputs list."""
+    from superpose import Task
+
+    gates = [
+        ("and", [0, 1]),  # 8
+        ("or", [2, 3, 4]),  # 9
+        ("xor", [5, 6]),  # 10
+        ("andnot", [7, 0]),  # 11
+        ("copy", [3]),  # 12
+        ("and", [8, 9]),  # 13: level 2
+        ("xor", [10, 11, 12]),  # 14: level 2
+        ("or", [13, 14]),  # 15: level 3
+        ("andnot", [15, 2]),  # 16: level 4
+    ]
+    return Task.from_gates(8, 3, gates, outputs=[16, 9, 13, 2, 10, 15])
+
+
+@pytest.fixture
+def saved_naive(tmp_path, naive_and2):
+    """A network directory holding :func:`naive_and2`."""
+    from superpose import save_network
+
+    return save_network(naive_and2, tmp_path / "net")
