@@ -133,7 +133,7 @@ def evaluate(task: Task, x: sparse.sparray | np.ndarray) -> GroundTruth:
 
     Example:
         >>> t = Task.from_gates(3, 2, [("and", [0, 1]), ("xor", [1, 2])])
-        >>> evaluate(t, np.array([[1, 1, 0], [0, 1, 1]])).values.toarray().tolist()
+        >>> evaluate(t, np.array([[1, 1, 0], [0, 1, 1]])).values.toarray().astype(int).tolist()
         [[1, 1], [0, 0]]
     """
     active, per_level = _evaluate(task, x)

@@ -41,7 +41,7 @@ class Task:
 
     Example:
         >>> t = Task.from_gates(4, 2, [("and", [0, 1]), ("or", [2, 4])])
-        >>> t.n_gates, t.depth, list(t.outputs)
+        >>> t.n_gates, t.depth, t.outputs.tolist()
         (2, 2, [4, 5])
     """
 

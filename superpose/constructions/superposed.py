@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse, special
 
 from superpose.codes import BloomCode, Code, ExplicitCode
 from superpose.constructions._bloom import (
@@ -44,7 +44,7 @@ from superpose.constructions._bloom import (
 )
 from superpose.constructions.base import Construction
 from superpose.constructions.channels import Routing, route
-from superpose.constructions.params import DEFAULT_FAILURE, auto_params
+from superpose.constructions.params import DEFAULT_FAILURE, auto_params, max_fan_in
 from superpose.errors import SuperposeError
 from superpose.network import Layer, Network
 from superpose.task import OP_CODE, OPS, Task
@@ -150,7 +150,7 @@ def threshold_stage(
         cutoff = heavy_share * width / length
         routing = route(parts.g_of, parts.node, len(parts), operand_code.n_features, cutoff)
         owner_len = np.where(routing.owner >= 0, code_len[np.maximum(routing.owner, 0)], 0)
-        load = length * (np.diff(reads.indptr) - owner_len).clip(min=1)
+        load = length * (np.diff(reads.indptr) - owner_len).clip(min=1.0)
         pools = allocate_pools(parts.need, routing, load, width, min_size=6 * length)
         units = assign_units(pools, length, rng)
         stats["routes"] = routing.counts()
@@ -165,6 +165,104 @@ def threshold_stage(
     stats["fan_in_fraction_mean"] = float(used.mean() / operand_code.width) if len(used) else 0.0
     stats["fan_in_fraction_max"] = float(used.max() / operand_code.width) if len(used) else 0.0
     return layer, units, stats
+
+
+NON_MONOTONE = (OP_CODE["xor"], OP_CODE["andnot"])
+
+
+def _output_units(
+    task: Task, width: int, length: int, rng: np.random.Generator
+) -> sparse.csr_array:
+    """Output codes: monotone gates share ``width`` units (``length`` each); every xor / andnot
+    gate gets one private unit after them, since a subtracted part must not reach other gates.
+    """
+    signed = np.isin(task.ops, NON_MONOTONE)
+    n_shared, n_private = int((~signed).sum()), int(signed.sum())
+    if n_shared:
+        pools = allocate_pools(
+            np.zeros(n_shared, dtype=np.int64),
+            Routing(
+                np.zeros(n_shared, np.int8), np.full(n_shared, -1), np.zeros(0, np.int64), np.inf
+            ),
+            np.ones(n_shared),
+            width,
+            2 * length,
+        )
+        shared = assign_units(pools, length, rng)
+    else:
+        shared = sparse.csr_array((0, 0), dtype=np.int8)
+    total = shared.shape[1] + n_private
+    rows, cols = [], []
+    coo = shared.tocoo()
+    gate_ids = np.flatnonzero(~signed)
+    rows.append(gate_ids[coo.coords[0]])
+    cols.append(coo.coords[1])
+    rows.append(np.flatnonzero(signed))
+    cols.append(shared.shape[1] + np.arange(n_private))
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    return sparse.csr_array((np.ones(len(r), dtype=np.int8), (r, c)), shape=(task.n_gates, total))
+
+
+def _private_units(task: Task, out_units: sparse.csr_array) -> np.ndarray:
+    """Output units that code a single xor / andnot gate."""
+    signed = np.flatnonzero(np.isin(task.ops, NON_MONOTONE))
+    return (
+        out_units.indices[out_units.indptr[signed]] if len(signed) else np.zeros(0, dtype=np.int64)
+    )
+
+
+def _hidden_layer(
+    parts: Parts,
+    operand_code: BloomCode,
+    p: dict[str, Any],
+    heavy_share: float,
+    task: Task,
+    rng: np.random.Generator,
+) -> tuple[Layer, sparse.csr_array, dict[str, Any]]:
+    """Hidden layer of the three-layer design.
+
+    Parts of monotone gates share ``n_hidden`` units (t per part). The two parts of each xor /
+    andnot gate get one private unit each: a subtracted part must only ever cancel its own
+    gate, so it cannot share units.
+    """
+    signed_gate = np.isin(task.ops[parts.gate], NON_MONOTONE)
+    shared = np.flatnonzero(~signed_gate)
+    private = np.flatnonzero(signed_gate)
+    layers, memberships, stats = [], [], {}
+    for sel, is_private in ((shared, False), (private, True)):
+        if len(sel) == 0:
+            continue
+        sub = _subset(parts, sel)
+        layer, units, st = threshold_stage(
+            sub, operand_code, p["n_hidden"], p["t"], heavy_share, rng, private=is_private
+        )
+        layers.append(layer)
+        memberships.append((sel, units))
+        if not is_private:
+            stats.update(st)
+    weight = sparse.vstack([lay.weight for lay in layers], format="csr")
+    bias = np.concatenate([lay.bias for lay in layers])
+    rows, cols, offset = [], [], 0
+    for sel, units in memberships:
+        coo = units.tocoo()
+        rows.append(sel[coo.coords[0]])
+        cols.append(coo.coords[1] + offset)
+        offset += units.shape[1]
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    membership = sparse.csr_array(
+        (np.ones(len(r), dtype=np.int8), (r, c)), shape=(len(parts), offset)
+    )
+    stats["private_hidden_units"] = int(len(private))
+    return Layer(weight, bias, "step"), membership, stats
+
+
+def _subset(parts: Parts, sel: np.ndarray) -> Parts:
+    remap = np.full(len(parts), -1)
+    remap[sel] = np.arange(len(sel))
+    keep = remap[parts.g_of] >= 0
+    return Parts(
+        parts.gate[sel], parts.sign[sel], parts.need[sel], remap[parts.g_of[keep]], parts.node[keep]
+    )
 
 
 def _check_one_level(task: Task, name: str) -> np.ndarray:
@@ -288,22 +386,48 @@ class Superposed3(Construction):
         self.explicit_outputs = explicit_outputs
 
     def resolved(self, task: Task) -> dict[str, Any]:
+        """The parameters actually used for ``task``.
+
+        The hidden layer is sized like the two-layer output layer (scaled by the number of
+        threshold parts). The output layer is sized by its own density rule: unit o reads the
+        hidden units of its gates, a fraction f_o of the hidden layer; with F hidden units on
+        (the true parts' t units each, doubled for false firings), a gate's units fire falsely
+        with probability P(Bin(F, f_o) >= t)^l', which must stay below the failure target
+        over all m' gates. Then n_out = l' t m' / (n_hidden ln(1/(1 - f_o))).
+        """
         auto = auto_params(task, self.failure, self.ell, self.t, self.explicit_inputs)
         scale = self.width_scale
+        t = self.t or auto.ell_out
         ell_out = 1 if self.explicit_outputs else (self.ell_out or auto.ell_out)
         n_parts = task.n_gates + int(np.isin(task.ops, [OP_CODE["xor"], OP_CODE["andnot"]]).sum())
-        hidden = round(auto.n_out * scale * np.sqrt(n_parts / max(task.n_gates, 1)))
+        n_hidden = int(
+            self.n_hidden
+            or max(4 * t, round(auto.n_out * scale * np.sqrt(n_parts / max(task.n_gates, 1))))
+        )
+        true_parts = max(1, task.sparsity * (task.sparsity - 1) // 2) + task.sparsity
+        fired = 2 * t * true_parts
+        f_out = 0.5
+        for _ in range(40):
+            p_unit = float(special.bdtrc(t - 1, fired, f_out))
+            if task.n_gates * p_unit**ell_out <= self.failure:
+                break
+            f_out *= 0.85
+        n_out_auto = ell_out * t * task.n_gates / (n_hidden * -np.log1p(-f_out))
+        n_out = (
+            task.n_gates
+            if self.explicit_outputs
+            else int(self.n_out or max(4 * ell_out, round(n_out_auto * scale)))
+        )
         return {
             "ell": 1 if self.explicit_inputs else auto.ell,
-            "t": self.t or auto.ell_out,
+            "t": t,
             "ell_out": ell_out,
             "n_in": task.features
             if self.explicit_inputs
             else int(self.n_in or max(4 * auto.ell, round(auto.n_in * scale))),
-            "n_hidden": int(self.n_hidden or max(4 * auto.ell_out, hidden)),
-            "n_out": task.n_gates
-            if self.explicit_outputs
-            else int(self.n_out or max(2 * ell_out, round(auto.n_out * scale))),
+            "n_hidden": n_hidden,
+            "n_out": n_out,
+            "output_fan_in": f_out,
             "auto": auto.as_dict(),
         }
 
@@ -314,42 +438,32 @@ class Superposed3(Construction):
         input_code, operand_code, overlaps = input_code_for(
             task, gates, p["n_in"], p["ell"], self.explicit_inputs, rng
         )
-        hidden, hidden_units, stats = threshold_stage(
-            parts, operand_code, p["n_hidden"], p["t"], self.heavy_share, rng
+        hidden, hidden_units, stats = _hidden_layer(
+            parts, operand_code, p, self.heavy_share, task, rng
         )
         if self.explicit_outputs:
             out_units = sparse.csr_array(
                 sparse.eye_array(task.n_gates, dtype=np.int8, format="csr")
             )
         else:
-            out_units = assign_units(
-                allocate_pools(
-                    np.zeros(task.n_gates, dtype=np.int64),
-                    Routing(
-                        np.zeros(task.n_gates, np.int8),
-                        np.full(task.n_gates, -1),
-                        np.zeros(0, np.int64),
-                        np.inf,
-                    ),
-                    np.ones(task.n_gates),
-                    p["n_out"],
-                    2 * p["ell_out"],
-                ),
-                p["ell_out"],
-                rng,
-            )
+            out_units = _output_units(task, p["n_out"], p["ell_out"], rng)
         signed = sparse.csr_array(
             (parts.sign.astype(np.float32), (parts.gate, np.arange(len(parts)))),
             shape=(task.n_gates, len(parts)),
         )
-        # W2[o, j] = sum over gates k with o in O_k of (+1 per positive part, -1 per negative part using j).
-        # Each output unit counts each hidden unit once (+1, or -1 for a subtracted part).
+        # W2[o, j]: +1 if hidden unit j belongs to a positive part of a gate coded on o, -1 if to
+        # a subtracted part (each hidden unit counted once per output unit).
         w2 = sparse.csr_array(
             out_units.T.astype(np.float32) @ signed @ hidden_units.astype(np.float32)
         )
         w2.data = np.sign(w2.data)
         w2.eliminate_zeros()
-        out_layer = Layer(w2, np.full(w2.shape[0], -float(p["t"]), dtype=np.float32), "step")
+        theta = np.full(w2.shape[0], float(p["t"]), dtype=np.float32)
+        private = _private_units(task, out_units)
+        # A private output unit (xor / andnot) reads its gate's two private hidden units:
+        # PRESENT/OR minus AND, firing iff the difference is at least 1.
+        theta[private] = 1.0
+        out_layer = Layer(w2, -theta, "step")
         output_code: Code = (
             ExplicitCode(task.n_gates) if self.explicit_outputs else BloomCode(out_units)
         )

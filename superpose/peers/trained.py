@@ -253,82 +253,38 @@ def _train(
         torch.from_numpy(out_code.matrix.astype(np.float32)) if linear_out else None
     )  # (n_out, m')
 
-    results: dict[int, Network] = {}
     from superpose.cli._app import progress_bar
 
-    for group in _groups(widths):
-        gw = [widths[i] for i in group]
-        inst, dmax = len(gw), max(gw)
-        hidden = dmax > 0
-        if hidden:
-            w1 = torch.randn(inst, dmax, n_in, generator=gen) / math.sqrt(max(active_in, 1.0))
-            b1 = torch.zeros(inst, dmax)
-            mask = (torch.arange(dmax)[None, :] < torch.tensor(gw)[:, None]).float()
-            w2 = torch.randn(inst, n_out, dmax, generator=gen) * (0.5 / math.sqrt(dmax))
-            params = [w1, b1, w2]
-        else:
-            w2 = torch.randn(inst, n_out, n_in, generator=gen) / math.sqrt(max(active_in, 1.0))
-            params = [w2]
-        b2 = torch.full((inst, n_out), -0.1) if bloom_out else None
-        if b2 is not None:
-            params.append(b2)
-        for t in params:
-            t.requires_grad_(True)
-        opt = torch.optim.Adam(params, lr=lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-
-        def forward(z: Any) -> Any:
-            if hidden:
-                h = torch.relu(torch.einsum("bn,idn->ibd", z, w1) + b1[:, None, :])
-                h = h * mask[:, None, :]
-                out = torch.einsum("ibd,iod->ibo", h, w2)
-            else:
-                out = torch.einsum("bn,ion->ibo", z, w2)
-            if b2 is not None:
-                out = torch.relu(out + b2[:, None, :])
-            if decode_matrix is not None:
-                out = out @ decode_matrix  # the linear code's read-out E^T z
-            return out
-
-        label = f"training widths {','.join(map(str, gw))}"
-        with progress_bar(label, steps, enabled=progress) as advance:
-            for _step in range(steps):
-                z, _y, target = make_batch(batch_size)
-                out = forward(z)
-                weight = 1.0 + (pw - 1.0) * target
-                loss = (weight * (out - target[None]) ** 2).mean(dim=(1, 2)).sum()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                with torch.no_grad():
-                    if hidden:
-                        b1.clamp_(max=0.0)
-                    if b2 is not None:
-                        b2.clamp_(max=0.0)
-                advance(1)
-        with torch.no_grad():
-            for j, i in enumerate(group):
-                results[i] = _to_network(
-                    task,
-                    in_code,
-                    out_code,
-                    w1[j, : gw[j]].numpy() if hidden else None,
-                    b1[j, : gw[j]].numpy() if hidden else None,
-                    w2[j, :, : gw[j]].numpy() if hidden else w2[j].numpy(),
-                    b2[j].numpy() if b2 is not None else None,
-                    {
-                        "width": gw[j],
-                        "steps": steps,
-                        "batch_size": batch_size,
-                        "lr": lr,
-                        "pos_weight": pw,
-                        "seed": seed,
-                        "final_loss": float(
-                            (weight * (out - target[None]) ** 2).mean(dim=(1, 2))[j]
-                        ),
-                    },
-                )
+    groups = [
+        _Group(torch, gen, [widths[i] for i in g], g, n_in, n_out, active_in, bloom_out, lr, steps)
+        for g in _groups(widths)
+    ]
+    label = f"training {len(widths)} width(s) on {task.n_outputs} outputs"
+    losses = [torch.zeros(len(g.widths)) for g in groups]
+    with progress_bar(label, steps, enabled=progress) as advance:
+        for _step in range(steps):
+            z, _y, target = make_batch(batch_size)
+            weight = 1.0 + (pw - 1.0) * target
+            for gi, group in enumerate(groups):
+                out = group.forward(z, decode_matrix)
+                per_instance = (weight * (out - target[None]) ** 2).mean(dim=(1, 2))
+                group.step(per_instance.sum())
+                losses[gi] = per_instance.detach()
+            advance(1)
+    results: dict[int, Network] = {}
+    for gi, group in enumerate(groups):
+        for j, (i, w) in enumerate(zip(group.indices, group.widths, strict=True)):
+            w1, b1, w2, b2 = group.instance(j)
+            info = {
+                "width": w,
+                "steps": steps,
+                "batch_size": batch_size,
+                "lr": lr,
+                "pos_weight": pw,
+                "seed": seed,
+                "final_loss": float(losses[gi][j]),
+            }
+            results[i] = _to_network(task, in_code, out_code, w1, b1, w2, b2, info)
     nets = [results[i] for i in range(len(widths))]
     if save_dir is not None:
         from superpose.io import save_network
@@ -336,6 +292,80 @@ def _train(
         for net in nets:
             save_network(net, os.path.join(save_dir, f"trained-w{net.extras['hidden_width']}"))
     return nets
+
+
+class _Group:
+    """Instances of similar widths, padded to the largest and trained along one instance axis."""
+
+    def __init__(
+        self,
+        torch: Any,
+        gen: Any,
+        widths: list[int],
+        indices: list[int],
+        n_in: int,
+        n_out: int,
+        active_in: float,
+        bloom_out: bool,
+        lr: float,
+        steps: int,
+    ) -> None:
+        self.torch, self.widths, self.indices = torch, widths, indices
+        inst, dmax = len(widths), max(widths)
+        self.hidden = dmax > 0
+        scale_in = 1.0 / math.sqrt(max(active_in, 1.0))
+        if self.hidden:
+            self.w1 = torch.randn(inst, dmax, n_in, generator=gen) * scale_in
+            self.b1 = torch.zeros(inst, dmax)
+            self.mask = (torch.arange(dmax)[None, :] < torch.tensor(widths)[:, None]).float()
+            self.w2 = torch.randn(inst, n_out, dmax, generator=gen) * (0.5 / math.sqrt(dmax))
+            params = [self.w1, self.b1, self.w2]
+        else:
+            self.w2 = torch.randn(inst, n_out, n_in, generator=gen) * scale_in
+            params = [self.w2]
+        self.b2 = torch.full((inst, n_out), -0.1) if bloom_out else None
+        if self.b2 is not None:
+            params.append(self.b2)
+        for t in params:
+            t.requires_grad_(True)
+        self.opt = torch.optim.Adam(params, lr=lr)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, steps)
+
+    def forward(self, z: Any, decode_matrix: Any) -> Any:
+        torch = self.torch
+        if self.hidden:
+            h = torch.relu(torch.einsum("bn,idn->ibd", z, self.w1) + self.b1[:, None, :])
+            h = h * self.mask[:, None, :]
+            out = torch.einsum("ibd,iod->ibo", h, self.w2)
+        else:
+            out = torch.einsum("bn,ion->ibo", z, self.w2)
+        if self.b2 is not None:
+            out = torch.relu(out + self.b2[:, None, :])
+        if decode_matrix is not None:
+            out = out @ decode_matrix  # the linear code's read-out E^T z
+        return out
+
+    def step(self, loss: Any) -> None:
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        with self.torch.no_grad():  # ReLU units keep bias <= 0: zero input maps to zero
+            if self.hidden:
+                self.b1.clamp_(max=0.0)
+            if self.b2 is not None:
+                self.b2.clamp_(max=0.0)
+
+    def instance(
+        self, j: int
+    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray, np.ndarray | None]:
+        w = self.widths[j]
+        with self.torch.no_grad():
+            w1 = self.w1[j, :w].numpy() if self.hidden else None
+            b1 = self.b1[j, :w].numpy() if self.hidden else None
+            w2 = self.w2[j, :, :w].numpy() if self.hidden else self.w2[j].numpy()
+            b2 = self.b2[j].numpy() if self.b2 is not None else None
+        return w1, b1, w2, b2
 
 
 def _to_network(

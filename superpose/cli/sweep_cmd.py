@@ -1,0 +1,146 @@
+"""``superpose sweep``: run a YAML parameter grid on a serial, process or Dask executor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from superpose.cli._app import app, console, err_console, print_json
+from superpose.errors import SuperposeError
+
+
+def _plan_table(spec: Any, pending: set[str]) -> Table:
+    table = Table(title=f"sweep {spec.name}: {len(spec.points)} points")
+    for col in ("#", "point", "key", "status"):
+        table.add_column(col)
+    for p in spec.points:
+        table.add_row(str(p.index), p.label(), p.key[:12], "to run" if p.key in pending else "done")
+    return table
+
+
+@app.command("sweep")
+def sweep_command(
+    spec_file: Annotated[Path, typer.Argument(help="Sweep file (YAML): grid and measurements.")],
+    executor: Annotated[
+        str, typer.Option("--executor", help="serial, process or dask.")
+    ] = "serial",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Existing Dask scheduler, tcp://HOST:PORT (implies dask)."),
+    ] = None,
+    results: Annotated[
+        Path, typer.Option("--results", help="SQLite results file (created or resumed).")
+    ] = Path("results.sqlite"),
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            help="Workers (process/dask; default: all cores), or verification processes per "
+            "point with the serial executor.",
+        ),
+    ] = None,
+    force_memory: Annotated[
+        bool,
+        typer.Option("--force-memory", help="Run points even above the memory limit."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the points and which are done; run nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> int:
+    """Run every unfinished point of a sweep; rerunning resumes where it stopped.
+
+    Exit code 0 when every point finished, 1 when some points failed (stored with status
+    'error' and retried on the next run), 2 on bad input, 130 on Ctrl-C.
+    """
+    from superpose.sweep import EXECUTORS, SweepInterrupted, load_spec, pending_points, run_sweep
+
+    if address is not None and executor == "serial":
+        executor = "dask"
+    if executor not in EXECUTORS:
+        raise SuperposeError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if jobs is not None and jobs < 1:
+        raise SuperposeError(f"--jobs must be >= 1, got {jobs}")
+    spec = load_spec(spec_file)
+    todo = pending_points(spec, results)
+    pending = {p.key for p in todo}
+    if dry_run:
+        if as_json:
+            print_json(
+                {
+                    "sweep": spec.name,
+                    "points": [
+                        {
+                            "index": p.index,
+                            "key": p.key,
+                            "params": p.params,
+                            "done": p.key not in pending,
+                        }
+                        for p in spec.points
+                    ],
+                }
+            )
+        else:
+            console.print(_plan_table(spec, pending))
+        return 0
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=err_console,
+        transient=True,
+        disable=as_json,
+    )
+    where = f"dask at {address}" if address else executor
+    try:
+        with progress:
+            bar = progress.add_task(f"sweep {spec.name} ({where})", total=len(todo), last="")
+
+            def advance(point: Any, outcome: dict[str, Any]) -> None:
+                mark = "ok" if outcome["status"] == "ok" else "[red]error[/]"
+                progress.update(bar, advance=1, last=f"{point.label()}: {mark}")
+
+            summary = run_sweep(
+                spec,
+                results,
+                executor=executor,
+                address=address,
+                jobs=jobs,
+                force_memory=force_memory,
+                progress=advance,
+            )
+    except SweepInterrupted as exc:
+        s = exc.summary
+        saved = s.computed + s.errors
+        err_console.print(
+            f"interrupted: {saved} points saved this run ({s.skipped + s.computed} of {s.total} "
+            f"finished in {results}); rerun the same command to resume"
+        )
+        raise typer.Exit(130) from None
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        console.print(
+            f"sweep [bold]{spec.name}[/]: {summary.total} points, {summary.computed} computed, "
+            f"{summary.skipped} already done, {summary.errors} failed -> {results} "
+            f"({summary.seconds:.1f} s)"
+        )
+        for message in summary.error_messages[:5]:
+            console.print(f"  [red]failed[/] {message}", highlight=False)
+        if summary.errors > 5:
+            console.print(f"  ... and {summary.errors - 5} more (status 'error' in {results})")
+    return 1 if summary.errors else 0

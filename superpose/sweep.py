@@ -1,0 +1,1317 @@
+"""Parameter sweeps: a YAML grid, run on any ``concurrent.futures`` executor, stored in SQLite.
+
+A sweep file (read with ``yaml.safe_load``) lists one grid or several, and what to measure::
+
+    name: small
+    root_seed: 0
+    grid:                       # or a list of grids (their union)
+      family: and2              # every value may be a scalar or a list
+      outputs: [1000, 2000]
+      features: same            # m = m' (the default); or integers
+      sparsity: 2
+      influence: uniform
+      construction: [superposed, naive]
+      params: {ell: 6, ell_out: [5, 6]}   # construction parameters, each a scalar or a list
+      seeds: 2                  # replicates per point (or a list of replicate labels)
+    measure:
+      bounds: true
+      verify: {mode: random, samples: 2000}
+      width_search: {samples: 1000, steps: 5}   # constructions with a width_scale only
+
+Each point of the grid gets a key (a SHA-256 of its parameters, the measurements and the root
+seed) and a seed: ``SeedSequence(root_seed)`` spawned once per point in grid order (entropy
+and spawn key are stored in the row), so a point's results do not depend on which worker ran
+it. Results go to SQLite in WAL mode, one row per finished point, committed as each point
+finishes; a rerun skips points already finished (status ``ok``), so an interrupted sweep
+resumes with nothing lost and nothing done twice. Points that failed (status ``error``) are
+retried on the next run.
+
+Executors: ``serial`` (in this process), ``process`` (a local process pool) and ``dask``
+(``dask.distributed``: a ``LocalCluster`` by default, or an existing scheduler by address).
+
+Example:
+    >>> import tempfile, os
+    >>> spec = parse_spec({"name": "doc", "grid": {"family": "and2", "outputs": [60, 80],
+    ...     "construction": "naive"}, "measure": {"verify": {"mode": "random", "samples": 100}}})
+    >>> len(spec.points)
+    2
+    >>> db = os.path.join(tempfile.mkdtemp(), "r.sqlite")
+    >>> run_sweep(spec, db).computed, run_sweep(spec, db).skipped
+    (2, 2)
+    >>> [r["result"]["verify"]["inputs_with_error"] for r in result_table(db)]
+    [0, 0]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as _dt
+import difflib
+import hashlib
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import signal
+import socket
+import sqlite3
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    BrokenExecutor,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    wait,
+)
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from superpose.errors import SuperposeError
+
+EXECUTORS = ("serial", "process", "dask")
+SCHEMA_VERSION = 1
+DEFAULT_RESULTS = "results.sqlite"
+
+TOP_KEYS = ("name", "description", "root_seed", "grid", "measure", "memory_limit")
+GRID_KEYS = (
+    "family",
+    "features",
+    "outputs",
+    "sparsity",
+    "influence",
+    "arity",
+    "depth",
+    "construction",
+    "params",
+    "seeds",
+)
+MEASURE_KEYS = ("bounds", "verify", "width_search")
+VERIFY_KEYS = ("mode", "samples", "max_exhaustive")
+SEARCH_KEYS = ("samples", "mode", "steps", "low", "high", "max_exhaustive")
+DEFAULT_VERIFY = {"mode": "random", "samples": 2000, "max_exhaustive": 100_000}
+DEFAULT_SEARCH = {
+    "samples": 1000,
+    "mode": "all",
+    "steps": 5,
+    "low": 0.25,
+    "high": 1.5,
+    "max_exhaustive": 100_000,
+}
+
+
+# --------------------------------------------------------------------------------------
+# the spec
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepPoint:
+    """One point of a sweep: its parameters, key and seed (entropy + spawn key)."""
+
+    index: int
+    params: dict[str, Any]
+    key: str
+    seed_entropy: int
+    seed_spawn_key: tuple[int, ...]
+
+    def label(self) -> str:
+        p = self.params
+        extra = ",".join(f"{k}={v}" for k, v in sorted(p["params"].items()))
+        size = f"m={p.get('features')} m'={p.get('outputs')} s={p['sparsity']}"
+        return f"{p['construction']}{'(' + extra + ')' if extra else ''} {p['family']} {size} #{p['seed']}"
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: its points in grid order and what to measure at each."""
+
+    name: str
+    root_seed: int
+    points: list[SweepPoint]
+    measure: dict[str, Any]
+    memory_limit: int | None = None
+    source: str = "<memory>"
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _where(source: str, key: str) -> str:
+    return f"{source}: {key}"
+
+
+def _unknown(source: str, where: str, keys: Any, allowed: tuple[str, ...]) -> None:
+    for k in keys:
+        if k not in allowed:
+            close = difflib.get_close_matches(str(k), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SuperposeError(
+                f"{source}: unknown key {where}{k!r}{hint}; known: {', '.join(allowed)}"
+            )
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _check_values(
+    source: str, key: str, value: Any, check: Callable[[Any], bool], want: str
+) -> list[Any]:
+    values = _as_list(value)
+    if not values:
+        raise SuperposeError(f"{_where(source, key)}: an empty list gives no points")
+    for v in values:
+        if not check(v):
+            raise SuperposeError(
+                f"{_where(source, key)}: expected {want} (or a list of them), got {v!r}"
+            )
+    return values
+
+
+def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
+    """Read and validate a sweep YAML file (``yaml.safe_load``; nothing in it is executed).
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "s.yaml")
+        >>> _ = open(p, "w").write("grid: {family: and2, outputs: [50, 60], construction: naive}")
+        >>> len(load_spec(p).points)
+        2
+    """
+    import yaml
+
+    src = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise SuperposeError(f"{src}: no such sweep file")
+    try:
+        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SuperposeError(f"{src}: not UTF-8 text ({exc.reason})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SuperposeError(f"{src}{where}: malformed YAML ({problem})") from None
+    default_name = p.stem
+    return parse_spec(data, src, default_name=default_name)
+
+
+def parse_spec(data: Any, source: str = "<memory>", *, default_name: str = "sweep") -> SweepSpec:
+    """Validate a parsed sweep (see :func:`load_spec`) and expand its grid into points.
+
+    Example:
+        >>> s = parse_spec({"grid": {"family": "and2", "outputs": [50, 60], "seeds": 2,
+        ...     "construction": "naive"}})
+        >>> [(p.params["outputs"], p.params["seed"], p.seed_spawn_key) for p in s.points]
+        [(50, 0, (0,)), (50, 1, (1,)), (60, 0, (2,)), (60, 1, (3,))]
+    """
+    if not isinstance(data, dict):
+        raise SuperposeError(
+            f"{source}: a sweep file must be a mapping with 'grid' and 'measure', got {type(data).__name__}"
+        )
+    _unknown(source, "", data.keys(), TOP_KEYS)
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        raise SuperposeError(f"{_where(source, 'name')}: expected a non-empty string, got {name!r}")
+    root_seed = data.get("root_seed", 0)
+    if not _is_int(root_seed) or root_seed < 0:
+        raise SuperposeError(
+            f"{_where(source, 'root_seed')}: expected an integer >= 0, got {root_seed!r}"
+        )
+    memory_limit = data.get("memory_limit")
+    if memory_limit is not None:
+        from superpose.memory import parse_bytes
+
+        try:
+            memory_limit = parse_bytes(memory_limit)
+        except SuperposeError as exc:
+            raise SuperposeError(f"{_where(source, 'memory_limit')}: {exc}") from None
+    if "grid" not in data:
+        raise SuperposeError(f"{source}: missing key 'grid'")
+    grids = data["grid"]
+    if isinstance(grids, dict):
+        grids = [grids]
+    if not isinstance(grids, list) or not grids:
+        raise SuperposeError(
+            f"{_where(source, 'grid')}: expected a mapping or a non-empty list of mappings"
+        )
+    measure = _parse_measure(data.get("measure"), source)
+    params_list: list[dict[str, Any]] = []
+    for i, grid in enumerate(grids):
+        where = "grid" if len(grids) == 1 and isinstance(data["grid"], dict) else f"grid[{i}]"
+        params_list.extend(expand_grid(grid, source, where))
+    seen: set[str] = set()
+    points: list[SweepPoint] = []
+    for params in params_list:
+        key = point_key(params, measure, root_seed)
+        if key in seen:
+            continue
+        seen.add(key)
+        index = len(points)
+        points.append(SweepPoint(index, params, key, root_seed, (index,)))
+    return SweepSpec(name, root_seed, points, measure, memory_limit, source, copy.deepcopy(data))
+
+
+def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
+    if measure is None:
+        measure = {}
+    if not isinstance(measure, dict):
+        raise SuperposeError(
+            f"{_where(source, 'measure')}: expected a mapping, got {type(measure).__name__}"
+        )
+    _unknown(source, "measure.", measure.keys(), MEASURE_KEYS)
+    out: dict[str, Any] = {}
+    bounds = measure.get("bounds", True)
+    if not isinstance(bounds, bool):
+        raise SuperposeError(
+            f"{_where(source, 'measure.bounds')}: expected true or false, got {bounds!r}"
+        )
+    out["bounds"] = bounds
+    out["verify"] = _parse_section(
+        source, "measure.verify", measure.get("verify", True), DEFAULT_VERIFY, VERIFY_KEYS
+    )
+    out["width_search"] = _parse_section(
+        source,
+        "measure.width_search",
+        measure.get("width_search", False),
+        DEFAULT_SEARCH,
+        SEARCH_KEYS,
+    )
+    from superpose.verify import MODES
+
+    for sec in ("verify", "width_search"):
+        cfg = out[sec]
+        if cfg is None:
+            continue
+        key = f"measure.{sec}"
+        if cfg["mode"] not in MODES:
+            raise SuperposeError(
+                f"{_where(source, key + '.mode')}: expected one of {', '.join(MODES)}, got {cfg['mode']!r}"
+            )
+        if not _is_int(cfg["samples"]) or cfg["samples"] < 0:
+            raise SuperposeError(
+                f"{_where(source, key + '.samples')}: expected an integer >= 0, got {cfg['samples']!r}"
+            )
+    for sec in ("verify", "width_search"):
+        cfg = out[sec]
+        if cfg is not None and (not _is_int(cfg["max_exhaustive"]) or cfg["max_exhaustive"] < 0):
+            raise SuperposeError(
+                f"{_where(source, f'measure.{sec}.max_exhaustive')}: expected an integer >= 0"
+            )
+    cfg = out["width_search"]
+    if cfg is not None:
+        if cfg["mode"] == "exhaustive":
+            raise SuperposeError(
+                f"{_where(source, 'measure.width_search.mode')}: use random, targeted or all"
+            )
+        if not _is_int(cfg["steps"]) or not 1 <= cfg["steps"] <= 20:
+            raise SuperposeError(
+                f"{_where(source, 'measure.width_search.steps')}: expected an integer in 1..20"
+            )
+        lo, hi = cfg["low"], cfg["high"]
+        for k, v in (("low", lo), ("high", hi)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise SuperposeError(
+                    f"{_where(source, 'measure.width_search.' + k)}: expected a number > 0, got {v!r}"
+                )
+        if lo >= hi:
+            raise SuperposeError(
+                f"{_where(source, 'measure.width_search')}: low ({lo}) must be below high ({hi})"
+            )
+    return out
+
+
+def _parse_section(
+    source: str, key: str, value: Any, defaults: dict[str, Any], allowed: tuple[str, ...]
+) -> dict[str, Any] | None:
+    if value is False or value is None:
+        return None
+    if value is True:
+        return dict(defaults)
+    if not isinstance(value, dict):
+        raise SuperposeError(
+            f"{_where(source, key)}: expected true, false or a mapping, got {value!r}"
+        )
+    _unknown(source, key + ".", value.keys(), allowed)
+    return {**defaults, **value}
+
+
+def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> list[dict[str, Any]]:
+    """The points of one grid mapping, in order (the last key varies fastest: seeds innermost).
+
+    Order of the product: family, construction, params (in file order), influence, sparsity,
+    features, outputs, arity, depth, seeds.
+
+    Example:
+        >>> [p["outputs"] for p in expand_grid({"family": "and2", "outputs": [10, 20]})]
+        [10, 20]
+    """
+    from superpose.constructions import CONSTRUCTIONS, DEFAULT_CONSTRUCTION, make_construction
+    from superpose.families import FAMILIES, INFLUENCE_PROFILES, PAIR_FAMILIES
+
+    if not isinstance(grid, dict):
+        raise SuperposeError(
+            f"{_where(source, where)}: expected a mapping, got {type(grid).__name__}"
+        )
+    _unknown(source, where + ".", grid.keys(), GRID_KEYS)
+    w = f"{where}."
+    if "family" not in grid:
+        raise SuperposeError(f"{source}: missing key {w}family (one of {', '.join(FAMILIES)})")
+    families = _check_values(
+        source,
+        w + "family",
+        grid["family"],
+        lambda v: v in FAMILIES,
+        f"one of {', '.join(FAMILIES)}",
+    )
+    known = ", ".join(sorted(CONSTRUCTIONS))
+    constructions = _check_values(
+        source,
+        w + "construction",
+        grid.get("construction", DEFAULT_CONSTRUCTION),
+        lambda v: isinstance(v, str) and v in CONSTRUCTIONS,
+        f"a construction name ({known})",
+    )
+
+    def pos_int(v: Any) -> bool:
+        return _is_int(v) and v >= 1
+
+    def check_influence(v: Any) -> bool:
+        return isinstance(v, str) and all(part in INFLUENCE_PROFILES for part in v.split("+"))
+
+    outputs = _check_values(
+        source,
+        w + "outputs",
+        grid.get("outputs", None),
+        lambda v: v is None or pos_int(v),
+        "a positive integer",
+    )
+    features = _check_values(
+        source,
+        w + "features",
+        grid.get("features", "same"),
+        lambda v: v == "same" or pos_int(v),
+        "a positive integer or 'same'",
+    )
+    sparsity = _check_values(
+        source, w + "sparsity", grid.get("sparsity", 2), pos_int, "a positive integer"
+    )
+    influence = _check_values(
+        source,
+        w + "influence",
+        grid.get("influence", "uniform"),
+        check_influence,
+        f"an influence profile ({', '.join(INFLUENCE_PROFILES)}, or a mix such as 'uniform+star')",
+    )
+    arity = _check_values(
+        source,
+        w + "arity",
+        grid.get("arity", 3),
+        lambda v: _is_int(v) and v >= 2,
+        "an integer >= 2",
+    )
+    depth = _check_values(source, w + "depth", grid.get("depth", 2), pos_int, "a positive integer")
+    seeds_raw = grid.get("seeds", 1)
+    if _is_int(seeds_raw):
+        if seeds_raw < 1:
+            raise SuperposeError(
+                f"{_where(source, w + 'seeds')}: expected a positive count, got {seeds_raw}"
+            )
+        seeds = list(range(seeds_raw))
+    else:
+        seeds = _check_values(
+            source,
+            w + "seeds",
+            seeds_raw,
+            lambda v: _is_int(v) and v >= 0,
+            "a count, or a list of replicate labels >= 0",
+        )
+        if len(set(seeds)) != len(seeds):
+            raise SuperposeError(f"{_where(source, w + 'seeds')}: a replicate label appears twice")
+    params = grid.get("params", {}) or {}
+    if not isinstance(params, dict):
+        raise SuperposeError(
+            f"{_where(source, w + 'params')}: expected a mapping of construction parameters"
+        )
+    param_names = list(params)
+    param_values = []
+    for k in param_names:
+        vals = _as_list(params[k])
+        if not vals:
+            raise SuperposeError(
+                f"{_where(source, w + 'params.' + str(k))}: an empty list gives no points"
+            )
+        for v in vals:
+            if isinstance(v, (dict, list)):
+                raise SuperposeError(
+                    f"{_where(source, w + 'params.' + str(k))}: values must be scalars, got {v!r}"
+                )
+        param_values.append(vals)
+    for con in constructions:
+        for combo in itertools.product(*param_values) if param_values else [()]:
+            try:
+                make_construction(con, **dict(zip(param_names, combo, strict=True)))
+            except SuperposeError as exc:
+                raise SuperposeError(f"{_where(source, w + 'params')}: {exc}") from None
+    points: list[dict[str, Any]] = []
+    for fam, con, combo, inf, s, m, mo, k, d, rep in itertools.product(
+        families,
+        constructions,
+        itertools.product(*param_values) if param_values else [()],
+        influence,
+        sparsity,
+        features,
+        outputs,
+        arity,
+        depth,
+        seeds,
+    ):
+        if fam == "uand":
+            if m == "same":
+                raise SuperposeError(
+                    f"{_where(source, w + 'features')}: family 'uand' needs integer features"
+                )
+            n_out: int | None = None
+        else:
+            if mo is None:
+                raise SuperposeError(f"{source}: missing key {w}outputs (needed by family {fam!r})")
+            n_out = mo
+        n_feat = n_out if m == "same" else m
+        if fam == "permutation":
+            n_feat = n_out
+        if fam != "permutation" and n_feat is not None and s > n_feat:
+            raise SuperposeError(
+                f"{_where(source, w + 'sparsity')}: sparsity {s} exceeds features {n_feat}"
+            )
+        point: dict[str, Any] = {
+            "family": fam,
+            "features": n_feat,
+            "outputs": n_out,
+            "sparsity": s,
+            "construction": con,
+            "params": dict(zip(param_names, combo, strict=True)),
+            "seed": rep,
+        }
+        if fam in PAIR_FAMILIES:
+            point["influence"] = inf
+        if fam == "kand":
+            point["arity"] = k
+        if fam == "circuit":
+            point["depth"] = d
+        points.append(point)
+    return points
+
+
+def canonical_json(value: Any) -> str:
+    """The JSON text used for hashing and storage: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def point_key(params: dict[str, Any], measure: dict[str, Any], root_seed: int) -> str:
+    """A stable key for a point: SHA-256 of its parameters, the measurements and the root seed.
+
+    Example:
+        >>> point_key({"family": "and2"}, {}, 0) == point_key({"family": "and2"}, {}, 0)
+        True
+    """
+    blob = canonical_json({"params": params, "measure": measure, "root_seed": root_seed})
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+# --------------------------------------------------------------------------------------
+# running one point (in a worker)
+# --------------------------------------------------------------------------------------
+def _counts_summary(counts: dict[str, Any]) -> dict[str, Any]:
+    keep = (
+        "layer_widths",
+        "input_neurons",
+        "hidden_neurons",
+        "output_neurons",
+        "neurons",
+        "step_units",
+        "relu_neurons",
+        "weight_layers",
+        "nonzero_parameters",
+        "dense_parameters",
+        "bits_per_parameter",
+        "description_bits",
+    )
+    return {k: counts[k] for k in keep if k in counts}
+
+
+def _bounds_of(net: Any) -> dict[str, Any]:
+    try:
+        from superpose import bounds as B
+    except ImportError:  # pragma: no cover - bounds module missing
+        return {"error": "superpose.bounds is not available"}
+    try:
+        fam = B.family_of_task(net.task)
+        bits = B.bits_lower_bound(fam)
+        out: dict[str, Any] = {
+            "family": fam.name,
+            "log2_instances": B.log2_instances(fam),
+            "bits_lower_bound": bits,
+            # Reference lines (1-bit parameters), the same for every construction:
+            "total_neurons_lower_bound_1bit": B.total_neurons_lower_bound(bits, 1.0),
+            "parameters_lower_bound_1bit": B.parameters_lower_bound(bits, 1.0),
+            "neurons_lower_bound_1layer_1bit": B.neurons_lower_bound(bits, 1, 1.0),
+        }
+        out["tightness"] = B.tightness(net)
+        return out
+    except SuperposeError as exc:
+        return {"error": str(exc)}
+
+
+def _naive_of(task: Any) -> dict[str, Any] | None:
+    """Counts of the naive network (one ReLU per gate) by formula, for one-level tasks."""
+    if task.depth > 1:
+        return None
+    from superpose.task import OP_CODE
+
+    is_and = task.ops == OP_CODE["and"]
+    biases = int(np.count_nonzero(is_and & (task.arity > 1)))
+    return {
+        "neurons": int(task.features + task.n_outputs),
+        "nonzero_parameters": int(task.arity.sum()) + biases,
+    }
+
+
+def _verify(
+    net: Any, cfg: dict[str, Any], seed: np.random.SeedSequence, jobs: int
+) -> dict[str, Any]:
+    from superpose.parallel import verify_parallel
+
+    report = verify_parallel(
+        net,
+        cfg["mode"],
+        cfg["samples"],
+        seed,
+        jobs,
+        max_exhaustive=cfg.get("max_exhaustive", DEFAULT_VERIFY["max_exhaustive"]),
+    )
+    out = report.to_dict()
+    out["failing_inputs"] = out["failing_inputs"][:3]
+    return out
+
+
+def _supports_width_scale(construction: str) -> bool:
+    import inspect
+
+    from superpose.constructions import CONSTRUCTIONS
+
+    cls = CONSTRUCTIONS.get(construction)
+    if cls is None:
+        return False
+    return "width_scale" in inspect.signature(cls.__init__).parameters
+
+
+def width_search(
+    task: Any,
+    construction: str,
+    params: dict[str, Any],
+    cfg: dict[str, Any],
+    seed: np.random.SeedSequence,
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Smallest ``width_scale`` (bisection) whose network passes verification on ``cfg["samples"]``.
+
+    Every step builds with the same build seed and verifies with the same inputs' seed, so
+    the search is deterministic; passing means zero wrong inputs. Returns the scale found, the
+    network counts there, and the steps taken.
+    """
+    from superpose.constructions import build
+
+    if not _supports_width_scale(construction):
+        return {"supported": False}
+    if "width_scale" in params or "n_in" in params or "n_out" in params:
+        return {"supported": False, "reason": "width fixed by params"}
+    build_seed, verify_seed = seed.spawn(2)
+    steps: list[dict[str, Any]] = []
+
+    def trial(scale: float) -> tuple[bool, dict[str, Any]]:
+        net = build(
+            task, construction, rng=np.random.default_rng(build_seed), **params, width_scale=scale
+        )
+        rep = _verify(net, cfg, verify_seed, jobs)
+        counts = _counts_summary(net.counts())
+        steps.append(
+            {
+                "width_scale": scale,
+                "neurons": counts["neurons"],
+                "inputs_with_error": rep["inputs_with_error"],
+            }
+        )
+        return rep["passed"], {
+            "counts": counts,
+            "verify": {
+                k: rep[k] for k in ("inputs_checked", "inputs_with_error", "error_rate_upper_95")
+            },
+        }
+
+    lo, hi = float(cfg["low"]), float(cfg["high"])
+    ok, best = trial(hi)
+    if not ok:
+        return {"supported": True, "found": False, "width_scale": None, "steps": steps}
+    best_scale = hi
+    for _ in range(int(cfg["steps"])):
+        mid = math.sqrt(lo * hi)  # geometric bisection: widths span orders of magnitude
+        ok, info = trial(round(mid, 6))
+        if ok:
+            hi, best_scale, best = mid, round(mid, 6), info
+        else:
+            lo = mid
+    return {"supported": True, "found": True, "width_scale": best_scale, **best, "steps": steps}
+
+
+def run_point(
+    params: dict[str, Any],
+    measure: dict[str, Any],
+    seed_entropy: int,
+    seed_spawn_key: tuple[int, ...] | list[int],
+    *,
+    memory_limit: int | None = None,
+    force_memory: bool = False,
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Generate, build and measure one sweep point; never raises for a bad point.
+
+    Returns ``{"status": "ok", "result": ..., "meta": ...}`` or ``{"status": "error",
+    "error": message, "meta": ...}``. ``result`` depends only on the arguments (not on the
+    process or machine that ran it); ``meta`` holds timings, peak memory and the worker.
+
+    Example:
+        >>> out = run_point({"family": "and2", "features": 30, "outputs": 40, "sparsity": 2,
+        ...     "construction": "naive", "params": {}, "seed": 0, "influence": "uniform"},
+        ...     {"bounds": False, "verify": {"mode": "random", "samples": 50}, "width_search": None}, 0, (0,))
+        >>> out["status"], out["result"]["counts"]["neurons"]
+        ('ok', 70)
+    """
+    from superpose import families
+    from superpose.constructions import build
+    from superpose.memory import check_memory, estimate_task_memory, peak_rss_bytes
+
+    meta: dict[str, Any] = {
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "started": _now(),
+    }
+    t0 = time.perf_counter()
+    try:
+        ss = np.random.SeedSequence(seed_entropy, spawn_key=tuple(seed_spawn_key))
+        task_seed, build_seed, verify_seed, search_seed = ss.spawn(4)
+        kwargs = {k: params[k] for k in ("influence", "arity", "depth") if k in params}
+        task = families.generate(
+            params["family"],
+            np.random.default_rng(task_seed),
+            features=params.get("features"),
+            outputs=params.get("outputs"),
+            sparsity=params["sparsity"],
+            **kwargs,
+        )
+        con, cparams = params["construction"], dict(params.get("params", {}))
+        estimate = estimate_task_memory(task, con, **cparams)
+        meta["memory_estimate_bytes"] = estimate.total_bytes
+        check_memory(
+            estimate, memory_limit, force_memory, what=f"point ({con}, m'={task.n_gates:,})"
+        )
+        result: dict[str, Any] = {
+            "task": {
+                "family": params["family"],
+                "features": task.features,
+                "outputs": task.n_outputs,
+                "gates": task.n_gates,
+                "sparsity": task.sparsity,
+                "depth": task.depth,
+                "max_influence": int(task.influence.max(initial=0)),
+            },
+        }
+        t = time.perf_counter()
+        net = build(task, con, rng=np.random.default_rng(build_seed), **cparams)
+        meta["build_seconds"] = time.perf_counter() - t
+        result["counts"] = _counts_summary(net.counts())
+        resolved = net.extras.get("resolved") if isinstance(net.extras, dict) else None
+        if resolved is not None:
+            result["resolved"] = json.loads(canonical_json(resolved))
+        result["naive"] = _naive_of(task)
+        if measure.get("bounds", True):
+            result["bounds"] = _bounds_of(net)
+        if measure.get("verify"):
+            t = time.perf_counter()
+            result["verify"] = _verify(net, measure["verify"], verify_seed, jobs)
+            meta["verify_seconds"] = time.perf_counter() - t
+            if meta["verify_seconds"] > 0:
+                meta["verify_inputs_per_second"] = (
+                    result["verify"]["inputs_checked"] / meta["verify_seconds"]
+                )
+        del net
+        if measure.get("width_search"):
+            t = time.perf_counter()
+            result["width_search"] = width_search(
+                task, con, cparams, measure["width_search"], search_seed, jobs
+            )
+            meta["search_seconds"] = time.perf_counter() - t
+        status, error = "ok", None
+        result = json.loads(canonical_json(result))  # plain JSON types only
+    except SuperposeError as exc:
+        status, error, result = "error", str(exc), None
+    except Exception as exc:  # a bug: keep the sweep going, record where it happened
+        tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        status, error, result = "error", f"{type(exc).__name__}: {exc}\n{''.join(tb[-3:])}", None
+    meta["seconds"] = time.perf_counter() - t0
+    meta["peak_rss_bytes"] = peak_rss_bytes()
+    meta["finished"] = _now()
+    out: dict[str, Any] = {"status": status, "meta": meta}
+    if status == "ok":
+        out["result"] = result
+    else:
+        out["error"] = error
+    return out
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------------------
+# the store
+# --------------------------------------------------------------------------------------
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS points (
+    key TEXT PRIMARY KEY,
+    sweep TEXT NOT NULL,
+    grid_index INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    measure TEXT NOT NULL,
+    seed_entropy TEXT NOT NULL,
+    seed_spawn_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    result TEXT,
+    meta TEXT,
+    family TEXT,
+    construction TEXT,
+    features INTEGER,
+    outputs INTEGER,
+    sparsity INTEGER,
+    replicate INTEGER,
+    neurons INTEGER,
+    nonzero_parameters INTEGER,
+    inputs_checked INTEGER,
+    inputs_with_error INTEGER,
+    finished_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweeps (
+    name TEXT PRIMARY KEY,
+    source TEXT,
+    spec TEXT NOT NULL,
+    root_seed TEXT NOT NULL,
+    points INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class ResultStore:
+    """The SQLite results file: one row per point (``points``), committed row by row (WAL).
+
+    Example:
+        >>> import tempfile, os
+        >>> with ResultStore(os.path.join(tempfile.mkdtemp(), "r.sqlite")) as store:
+        ...     store.finished_keys()
+        set()
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_file():
+            raise SuperposeError(f"{self.path}: exists and is not a file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.executescript(_SCHEMA)
+            version = self.conn.execute(
+                "SELECT value FROM info WHERE key='schema_version'"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise SuperposeError(f"{self.path}: not a superpose results file ({exc})") from None
+        if version is None:
+            self.conn.execute(
+                "INSERT INTO info VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif version[0] != str(SCHEMA_VERSION):
+            raise SuperposeError(
+                f"{self.path}: results schema version {version[0]}; this superpose writes version {SCHEMA_VERSION}"
+            )
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def finished_keys(self) -> set[str]:
+        """Keys of points finished successfully."""
+        return {r[0] for r in self.conn.execute("SELECT key FROM points WHERE status='ok'")}
+
+    def count(self, status: str | None = "ok") -> int:
+        if status is None:
+            return int(self.conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+        return int(
+            self.conn.execute("SELECT COUNT(*) FROM points WHERE status=?", (status,)).fetchone()[0]
+        )
+
+    def record_sweep(self, spec: SweepSpec) -> None:
+        self.conn.execute(
+            "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+            "source=excluded.source, spec=excluded.spec, root_seed=excluded.root_seed, "
+            "points=excluded.points, updated_at=excluded.updated_at",
+            (
+                spec.name,
+                spec.source,
+                canonical_json(spec.raw),
+                str(spec.root_seed),
+                len(spec.points),
+                _now(),
+            ),
+        )
+
+    def put(
+        self, sweep: str, point: SweepPoint, measure: dict[str, Any], outcome: dict[str, Any]
+    ) -> bool:
+        """Store one finished point and commit; a point already stored as ``ok`` is never replaced.
+
+        Returns whether the row was written.
+        """
+        p, res = point.params, outcome.get("result") or {}
+        counts = res.get("counts", {})
+        ver = res.get("verify") or {}
+        row = (
+            point.key,
+            sweep,
+            point.index,
+            canonical_json(p),
+            canonical_json(measure),
+            str(point.seed_entropy),
+            canonical_json(list(point.seed_spawn_key)),
+            outcome["status"],
+            outcome.get("error"),
+            canonical_json(res) if outcome["status"] == "ok" else None,
+            canonical_json(outcome.get("meta", {})),
+            p.get("family"),
+            p.get("construction"),
+            res.get("task", {}).get("features", p.get("features")),
+            res.get("task", {}).get("outputs", p.get("outputs")),
+            p.get("sparsity"),
+            p.get("seed"),
+            counts.get("neurons"),
+            counts.get("nonzero_parameters"),
+            ver.get("inputs_checked"),
+            ver.get("inputs_with_error"),
+            _now(),
+        )
+        cur = self.conn.execute(
+            "INSERT INTO points VALUES (" + ",".join("?" * len(row)) + ") "
+            "ON CONFLICT(key) DO UPDATE SET sweep=excluded.sweep, grid_index=excluded.grid_index, "
+            "seed_entropy=excluded.seed_entropy, seed_spawn_key=excluded.seed_spawn_key, "
+            "status=excluded.status, error=excluded.error, result=excluded.result, meta=excluded.meta, "
+            "features=excluded.features, outputs=excluded.outputs, neurons=excluded.neurons, "
+            "nonzero_parameters=excluded.nonzero_parameters, inputs_checked=excluded.inputs_checked, "
+            "inputs_with_error=excluded.inputs_with_error, finished_at=excluded.finished_at "
+            "WHERE points.status != 'ok'",
+            row,
+        )
+        return cur.rowcount > 0
+
+
+def _decode_row(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    for k in ("params", "measure", "result", "meta", "seed_spawn_key"):
+        if out.get(k) is not None:
+            out[k] = json.loads(out[k])
+    return out
+
+
+def read_results(path: str | os.PathLike[str], status: str | None = "ok") -> list[dict[str, Any]]:
+    """Every stored point (decoded JSON columns), in sweep and grid order.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "r.sqlite")
+        >>> ResultStore(p).close(); read_results(p)
+        []
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SuperposeError(f"{p}: no such results file (run 'superpose sweep' first)")
+    try:
+        conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=60)
+    except sqlite3.Error as exc:
+        raise SuperposeError(f"{p}: cannot open results ({exc})") from None
+    conn.row_factory = sqlite3.Row
+    try:
+        query = "SELECT * FROM points"
+        args: tuple[Any, ...] = ()
+        if status is not None:
+            query += " WHERE status=?"
+            args = (status,)
+        rows = conn.execute(query + " ORDER BY sweep, grid_index, key", args).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise SuperposeError(f"{p}: not a superpose results file ({exc})") from None
+    finally:
+        conn.close()
+    return [_decode_row(r) for r in rows]
+
+
+def result_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The machine-independent part of a results file: key, parameters, seed, status and result.
+
+    Timings, peak memory and the worker that ran each point (``meta``) are left out, so two
+    runs of one sweep on different executors give equal tables.
+    """
+    keep = (
+        "key",
+        "sweep",
+        "grid_index",
+        "params",
+        "measure",
+        "seed_entropy",
+        "seed_spawn_key",
+        "status",
+        "error",
+        "result",
+    )
+    rows = read_results(path, status=None)
+    return sorted(({k: r[k] for k in keep} for r in rows), key=lambda r: r["key"])
+
+
+# --------------------------------------------------------------------------------------
+# executors
+# --------------------------------------------------------------------------------------
+class SerialExecutor(Executor):
+    """A ``concurrent.futures`` executor that runs each call at once, in this process.
+
+    Example:
+        >>> SerialExecutor().submit(pow, 2, 10).result()
+        1024
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        fut.set_running_or_notify_cancel()
+        try:
+            value = fn(*args, **kwargs)
+        except Exception as exc:  # KeyboardInterrupt propagates to the caller
+            fut.set_exception(exc)
+        else:
+            fut.set_result(value)
+        return fut
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@dataclass
+class ExecutorHandle:
+    """An executor plus how to stop it now (on Ctrl-C) and how many points it runs at once."""
+
+    executor: Executor
+    kind: str
+    workers: int
+    stop_now: Callable[[], None]
+    close: Callable[[], None]
+
+
+@contextlib.contextmanager
+def open_executor(
+    kind: str = "serial", *, jobs: int | None = None, address: str | None = None
+) -> Iterator[ExecutorHandle]:
+    """A ``serial``, ``process`` or ``dask`` executor, shut down on exit.
+
+    ``dask`` starts a ``LocalCluster`` of ``jobs`` single-threaded worker processes, or
+    connects to the scheduler at ``address`` (``tcp://HOST:PORT``).
+    """
+    if kind not in EXECUTORS:
+        raise SuperposeError(f"unknown executor {kind!r} (known: {', '.join(EXECUTORS)})")
+    if address is not None and kind != "dask":
+        raise SuperposeError("--address needs --executor dask")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise SuperposeError(f"--jobs must be a positive integer, got {jobs!r}")
+    if kind == "serial":
+        ex = SerialExecutor()
+        handle = ExecutorHandle(ex, kind, 1, lambda: None, lambda: None)
+        yield handle
+        return
+    if kind == "process":
+        from superpose.parallel import terminate_pool
+
+        workers = jobs or os.cpu_count() or 1
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context(method),
+            initializer=_ignore_sigint,
+        )
+        handle = ExecutorHandle(
+            pool, kind, workers, lambda: terminate_pool(pool), lambda: pool.shutdown(wait=True)
+        )
+        try:
+            yield handle
+        finally:
+            handle.close()
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise SuperposeError(
+            "the dask executor needs the optional extra: pip install 'superpose[dask]'"
+        ) from None
+    cluster = None
+    try:
+        if address is None:
+            cluster = LocalCluster(
+                n_workers=jobs or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            client = Client(cluster)
+        else:
+            client = Client(address, timeout=30)
+    except OSError as exc:
+        if cluster is not None:
+            cluster.close()
+        raise SuperposeError(f"cannot reach the dask scheduler at {address}: {exc}") from None
+    try:
+        workers = max(
+            1,
+            sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values()),
+        )
+        ex = client.get_executor(pure=False)
+
+        def stop() -> None:
+            ex.shutdown(wait=False)
+
+        handle = ExecutorHandle(ex, kind, workers, stop, lambda: ex.shutdown(wait=True))
+        yield handle
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# --------------------------------------------------------------------------------------
+# running a sweep
+# --------------------------------------------------------------------------------------
+@dataclass
+class SweepSummary:
+    """What a sweep run did."""
+
+    total: int
+    skipped: int
+    computed: int = 0
+    errors: int = 0
+    results: str = ""
+    seconds: float = 0.0
+    error_messages: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "skipped": self.skipped,
+            "computed": self.computed,
+            "errors": self.errors,
+            "results": self.results,
+            "seconds": self.seconds,
+            "error_messages": self.error_messages[:10],
+        }
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep; carries how many points were saved."""
+
+    def __init__(self, summary: SweepSummary) -> None:
+        super().__init__(f"interrupted: {summary.computed + summary.errors} points saved this run")
+        self.summary = summary
+
+
+def pending_points(spec: SweepSpec, results: str | os.PathLike[str]) -> list[SweepPoint]:
+    """The points of ``spec`` not yet finished in ``results`` (all of them if it does not exist)."""
+    if not Path(results).exists():
+        return list(spec.points)
+    with ResultStore(results) as store:
+        done = store.finished_keys()
+    return [p for p in spec.points if p.key not in done]
+
+
+def run_sweep(
+    spec: SweepSpec,
+    results: str | os.PathLike[str] = DEFAULT_RESULTS,
+    *,
+    executor: str | Executor = "serial",
+    address: str | None = None,
+    jobs: int | None = None,
+    force_memory: bool = False,
+    progress: Callable[[SweepPoint, dict[str, Any]], None] | None = None,
+) -> SweepSummary:
+    """Run every unfinished point of ``spec``, storing each in ``results`` as it finishes.
+
+    ``executor`` is ``serial``, ``process``, ``dask`` or any ``concurrent.futures.Executor``.
+    With ``serial``, ``jobs`` > 1 verifies each point on that many processes; otherwise it is
+    the number of workers. ``progress(point, outcome)`` is called after each stored point.
+    Ctrl-C stops at once (running points are abandoned, finished ones are kept) and raises
+    :class:`SweepInterrupted`.
+    """
+    t0 = time.perf_counter()
+    store = ResultStore(results)
+    summary = SweepSummary(total=len(spec.points), skipped=0, results=str(results))
+    try:
+        store.record_sweep(spec)
+        done = store.finished_keys()
+        todo = [p for p in spec.points if p.key not in done]
+        summary.skipped = len(spec.points) - len(todo)
+        if not todo:
+            return summary
+        if isinstance(executor, Executor):
+            ctx: Any = contextlib.nullcontext(
+                ExecutorHandle(
+                    executor,
+                    "custom",
+                    jobs or 2,
+                    lambda: executor.shutdown(wait=False, cancel_futures=True),
+                    lambda: None,
+                )
+            )
+        else:
+            ctx = open_executor(executor, jobs=jobs, address=address)
+        with ctx as handle:
+            inner_jobs = (jobs or 1) if handle.kind == "serial" else 1
+            _drive(spec, todo, handle, store, summary, force_memory, inner_jobs, progress)
+    finally:
+        store.close()
+        summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _drive(
+    spec: SweepSpec,
+    todo: list[SweepPoint],
+    handle: ExecutorHandle,
+    store: ResultStore,
+    summary: SweepSummary,
+    force_memory: bool,
+    inner_jobs: int,
+    progress: Callable[[SweepPoint, dict[str, Any]], None] | None,
+) -> None:
+    window = 1 if handle.kind == "serial" else 2 * handle.workers
+    pending: dict[Future[Any], SweepPoint] = {}
+    queue = iter(todo)
+
+    def fill() -> None:
+        while len(pending) < window:
+            point = next(queue, None)
+            if point is None:
+                return
+            fut = handle.executor.submit(
+                run_point,
+                point.params,
+                spec.measure,
+                point.seed_entropy,
+                point.seed_spawn_key,
+                memory_limit=spec.memory_limit,
+                force_memory=force_memory,
+                jobs=inner_jobs,
+            )
+            pending[fut] = point
+
+    def store_outcome(point: SweepPoint, outcome: dict[str, Any]) -> None:
+        store.put(spec.name, point, spec.measure, outcome)
+        if outcome["status"] == "ok":
+            summary.computed += 1
+        else:
+            summary.errors += 1
+            summary.error_messages.append(
+                f"{point.label()}: {str(outcome.get('error')).splitlines()[0]}"
+            )
+        if progress is not None:
+            progress(point, outcome)
+
+    try:
+        fill()
+        while pending:
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in done:
+                point = pending.pop(fut)
+                try:
+                    outcome = fut.result()
+                except BrokenExecutor as exc:  # a worker process died (killed, out of memory)
+                    with contextlib.suppress(Exception):
+                        handle.stop_now()
+                    raise SuperposeError(
+                        f"a worker died while running {point.label()} ({type(exc).__name__}); "
+                        f"{summary.computed + summary.errors} points saved this run to {summary.results}; "
+                        "rerun the same command to resume"
+                    ) from None
+                except Exception as exc:  # the task failed outside run_point (e.g. pickling)
+                    outcome = {
+                        "status": "error",
+                        "error": f"worker failed: {type(exc).__name__}: {exc}",
+                        "meta": {},
+                    }
+                store_outcome(point, outcome)
+            fill()
+    except KeyboardInterrupt:
+        for fut in pending:
+            fut.cancel()
+        with contextlib.suppress(Exception):
+            handle.stop_now()
+        raise SweepInterrupted(summary) from None
+
+
+__all__ = [
+    "EXECUTORS",
+    "ResultStore",
+    "SerialExecutor",
+    "SweepInterrupted",
+    "SweepPoint",
+    "SweepSpec",
+    "SweepSummary",
+    "canonical_json",
+    "expand_grid",
+    "load_spec",
+    "open_executor",
+    "parse_spec",
+    "pending_points",
+    "point_key",
+    "read_results",
+    "result_table",
+    "run_point",
+    "run_sweep",
+    "width_search",
+]
