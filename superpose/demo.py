@@ -21,13 +21,17 @@ DEMO_SPARSITY = 2
 DEMO_SAMPLES = 2_000
 
 
-def _bounds_row(task: Any, depth: int) -> dict[str, float] | None:
-    try:
-        from superpose import bounds
-    except ImportError:
-        return None
-    summary = bounds.summary(task, depth=depth)
-    return {k: float(v) for k, v in summary.items() if isinstance(v, (int, float))}
+def _bounds_row(task: Any) -> dict[str, float]:
+    """The counting lower bounds for the demo task (1-bit parameters, any depth)."""
+    from superpose import bounds
+
+    report = bounds.bounds_report(bounds.family_of_task(task), layers=1, bits_per_parameter=1)
+    return {
+        "log2_instances": float(report["log2_instances"]),
+        "neurons_lower_bound": float(report["total_neurons_lower_bound"]),
+        "neurons_per_layer_one_weight_layer": float(report["neurons_lower_bound"]),
+        "parameters_lower_bound": float(report["parameters_lower_bound"]),
+    }
 
 
 def run_demo(
@@ -74,7 +78,7 @@ def run_demo(
                 "verify_seconds": time.perf_counter() - t0,
             }
         )
-    bound = _bounds_row(task, depth=1)
+    bound = _bounds_row(task)
     result = {
         "task": {
             "family": "and2",
@@ -146,8 +150,10 @@ def _markdown(result: dict[str, Any]) -> str:
     if bound:
         lines += [
             "",
-            f"Counting lower bound (1-bit parameters, one weight layer): {bound.get('neurons_lower_bound', 0):,.0f} neurons, "
-            f"{bound.get('parameters_lower_bound', 0):,.0f} parameters.",
+            f"Counting lower bound with 1-bit parameters: {bound['neurons_lower_bound']:,.0f} neurons in any layered "
+            f"network ({bound['neurons_per_layer_one_weight_layer']:,.0f} per layer with one weight layer), "
+            f"{bound['parameters_lower_bound']:,.0f} parameters (log2 of the number of instances: "
+            f"{bound['log2_instances']:,.0f}).",
         ]
     lines += ["", "![neurons and parameters](demo.png)", ""]
     return "\n".join(lines)

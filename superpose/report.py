@@ -6,8 +6,10 @@ one directory (each file atomically):
 * ``neurons.png`` -- total neurons against m' (log-log), one line per construction setting,
   the searched width when the sweep ran a width search, the counting lower bound (total
   neurons, 1-bit parameters) and the naive network (m + m');
-* ``parameters.png`` -- non-zero parameters against m', with the parameter lower bound and
-  the naive count;
+* ``parameters.png`` -- dense parameters (every weight and bias of every layer, what the
+  counting bound with b-bit parameters is about) and non-zero parameters against m', with
+  the parameter lower bound (1-bit parameters) and the naive network's dense and non-zero
+  counts;
 * ``errors.png`` -- the observed per-input error rate and its 95% Clopper-Pearson upper
   bound against m';
 * ``tightness.png`` -- neurons and description bits divided by their lower bounds;
@@ -112,13 +114,14 @@ def collect(rows: list[dict[str, Any]]) -> dict[str, list[Series]]:
         label = _setting(row)
         counts = res.get("counts", {})
         series("neurons", label, "network").add(x, counts.get("neurons"))
-        series("parameters", label, "network").add(x, counts.get("nonzero_parameters"))
+        series("parameters", label, "dense").add(x, counts.get("dense_parameters"))
+        series("parameters", label, "nonzero").add(x, counts.get("nonzero_parameters"))
         search = res.get("width_search") or {}
         if search.get("found"):
             sc = search.get("counts", {})
             series("neurons", label + " [searched width]", "searched").add(x, sc.get("neurons"))
             series("parameters", label + " [searched width]", "searched").add(
-                x, sc.get("nonzero_parameters")
+                x, sc.get("dense_parameters")
             )
         ver = res.get("verify")
         if ver and ver.get("inputs_checked"):
@@ -140,6 +143,7 @@ def collect(rows: list[dict[str, Any]]) -> dict[str, list[Series]]:
                     "parameters_bound": bounds.get("parameters_lower_bound_1bit"),
                     "naive_neurons": (res.get("naive") or {}).get("neurons"),
                     "naive_parameters": (res.get("naive") or {}).get("nonzero_parameters"),
+                    "naive_dense": (res.get("naive") or {}).get("dense_parameters"),
                 }.items()
                 if v is not None
             }
@@ -155,8 +159,12 @@ def collect(rows: list[dict[str, Any]]) -> dict[str, list[Series]]:
             series("parameters", f"lower bound ({fam}, 1-bit parameters)", "bound").add(
                 x, ref["parameters_bound"]
             )
+        if "naive_dense" in ref:
+            series("parameters", f"naive ({fam}), dense", "naive").add(x, ref["naive_dense"])
         if "naive_parameters" in ref:
-            series("parameters", f"naive ({fam})", "naive").add(x, ref["naive_parameters"])
+            series("parameters", f"naive ({fam}), non-zero", "naive_nonzero").add(
+                x, ref["naive_parameters"]
+            )
     out: dict[str, list[Series]] = {}
     for fig in FIGURES:
         out[fig] = [s for s in figs[fig].values() if s.values]
@@ -193,6 +201,9 @@ def _csv_text(series: list[Series]) -> str:
 
 _STYLE = {
     "network": {"linestyle": "-", "marker": "o"},
+    "dense": {"linestyle": "-", "marker": "o"},
+    "nonzero": {"linestyle": ":", "marker": "x"},
+    "naive_nonzero": {"linestyle": "-.", "color": "0.45", "marker": None},
     "searched": {"linestyle": "--", "marker": "s"},
     "bound": {"linestyle": "--", "color": "black", "marker": None},
     "naive": {"linestyle": ":", "color": "0.45", "marker": None},
@@ -204,7 +215,10 @@ _STYLE = {
 
 _TITLES = {
     "neurons": ("Neurons against m'", "total neurons (all layers)"),
-    "parameters": ("Non-zero parameters against m'", "non-zero parameters (weights + biases)"),
+    "parameters": (
+        "Parameters against m' (solid: dense, dotted: non-zero)",
+        "parameters (weights + biases)",
+    ),
     "errors": ("Per-input error rate (95% upper bound: line; observed > 0: x)", "error rate"),
     "tightness": ("Tightness: network / lower bound (solid: neurons, dashed: bits)", "ratio"),
 }
@@ -230,10 +244,10 @@ def _figure_png(name: str, series: list[Series]) -> bytes:
         style = dict(_STYLE.get(s.kind, {}))
         base = s.label.replace(" [searched width]", "")
         if "color" not in style:
-            style["color"] = colors.setdefault(base, next(palette))
-        show_label = s.kind not in ("observed",) and not (
-            name == "tightness" and s.kind == "bits_ratio"
-        )
+            if base not in colors:
+                colors[base] = next(palette)
+            style["color"] = colors[base]
+        show_label = s.kind not in ("observed", "nonzero", "bits_ratio")
         xs, ys = zip(*pts, strict=True)
         ax.plot(xs, ys, label=s.label if show_label else None, **style)
     ax.set_xscale("log")
@@ -248,7 +262,7 @@ def _figure_png(name: str, series: list[Series]) -> bytes:
         ax.legend(fontsize=7, loc="best")
     if not any_positive:
         ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.1, top=0.93)  # fixed: fast, stable
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
@@ -276,9 +290,10 @@ def _points_table(rows: list[dict[str, Any]]) -> list[str]:
     for row in rows:
         groups[(_setting(row), int(row["result"]["task"]["outputs"]))].append(row)
     lines = [
-        "| setting | m | m' | seeds | neurons | widths | non-zero params | wrong / checked | "
+        "| setting | m | m' | seeds | neurons | widths | dense params | non-zero params | "
+        "wrong / checked | "
         "95% upper | neurons ratio | bits ratio | searched neurons |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def mean(vals: list[Any]) -> float | None:
@@ -306,6 +321,7 @@ def _points_table(rows: list[dict[str, Any]]) -> list[str]:
                     str(len(grp)),
                     _fmt(mean([r["counts"].get("neurons") for r in res])),
                     widths.pop() if len(widths) == 1 else "varies",
+                    _fmt(mean([r["counts"].get("dense_parameters") for r in res])),
                     _fmt(mean([r["counts"].get("nonzero_parameters") for r in res])),
                     f"{wrong:,} / {checked:,}" if checked else "–",
                     _fmt(clopper_pearson_upper(wrong, checked)) if checked else "–",
@@ -344,7 +360,8 @@ def render_markdown(
     out.append("")
     captions = {
         "neurons": "Neurons against m' (log–log), with the lower bound and the naive network.",
-        "parameters": "Non-zero parameters against m' (log–log), with the lower bound and naive.",
+        "parameters": "Dense and non-zero parameters against m' (log–log), with the lower "
+        "bound and naive.",
         "errors": "Error rate per input against m'.",
         "tightness": "Tightness ratio (network / lower bound) against m'.",
     }

@@ -594,6 +594,7 @@ def _naive_of(task: Any) -> dict[str, Any] | None:
     return {
         "neurons": int(task.features + task.n_outputs),
         "nonzero_parameters": int(task.arity.sum()) + biases,
+        "dense_parameters": int(task.features * task.n_outputs + task.n_outputs),
     }
 
 
@@ -1050,12 +1051,17 @@ class ExecutorHandle:
 
 @contextlib.contextmanager
 def open_executor(
-    kind: str = "serial", *, jobs: int | None = None, address: str | None = None
+    kind: str = "serial",
+    *,
+    jobs: int | None = None,
+    address: str | None = None,
+    connect_timeout: float = 30.0,
 ) -> Iterator[ExecutorHandle]:
     """A ``serial``, ``process`` or ``dask`` executor, shut down on exit.
 
     ``dask`` starts a ``LocalCluster`` of ``jobs`` single-threaded worker processes, or
-    connects to the scheduler at ``address`` (``tcp://HOST:PORT``).
+    connects to the scheduler at ``address`` (``tcp://HOST:PORT``), waiting at most
+    ``connect_timeout`` seconds for it.
     """
     if kind not in EXECUTORS:
         raise SuperposeError(f"unknown executor {kind!r} (known: {', '.join(EXECUTORS)})")
@@ -1103,7 +1109,7 @@ def open_executor(
             )
             client = Client(cluster)
         else:
-            client = Client(address, timeout=30)
+            client = Client(address, timeout=connect_timeout)
     except OSError as exc:
         if cluster is not None:
             cluster.close()
@@ -1178,6 +1184,7 @@ def run_sweep(
     address: str | None = None,
     jobs: int | None = None,
     force_memory: bool = False,
+    connect_timeout: float = 30.0,
     progress: Callable[[SweepPoint, dict[str, Any]], None] | None = None,
 ) -> SweepSummary:
     """Run every unfinished point of ``spec``, storing each in ``results`` as it finishes.
@@ -1209,7 +1216,9 @@ def run_sweep(
                 )
             )
         else:
-            ctx = open_executor(executor, jobs=jobs, address=address)
+            ctx = open_executor(
+                executor, jobs=jobs, address=address, connect_timeout=connect_timeout
+            )
         with ctx as handle:
             inner_jobs = (jobs or 1) if handle.kind == "serial" else 1
             _drive(spec, todo, handle, store, summary, force_memory, inner_jobs, progress)

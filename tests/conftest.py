@@ -8,10 +8,18 @@ Ground-truth helpers (a brute-force evaluator, task strategies) live in ``tests/
 from __future__ import annotations
 
 import os
+import sys
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, settings
+# One BLAS thread: the suite's matrices are small, and a multi-threaded OpenBLAS that shares two
+# busy cores with other processes spins and runs small products up to 200x slower. This must
+# happen before numpy is first imported.
+if "numpy" not in sys.modules:
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "ci",

@@ -19,7 +19,9 @@ OPS = ("copy", "and", "or", "xor", "andnot")
 
 def gate_list(task) -> list[tuple[str, list[int]]]:
     """The gates of a Task as plain ``(op, [ids])`` pairs."""
-    return [(OPS[int(task.ops[g])], [int(i) for i in task.operands(g)]) for g in range(task.n_gates)]
+    return [
+        (OPS[int(task.ops[g])], [int(i) for i in task.operands(g)]) for g in range(task.n_gates)
+    ]
 
 
 def brute_node_values(
@@ -70,9 +72,7 @@ def rows_to_csr(rows: list[Iterable[int]], features: int) -> sparse.csr_array:
 
 def all_sparse_rows(features: int, sparsity: int) -> list[tuple[int, ...]]:
     """Every input with at most ``sparsity`` active features (as tuples)."""
-    return [
-        c for k in range(sparsity + 1) for c in itertools.combinations(range(features), k)
-    ]
+    return [c for k in range(sparsity + 1) for c in itertools.combinations(range(features), k)]
 
 
 def n_sparse(features: int, sparsity: int) -> int:

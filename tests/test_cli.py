@@ -59,7 +59,18 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
 
 
-NAIVE_ARGS = ("--family", "and2", "--features", "40", "--outputs", "200", "--sparsity", "3", "--construction", "naive")
+NAIVE_ARGS = (
+    "--family",
+    "and2",
+    "--features",
+    "40",
+    "--outputs",
+    "200",
+    "--sparsity",
+    "3",
+    "--construction",
+    "naive",
+)
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +87,14 @@ def test_issue_build_then_verify_exhaustive(capsys, built):
     assert code == 0
     assert VERIFY_KEYS <= set(report)
     assert report["inputs_checked"] == sum(math.comb(40, k) for k in range(4)) == 10701
-    assert report["inputs_with_error"] == report["false_positives"] == report["false_negatives"] == 0
+    assert (
+        report["inputs_with_error"] == report["false_positives"] == report["false_negatives"] == 0
+    )
     assert set(report["by_class"]) == {"00", "01", "11"}
     assert sum(row["checked"] for row in report["by_class"].values()) == 10701 * 200
-    assert all(row["false_positives"] == row["false_negatives"] == 0 for row in report["by_class"].values())
+    assert all(
+        row["false_positives"] == row["false_negatives"] == 0 for row in report["by_class"].values()
+    )
     assert report["error_rate_upper_95"] == pytest.approx(1 - 0.05 ** (1 / 10701))
 
 
@@ -90,7 +105,9 @@ def test_verify_human_output(capsys, built):
 
 
 def test_verify_all_modes_json(capsys, built):
-    code, report, _ = run_json(capsys, "verify", built, "--mode", "all", "--samples", "100", "--seed", "3")
+    code, report, _ = run_json(
+        capsys, "verify", built, "--mode", "all", "--samples", "100", "--seed", "3"
+    )
     assert code == 0
     assert report["inputs_checked"] == 10701 + 200
     assert set(report["by_mode"]) == {"exhaustive", "random", "targeted"}
@@ -106,13 +123,27 @@ def test_info_json(capsys, built):
     assert info["nonzero_parameters"] == 600
     assert info["dense_parameters"] == 40 * 200 + 200
     assert (info["features_in"], info["features_out"]) == (40, 200)
-    assert info["description_bits"] == pytest.approx(load_network(built).counts()["description_bits"])
+    assert info["description_bits"] == pytest.approx(
+        load_network(built).counts()["description_bits"]
+    )
     code, out, _ = run(capsys, "info", built)
     assert code == 0 and "naive" in out and "240" in out
 
 
 def test_build_json_and_seed_determinism(capsys, tmp_path):
-    args = ("build", "--family", "or2", "--features", "20", "--outputs", "30", "--construction", "naive", "--seed", "4")
+    args = (
+        "build",
+        "--family",
+        "or2",
+        "--features",
+        "20",
+        "--outputs",
+        "30",
+        "--construction",
+        "naive",
+        "--seed",
+        "4",
+    )
     code, counts, _ = run_json(capsys, *args, "--out", tmp_path / "a")
     assert code == 0
     assert counts["out"] == str(tmp_path / "a")
@@ -127,8 +158,27 @@ def test_build_json_and_seed_determinism(capsys, tmp_path):
 
 def test_build_from_task_file_with_sparsity_override(capsys, tmp_path):
     task = tmp_path / "t.json"
-    task.write_text(json.dumps({"features": 6, "sparsity": 2, "gates": [{"op": "xor", "inputs": [0, 1]}, {"op": "and", "inputs": [6, 2]}]}))
-    code, _, _ = run(capsys, "build", "--task", task, "--sparsity", "4", "--construction", "naive", "--out", tmp_path / "n")
+    task.write_text(
+        json.dumps(
+            {
+                "features": 6,
+                "sparsity": 2,
+                "gates": [{"op": "xor", "inputs": [0, 1]}, {"op": "and", "inputs": [6, 2]}],
+            }
+        )
+    )
+    code, _, _ = run(
+        capsys,
+        "build",
+        "--task",
+        task,
+        "--sparsity",
+        "4",
+        "--construction",
+        "naive",
+        "--out",
+        tmp_path / "n",
+    )
     assert code == 0
     net = load_network(tmp_path / "n")
     assert net.task.sparsity == 4 and net.task.n_gates == 2
@@ -140,14 +190,27 @@ def test_build_from_task_file_with_sparsity_override(capsys, tmp_path):
     "family_args",
     [
         ("--family", "permutation", "--outputs", "12"),
-        ("--family", "kand", "--features", "12", "--outputs", "20", "--arity", "3", "--sparsity", "3"),
+        (
+            "--family",
+            "kand",
+            "--features",
+            "12",
+            "--outputs",
+            "20",
+            "--arity",
+            "3",
+            "--sparsity",
+            "3",
+        ),
         ("--family", "uand", "--features", "8"),
         ("--family", "circuit", "--features", "12", "--outputs", "12", "--depth", "3"),
         ("--family", "and2", "--features", "30", "--outputs", "40", "--influence", "uniform+star"),
     ],
 )
 def test_build_every_family_naive(capsys, tmp_path, family_args):
-    code, _, err = run(capsys, "build", *family_args, "--construction", "naive", "--out", tmp_path / "n")
+    code, _, err = run(
+        capsys, "build", *family_args, "--construction", "naive", "--out", tmp_path / "n"
+    )
     assert code == 0, err
     code, report, _ = run_json(capsys, "verify", tmp_path / "n", "--mode", "exhaustive")
     assert code == 0 and report["inputs_with_error"] == 0
@@ -164,7 +227,13 @@ def test_verify_finds_errors_exit_1(capsys, built, tmp_path):
     w[0, b] = 0.0  # gate 0 can no longer fire: false negatives on class 11
     bias = lay.bias.copy()
     bias[1] = 0.0  # gate 1 fires on one operand: false positives on class 01
-    broken = Network([Layer(sparse.csr_array(w), bias, "relu")], net.input_code, net.output_code, net.task, "naive")
+    broken = Network(
+        [Layer(sparse.csr_array(w), bias, "relu")],
+        net.input_code,
+        net.output_code,
+        net.task,
+        "naive",
+    )
     save_network(broken, tmp_path / "broken")
     code, report, _ = run_json(capsys, "verify", tmp_path / "broken", "--mode", "exhaustive")
     assert code == 1
@@ -174,7 +243,9 @@ def test_verify_finds_errors_exit_1(capsys, built, tmp_path):
     assert report["by_class"]["11"]["false_negatives"] == report["false_negatives"]
     assert report["by_class"]["01"]["false_positives"] == report["false_positives"]
     assert report["error_rate_upper_95"] > report["inputs_with_error"] / report["inputs_checked"]
-    code, out, _ = run(capsys, "verify", tmp_path / "broken", "--mode", "random", "--samples", "2000")
+    code, out, _ = run(
+        capsys, "verify", tmp_path / "broken", "--mode", "random", "--samples", "2000"
+    )
     assert code == 1 and "inputs with errors" in out
 
 
@@ -182,14 +253,42 @@ def test_verify_finds_errors_exit_1(capsys, built, tmp_path):
 
 
 BAD_TASKS = {
-    "malformed.json": ('{"features": 4,\n "sparsity": 2,\n "gates": [}', ["line 3", "malformed JSON"]),
-    "unknown_op.json": ({"features": 4, "sparsity": 2, "gates": [{"op": "and", "inputs": [0, 1]}, {"op": "nor", "inputs": [0, 1]}]}, ["gate 1", "nor"]),
-    "future.json": ({"features": 4, "sparsity": 2, "gates": [{"op": "and", "inputs": [0, 4]}]}, ["gate 0", "4", "does not exist yet"]),
-    "duplicate.json": ({"features": 4, "sparsity": 2, "gates": [{"op": "and", "inputs": [2, 2]}]}, ["gate 0", "twice"]),
-    "sparsity0.json": ({"features": 4, "sparsity": 0, "gates": [{"op": "and", "inputs": [0, 1]}]}, ["sparsity"]),
-    "sparsity5.json": ({"features": 4, "sparsity": 5, "gates": [{"op": "and", "inputs": [0, 1]}]}, ["sparsity 5", "4"]),
-    "arity.json": ({"features": 4, "sparsity": 2, "gates": [{"op": "andnot", "inputs": [0, 1, 2]}]}, ["gate 0", "andnot"]),
-    "unknown_key.json": ({"features": 4, "sparsity": 2, "gates": [], "outputz": [0]}, ["unknown key", "outputz"]),
+    "malformed.json": (
+        '{"features": 4,\n "sparsity": 2,\n "gates": [}',
+        ["line 3", "malformed JSON"],
+    ),
+    "unknown_op.json": (
+        {
+            "features": 4,
+            "sparsity": 2,
+            "gates": [{"op": "and", "inputs": [0, 1]}, {"op": "nor", "inputs": [0, 1]}],
+        },
+        ["gate 1", "nor"],
+    ),
+    "future.json": (
+        {"features": 4, "sparsity": 2, "gates": [{"op": "and", "inputs": [0, 4]}]},
+        ["gate 0", "4", "does not exist yet"],
+    ),
+    "duplicate.json": (
+        {"features": 4, "sparsity": 2, "gates": [{"op": "and", "inputs": [2, 2]}]},
+        ["gate 0", "twice"],
+    ),
+    "sparsity0.json": (
+        {"features": 4, "sparsity": 0, "gates": [{"op": "and", "inputs": [0, 1]}]},
+        ["sparsity"],
+    ),
+    "sparsity5.json": (
+        {"features": 4, "sparsity": 5, "gates": [{"op": "and", "inputs": [0, 1]}]},
+        ["sparsity 5", "4"],
+    ),
+    "arity.json": (
+        {"features": 4, "sparsity": 2, "gates": [{"op": "andnot", "inputs": [0, 1, 2]}]},
+        ["gate 0", "andnot"],
+    ),
+    "unknown_key.json": (
+        {"features": 4, "sparsity": 2, "gates": [], "outputz": [0]},
+        ["unknown key", "outputz"],
+    ),
 }
 
 
@@ -207,7 +306,9 @@ def test_bad_task_file(capsys, tmp_path, existing_out, name):
     path = tmp_path / name
     path.write_text(content if isinstance(content, str) else json.dumps(content))
     before = snapshot(existing_out)
-    code, out, err = run(capsys, "build", "--task", path, "--construction", "naive", "--out", existing_out)
+    code, out, err = run(
+        capsys, "build", "--task", path, "--construction", "naive", "--out", existing_out
+    )
     assert code == 2
     assert_one_line_error(err, name, *needles)
     assert snapshot(existing_out) == before
@@ -217,15 +318,44 @@ def test_bad_task_file(capsys, tmp_path, existing_out, name):
     ("args", "needles"),
     [
         (("--family", "and3", "--features", "10", "--outputs", "5"), ["unknown family", "and3"]),
-        (("--family", "and2", "--features", "10", "--outputs", "5", "--construction", "magic"), ["unknown construction", "magic"]),
-        (("--family", "and2", "--features", "10", "--outputs", "5", "--sparsity", "0"), ["--sparsity", "0"]),
-        (("--family", "and2", "--features", "3", "--outputs", "2", "--sparsity", "4"), ["--sparsity 4", "3"]),
+        (
+            ("--family", "and2", "--features", "10", "--outputs", "5", "--construction", "magic"),
+            ["unknown construction", "magic"],
+        ),
+        (
+            ("--family", "and2", "--features", "10", "--outputs", "5", "--sparsity", "0"),
+            ["--sparsity", "0"],
+        ),
+        (
+            ("--family", "and2", "--features", "3", "--outputs", "2", "--sparsity", "4"),
+            ["--sparsity 4", "3"],
+        ),
         (("--family", "and2", "--features", "0", "--outputs", "5"), ["--features"]),
-        (("--family", "and2", "--features", "10", "--outputs", "5", "--influence", "fractal"), ["fractal"]),
+        (
+            ("--family", "and2", "--features", "10", "--outputs", "5", "--influence", "fractal"),
+            ["fractal"],
+        ),
         (("--family", "and2", "--features", "10", "--outputs", "50"), ["distinct pairs"]),
         (("--features", "10", "--outputs", "5"), ["exactly one of --task", "--family"]),
-        (("--family", "and2", "--features", "10", "--outputs", "5", "--param", "noequals"), ["KEY=VALUE"]),
-        (("--family", "and2", "--features", "10", "--outputs", "5", "--construction", "naive", "--param", "width=3"), ["naive"]),
+        (
+            ("--family", "and2", "--features", "10", "--outputs", "5", "--param", "noequals"),
+            ["KEY=VALUE"],
+        ),
+        (
+            (
+                "--family",
+                "and2",
+                "--features",
+                "10",
+                "--outputs",
+                "5",
+                "--construction",
+                "naive",
+                "--param",
+                "width=3",
+            ),
+            ["naive"],
+        ),
     ],
 )
 def test_bad_build_options(capsys, existing_out, args, needles):
@@ -276,7 +406,12 @@ def test_console_script_exit_code(tmp_path):
     script = Path(sys.executable).parent / "superpose"
     if not script.exists():
         pytest.skip("console script not installed next to the interpreter")
-    proc = subprocess.run([str(script), "verify", str(tmp_path / "absent")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(script), "verify", str(tmp_path / "absent")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert_one_line_error(proc.stderr, "absent")
     assert proc.stdout == ""

@@ -13,7 +13,16 @@ from helpers import all_sparse_rows, n_sparse, rows_to_csr, tasks
 from hypothesis import HealthCheck, Phase, given, settings
 from scipy import sparse
 
-from superpose import CONSTRUCTIONS, SuperposeError, Task, build, families, load_network, save_network, verify
+from superpose import (
+    CONSTRUCTIONS,
+    SuperposeError,
+    Task,
+    build,
+    families,
+    load_network,
+    save_network,
+    verify,
+)
 
 NAMES = sorted(CONSTRUCTIONS)
 
@@ -28,7 +37,9 @@ CASES = {
     "and2-star": lambda: families.pairs(30, 40, _rng(3), influence="star", sparsity=2),
     "and2-core": lambda: families.pairs(30, 45, _rng(4), influence="core", sparsity=2),
     "and2-matching": lambda: families.pairs(40, 20, _rng(5), influence="matching", sparsity=3),
-    "and2-uniform+star": lambda: families.pairs(30, 60, _rng(6), influence="uniform+star", sparsity=3),
+    "and2-uniform+star": lambda: families.pairs(
+        30, 60, _rng(6), influence="uniform+star", sparsity=3
+    ),
     "or2": lambda: families.pairs(25, 40, _rng(7), op="or", sparsity=3),
     "xor2": lambda: families.pairs(25, 40, _rng(8), op="xor", sparsity=3),
     "andnot2": lambda: families.pairs(25, 40, _rng(9), op="andnot", sparsity=3),
@@ -36,11 +47,18 @@ CASES = {
     "kand3": lambda: families.k_and(20, 40, 3, _rng(11), sparsity=3),
     "uand": lambda: families.universal_and(12, sparsity=3),
     "circuit-all": lambda: families.layered_circuit(15, 8, 3, _rng(12), sparsity=3),
-    "circuit-last": lambda: families.layered_circuit(15, 8, 2, _rng(13), sparsity=2, outputs="last"),
+    "circuit-last": lambda: families.layered_circuit(
+        15, 8, 2, _rng(13), sparsity=2, outputs="last"
+    ),
     "k-input-or-xor": lambda: Task.from_gates(
         12,
         3,
-        [("or", [0, 1, 2]), ("xor", [3, 4, 5, 6]), ("and", [7, 8, 9, 10]), ("or", [11, 0, 5, 9, 2])],
+        [
+            ("or", [0, 1, 2]),
+            ("xor", [3, 4, 5, 6]),
+            ("and", [7, 8, 9, 10]),
+            ("or", [11, 0, 5, 9, 2]),
+        ],
     ),
     "mixed-with-outputs": lambda: Task.from_gates(
         8,
@@ -85,7 +103,10 @@ def test_exhaustively_correct(name, case):
 @settings(
     max_examples=15,
     suppress_health_check=[HealthCheck.too_slow],
-    phases=[Phase.explicit, Phase.generate],  # no shrinking: builds can be slow; the task is printed
+    phases=[
+        Phase.explicit,
+        Phase.generate,
+    ],  # no shrinking: builds can be slow; the task is printed
 )
 @given(task=tasks(max_features=8, max_gates=8))
 def test_random_small_tasks(name, task):

@@ -45,7 +45,16 @@ def test_permutation_sparsity_is_capped():
     assert families.permutation(2, np.random.default_rng(0), sparsity=5).sparsity == 2
 
 
-PROFILES = ["uniform", "zipf", "star", "core", "matching", "uniform+star", "zipf+core", "star+matching"]
+PROFILES = [
+    "uniform",
+    "zipf",
+    "star",
+    "core",
+    "matching",
+    "uniform+star",
+    "zipf+core",
+    "star+matching",
+]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -225,7 +234,9 @@ def test_universal_and(m):
 @pytest.mark.parametrize("fan_in", [2, 3])
 def test_layered_circuit(depth, fan_in):
     ops = ("and", "or", "xor") if fan_in > 2 else ("and", "or", "xor", "andnot")
-    task = families.layered_circuit(12, 10, depth, np.random.default_rng(depth), ops=ops, fan_in=fan_in)
+    task = families.layered_circuit(
+        12, 10, depth, np.random.default_rng(depth), ops=ops, fan_in=fan_in
+    )
     assert task.n_gates == 10 * depth
     assert task.depth == depth
     assert task.gate_level.tolist() == [lvl for lvl in range(1, depth + 1) for _ in range(10)]
@@ -239,7 +250,12 @@ def test_layered_circuit(depth, fan_in):
         assert level[ins].max() == lvl - 1
         assert set(level[ins].tolist()) <= {0, lvl - 1}
     assert task.outputs.tolist() == list(range(12, 12 + 10 * depth))
-    assert same(task, families.layered_circuit(12, 10, depth, np.random.default_rng(depth), ops=ops, fan_in=fan_in))
+    assert same(
+        task,
+        families.layered_circuit(
+            12, 10, depth, np.random.default_rng(depth), ops=ops, fan_in=fan_in
+        ),
+    )
 
 
 def test_layered_circuit_last_outputs_and_errors():

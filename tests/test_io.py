@@ -66,7 +66,9 @@ def bloom_network(seed: int = 0) -> Network:
                 w[unit, code_in.members(int(f))] = 1.0
             b[unit] = -need
     layer = Layer(sparse.csr_array(w), b, "step")
-    return Network([layer], code_in, code_out, task, "handmade", {"note": "test"}, seed, {"k": [1, 2]})
+    return Network(
+        [layer], code_in, code_out, task, "handmade", {"note": "test"}, seed, {"k": [1, 2]}
+    )
 
 
 def linear_network() -> Network:
@@ -77,8 +79,12 @@ def linear_network() -> Network:
 
 
 NETWORKS = {
-    "naive_and2": lambda: build(families.pairs(40, 200, np.random.default_rng(7), sparsity=3), "naive"),
-    "naive_circuit": lambda: build(families.layered_circuit(10, 6, 3, np.random.default_rng(1)), "naive"),
+    "naive_and2": lambda: build(
+        families.pairs(40, 200, np.random.default_rng(7), sparsity=3), "naive"
+    ),
+    "naive_circuit": lambda: build(
+        families.layered_circuit(10, 6, 3, np.random.default_rng(1)), "naive"
+    ),
     "bloom": bloom_network,
     "linear": linear_network,
 }
@@ -177,7 +183,9 @@ def test_truncated_weights(saved):
         load_network(saved)
     # truncated and re-signed: the parser itself must refuse it
     (saved / WEIGHTS_FILE).write_bytes(blob[:40])
-    rewrite_meta(saved, lambda m: m["checksum"].update(sha256=hashlib.sha256(blob[:40]).hexdigest()))
+    rewrite_meta(
+        saved, lambda m: m["checksum"].update(sha256=hashlib.sha256(blob[:40]).hexdigest())
+    )
     with pytest.raises(SuperposeError, match="not a valid safetensors file"):
         load_network(saved)
 
@@ -210,7 +218,9 @@ def test_pickle_payload_is_never_executed(tmp_path, saved, re_sign):
     marker.unlink()
     (saved / WEIGHTS_FILE).write_bytes(payload)
     if re_sign:  # even with a matching checksum the file is parsed as data only
-        rewrite_meta(saved, lambda m: m["checksum"].update(sha256=hashlib.sha256(payload).hexdigest()))
+        rewrite_meta(
+            saved, lambda m: m["checksum"].update(sha256=hashlib.sha256(payload).hexdigest())
+        )
     with pytest.raises(SuperposeError) as info:
         load_network(saved)
     assert ("checksum mismatch" in str(info.value)) != re_sign
@@ -276,12 +286,16 @@ def _pop(key):
 TAMPERED_TENSORS = {
     "missing layer tensor": _pop("layers.0.bias"),
     "index out of range": lambda t: t["layers.0.indices"].__setitem__(0, 999),
-    "indptr wrong length": lambda t: t.__setitem__("layers.0.indptr", t["layers.0.indptr"][:-1].copy()),
+    "indptr wrong length": lambda t: t.__setitem__(
+        "layers.0.indptr", t["layers.0.indptr"][:-1].copy()
+    ),
     "non-finite weight": lambda t: t["layers.0.data"].__setitem__(0, np.inf),
     "unit firing on zero": lambda t: t["layers.0.bias"].__setitem__(0, 1.0),
     "task reads the future": lambda t: t["task.gate_inputs"].__setitem__(0, 50),
     "output code index": lambda t: t["output_code.indices"].__setitem__(0, 10_000),
-    "code indptr": lambda t: t.__setitem__("input_code.indptr", t["input_code.indptr"][::-1].copy()),
+    "code indptr": lambda t: t.__setitem__(
+        "input_code.indptr", t["input_code.indptr"][::-1].copy()
+    ),
 }
 
 

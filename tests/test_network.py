@@ -22,7 +22,9 @@ def dummy_task(features: int, outputs: int, sparsity: int = 1) -> Task:
 
 def make_net(layers, features, sparsity=1):
     out = layers[-1].n_out
-    return Network(layers, ExplicitCode(features), ExplicitCode(out), dummy_task(features, out, sparsity))
+    return Network(
+        layers, ExplicitCode(features), ExplicitCode(out), dummy_task(features, out, sparsity)
+    )
 
 
 def dense(a):
@@ -91,7 +93,9 @@ def test_hand_example_compiles_to_relu():
     np.testing.assert_array_equal(relu.layers[0].bias, [-1, -1, -1, -2, -2, -2])
     np.testing.assert_array_equal(relu.layers[1].weight.toarray(), np.hstack([W1, -W1]))
     x = rows_to_csr([[i for i in range(3) if mask >> i & 1] for mask in range(8)], 3)
-    np.testing.assert_array_equal(dense(relu.forward(relu.encode(x))), dense(net.forward(net.encode(x))))
+    np.testing.assert_array_equal(
+        dense(relu.forward(relu.encode(x))), dense(net.forward(net.encode(x)))
+    )
     assert relu.params["compiled_to_relu"] is True
 
 
@@ -101,7 +105,9 @@ def test_step_at_the_end_gets_a_linear_read_out():
     assert [lay.activation for lay in relu.layers] == ["relu", "linear"]
     assert relu.counts()["layer_widths"] == [3, 6]  # the read-out adds no neurons
     x = rows_to_csr([[i for i in range(3) if mask >> i & 1] for mask in range(8)], 3)
-    np.testing.assert_array_equal(dense(relu.forward(relu.encode(x))), dense(net.forward(net.encode(x))))
+    np.testing.assert_array_equal(
+        dense(relu.forward(relu.encode(x))), dense(net.forward(net.encode(x)))
+    )
 
 
 def test_compile_refuses_non_integer_step_layers():
@@ -120,12 +126,11 @@ def integer_networks(draw, allow_linear: bool = True):
     depth = draw(st.integers(1, 3))
     layers = []
     width = m
-    for i in range(depth):
+    for _ in range(depth):
         out = draw(st.integers(1, 5))
         act = draw(st.sampled_from(["step", "relu"]))
         w = draw(arrays(np.int64, (out, width), elements=st.integers(-2, 2)))
-        lo = -3
-        b = draw(arrays(np.int64, out, elements=st.integers(lo, -1 if act == "step" else 0)))
+        b = draw(arrays(np.int64, out, elements=st.integers(-3, -1 if act == "step" else 0)))
         layers.append(Layer(sparse.csr_array(w.astype(np.float64)), b.astype(np.float64), act))
         width = out
     if allow_linear and draw(st.booleans()):
@@ -175,12 +180,18 @@ def test_forward_sparse_equals_dense(net, data):
 def test_float_relu_layer_sparse_equals_dense(w, b, rows):
     lay = Layer(sparse.csr_array(w), b, "relu")
     x = rows_to_csr(rows, 5).astype(np.float64)
-    np.testing.assert_allclose(dense(lay.apply(x)), np.maximum(x.toarray() @ w.T + b, 0), atol=1e-12)
-    np.testing.assert_allclose(lay.apply(x.toarray()), np.maximum(x.toarray() @ w.T + b, 0), atol=1e-12)
+    np.testing.assert_allclose(
+        dense(lay.apply(x)), np.maximum(x.toarray() @ w.T + b, 0), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        lay.apply(x.toarray()), np.maximum(x.toarray() @ w.T + b, 0), atol=1e-12
+    )
 
 
 def test_sparse_forward_drops_zeros():
-    lay = Layer(sparse.csr_array(np.array([[1.0, -1.0], [1.0, 0.0]])), np.array([0.0, -1.0]), "relu")
+    lay = Layer(
+        sparse.csr_array(np.array([[1.0, -1.0], [1.0, 0.0]])), np.array([0.0, -1.0]), "relu"
+    )
     out = lay.apply(sparse.csr_array(np.array([[1.0, 1.0]])))
     assert out.nnz == 0  # both pre-activations are 0: nothing stored
 
@@ -194,10 +205,16 @@ def test_sparse_forward_drops_zeros():
 )
 def test_unit_firing_on_zero_input_is_refused(activation, bias):
     with pytest.raises(SuperposeError, match="unit 1 .*all-zero input"):
-        Layer(sparse.csr_array(np.ones((2, 2))), np.array([-1.0 if activation == "step" else 0.0, bias]), activation)
+        Layer(
+            sparse.csr_array(np.ones((2, 2))),
+            np.array([-1.0 if activation == "step" else 0.0, bias]),
+            activation,
+        )
 
 
-@pytest.mark.parametrize(("activation", "bias"), [("relu", 0.0), ("relu", -3.0), ("step", -0.5), ("linear", 0.0)])
+@pytest.mark.parametrize(
+    ("activation", "bias"), [("relu", 0.0), ("relu", -3.0), ("step", -0.5), ("linear", 0.0)]
+)
 def test_unit_silent_on_zero_input_is_accepted(activation, bias):
     lay = Layer(sparse.csr_array(np.ones((1, 2))), np.array([bias]), activation)
     assert dense(lay.apply(sparse.csr_array((1, 2)))).tolist() == [[0.0]]
@@ -230,7 +247,12 @@ def test_network_shape_checks():
         Network([ok], ExplicitCode(3), BloomCode(sparse.csr_array(np.ones((2, 3)))), task)
     linear = Layer(sparse.csr_array(np.ones((2, 2))), np.zeros(2), "linear")
     with pytest.raises(SuperposeError, match="only the last layer may be linear"):
-        Network([Layer(sparse.csr_array(np.ones((2, 3))), np.zeros(2), "linear"), linear], ExplicitCode(3), ExplicitCode(2), task)
+        Network(
+            [Layer(sparse.csr_array(np.ones((2, 3))), np.zeros(2), "linear"), linear],
+            ExplicitCode(3),
+            ExplicitCode(2),
+            task,
+        )
 
 
 # --- the naive construction, counted by hand ---------------------------------------------
@@ -259,7 +281,12 @@ def test_naive_counts_and2(small_and2):
         ("and", [3, 1], 3, 3 + 1),  # ReLU(a + b - 1)
         ("or", [3, 1], 2, 3 + 1),  # ReLU(a + b), read at 1/2
         ("andnot", [3, 1], 2, 3 + 1),  # ReLU(a - b)
-        ("xor", [3, 2], 4 + 1 + 2, (3 * 2 + 2) + (2 + 1)),  # ReLU(c) - 2 ReLU(c - 1), linear read-out
+        (
+            "xor",
+            [3, 2],
+            4 + 1 + 2,
+            (3 * 2 + 2) + (2 + 1),
+        ),  # ReLU(c) - 2 ReLU(c - 1), linear read-out
     ],
 )
 def test_naive_counts_single_gate(op, widths, nonzero, dense_params):

@@ -277,7 +277,13 @@ def test_executor_errors(tmp_path):
     with pytest.raises(SuperposeError, match="--address needs --executor dask"):
         run_sweep(spec, tmp_path / "r.sqlite", executor="process", address="tcp://x:1")
     with pytest.raises(SuperposeError, match="cannot reach the dask scheduler"):
-        run_sweep(spec, tmp_path / "r.sqlite", executor="dask", address="tcp://127.0.0.1:9")
+        run_sweep(
+            spec,
+            tmp_path / "r.sqlite",
+            executor="dask",
+            address="tcp://127.0.0.1:9",
+            connect_timeout=1,
+        )
 
 
 def test_results_file_errors(tmp_path):

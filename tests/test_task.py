@@ -82,7 +82,9 @@ def test_json_round_trip(tmp_path_factory, spec):
     again = load_task(out)
     assert gate_list(again) == gates
     assert again.outputs.tolist() == want_outputs
-    assert ("outputs" in json.loads(out.read_text())) == (want_outputs != list(range(m, m + len(gates))))
+    assert ("outputs" in json.loads(out.read_text())) == (
+        want_outputs != list(range(m, m + len(gates)))
+    )
     # levels: inputs 0, gates 1 + deepest operand (computed independently)
     level = [0] * m
     for _, ins in gates:
@@ -92,8 +94,12 @@ def test_json_round_trip(tmp_path_factory, spec):
 
 
 def test_family_field_kept(tmp_path):
-    data = {"features": 2, "sparsity": 1, "gates": [{"op": "and", "inputs": [0, 1]}],
-            "family": {"name": "mine"}}
+    data = {
+        "features": 2,
+        "sparsity": 1,
+        "gates": [{"op": "and", "inputs": [0, 1]}],
+        "family": {"name": "mine"},
+    }
     task = load_task(write(tmp_path, data))
     assert task.family == {"name": "mine"}
     assert task.to_dict()["family"] == {"name": "mine"}
@@ -110,16 +116,27 @@ def variant(**changes):
 
 # (task data, substrings every message must contain)
 BAD_TASKS = {
-    "unknown op": (variant(gates=[{"op": "and", "inputs": [0, 1]}, {"op": "nand", "inputs": [0, 1]}]),
-                   ["gate 1", "unknown op", "nand"]),
-    "id not existing yet": (variant(gates=[{"op": "and", "inputs": [0, 5]}]), ["gate 0", "5", "does not exist yet"]),
-    "reads itself": (variant(gates=[{"op": "and", "inputs": [0, 1]}, {"op": "or", "inputs": [6, 0]}]),
-                     ["gate 1", "6", "does not exist yet"]),
-    "reads later gate": (variant(gates=[{"op": "and", "inputs": [0, 6]}, {"op": "or", "inputs": [1, 2]}]),
-                         ["gate 0", "6"]),
+    "unknown op": (
+        variant(gates=[{"op": "and", "inputs": [0, 1]}, {"op": "nand", "inputs": [0, 1]}]),
+        ["gate 1", "unknown op", "nand"],
+    ),
+    "id not existing yet": (
+        variant(gates=[{"op": "and", "inputs": [0, 5]}]),
+        ["gate 0", "5", "does not exist yet"],
+    ),
+    "reads itself": (
+        variant(gates=[{"op": "and", "inputs": [0, 1]}, {"op": "or", "inputs": [6, 0]}]),
+        ["gate 1", "6", "does not exist yet"],
+    ),
+    "reads later gate": (
+        variant(gates=[{"op": "and", "inputs": [0, 6]}, {"op": "or", "inputs": [1, 2]}]),
+        ["gate 0", "6"],
+    ),
     "negative id": (variant(gates=[{"op": "and", "inputs": [-1, 0]}]), ["gate 0", "-1"]),
-    "duplicate operand": (variant(gates=[{"op": "and", "inputs": [1, 2]}, {"op": "and", "inputs": [3, 3]}]),
-                          ["gate 1", "twice"]),
+    "duplicate operand": (
+        variant(gates=[{"op": "and", "inputs": [1, 2]}, {"op": "and", "inputs": [3, 3]}]),
+        ["gate 1", "twice"],
+    ),
     "sparsity zero": (variant(sparsity=0), ["sparsity", "0"]),
     "sparsity negative": (variant(sparsity=-2), ["sparsity", "-2"]),
     "sparsity above features": (variant(sparsity=6), ["sparsity 6", "5"]),
@@ -127,11 +144,20 @@ BAD_TASKS = {
     "sparsity bool": (variant(sparsity=True), ["sparsity"]),
     "features zero": (variant(features=0), ["features"]),
     "features string": (variant(features="5"), ["features"]),
-    "copy with two": (variant(gates=[{"op": "copy", "inputs": [0, 1]}]), ["gate 0", "copy", "exactly 1"]),
-    "and with one": (variant(gates=[{"op": "and", "inputs": [0]}]), ["gate 0", "and", "at least 2"]),
+    "copy with two": (
+        variant(gates=[{"op": "copy", "inputs": [0, 1]}]),
+        ["gate 0", "copy", "exactly 1"],
+    ),
+    "and with one": (
+        variant(gates=[{"op": "and", "inputs": [0]}]),
+        ["gate 0", "and", "at least 2"],
+    ),
     "or with one": (variant(gates=[{"op": "or", "inputs": [0]}]), ["gate 0", "or", "at least 2"]),
     "xor with none": (variant(gates=[{"op": "xor", "inputs": []}]), ["gate 0", "xor"]),
-    "andnot with three": (variant(gates=[{"op": "andnot", "inputs": [0, 1, 2]}]), ["gate 0", "andnot", "exactly 2"]),
+    "andnot with three": (
+        variant(gates=[{"op": "andnot", "inputs": [0, 1, 2]}]),
+        ["gate 0", "andnot", "exactly 2"],
+    ),
     "unknown top key": (variant(outputz=[5]), ["unknown key", "outputz"]),
     "unknown gate key": (variant(gates=[{"op": "and", "inputs": [0, 1], "weight": 2}]), ["gate 0"]),
     "missing gates": ({"features": 5, "sparsity": 2}, ["missing key", "gates"]),
@@ -229,7 +255,9 @@ def test_with_sparsity_revalidates():
         task.with_sparsity(0)
 
 
-@pytest.mark.parametrize(("m", "s", "want"), [(1, 1, 2), (5, 2, 16), (40, 3, 10701), (10, 10, 1024)])
+@pytest.mark.parametrize(
+    ("m", "s", "want"), [(1, 1, 2), (5, 2, 16), (40, 3, 10701), (10, 10, 1024)]
+)
 def test_n_sparse_inputs(m, s, want):
     assert n_sparse_inputs(m, s) == want
 

@@ -45,7 +45,11 @@ def label_of(active: int, arity: int) -> str:
 # --- exhaustive inputs --------------------------------------------------------------------
 
 
-@given(st.integers(1, 9).flatmap(lambda m: st.tuples(st.just(m), st.integers(1, m), st.integers(1, 50))))
+@given(
+    st.integers(1, 9).flatmap(
+        lambda m: st.tuples(st.just(m), st.integers(1, m), st.integers(1, 50))
+    )
+)
 def test_exhaustive_inputs_are_every_sparse_input_once(args):
     m, s, batch_size = args
     batches = list(exhaustive_inputs(m, s, batch_size))
@@ -108,7 +112,9 @@ def test_raised_bias_gives_false_positives_of_class_01(and2_net):
 def test_removed_or_flipped_weight_gives_false_negatives_of_class_11(and2_net, value):
     m, s = 20, 3
     unit, a, b = gate_unit_and_operands(and2_net, 11)
-    broken = edited(and2_net, weights=[(unit, b, value)])  # ReLU(a - 1) or ReLU(a - b - 1): never fires
+    broken = edited(
+        and2_net, weights=[(unit, b, value)]
+    )  # ReLU(a - 1) or ReLU(a - b - 1): never fires
     report = verify(broken, "exhaustive")
     want = sum(math.comb(m - 2, k) for k in range(s - 1))  # both a, b; any s-2 others
     assert report.false_negatives == want
@@ -197,7 +203,10 @@ def test_by_class_counts_match_brute_force(task):
     assert {k: v["checked"] for k, v in report.by_class.items() if v["checked"]} == want
 
 
-@pytest.mark.parametrize(("active", "arity", "label"), [(0, 2, "00"), (1, 2, "01"), (2, 2, "11"), (1, 1, "1"), (2, 3, "011"), (3, 5, "3of5")])
+@pytest.mark.parametrize(
+    ("active", "arity", "label"),
+    [(0, 2, "00"), (1, 2, "01"), (2, 2, "11"), (1, 1, "1"), (2, 3, "011"), (3, 5, "3of5")],
+)
 def test_class_label(active, arity, label):
     assert class_label(active, arity) == label
 
@@ -303,13 +312,42 @@ def test_progress_is_reported(and2_net):
 
 
 def test_report_dict_and_merge():
-    a = VerificationReport("random", 10, 2, 3, 1, {"01": {"checked": 5, "false_positives": 3, "false_negatives": 0}}, [[1]])
-    b = VerificationReport("random", 5, 1, 0, 2, {"11": {"checked": 4, "false_positives": 0, "false_negatives": 2}}, [[2]])
+    a = VerificationReport(
+        "random",
+        10,
+        2,
+        3,
+        1,
+        {"01": {"checked": 5, "false_positives": 3, "false_negatives": 0}},
+        [[1]],
+    )
+    b = VerificationReport(
+        "random",
+        5,
+        1,
+        0,
+        2,
+        {"11": {"checked": 4, "false_positives": 0, "false_negatives": 2}},
+        [[2]],
+    )
     a.merge(b)
     d = a.to_dict()
-    for key in ("inputs_checked", "inputs_with_error", "false_positives", "false_negatives", "error_rate_upper_95", "by_class", "passed"):
+    for key in (
+        "inputs_checked",
+        "inputs_with_error",
+        "false_positives",
+        "false_negatives",
+        "error_rate_upper_95",
+        "by_class",
+        "passed",
+    ):
         assert key in d
-    assert (d["inputs_checked"], d["inputs_with_error"], d["false_positives"], d["false_negatives"]) == (15, 3, 3, 3)
+    assert (
+        d["inputs_checked"],
+        d["inputs_with_error"],
+        d["false_positives"],
+        d["false_negatives"],
+    ) == (15, 3, 3, 3)
     assert d["by_class"] == {
         "01": {"checked": 5, "false_positives": 3, "false_negatives": 0},
         "11": {"checked": 4, "false_positives": 0, "false_negatives": 2},

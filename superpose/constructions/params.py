@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from superpose.task import OP_CODE, Task
+from superpose.task import OP_CODE, Task, n_sparse_inputs
 
 ADVERSARIAL_POOL = 4096
 ADVERSARIAL_TARGET = 1e-5
 DEFAULT_FAILURE = 1e-6
+CERTIFIABLE_INPUTS = 10**7
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,10 @@ def auto_params(
         True
     """
     m, n_gates, s = task.features, task.n_gates, task.sparsity
+    inputs = n_sparse_inputs(m, s)
+    if inputs <= CERTIFIABLE_INPUTS:
+        # Small enough to verify every input: aim for every input correct (union bound).
+        failure = min(failure, 0.1 / inputs)
     k, mean_arity = task_shape(task)
     per_active = mean_arity * n_gates / max(m, 1)
     ells = [1] if explicit_inputs else ([ell] if ell else list(range(4, 11)))

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,7 @@ from superpose.constructions.channels import Routing, route
 from superpose.constructions.params import DEFAULT_FAILURE, auto_params, max_fan_in
 from superpose.errors import SuperposeError
 from superpose.network import Layer, Network
-from superpose.task import OP_CODE, OPS, Task
+from superpose.task import OP_CODE, OPS, Task, n_sparse_inputs
 
 MONOTONE_OPS = {OP_CODE["copy"], OP_CODE["and"], OP_CODE["or"]}
 
@@ -278,7 +279,55 @@ def _check_one_level(task: Task, name: str) -> np.ndarray:
     return outs - task.features
 
 
-class Superposed(Construction):
+CERTIFY_LIMIT = 200_000
+CERTIFY_SCALES = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
+
+
+class _Certified(Construction):
+    """Random constructions that certify themselves when every input can be checked.
+
+    When the task has at most ``CERTIFY_LIMIT`` inputs with <= s active features, the built
+    network is verified on all of them; on any error the widths grow (and the codes are
+    redrawn) until the check passes. The certificate is recorded in ``extras``.
+    """
+
+    certify: bool = True
+    width_scale: float = 1.0
+
+    def build_once(self, task: Task, rng: np.random.Generator) -> Network:
+        raise NotImplementedError
+
+    def build(self, task: Task, rng: np.random.Generator) -> Network:
+        from superpose.verify import verify
+
+        if not self.certify or n_sparse_inputs(task.features, task.sparsity) > CERTIFY_LIMIT:
+            return self.build_once(task, rng)
+        base = self.width_scale
+        tried = []
+        net = None
+        try:
+            for factor in CERTIFY_SCALES:
+                self.width_scale = base * factor
+                net = self.build_once(task, rng)
+                report = verify(net, "exhaustive", max_exhaustive=CERTIFY_LIMIT)
+                tried.append(
+                    {"width_scale": self.width_scale, "inputs_with_error": report.inputs_with_error}
+                )
+                if report.passed:
+                    net.extras["certificate"] = {
+                        "inputs_checked": report.inputs_checked,
+                        "tried": tried,
+                    }
+                    return net
+        finally:
+            self.width_scale = base
+        raise SuperposeError(
+            f"'{self.name}' found no error-free network up to {CERTIFY_SCALES[-1]}x the automatic widths "
+            f"(tried {tried}); use --construction naive for this task"
+        )
+
+
+class Superposed(_Certified):
     """Two-layer superposed network: Bloom-coded inputs, output units that are the AND units.
 
     Parameters left as ``None`` are chosen by :func:`~superpose.constructions.params.auto_params`
@@ -298,7 +347,9 @@ class Superposed(Construction):
         width_scale: float = 1.0,
         explicit_inputs: bool = False,
         explicit_outputs: bool = False,
+        certify: bool = True,
     ) -> None:
+        self.certify = certify
         self.ell = ell
         self.ell_out = ell_out
         self.n_in = n_in
@@ -329,7 +380,7 @@ class Superposed(Construction):
             "auto": auto.as_dict(),
         }
 
-    def build(self, task: Task, rng: np.random.Generator) -> Network:
+    def build_once(self, task: Task, rng: np.random.Generator) -> Network:
         gates = _check_one_level(task, self.name)
         parts = gate_parts(task, gates, signed=False)
         p = self.resolved(task)
@@ -354,7 +405,7 @@ class Superposed(Construction):
         )
 
 
-class Superposed3(Construction):
+class Superposed3(_Certified):
     """Three-layer superposed network: input code -> hidden threshold layer -> output code."""
 
     name = "superposed3"
@@ -372,7 +423,9 @@ class Superposed3(Construction):
         width_scale: float = 1.0,
         explicit_inputs: bool = False,
         explicit_outputs: bool = False,
+        certify: bool = True,
     ) -> None:
+        self.certify = certify
         self.ell = ell
         self.ell_out = ell_out
         self.t = t
@@ -404,7 +457,12 @@ class Superposed3(Construction):
             self.n_hidden
             or max(4 * t, round(auto.n_out * scale * np.sqrt(n_parts / max(task.n_gates, 1))))
         )
-        true_parts = max(1, task.sparsity * (task.sparsity - 1) // 2) + task.sparsity
+        # Hidden parts on for an input: every gate reading an active feature may be (OR/COPY),
+        # plus the pairs among the active features.
+        per_feature = float(task.arity.sum()) / max(task.features, 1)
+        true_parts = max(1, task.sparsity * (task.sparsity - 1) // 2) + math.ceil(
+            task.sparsity * per_feature
+        )
         fired = 2 * t * true_parts
         f_out = 0.5
         for _ in range(40):
@@ -431,7 +489,7 @@ class Superposed3(Construction):
             "auto": auto.as_dict(),
         }
 
-    def build(self, task: Task, rng: np.random.Generator) -> Network:
+    def build_once(self, task: Task, rng: np.random.Generator) -> Network:
         gates = _check_one_level(task, self.name)
         parts = gate_parts(task, gates, signed=True)
         p = self.resolved(task)

@@ -30,7 +30,7 @@ from superpose.codes import BloomCode, Code, ExplicitCode, LinearCode
 from superpose.errors import SuperposeError
 from superpose.evaluate import evaluate
 from superpose.network import Layer, Network
-from superpose.peers.universal_and import READOUT_TRAINED
+from superpose.peers.universal_and import READOUT_TRAINED, DenseExplicitCode
 from superpose.task import Task
 from superpose.verify import random_inputs
 
@@ -209,7 +209,7 @@ def _train(
         raise SuperposeError(f"widths must be non-negative integers, got {widths}")
     if steps < 1 or batch_size < 1:
         raise SuperposeError("steps and batch_size must be >= 1")
-    in_code = input_code if input_code is not None else ExplicitCode(task.features)
+    in_code = input_code if input_code is not None else DenseExplicitCode(task.features)
     out_code = output_code if output_code is not None else ExplicitCode(task.n_outputs)
     if in_code.n_features != task.features or out_code.n_features != task.n_outputs:
         raise SuperposeError("the codes do not match the task's inputs and outputs")

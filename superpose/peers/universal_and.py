@@ -48,6 +48,21 @@ DEFAULT_MAX_NONZEROS = 60_000_000
 _CHUNK = 4096
 
 
+class DenseExplicitCode(ExplicitCode):
+    """An explicit code whose ``encode`` gives a dense array (fast for dense peer layers).
+
+    It is saved as an ordinary explicit code (kind ``explicit``); a reloaded network computes
+    the same function through the sparse path.
+
+    Example:
+        >>> DenseExplicitCode(3).encode(np.array([[0, 1, 1]])).tolist()
+        [[0.0, 1.0, 1.0]]
+    """
+
+    def encode(self, x: sparse.sparray | np.ndarray) -> np.ndarray:  # type: ignore[override]
+        return super().encode(x).toarray()
+
+
 def busch_p(features: int, width: int, p_max: float = 1.0) -> float:
     """Connection probability ``min(p_max, ln(m)^2 / sqrt(d))`` (LessWrong post; Busch's code).
 
@@ -234,7 +249,7 @@ class UniversalAnd(Construction):
         # The hidden layer reads the input layer.
         if input_code is None:
             if self.inputs == "basis":
-                input_code = ExplicitCode(m)
+                input_code = DenseExplicitCode(m)
             else:
                 width_in = self.input_width or math.ceil(16 * max(s, 1) * math.log(max(m, 2)))
                 input_code = LinearCode.random(m, int(width_in), rng, kind=self.input_law)
@@ -303,6 +318,7 @@ __all__ = [
     "READOUT_EXACT",
     "READOUT_LINEAR",
     "READOUT_TRAINED",
+    "DenseExplicitCode",
     "UniversalAnd",
     "and_operands",
     "busch_p",
