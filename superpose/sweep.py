@@ -24,7 +24,9 @@ and spawn key are stored in the row), so a point's results do not depend on whic
 it. Results go to SQLite in WAL mode, one row per finished point, committed as each point
 finishes; a rerun skips points already finished (status ``ok``), so an interrupted sweep
 resumes with nothing lost and nothing done twice. Points that failed (status ``error``) are
-retried on the next run.
+retried on the next run. Editing the grid later runs only the new points; finished points
+keep the seeds they ran with. A point's seed follows its position in grid order, so to
+extend a sweep without moving any unfinished point, append a new grid to the ``grid`` list.
 
 Executors: ``serial`` (in this process), ``process`` (a local process pool) and ``dask``
 (``dask.distributed``: a ``LocalCluster`` by default, or an existing scheduler by address).

@@ -444,7 +444,7 @@ class Superposed3(_Certified):
         The hidden layer is sized like the two-layer output layer (scaled by the number of
         threshold parts). The output layer is sized by its own density rule: unit o reads the
         hidden units of its gates, a fraction f_o of the hidden layer; with F hidden units on
-        (the true parts' t units each, doubled for false firings), a gate's units fire falsely
+        (the true parts' t units each, times four for false firings), a gate's units fire falsely
         with probability P(Bin(F, f_o) >= t)^l', which must stay below the failure target
         over all m' gates. Then n_out = l' t m' / (n_hidden ln(1/(1 - f_o))).
         """
@@ -459,11 +459,12 @@ class Superposed3(_Certified):
         )
         # Hidden parts on for an input: every gate reading an active feature may be (OR/COPY),
         # plus the pairs among the active features.
-        per_feature = float(task.arity.sum()) / max(task.features, 1)
+        any_of = np.isin(task.ops, [OP_CODE["or"], OP_CODE["copy"]])
+        per_feature = float(task.arity[any_of].sum()) / max(task.features, 1)
         true_parts = max(1, task.sparsity * (task.sparsity - 1) // 2) + math.ceil(
             task.sparsity * per_feature
         )
-        fired = 2 * t * true_parts
+        fired = 4 * t * true_parts
         f_out = 0.5
         for _ in range(40):
             p_unit = float(special.bdtrc(t - 1, fired, f_out))
