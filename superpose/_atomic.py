@@ -14,8 +14,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only on success.
 
     Example:
-        >>> with atomic_path("/tmp/out.txt") as tmp:
+        >>> import os, tempfile
+        >>> target = os.path.join(tempfile.mkdtemp(), "out.txt")
+        >>> with atomic_path(target) as tmp:
         ...     _ = tmp.write_text("done")
+        >>> open(target).read()
+        'done'
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,8 @@ code base (peak resident memory of ``superposed`` builds and verification at m' 
 * ``superposed3``: the same for the hidden layer plus t · ℓ' per gate for the output layer;
 * ``naive``: about 800 bytes per gate (per-gate lists during assembly);
 * verification: about 700 bytes per gate (ground-truth structures) plus the batch, on top of
-  the network, and 40 MiB of fixed overhead.
+  the network;
+* the process itself (interpreter, numpy, scipy): 150 MiB.
 
 When ℓ or ℓ' is left to the automatic choice, the estimate assumes the largest value the
 choice can make (10), so it errs high.
@@ -41,7 +42,7 @@ LIMIT_ENV = "SUPERPOSE_MEMORY_LIMIT"
 """Environment variable overriding the default limit (bytes, or a size such as ``12G``)."""
 
 MAX_AUTO_ELL = 10
-_FIXED = 40 * 2**20
+_FIXED = 150 * 2**20
 _TASK_PER_GATE = 40
 _TASK_PER_OPERAND = 16
 _LOAD_BYTES = 16
@@ -183,7 +184,7 @@ def estimate_memory(
     m, n_gates = _positive("features", features), _positive("outputs", outputs)
     _positive("sparsity", sparsity)
     operands = arity * n_gates
-    parts: dict[str, int] = {"fixed": _FIXED}
+    parts: dict[str, int] = {"process": _FIXED}
     notes: list[str] = []
     parts["task"] = int(_TASK_PER_GATE * n_gates + _TASK_PER_OPERAND * operands)
     if construction in ("superposed", "superposed3"):

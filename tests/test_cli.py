@@ -366,6 +366,72 @@ def test_bad_build_options(capsys, existing_out, args, needles):
     assert snapshot(existing_out) == before
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["build", "--family", "and2", "--features", "abc", "--outputs", "5", "--out", "x"],
+        ["build", "--family", "and2", "--features", "10", "--outputs", "5"],  # no --out
+        ["verify"],  # no directory
+        ["verify", "D", "--samples", "many"],
+        ["frobnicate"],
+        ["build", "--no-such-option"],
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(capsys, tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert "Traceback" not in out + err
+    assert "error" in err.lower()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_build_onto_a_file_is_refused(capsys, tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    code, _, err = run(capsys, "build", *NAIVE_ARGS, "--out", target)
+    assert code == 2
+    assert_one_line_error(err, "taken", "not a directory")
+    assert target.read_text() == "keep me"
+
+
+def test_module_level_imports_are_declared_dependencies():
+    """A fresh 'pip install .' must be able to import every module's top-level imports."""
+    import ast
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+
+    def norm(requirement: str) -> str:
+        name = requirement.split(";")[0]
+        for sep in "<>=!~[ ":
+            name = name.split(sep)[0]
+        return name.strip().lower().replace("_", "-")
+
+    declared = {norm(r) for r in project["dependencies"]}
+    import importlib.metadata as md
+
+    dist_of = {k: [norm(d) for d in v] for k, v in md.packages_distributions().items()}
+    missing: list[str] = []
+    for path in sorted((root / "superpose").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:  # module level only: lazy imports inside functions may be optional
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top == "superpose" or top == "__future__":
+                    continue
+                dists = dist_of.get(top, [top])
+                if not any(d in declared for d in dists):
+                    missing.append(f"{path.relative_to(root)}: import {name} ({', '.join(dists)})")
+    assert not missing, "undeclared dependencies:\n" + "\n".join(missing)
+
+
 def test_missing_task_file(capsys, tmp_path, existing_out):
     code, _, err = run(capsys, "build", "--task", tmp_path / "nope.json", "--out", existing_out)
     assert code == 2

@@ -341,3 +341,17 @@ def test_load_does_not_write(saved):
     load_network(saved)
     assert snapshot(saved) == before
     assert mtimes == {p.name: os.stat(p).st_mtime_ns for p in saved.iterdir()}
+
+
+def test_atomic_write_failure_keeps_the_old_file(tmp_path):
+    from superpose._atomic import atomic_path, write_text
+
+    target = tmp_path / "f.txt"
+    write_text(target, "old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash while writing")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]  # no temporary file left
+    write_text(tmp_path / "sub" / "g.txt", "new")  # parents are created
+    assert (tmp_path / "sub" / "g.txt").read_text() == "new"

@@ -351,3 +351,18 @@ def test_predict_uses_the_codes(small_and2):
     got = net.predict(rows_to_csr([[a, b]], 40)).toarray()
     assert got[0, 5]
     assert net.predict(np.zeros((1, 40))).nnz == 0
+
+
+@pytest.mark.parametrize("bias", [-1.5, -300.0])
+def test_bias_is_never_silently_changed_by_the_weight_dtype(bias):
+    # compact integer weights must not round or wrap a bias: refuse it or keep it exactly
+    w = sparse.csr_array(np.array([[1, 1]], dtype=np.int8))
+    try:
+        lay = Layer(w, np.array([bias]), "step")
+    except SuperposeError:
+        return
+    assert float(lay.bias[0]) == bias
+    x = np.array([[1.0, 0.0], [1.0, 1.0]])
+    want = (x @ np.array([1.0, 1.0]) + bias >= 0).astype(float).reshape(-1, 1)
+    np.testing.assert_array_equal(lay.apply(x), want)
+    np.testing.assert_array_equal(dense(lay.apply(sparse.csr_array(x))), want)

@@ -7,13 +7,16 @@ from typing import Any
 import numpy as np
 
 from superpose.constructions.base import Construction
+from superpose.constructions.circuit import Circuit
 from superpose.constructions.naive import Naive
 from superpose.constructions.superposed import Superposed, Superposed3
 from superpose.errors import SuperposeError
 from superpose.network import Network
 from superpose.task import Task
 
-CONSTRUCTIONS: dict[str, type[Construction]] = {c.name: c for c in (Superposed, Superposed3, Naive)}
+CONSTRUCTIONS: dict[str, type[Construction]] = {
+    c.name: c for c in (Superposed, Superposed3, Naive, Circuit)
+}
 DEFAULT_CONSTRUCTION = "superposed"
 
 

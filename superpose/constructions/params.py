@@ -179,3 +179,55 @@ def auto_params(
                 best = cand
     assert best is not None
     return best
+
+
+REPAIR_CALIBRATION = {3: 3.0, 4: 1.7, 5: 1.5}
+"""Measured ratio of vulnerable gates to the independence estimate, by l' (>= 6: 1.3)."""
+REPAIRABLE_SHARE = 0.01
+
+
+def vulnerable_share(n: int, ell: int, ell_out: int, m: int, n_gates: int) -> float:
+    """Expected share of 2-AND gates open to some 2-sparse input, at equal widths n.
+
+    A gate is vulnerable when some other feature's code lies inside I_k, the input units read
+    by all l' of its units: |I_k| ~ 2l + f^l' (n - 2l) with f = 1 - exp(-2 l l' m' / n^2), and
+    about m (|I_k| / n)^l features fit. The constant was fitted on prototypes (m' = 1e3..1e5).
+    """
+    f = -math.expm1(-2 * ell * ell_out * n_gates / (n * n))
+    inside = 2 * ell + f**ell_out * (n - 2 * ell)
+    cal = REPAIR_CALIBRATION.get(ell_out, 1.3)
+    return min(1.0, cal * m * (inside / n) ** ell)
+
+
+def repair_params(task: Task) -> AutoParams:
+    """Widths for a 2-AND task at s = 2 whose few vulnerable gates are repaired afterwards.
+
+    Repair (see :mod:`superpose.constructions.certify`) converges when at most about 1% of
+    the gates start out vulnerable, so the smallest equal width n with that share is chosen,
+    minimised over l in 4..7 and l' in 5..8.
+
+    Example:
+        >>> import numpy as np
+        >>> from superpose.families import pairs
+        >>> repair_params(pairs(100_000, 100_000, np.random.default_rng(0))).n_in < 2800
+        True
+    """
+    m, g = task.features, task.n_gates
+    best: AutoParams | None = None
+    for ell in range(4, 8):
+        for ell_out in range(5, 9):
+            lo, hi = 4 * ell, 4 * int(math.sqrt(2 * ell * ell_out * g)) + 8 * ell
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if vulnerable_share(mid, ell, ell_out, m, g) <= REPAIRABLE_SHARE:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            n = lo
+            load = 2.0 * ell * ell_out * g
+            f = -math.expm1(-load / (n * n))
+            cand = AutoParams(ell, ell_out, f, n, n, load, vulnerable_share(n, ell, ell_out, m, g))
+            if best is None or cand.n_in < best.n_in:
+                best = cand
+    assert best is not None
+    return best

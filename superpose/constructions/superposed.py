@@ -45,7 +45,7 @@ from superpose.constructions._bloom import (
 )
 from superpose.constructions.base import Construction
 from superpose.constructions.channels import Routing, route
-from superpose.constructions.params import DEFAULT_FAILURE, auto_params, max_fan_in
+from superpose.constructions.params import DEFAULT_FAILURE, auto_params, repair_params
 from superpose.errors import SuperposeError
 from superpose.network import Layer, Network
 from superpose.task import OP_CODE, OPS, Task, n_sparse_inputs
@@ -129,6 +129,7 @@ def threshold_stage(
     heavy_share: float,
     rng: np.random.Generator,
     private: bool = False,
+    repair_rounds: int = 0,
 ) -> tuple[Layer, sparse.csr_array, dict[str, Any]]:
     """One threshold layer computing ``parts``: each part gets ``length`` units of its pool.
 
@@ -154,6 +155,10 @@ def threshold_stage(
         load = length * (np.diff(reads.indptr) - owner_len).clip(min=1.0)
         pools = allocate_pools(parts.need, routing, load, width, min_size=6 * length)
         units = assign_units(pools, length, rng)
+        if repair_rounds and _repairable(parts, operand_code, theta):
+            units, stats["repair"] = _repair_units(
+                parts, operand_code, units, pools, rng, repair_rounds
+            )
         stats["routes"] = routing.counts()
         stats["heavy_features"] = len(routing.heavy)
         stats["private_blocks"] = len(routing.heavy)
@@ -266,6 +271,49 @@ def _subset(parts: Parts, sel: np.ndarray) -> Parts:
     )
 
 
+def _repairable(parts: Parts, operand_code: BloomCode, theta: np.ndarray) -> bool:
+    """The s = 2 certificate applies: 2-input ANDs, equal code lengths, threshold 2l everywhere."""
+    lengths = operand_code.lengths
+    if len(parts) == 0 or (parts.need != 2).any() or len(parts.node) != 2 * len(parts):
+        return False
+    return bool((lengths == lengths[0]).all() and (theta == 2 * lengths[0]).all())
+
+
+def _repair_units(
+    parts: Parts,
+    operand_code: BloomCode,
+    units: sparse.csr_array,
+    pools: Any,
+    rng: np.random.Generator,
+    rounds: int,
+) -> tuple[sparse.csr_array, dict[str, Any]]:
+    """Run :func:`superpose.constructions.certify.repair` on a 2-AND layout; new unit membership."""
+    from superpose.constructions.certify import PairLayout, repair
+
+    length = int(np.diff(units.indptr)[0])
+    order = np.argsort(parts.g_of, kind="stable")
+    layout = PairLayout(
+        codes=operand_code.membership.indices.reshape(operand_code.n_features, -1).astype(np.int64),
+        pairs=parts.node[order].reshape(-1, 2),
+        units=units.indices.reshape(len(parts), length).astype(np.int64),
+        pool_start=pools.start[pools.pool_of_gate],
+        pool_size=pools.sizes()[pools.pool_of_gate],
+        n_in=operand_code.width,
+        n_out=units.shape[1],
+    )
+    record = repair(layout, rng, rounds=rounds)
+    n = len(parts)
+    new = sparse.csr_array(
+        (
+            np.ones(n * length, dtype=np.int8),
+            layout.units.ravel().astype(np.int32),
+            np.arange(0, n * length + 1, length, dtype=np.int64),
+        ),
+        shape=units.shape,
+    )
+    return new, record
+
+
 def _check_one_level(task: Task, name: str) -> np.ndarray:
     if task.depth > 1:
         raise SuperposeError(
@@ -284,11 +332,12 @@ CERTIFY_SCALES = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
 
 
 class _Certified(Construction):
-    """Random constructions that certify themselves when every input can be checked.
+    """Random constructions that certify themselves whenever a certificate is within reach.
 
-    When the task has at most ``CERTIFY_LIMIT`` inputs with <= s active features, the built
-    network is verified on all of them; on any error the widths grow (and the codes are
-    redrawn) until the check passes. The certificate is recorded in ``extras``.
+    Two certificates: the s = 2 repair of the two-layer 2-AND design (exact for every
+    <= 2-sparse input, any size), and exhaustive verification when the task has at most
+    ``CERTIFY_LIMIT`` inputs with <= s active features. On failure the widths grow (codes
+    redrawn) until the check passes; the certificate is recorded in ``extras``.
     """
 
     certify: bool = True
@@ -297,32 +346,46 @@ class _Certified(Construction):
     def build_once(self, task: Task, rng: np.random.Generator) -> Network:
         raise NotImplementedError
 
-    def build(self, task: Task, rng: np.random.Generator) -> Network:
+    def _certificate(self, net: Network) -> dict[str, Any] | None:
         from superpose.verify import verify
 
-        if not self.certify or n_sparse_inputs(task.features, task.sparsity) > CERTIFY_LIMIT:
+        task = net.task
+        if "repair" in net.extras:
+            ok = bool(net.extras["repair"]["certified_s2"])
+            return {
+                "kind": "s2-repair",
+                "passed": ok,
+                "inputs_covered": n_sparse_inputs(task.features, 2),
+            }
+        if n_sparse_inputs(task.features, task.sparsity) <= CERTIFY_LIMIT:
+            report = verify(net, "exhaustive", max_exhaustive=CERTIFY_LIMIT)
+            return {
+                "kind": "exhaustive",
+                "passed": report.passed,
+                "inputs_checked": report.inputs_checked,
+            }
+        return None
+
+    def build(self, task: Task, rng: np.random.Generator) -> Network:
+        if not self.certify:
             return self.build_once(task, rng)
         base = self.width_scale
         tried = []
-        net = None
         try:
             for factor in CERTIFY_SCALES:
                 self.width_scale = base * factor
                 net = self.build_once(task, rng)
-                report = verify(net, "exhaustive", max_exhaustive=CERTIFY_LIMIT)
-                tried.append(
-                    {"width_scale": self.width_scale, "inputs_with_error": report.inputs_with_error}
-                )
-                if report.passed:
-                    net.extras["certificate"] = {
-                        "inputs_checked": report.inputs_checked,
-                        "tried": tried,
-                    }
+                cert = self._certificate(net)
+                if cert is None:
+                    return net
+                tried.append({"width_scale": self.width_scale, "passed": cert["passed"]})
+                if cert["passed"]:
+                    net.extras["certificate"] = {**cert, "tried": tried}
                     return net
         finally:
             self.width_scale = base
         raise SuperposeError(
-            f"'{self.name}' found no error-free network up to {CERTIFY_SCALES[-1]}x the automatic widths "
+            f"'{self.name}' found no certified network up to {CERTIFY_SCALES[-1]}x the automatic widths "
             f"(tried {tried}); use --construction naive for this task"
         )
 
@@ -331,7 +394,11 @@ class Superposed(_Certified):
     """Two-layer superposed network: Bloom-coded inputs, output units that are the AND units.
 
     Parameters left as ``None`` are chosen by :func:`~superpose.constructions.params.auto_params`
-    from m, m', s and ``failure`` (target false-output probability per random input).
+    from m, m', s and ``failure`` (target false-output probability per random input). For
+    2-input ANDs at s <= 2 with ``repair`` on, the widths come from
+    :func:`~superpose.constructions.params.repair_params` instead, and the few gates open to
+    some 2-sparse input are repaired afterwards, which certifies every <= 2-sparse input
+    (``extras["repair"]["certified_s2"]``).
     """
 
     name = "superposed"
@@ -348,8 +415,10 @@ class Superposed(_Certified):
         explicit_inputs: bool = False,
         explicit_outputs: bool = False,
         certify: bool = True,
+        repair: bool = True,
     ) -> None:
         self.certify = certify
+        self.repair = repair
         self.ell = ell
         self.ell_out = ell_out
         self.n_in = n_in
@@ -362,7 +431,10 @@ class Superposed(_Certified):
 
     def resolved(self, task: Task) -> dict[str, Any]:
         """The parameters actually used for ``task`` (auto choices filled in)."""
-        auto = auto_params(task, self.failure, self.ell, self.ell_out, self.explicit_inputs)
+        if self._repairs(task) and self.ell is None and self.ell_out is None:
+            auto = repair_params(task)
+        else:
+            auto = auto_params(task, self.failure, self.ell, self.ell_out, self.explicit_inputs)
         scale = self.width_scale
         n_in = self.n_in or (
             task.features if self.explicit_inputs else max(4 * auto.ell, round(auto.n_in * scale))
@@ -380,6 +452,18 @@ class Superposed(_Certified):
             "auto": auto.as_dict(),
         }
 
+    def _repairs(self, task: Task) -> bool:
+        """Whether the s = 2 repair (and its certificate) applies to ``task``."""
+        return bool(
+            self.repair
+            and not self.explicit_inputs
+            and not self.explicit_outputs
+            and task.sparsity <= 2
+            and task.n_gates > 0
+            and (task.ops == OP_CODE["and"]).all()
+            and (task.arity == 2).all()
+        )
+
     def build_once(self, task: Task, rng: np.random.Generator) -> Network:
         gates = _check_one_level(task, self.name)
         parts = gate_parts(task, gates, signed=False)
@@ -395,6 +479,7 @@ class Superposed(_Certified):
             self.heavy_share,
             rng,
             private=self.explicit_outputs,
+            repair_rounds=12 if self._repairs(task) else 0,
         )
         output_code: Code = (
             ExplicitCode(task.n_gates) if self.explicit_outputs else BloomCode(units)
