@@ -61,6 +61,7 @@ from superpose.task import Task
 from superpose.verify import VerificationReport, check_batch, class_label, random_inputs
 
 WORKLOADS = ("W1", "W2", "W3")
+METHODS = ("naive", "ours", "bernoulli", "rademacher", "gaussian", "trained")
 OURS = "superposed"
 _HIST_EDGES = np.logspace(-9, 4, 1301)
 _MAX_STORED = 4_000_000
@@ -578,8 +579,17 @@ def _peer_params(net: Network, total_outputs: int) -> tuple[int, bool]:
 
 class _Runner:
     def __init__(
-        self, seed: int, trained: bool, progress: Progress | None, torch_threads: int
+        self,
+        seed: int,
+        trained: bool,
+        progress: Progress | None,
+        torch_threads: int,
+        methods: Sequence[str] = METHODS,
+        ours_params: dict[str, Any] | None = None,
     ) -> None:
+        self.methods = set(methods)
+        self.ours_params = dict(ours_params or {})
+        trained = trained and "trained" in self.methods
         self.seed = seed
         self.progress = progress
         self.torch_threads = torch_threads
@@ -612,7 +622,10 @@ class _Runner:
         )
 
     def ours_net(self, task: Task, **params: Any) -> Network:
-        return build(task, OURS, rng=self.rng(11), **params)
+        return build(task, OURS, rng=self.rng(11), **{**self.ours_params, **params})
+
+    def laws(self, setting: Setting) -> list[str]:
+        return [law for law in setting.laws if law in self.methods]
 
     def ours(
         self, task: Task, batches: list, setting: Setting, **params: Any
@@ -769,10 +782,12 @@ class _Runner:
         full_batches = _batches(
             task, setting.inputs, self.seed + 101, _batch_size(total if total < 5000 else 200)
         )
-        res.rows.append(self.naive(task, full_batches, setting))
-        row, _ = self.ours(task, full_batches, setting)
+        if "naive" in self.methods:
+            res.rows.append(self.naive(task, full_batches, setting))
+        if "ours" in self.methods:
+            row, _ = self.ours(task, full_batches, setting)
+            res.rows.append(row)
         res.ours_available = OURS in CONSTRUCTIONS
-        res.rows.append(row)
         sub = sample_outputs(task, setting.max_outputs, self.rng(2))
         if sub is not task:
             res.notes.append(
@@ -783,16 +798,16 @@ class _Runner:
             if sub is task
             else _batches(sub, setting.peer_inputs, self.seed + 102, _batch_size(sub.n_outputs))
         )
-        for law in setting.laws:
+        for law in self.laws(setting):
             for width in setting.peer_widths:
                 res.rows.append(self.peer(sub, peer_batches, setting, law, width, total))
-        if setting.linear_inputs:
+        if setting.linear_inputs and "rademacher" in self.methods:
             for width in setting.peer_widths[-1:]:
                 res.rows.append(
                     self.peer(sub, peer_batches, setting, "rademacher", width, total, linear=True)
                 )
         res.rows += self.trained_rows(sub, peer_batches, setting, setting.trained_widths, total)
-        if not setting.trained_widths and setting.workload == "W2":
+        if not setting.trained_widths and setting.workload == "W2" and self.trained:
             res.notes.append(
                 f"{setting.workload} {setting.name}: trained baseline skipped at this size (a dense read-off per output is too large to train on 2 cores)"
             )
@@ -808,35 +823,38 @@ class _Runner:
         lb, lb_name = lower_bound(m, mp)
         res.bounds[setting.name] = {"m": m, "m_prime": mp, "neurons": lb, "bound": lb_name}
         full_batches = _batches(task, setting.inputs, self.seed + 101, 256)
-        naive_row = self.naive(task, full_batches, setting)
-        res.rows.append(naive_row)
-        res.needs.append(
-            Need(
-                setting.name,
-                m,
-                mp,
-                "naive",
-                READOUT_EXACT,
-                naive_row.neurons,
-                None,
-                naive_row.inputs_with_error == 0,
-                naive_row.neurons,
-                "exact by construction",
+        if "naive" in self.methods:
+            naive_row = self.naive(task, full_batches, setting)
+            res.rows.append(naive_row)
+            res.needs.append(
+                Need(
+                    setting.name,
+                    m,
+                    mp,
+                    "naive",
+                    READOUT_EXACT,
+                    naive_row.neurons,
+                    None,
+                    naive_row.inputs_with_error == 0,
+                    naive_row.neurons,
+                    "exact by construction",
+                )
             )
-        )
         # ours: default parameters, then the smallest width_scale that still passes.
-        our_row, our_net = self.ours(task, full_batches, setting)
         res.ours_available = OURS in CONSTRUCTIONS
-        res.rows.append(our_row)
-        our_neurons = our_row.neurons
-        if our_net is not None:
+        our_row, our_net = (None, None)
+        if "ours" in self.methods:
+            our_row, our_net = self.ours(task, full_batches, setting)
+            res.rows.append(our_row)
+        our_neurons = our_row.neurons if our_row is not None else None
+        if our_row is not None and our_net is not None:
             need, best = self._search_ours(task, full_batches, setting, our_row)
             res.needs.append(need)
             if best is not None and best is not our_row:
                 res.rows.append(best)
             if need.reached and need.neurons:
                 our_neurons = need.neurons
-        else:
+        elif our_row is not None:
             res.needs.append(
                 Need(
                     setting.name,
@@ -861,7 +879,7 @@ class _Runner:
             if sub is task
             else _batches(sub, setting.peer_inputs, self.seed + 102, _batch_size(sub.n_outputs))
         )
-        for law in setting.laws:
+        for law in self.laws(setting):
             need, row = self._search_peer(sub, peer_batches, setting, law, mp)
             res.needs.append(need)
             if row is not None:
@@ -928,7 +946,10 @@ class _Runner:
         m, mp = task.features, task.n_outputs
         import inspect
 
-        takes_scale = "width_scale" in inspect.signature(CONSTRUCTIONS[OURS].__init__).parameters
+        accepted = inspect.signature(CONSTRUCTIONS[OURS].__init__).parameters
+        takes_scale = "width_scale" in accepted
+        # A self-certifying build grows its own widths; the search must control them itself.
+        fixed = {"certify": False} if "certify" in accepted else {}
         ok = default_row.inputs_with_error == 0
         if not takes_scale:
             return Need(
@@ -949,7 +970,7 @@ class _Runner:
         for scale in scales:
             self.say(f"W3 {setting.name}: ours width_scale={scale}")
             try:
-                net = self.ours_net(task, width_scale=scale)
+                net = self.ours_net(task, width_scale=scale, **fixed)
             except (SuperposeError, MemoryError):
                 break
             n = int(net.counts()["neurons"])
@@ -976,7 +997,7 @@ class _Runner:
             ), None
         row = None
         if best_scale != 1.0:
-            net = self.ours_net(task, width_scale=best_scale)
+            net = self.ours_net(task, width_scale=best_scale, **fixed)
             row = measure(
                 net,
                 batches,
@@ -1080,8 +1101,13 @@ def run_workload(
     trained: bool = True,
     progress: Progress | None = None,
     torch_threads: int = 1,
+    methods: Sequence[str] | None = None,
+    ours_params: dict[str, Any] | None = None,
 ) -> WorkloadResult:
     """Run one workload (``W1``, ``W2``, ``W3``) or ``all``; see the module docstring.
+
+    ``methods`` picks among :data:`METHODS` (all by default); ``ours_params`` are passed to the
+    ``superposed`` construction (e.g. ``{"failure": 1e-4}``).
 
     Example:
         >>> r = run_workload("W1", quick=True, trained=False)  # doctest: +SKIP
@@ -1092,13 +1118,17 @@ def run_workload(
     for n in names:
         if n not in WORKLOADS:
             raise SuperposeError(f"unknown workload {name!r} (known: {', '.join(WORKLOADS)}, all)")
-    runner = _Runner(seed, trained, progress, torch_threads)
+    chosen = list(METHODS if methods is None else methods)
+    for meth in chosen:
+        if meth not in METHODS:
+            raise SuperposeError(f"unknown method {meth!r} (known: {', '.join(METHODS)})")
+    runner = _Runner(seed, trained, progress, torch_threads, chosen, ours_params)
     result = WorkloadResult()
     if runner.torch_missing:
         result.notes.append(
             "trained baselines skipped: torch is not installed (pip install 'superpose[torch]')"
         )
-    if OURS not in CONSTRUCTIONS:
+    if OURS not in CONSTRUCTIONS and "ours" in chosen:
         result.notes.append(f"ours: construction {OURS!r} is not available in this install")
     for n in names:
         for setting in workload_settings(n, quick):

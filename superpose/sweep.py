@@ -637,11 +637,14 @@ def width_search(
     seed: np.random.SeedSequence,
     jobs: int = 1,
 ) -> dict[str, Any]:
-    """Smallest ``width_scale`` (bisection) whose network passes verification on ``cfg["samples"]``.
+    """Bisect ``width_scale`` for the smallest network that passes verification on ``cfg``.
 
-    Every step builds with the same build seed and verifies with the same inputs' seed, so
-    the search is deterministic; passing means zero wrong inputs. Returns the scale found, the
-    network counts there, and the steps taken.
+    The scale is bisected geometrically between ``cfg["low"]`` and ``cfg["high"]`` for
+    ``cfg["steps"]`` steps (a step passes when verification finds no wrong input, or fails,
+    also when the build refuses). Every step builds with the same build seed and verifies with
+    the same inputs, so the search is deterministic. The answer is the passing step with the
+    fewest neurons (a construction may grow its widths by itself, e.g. to certify, so neurons
+    need not follow the scale). Returns that step's scale and counts, and every step.
     """
     from superpose.constructions import build
 
@@ -651,13 +654,24 @@ def width_search(
         return {"supported": False, "reason": "width fixed by params"}
     build_seed, verify_seed = seed.spawn(2)
     steps: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
 
-    def trial(scale: float) -> tuple[bool, dict[str, Any]]:
-        net = build(
-            task, construction, rng=np.random.default_rng(build_seed), **params, width_scale=scale
-        )
+    def trial(scale: float) -> bool:
+        nonlocal best
+        try:
+            net = build(
+                task,
+                construction,
+                rng=np.random.default_rng(build_seed),
+                **params,
+                width_scale=scale,
+            )
+        except SuperposeError as exc:
+            steps.append({"width_scale": scale, "error": str(exc).splitlines()[0]})
+            return False
         rep = _verify(net, cfg, verify_seed, jobs)
         counts = _counts_summary(net.counts())
+        del net
         steps.append(
             {
                 "width_scale": scale,
@@ -665,26 +679,30 @@ def width_search(
                 "inputs_with_error": rep["inputs_with_error"],
             }
         )
-        return rep["passed"], {
-            "counts": counts,
-            "verify": {
-                k: rep[k] for k in ("inputs_checked", "inputs_with_error", "error_rate_upper_95")
-            },
-        }
+        if not rep["passed"]:
+            return False
+        if best is None or counts["neurons"] < best["counts"]["neurons"]:
+            best = {
+                "width_scale": scale,
+                "counts": counts,
+                "verify": {
+                    k: rep[k]
+                    for k in ("inputs_checked", "inputs_with_error", "error_rate_upper_95")
+                },
+            }
+        return True
 
     lo, hi = float(cfg["low"]), float(cfg["high"])
-    ok, best = trial(hi)
-    if not ok:
+    if trial(hi):
+        for _ in range(int(cfg["steps"])):
+            mid = round(math.sqrt(lo * hi), 6)  # geometric: widths span orders of magnitude
+            if trial(mid):
+                hi = mid
+            else:
+                lo = mid
+    if best is None:
         return {"supported": True, "found": False, "width_scale": None, "steps": steps}
-    best_scale = hi
-    for _ in range(int(cfg["steps"])):
-        mid = math.sqrt(lo * hi)  # geometric bisection: widths span orders of magnitude
-        ok, info = trial(round(mid, 6))
-        if ok:
-            hi, best_scale, best = mid, round(mid, 6), info
-        else:
-            lo = mid
-    return {"supported": True, "found": True, "width_scale": best_scale, **best, "steps": steps}
+    return {"supported": True, "found": True, **best, "steps": steps}
 
 
 def run_point(

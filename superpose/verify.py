@@ -31,7 +31,6 @@ from superpose.task import Task, n_sparse_inputs
 
 MODES = ("exhaustive", "random", "targeted", "all")
 DEFAULT_MAX_EXHAUSTIVE = 5_000_000
-POOL_SIZE = 4096
 MAX_EXAMPLES = 10
 
 Progress = Callable[[int], None]
@@ -187,73 +186,41 @@ def random_inputs(
         yield _rows_to_batch(rows, m)
 
 
-def _unit_support(net: Network, output: int) -> np.ndarray | None:
-    """Weights over the last layer's units that read output ``output``."""
+def _support(net: Network, outputs: np.ndarray) -> sparse.csr_array | None:
+    """(K, last-layer width): the units each of ``outputs`` is decoded from."""
     code = net.output_code
-    vec = np.zeros(code.width)
     if isinstance(code, BloomCode):
-        vec[code.members(output)] = 1.0
-    elif isinstance(code, ExplicitCode):
-        vec[output] = 1.0
-    else:
-        return None
-    return vec
+        return sparse.csr_array(code.membership[outputs], dtype=np.float64)
+    if isinstance(code, ExplicitCode):
+        k = len(outputs)
+        return sparse.csr_array((np.ones(k), (np.arange(k), outputs)), shape=(k, code.width))
+    return None
 
 
-def _input_scores(net: Network, output: int) -> np.ndarray | None:
-    """How strongly each input-layer unit feeds the units that decode ``output``."""
-    v = _unit_support(net, output)
+def _feature_scores(
+    net: Network, abs_weights: list[sparse.csr_array], outputs: np.ndarray
+) -> np.ndarray | None:
+    """(K, m) dense: how much weight each input feature's code sends into each output's units.
+
+    The units an output is decoded from are traced back through |W| of every layer to the
+    input layer, then summed over each feature's code. Every feature is scored, so for the
+    two-layer 2-AND design at s = 2 a feature whose code fully covers a gate's common read set
+    gets the top score: the search then finds a fooling input whenever one exists.
+    """
+    v = _support(net, outputs)
     if v is None:
         return None
-    v = sparse.csr_array(v.reshape(1, -1))
-    for layer in reversed(net.layers):
-        w = abs(layer.weight)
+    for w in reversed(abs_weights):
         v = sparse.csr_array(v @ w)
-    return v.toarray().ravel()
-
-
-def _feature_scores(net: Network, pool: np.ndarray, unit_scores: np.ndarray) -> np.ndarray:
     code = net.input_code
     if isinstance(code, BloomCode):
-        return np.asarray(code.membership[pool] @ unit_scores).ravel()
+        return np.asarray(sparse.csr_array(v @ code.membership_t.astype(np.float64)).toarray())
     if isinstance(code, ExplicitCode):
-        return unit_scores[pool]
+        return v.toarray()
     matrix = getattr(code, "matrix", None)
     if matrix is not None:
-        return np.abs(matrix[:, pool]).T @ np.abs(unit_scores)
-    return np.zeros(len(pool))
-
-
-def _feature_to_gates(task: Task) -> sparse.csr_array:
-    """(features, gates) incidence: which gates read each input feature directly."""
-    gate_of = np.repeat(np.arange(task.n_gates), task.arity)
-    direct = task.gate_inputs < task.features
-    ones = np.ones(int(direct.sum()), dtype=np.int8)
-    return sparse.csr_array(
-        (ones, (task.gate_inputs[direct], gate_of[direct])), shape=(task.features, task.n_gates)
-    )
-
-
-def _partners(
-    task: Task,
-    f2g: sparse.csr_array,
-    features: np.ndarray,
-    rng: np.random.Generator,
-    limit: int = 256,
-) -> np.ndarray:
-    """Features that share a gate with any of ``features``."""
-    feats = features[features < task.features]
-    if len(feats) == 0:
-        return np.zeros(0, dtype=np.int64)
-    gates = np.unique(
-        np.concatenate([f2g.indices[f2g.indptr[f] : f2g.indptr[f + 1]] for f in feats])
-    )
-    if len(gates) > limit:
-        gates = rng.choice(gates, limit, replace=False)
-    if len(gates) == 0:
-        return np.zeros(0, dtype=np.int64)
-    ops = np.concatenate([task.operands(int(g)) for g in gates])
-    return np.setdiff1d(ops[ops < task.features], feats)
+        return np.abs(v.toarray()) @ np.abs(matrix)
+    return None
 
 
 def targeted_inputs(
@@ -261,40 +228,45 @@ def targeted_inputs(
 ) -> Iterator[sparse.csr_array]:
     """Adversarial inputs: a gate's operands (all, or all but one) plus its worst distractors.
 
-    Distractors are scored by how much weight their input codes send into the units that
-    decode the gate, among a pool of the gate's partners and random features.
+    Rows cycle through three variants: all operands but one plus the highest-scoring
+    distractors (false positives), all operands plus distractors, and the operands alone
+    (false negatives, which in a monotone network can only occur on minimal inputs).
     """
     task = net.task
     leaves = _Leaves(task)
     s, m = task.sparsity, task.features
-    f2g = _feature_to_gates(task)
+    abs_weights = [abs(layer.weight) for layer in net.layers]
+    chunk = int(max(1, min(256, 20_000_000 // max(m, 1))))
     done = 0
     while done < count:
         n = min(batch_size, count - done)
-        rows = []
-        picks = rng.integers(0, task.n_outputs, n)
-        for i, j in enumerate(picks):
+        rows: list[np.ndarray] = []
+        need: list[tuple[int, int, int]] = []  # (row, output, distractors wanted)
+        for i, j in enumerate(rng.integers(0, task.n_outputs, n)):
             variant = (done + i) % 3
             base = leaves(int(task.outputs[j]))
             if len(base) > s:
                 base = rng.choice(base, s, replace=False)
             if variant == 0 and len(base) > 0:
                 base = np.delete(base, rng.integers(len(base)))
-            room = s - len(base)
-            if variant == 2 or room <= 0:
-                rows.append(base if len(base) else _fill(base, 1, m, rng))
-                continue
-            unit_scores = _input_scores(net, int(j))
-            pool = np.union1d(
-                _partners(task, f2g, base, rng), rng.integers(0, m, min(POOL_SIZE, m))
-            )
-            pool = np.setdiff1d(pool, leaves(int(task.outputs[j])))
-            if unit_scores is None or len(pool) == 0:
-                rows.append(_fill(base, s, m, rng))
-                continue
-            scores = _feature_scores(net, pool, unit_scores) + rng.random(len(pool)) * 1e-3
-            top = pool[np.argsort(-scores)[:room]]
-            rows.append(np.concatenate([base, top]))
+            row = base if len(base) else _fill(base, 1, m, rng)
+            room = min(s, m) - len(row)
+            rows.append(row)
+            if variant != 2 and room > 0:
+                need.append((i, int(j), room))
+        for start in range(0, len(need), chunk):
+            part = need[start : start + chunk]
+            outs = np.array([j for _, j, _ in part])
+            scores = _feature_scores(net, abs_weights, outs)
+            for r, (i, j, room) in enumerate(part):
+                if scores is None:
+                    rows[i] = _fill(rows[i], len(rows[i]) + room, m, rng)
+                    continue
+                row = scores[r] + rng.random(m) * 1e-3
+                row[leaves(int(task.outputs[j]))] = -np.inf
+                row[rows[i]] = -np.inf
+                top = np.argpartition(-row, room - 1)[:room] if room < m else np.arange(m)
+                rows[i] = np.concatenate([rows[i], top[np.isfinite(row[top])]])
         done += n
         yield _rows_to_batch(rows, m)
 
@@ -345,7 +317,7 @@ def check_batch(net: Network, batch: sparse.csr_array, mode: str = "batch") -> V
     rows, cols, vals = diff.coords[0][mask], diff.coords[1][mask], diff.data[mask]
     if len(rows):
         active = np.asarray(truth.active_operands[rows, cols]).ravel()
-        for r, c, v, a in zip(
+        for _r, c, v, a in zip(
             rows.tolist(), cols.tolist(), vals.tolist(), active.tolist(), strict=True
         ):
             label = class_label(int(a), int(arity[c]))

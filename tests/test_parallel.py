@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from superpose import SuperposeError, build, families, verify
+from superpose import Layer, Network, SuperposeError, build, families, verify
 from superpose.parallel import (
     EXHAUSTIVE_BATCH,
     EXHAUSTIVE_BATCHES_PER_CHUNK,
@@ -18,10 +18,14 @@ from superpose.verify import planned_inputs
 
 @pytest.fixture(scope="module")
 def leaky_net():
-    """A superposed network squeezed until it makes errors (so failing inputs are compared)."""
-    task = families.pairs(150, 200, np.random.default_rng(3))
-    return build(
-        task, "superposed", rng=np.random.default_rng(4), ell=3, ell_out=3, n_in=50, n_out=50
+    """A naive network with 20 broken AND units (bias 0: they fire on one operand), so that
+    errors and failing examples are part of the comparison."""
+    net = build(families.pairs(150, 300, np.random.default_rng(3)), "naive")
+    (layer,) = net.layers
+    bias = layer.bias.copy()
+    bias[:20] = 0.0
+    return Network(
+        [Layer(layer.weight, bias, layer.activation)], net.input_code, net.output_code, net.task
     )
 
 

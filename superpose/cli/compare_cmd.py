@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from superpose.cli._app import app, console, err_console, print_json
+from superpose.cli._app import app, console, err_console, parse_params, print_json
 from superpose.errors import SuperposeError
 
 
@@ -34,6 +34,17 @@ def compare_command(
         typer.Option("--trained/--no-trained", help="Include trained MLPs (needs torch)."),
     ] = True,
     seed: Annotated[int, typer.Option("--seed", help="Seed for tasks, networks and inputs.")] = 0,
+    methods: Annotated[
+        str | None,
+        typer.Option(
+            "--methods",
+            help="Comma-separated subset of naive,ours,bernoulli,rademacher,gaussian,trained.",
+        ),
+    ] = None,
+    ours_param: Annotated[
+        list[str] | None,
+        typer.Option("--ours-param", help="KEY=VALUE passed to the superposed construction."),
+    ] = None,
 ) -> int:
     """Compare naive, ours, universal-AND peers and trained MLPs on identical inputs and metrics.
 
@@ -51,6 +62,7 @@ def compare_command(
         plot as make_plot,
     )
 
+    chosen = None if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
     if plot is not None and plot.suffix.lower() != ".png":
         raise SuperposeError(f"--plot must name a .png file, got {plot}")
 
@@ -63,7 +75,15 @@ def compare_command(
             )
 
     with console.status("comparing…", spinner="dots") if not as_json else _null():
-        result = run_workload(workload, quick=quick, seed=seed, trained=trained, progress=say)
+        result = run_workload(
+            workload,
+            quick=quick,
+            seed=seed,
+            trained=trained,
+            progress=say,
+            methods=chosen,
+            ours_params=parse_params(ours_param),
+        )
     if plot is not None:
         make_plot(result, str(plot))
     if markdown is not None:

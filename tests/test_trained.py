@@ -1,0 +1,133 @@
+"""Trained baselines: training learns the task, weights become verifiable networks, seeds hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+pytest.importorskip("torch")
+
+from superpose import families, load_network  # noqa: E402
+from superpose.codes import BloomCode, LinearCode  # noqa: E402
+from superpose.errors import SuperposeError  # noqa: E402
+from superpose.evaluate import evaluate  # noqa: E402
+from superpose.peers.trained import _Sampler, train_mlp  # noqa: E402
+from superpose.verify import check_batch, random_inputs  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def task():
+    return families.universal_and(10, sparsity=2)
+
+
+@pytest.fixture(scope="module")
+def inputs(task):
+    return sparse.csr_array(
+        sparse.vstack(list(random_inputs(task, 300, np.random.default_rng(9))), format="csr")
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(task):
+    return train_mlp(task, [8, 60], steps=200, batch_size=128, lr=1e-2, seed=0)
+
+
+def _accuracy(net, x) -> float:
+    rep = check_batch(net, x)
+    return 1 - (rep.false_positives + rep.false_negatives) / (x.shape[0] * net.task.n_outputs)
+
+
+def test_sampler_gives_exactly_s_active_features(task):
+    s = _Sampler(families.universal_and(12, sparsity=4), np.random.default_rng(0))
+    x = s.batch(500)
+    assert (np.diff(x.indptr) == 4).all()
+    truth = evaluate(s.task, x).values
+    assert truth.nnz > 0  # a third of the rows hold a full gate
+
+
+def test_training_learns_the_task(task, trained, inputs):
+    untrained = train_mlp(task, [60], steps=1, batch_size=8, seed=0)[0]
+    narrow, wide = trained
+    assert _accuracy(wide, inputs) > 0.995
+    assert _accuracy(wide, inputs) > _accuracy(untrained, inputs)
+    # With 60 hidden neurons for 45 outputs at s = 2 the net should be (almost) exact, while
+    # 8 neurons cannot separate 45 pairs: more width, fewer errors.
+    assert (
+        check_batch(wide, inputs).inputs_with_error < check_batch(narrow, inputs).inputs_with_error
+    )
+
+
+def test_trained_network_format(task, trained, inputs):
+    narrow, wide = trained
+    for net, d in ((narrow, 8), (wide, 60)):
+        assert [lay.activation for lay in net.layers] == ["relu", "linear"]
+        assert net.layers[0].weight.shape == (d, task.features)
+        assert net.layers[1].weight.shape == (task.n_outputs, d)
+        assert (net.layers[0].bias <= 0).all()  # zero input maps to zero
+        assert net.counts()["neurons"] == task.features + d
+        assert net.extras["readout"] == "trained"
+    # The network's forward pass is the trained MLP: recompute it from the raw arrays.
+    x = inputs.toarray()
+    w1, b1 = wide.layers[0].weight.toarray(), wide.layers[0].bias
+    w2 = wide.layers[1].weight.toarray()
+    expect = np.maximum(x @ w1.T + b1, 0) @ w2.T
+    got = np.asarray(wide.forward(wide.encode(inputs)))
+    np.testing.assert_allclose(got, expect, rtol=1e-6, atol=1e-6)
+
+
+def test_seeds_are_explicit(task):
+    a = train_mlp(task, [12], steps=20, batch_size=32, seed=3)[0]
+    b = train_mlp(task, [12], steps=20, batch_size=32, seed=3)[0]
+    c = train_mlp(task, [12], steps=20, batch_size=32, seed=4)[0]
+    assert (a.layers[0].weight != b.layers[0].weight).nnz == 0
+    assert (a.layers[0].weight != c.layers[0].weight).nnz > 0
+
+
+def test_bloom_code_variant_without_hidden_layer(tmp_path):
+    task = families.pairs(40, 60, np.random.default_rng(0), sparsity=2)
+    rng = np.random.default_rng(1)
+    in_code = BloomCode.random(40, 60, 4, rng)
+    out_code = BloomCode.random(60, 80, 4, rng)
+    nets = train_mlp(
+        task,
+        [0, 30],
+        steps=150,
+        batch_size=64,
+        lr=1e-2,
+        seed=0,
+        input_code=in_code,
+        output_code=out_code,
+        save_dir=tmp_path,
+    )
+    direct, hidden = nets
+    assert [lay.activation for lay in direct.layers] == ["relu"]
+    assert direct.counts()["neurons"] == 60 + 80
+    assert [lay.activation for lay in hidden.layers] == ["relu", "relu"]
+    assert hidden.counts()["neurons"] == 60 + 30 + 80
+    for net in nets:
+        assert (net.layers[-1].bias <= 0).all()
+        back = load_network(tmp_path / f"trained-w{net.extras['hidden_width']}")
+        x = next(random_inputs(task, 100, np.random.default_rng(2)))
+        assert (back.predict(x) != net.predict(x)).nnz == 0
+        assert check_batch(back, x).inputs_checked == 100
+
+
+def test_linear_output_code_variant():
+    task = families.universal_and(8, sparsity=2)
+    out_code = LinearCode.random(28, 40, np.random.default_rng(0), kind="rademacher")
+    (net,) = train_mlp(task, [30], steps=60, batch_size=32, seed=0, output_code=out_code)
+    assert isinstance(net.output_code, LinearCode)
+    assert net.layers[-1].activation == "linear" and net.layers[-1].n_out == 40
+    x = next(random_inputs(task, 50, np.random.default_rng(1)))
+    assert check_batch(net, x).inputs_checked == 50
+
+
+def test_bad_arguments():
+    task = families.universal_and(6, sparsity=2)
+    with pytest.raises(SuperposeError):
+        train_mlp(task, [], steps=1)
+    with pytest.raises(SuperposeError, match="Bloom output"):
+        train_mlp(task, [0], steps=1)
+    with pytest.raises(SuperposeError):
+        train_mlp(task, [4], steps=1, pos_weight="lots")
