@@ -55,7 +55,13 @@ class Layer:
     def __post_init__(self) -> None:
         self.weight = sparse.csr_array(self.weight)
         self.weight.sum_duplicates()
-        self.bias = np.asarray(self.bias, dtype=self.weight.dtype)
+        bias = np.asarray(self.bias)
+        if not np.issubdtype(bias.dtype, np.number):
+            raise SuperposeError(f"bias must be numeric, got {bias.dtype}")
+        # One float type for weights and biases, so no value is rounded or wrapped.
+        dtype = np.result_type(self.weight.dtype, bias.dtype, np.float32)
+        self.weight = sparse.csr_array(self.weight, dtype=dtype)
+        self.bias = bias.astype(dtype)
         if self.activation not in ACTIVATIONS:
             raise SuperposeError(f"unknown activation {self.activation!r} (known: {ACTIVATIONS})")
         if self.bias.shape != (self.weight.shape[0],):
@@ -89,12 +95,12 @@ class Layer:
     def apply(self, z: sparse.sparray | np.ndarray) -> sparse.csr_array | np.ndarray:
         """Activations of this layer for a batch ``z`` of shape (batch, n_in)."""
         if sparse.issparse(z):
-            p = sparse.csr_array(sparse.csr_array(z) @ self.weight_t)
+            p = sparse.csr_array(sparse.csr_array(z, dtype=self.weight.dtype) @ self.weight_t)
             p.data += self.bias[p.indices]
             p.data = _activate(p.data, self.activation)
             p.eliminate_zeros()
             return p
-        p = np.asarray(z) @ self.weight_t + self.bias
+        p = np.asarray(z, dtype=self.weight.dtype) @ self.weight_t + self.bias
         return _activate(np.asarray(p), self.activation)
 
     def nonzero_parameters(self) -> int:

@@ -56,6 +56,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -160,14 +161,32 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _yaml_number(value: Any) -> Any:
+    """A number written as text that YAML 1.1 leaves a string (``1e-6``), as a float."""
+    if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
+
+
+def _as_count(value: Any) -> Any:
+    """``1e5`` (text in YAML 1.1) or ``100000.0`` as the integer 100000; anything else unchanged."""
+    value = _yaml_number(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _check_values(
     source: str, key: str, value: Any, check: Callable[[Any], bool], want: str
 ) -> list[Any]:
-    values = _as_list(value)
+    values = [_as_count(v) for v in _as_list(value)]
     if not values:
         raise SuperposeError(f"{_where(source, key)}: an empty list gives no points")
     for v in values:
@@ -344,7 +363,12 @@ def _parse_section(
             f"{_where(source, key)}: expected true, false or a mapping, got {value!r}"
         )
     _unknown(source, key + ".", value.keys(), allowed)
-    return {**defaults, **value}
+    out = {**defaults, **{k: _yaml_number(v) for k, v in value.items()}}
+    for k in ("samples", "max_exhaustive", "steps"):  # "1e4" reads as a count
+        v = out.get(k)
+        if isinstance(v, float) and v.is_integer():
+            out[k] = int(v)
+    return out
 
 
 def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> list[dict[str, Any]]:
@@ -422,7 +446,7 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         "an integer >= 2",
     )
     depth = _check_values(source, w + "depth", grid.get("depth", 2), pos_int, "a positive integer")
-    seeds_raw = grid.get("seeds", 1)
+    seeds_raw = _as_count(grid.get("seeds", 1))
     if _is_int(seeds_raw):
         if seeds_raw < 1:
             raise SuperposeError(
@@ -453,11 +477,12 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
                 f"{_where(source, w + 'params.' + str(k))}: an empty list gives no points"
             )
         for v in vals:
-            if isinstance(v, (dict, list)):
+            if not (v is None or isinstance(v, (bool, int, float, str))):
                 raise SuperposeError(
-                    f"{_where(source, w + 'params.' + str(k))}: values must be scalars, got {v!r}"
+                    f"{_where(source, w + 'params.' + str(k))}: values must be numbers, strings "
+                    f"or booleans, got {v!r}"
                 )
-        param_values.append(vals)
+        param_values.append([_yaml_number(v) for v in vals])
     for con in constructions:
         for combo in itertools.product(*param_values) if param_values else [()]:
             try:
@@ -915,7 +940,7 @@ class ResultStore:
             (
                 spec.name,
                 spec.source,
-                canonical_json(spec.raw),
+                json.dumps(spec.raw, sort_keys=True, default=str),
                 str(spec.root_seed),
                 len(spec.points),
                 _now(),
@@ -1212,6 +1237,10 @@ def run_sweep(
     ``executor`` is ``serial``, ``process``, ``dask`` or any ``concurrent.futures.Executor``.
     With ``serial``, ``jobs`` > 1 verifies each point on that many processes; otherwise it is
     the number of workers. ``progress(point, outcome)`` is called after each stored point.
+    Before building, each point's memory is estimated (:mod:`superpose.memory`) and the point
+    is refused (stored as an error) above the limit: the spec's ``memory_limit``, else 80% of
+    the worker machine's memory (shared among local process workers); ``force_memory``
+    skips the check.
     Ctrl-C stops at once (running points are abandoned, finished ones are kept) and raises
     :class:`SweepInterrupted`.
     """
@@ -1259,6 +1288,12 @@ def _drive(
     progress: Callable[[SweepPoint, dict[str, Any]], None] | None,
 ) -> None:
     window = 1 if handle.kind == "serial" else 2 * handle.workers
+    memory_limit = spec.memory_limit
+    if memory_limit is None and handle.kind == "process":
+        from superpose.memory import default_limit_bytes
+
+        # Local workers share this machine: each point gets its share of the limit.
+        memory_limit = default_limit_bytes() // handle.workers
     pending: dict[Future[Any], SweepPoint] = {}
     queue = iter(todo)
 
@@ -1273,7 +1308,7 @@ def _drive(
                 spec.measure,
                 point.seed_entropy,
                 point.seed_spawn_key,
-                memory_limit=spec.memory_limit,
+                memory_limit=memory_limit,
                 force_memory=force_memory,
                 jobs=inner_jobs,
             )

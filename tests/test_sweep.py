@@ -90,6 +90,21 @@ def test_construction_params_are_a_grid():
     ]
 
 
+def test_yaml_scientific_notation_reads_as_numbers(tmp_path):
+    """YAML 1.1 (safe_load) leaves 1e5 a string; sizes, counts and parameters accept it."""
+    path = tmp_path / "sci.yaml"
+    path.write_text(
+        "grid: {family: and2, outputs: [1e3, 2000.0], construction: superposed,\n"
+        "       params: {failure: 1e-6}}\n"
+        "measure: {verify: {samples: 1e4}}\n"
+        "description: 2024-01-01\n"
+    )
+    spec = load_spec(path)
+    assert [p.params["outputs"] for p in spec.points] == [1000, 2000]
+    assert spec.points[0].params["params"] == {"failure": 1e-6}
+    assert spec.measure["verify"]["samples"] == 10_000
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

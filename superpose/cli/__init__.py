@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
+import typer
 
 from superpose.cli._app import app, err_console
 from superpose.errors import SuperposeError
@@ -41,17 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     except SuperposeError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return _exit(2, argv)
-    except click.exceptions.Abort:
-        err_console.print("interrupted")
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print(
+            "interrupted: files already written are complete; nothing partial was left"
+        )
         return _exit(130, argv)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return _exit(130, argv)
-    except click.exceptions.Exit as exc:
-        return _exit(exc.exit_code, argv)
-    except click.ClickException as exc:
+    except typer.Exit as exc:
+        return _exit(int(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0), argv)
+    except typer.TyperException as exc:
         exc.show()
-        return _exit(exc.exit_code, argv)
+        return _exit(int(getattr(exc, "exit_code", 2)), argv)
     return _exit(result if isinstance(result, int) else 0, argv)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -95,6 +95,28 @@ def build_command(
         int, typer.Option("--seed", help="Seed for the task and the construction.")
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    search_width: Annotated[
+        bool,
+        typer.Option(
+            "--search-width",
+            help="Search the smallest width_scale that passes verification; save that network "
+            "(the search is recorded in network.json under extras.width_search).",
+        ),
+    ] = False,
+    search_samples: Annotated[
+        int,
+        typer.Option(
+            "--search-samples",
+            help="With --search-width: random and targeted inputs (each) checked per probe.",
+        ),
+    ] = 2000,
+    search_exhaustive: Annotated[
+        bool,
+        typer.Option(
+            "--search-exhaustive",
+            help="With --search-width: check every <= s-sparse input per probe when feasible.",
+        ),
+    ] = False,
 ) -> None:
     """Build a network for a task and save it to a directory."""
     from superpose.constructions import DEFAULT_CONSTRUCTION, build
@@ -105,15 +127,107 @@ def build_command(
     )
     name = construction or DEFAULT_CONSTRUCTION
     params = parse_params(param)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-    with console.status(f"building {name} network for {task.n_gates:,} gates", spinner="dots"):
-        net = build(task, name, seed=seed, rng=rng, **params)
+    if search_width:
+        net = _search(task, name, params, seed, search_samples, search_exhaustive, not as_json)
+    else:
+        if search_exhaustive or search_samples != 2000:
+            raise SuperposeError("--search-samples / --search-exhaustive need --search-width")
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+        with console.status(f"building {name} network for {task.n_gates:,} gates", spinner="dots"):
+            net = build(task, name, seed=seed, rng=rng, **params)
     save_network(net, out)
     counts = net.counts()
     if as_json:
-        print_json({"out": str(out), **counts})
+        extra = {}
+        if search_width:
+            rec = net.extras["width_search"]
+            extra["width_search"] = {
+                k: rec[k]
+                for k in ("width_scale", "last_failing_scale", "widths", "samples", "mode")
+            } | {"probes": len(rec["probes"])}
+        print_json({"out": str(out), **counts, **extra})
         return
     console.print(
         f"built [bold]{name}[/]: {counts['neurons']:,} neurons {counts['layer_widths']}, "
         f"{counts['nonzero_parameters']:,} non-zero parameters -> {out}"
     )
+
+
+def _search(
+    task: Any,
+    name: str,
+    params: dict[str, Any],
+    seed: int,
+    samples: int,
+    exhaustive: bool,
+    show: bool,
+) -> Any:
+    """Run the width search with a progress bar (one line per probe); the network found."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from superpose.cli._app import err_console
+    from superpose.constructions.search import search_width
+
+    if samples < 1:
+        raise SuperposeError(f"--search-samples must be >= 1, got {samples}")
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not show,
+    )
+    with progress:
+        bar = progress.add_task(f"width search: building {name}", total=None)
+
+        def report(event: dict[str, Any]) -> None:
+            kind = event["event"]
+            if kind == "probe":
+                progress.reset(
+                    bar,
+                    total=event["planned"],
+                    description=f"probe {event['index'] + 1}: scale {event['scale']:.3f} "
+                    f"widths {event['widths']}",
+                )
+            elif kind == "checked":
+                progress.advance(bar, event["n"])
+            elif kind == "result" and show:
+                p = event["probe"]
+                if "error" in p:
+                    verdict = f"[red]build refused[/]: {p['error']}"
+                elif p["passed"]:
+                    verdict = f"[green]passed[/] {p['inputs_checked']:,} inputs"
+                elif p.get("inputs_with_error") is None:
+                    verdict = f"[red]failed[/] ({p.get('failed_on')} certificate)"
+                else:
+                    verdict = (
+                        f"[red]failed[/]: {p['inputs_with_error']} wrong in "
+                        f"{p['inputs_checked']:,} ({p.get('failed_on')})"
+                    )
+                progress.console.print(
+                    f"scale {p['scale']:.3f} widths {p.get('widths', '-')}: {verdict}",
+                    highlight=False,
+                )
+                progress.reset(bar, total=None, description="width search: building next probe")
+
+        net, rec = search_width(
+            task,
+            name,
+            samples=samples,
+            seed=seed,
+            params=params,
+            exhaustive=exhaustive,
+            progress=report,
+        )
+    if show:
+        below = rec["last_failing_scale"]
+        console.print(
+            f"width search: scale {rec['width_scale']:.3f} (auto widths x that), widths "
+            f"{rec['widths']}; "
+            + (f"scale {below:.3f} failed; " if below else "")
+            + f"{len(rec['probes'])} probes, {rec['mode']} ({samples:,} samples each), "
+            f"{rec['seconds']:.0f} s"
+        )
+    return net

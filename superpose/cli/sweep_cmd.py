@@ -61,8 +61,7 @@ def sweep_command(
 ) -> int:
     """Run every unfinished point of a sweep; rerunning resumes where it stopped.
 
-    Exit code 0 when every point finished, 1 when some points failed (stored with status
-    'error' and retried on the next run), 2 on bad input, 130 on Ctrl-C.
+    Exit 0: all points done; 1: some failed (kept as 'error', retried next run); 130: Ctrl-C.
     """
     from superpose.sweep import EXECUTORS, SweepInterrupted, load_spec, pending_points, run_sweep
 

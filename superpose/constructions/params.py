@@ -10,9 +10,10 @@ The reasoning (SPEC §4), for a unit that must see ``k`` full operand codes of `
 * A gate reads as true only if all l' of its units fire: P(gate) = P(unit)^l'.
 * Per random input there are about s * (average influence) gates with j >= 1 operands
   present and m' gates with none; their sum must stay below the target failure probability.
-* Adversarial inputs: for a gate with k - 1 operands present, one distractor whose code lies
-  inside the read sets of all l' units completes it; among a pool of P candidate features
-  such a distractor exists with probability about P * f^(l l'). We keep that below 1e-5.
+* Adversarial inputs: for a gate with k - 1 operands present, the s - k + 1 other active
+  features may be chosen by an adversary among all C(m, s - k + 1) sets; a union bound over
+  them (with the shared-bits correction above) must stay below 1e-5 per gate, so that the
+  verifier's targeted search, which scores every feature, finds nothing.
 * The density of a pool of width n_out over an input layer of width n_in is
   f = 1 - exp(-load / (n_in n_out)) with load = sum over gates of l' * |read set|, so the
   largest safe f fixes n_in * n_out = load / ln(1/(1 - f)); equal widths minimise the sum.
@@ -33,7 +34,6 @@ from scipy import special
 
 from superpose.task import OP_CODE, Task, n_sparse_inputs
 
-ADVERSARIAL_POOL = 4096
 ADVERSARIAL_TARGET = 1e-5
 DEFAULT_FAILURE = 1e-6
 CERTIFIABLE_INPUTS = 10**7
@@ -88,9 +88,32 @@ def gate_failure(
     return total
 
 
-def adversarial_risk(f: float, ell: int, ell_out: int, pool: int) -> float:
-    """Chance that one of ``pool`` candidate distractors completes a gate missing one operand."""
-    return pool * f ** (ell * ell_out)
+def adversarial_risk(
+    f: float, ell: int, ell_out: int, k: int, s: int, m: int, n_in: float
+) -> float:
+    """Chance that some set of distractors fools a gate that misses one operand (union bound).
+
+    With k - 1 operands present, r = s - k + 1 distractors chosen among all C(m, r) sets must
+    put l bits into every unit of the gate; bits they share with the missing operand's code
+    count in all units at once (v shared bits), the rest land in a unit with probability f.
+    """
+    r = s - k + 1
+    if r < 1:
+        return 0.0
+    bits = r * ell
+    q = min(1.0, ell / max(n_in, 1.0))
+    v = np.arange(0, min(bits, ell) + 1)
+    log_pmf = (
+        special.gammaln(bits + 1)
+        - special.gammaln(v + 1)
+        - special.gammaln(bits - v + 1)
+        + special.xlogy(v, q)
+        + special.xlog1py(bits - v, -q)
+    )
+    p_unit = np.where(ell - v > 0, special.bdtrc(ell - v - 1, bits - v, f), 1.0)
+    p_gate = float(np.sum(np.exp(log_pmf) * p_unit**ell_out))
+    log_sets = special.gammaln(m + 1) - special.gammaln(r + 1) - special.gammaln(max(m - r, 0) + 1)
+    return float(np.exp(log_sets) * p_gate)
 
 
 def max_fan_in(
@@ -105,14 +128,13 @@ def max_fan_in(
     load: float,
 ) -> float:
     """Largest fan-in fraction f meeting the failure target and the adversarial target."""
-    pool = min(m, ADVERSARIAL_POOL)
     lo, hi = 1e-4, 0.95
 
     def ok(f: float) -> bool:
         n_in = math.sqrt(load / -math.log1p(-f))
         return (
             gate_failure(f, ell, ell_out, k, s, per_active, n_gates, n_in) <= failure
-            and adversarial_risk(f, ell, ell_out, pool) <= ADVERSARIAL_TARGET
+            and adversarial_risk(f, ell, ell_out, k, s, m, n_in) <= ADVERSARIAL_TARGET
         )
 
     if not ok(lo):
@@ -159,8 +181,8 @@ def auto_params(
         failure = min(failure, 0.1 / inputs)
     k, mean_arity = task_shape(task)
     per_active = mean_arity * n_gates / max(m, 1)
-    ells = [1] if explicit_inputs else ([ell] if ell else list(range(4, 11)))
-    ell_outs = [ell_out] if ell_out else list(range(4, 11))
+    ells = [1] if explicit_inputs else ([ell] if ell else list(range(4, 15)))
+    ell_outs = [ell_out] if ell_out else list(range(3, 11))
     best: AutoParams | None = None
     for e in ells:
         for eo in ell_outs:

@@ -239,8 +239,16 @@ def _hidden_layer(
         if len(sel) == 0:
             continue
         sub = _subset(parts, sel)
+        # The s = 2 repair also clears the hidden parts that some 2-sparse input could fire.
         layer, units, st = threshold_stage(
-            sub, operand_code, p["n_hidden"], p["t"], heavy_share, rng, private=is_private
+            sub,
+            operand_code,
+            p["n_hidden"],
+            p["t"],
+            heavy_share,
+            rng,
+            private=is_private,
+            repair_rounds=0 if is_private or task.sparsity > 2 else 12,
         )
         layers.append(layer)
         memberships.append((sel, units))

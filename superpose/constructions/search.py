@@ -1,0 +1,485 @@
+"""Width search: the smallest ``width_scale`` whose network the verifier finds no error in.
+
+The automatic parameters (:mod:`superpose.constructions.params`) aim at a target failure
+probability with a model; this search finds the edge empirically. ``width_scale`` multiplies
+every automatic width of a construction, so one number is searched:
+
+1. Probe scale 1.0 (the automatic widths; ``start_scale``). If it passes, shrink the scale by ``step_down``
+   while probes pass (down to ``min_scale``); if it fails, grow it by ``expand`` until a probe
+   passes (up to ``max_scale``). Small steps down keep the first failing probe near the edge:
+   builds far below it can be slow (the s = 2 repair of ``superposed`` works hardest there).
+2. Bisect geometrically between the largest failing and the smallest passing scale until they
+   are within ``tolerance`` of each other.
+
+A probe builds the network (same build seed for every probe) and checks ``samples`` random
+and ``samples`` targeted inputs from :mod:`superpose.verify` (the random inputs are the same
+for every probe), in alternating small batches, stopping at the first batch with an error:
+failure is a cliff, so probes below the edge fail on their first batches and cost little.
+With ``exhaustive=True`` and at most ``max_exhaustive`` inputs with <= s active features, a
+probe instead checks ``samples`` targeted inputs (a cheap screen) and then every such input:
+the chosen network then carries a certificate for this instance.
+
+Where the construction certifies itself exactly (the s = 2 repair of ``superposed`` reports
+``certified_s2``), a probe it proves wrong fails without sampling, and a passing certificate
+is recorded. A probe whose widths round to a layout already probed is not verified again. The answer is the smallest
+passing probe; its record (every probe with its widths, neurons, inputs checked and inputs
+with error; the chosen and the last failing scale; samples; seeds) is stored in
+``net.extras["width_search"]`` and so lands in ``network.json``.
+
+Example:
+    >>> import numpy as np
+    >>> from superpose.families import pairs
+    >>> task = pairs(300, 300, np.random.default_rng(0))
+    >>> net, rec = search_width(task, samples=200)
+    >>> rec["found"], net.extras["width_search"] is rec
+    (True, True)
+    >>> rec["last_failing_scale"] is None or rec["last_failing_scale"] < rec["width_scale"]
+    True
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from superpose.errors import SuperposeError
+from superpose.network import Network
+from superpose.task import Task, n_sparse_inputs
+
+SearchProgress = Callable[[dict[str, Any]], None]
+"""Called with events: ``{"event": "probe", "index", "scale", "widths", "planned"}`` when a
+probe starts, ``{"event": "checked", "n"}`` after each batch, ``{"event": "result", "probe"}``
+when it ends (``probe`` is the probe's record)."""
+
+DEFAULT_SAMPLES = 2000
+MIN_SCALE = 0.3
+MAX_SCALE = 6.0
+EXPAND = 1.5
+STEP_DOWN = 1.15
+TOLERANCE = 0.03
+MAX_EXHAUSTIVE = 5_000_000
+BUILD_STREAM = 2  # SeedSequence([seed, 2]): the build rng, as `superpose build --seed` uses
+INPUT_STREAM = 3  # SeedSequence([seed, 3]): random / targeted inputs of every probe
+WIDTH_KEYS = ("width_scale", "n_in", "n_hidden", "n_out")
+
+
+class WidthSearchError(SuperposeError):
+    """No probe passed; ``record`` holds every probe tried."""
+
+    def __init__(self, message: str, record: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+def _accepts(construction: str, key: str) -> bool:
+    from superpose.constructions import CONSTRUCTIONS
+
+    cls = CONSTRUCTIONS.get(construction)
+    return cls is not None and key in inspect.signature(cls.__init__).parameters
+
+
+def _seed_record(ss: np.random.SeedSequence) -> dict[str, Any]:
+    return {"entropy": ss.entropy, "spawn_key": list(ss.spawn_key)}
+
+
+def _batches(
+    net: Network,
+    samples: int,
+    exhaustive: bool,
+    input_seed: np.random.SeedSequence,
+    batch_size: int,
+) -> Iterator[tuple[str, sparse.csr_array]]:
+    """(source, batch) pairs for one probe, cheapest error finders first."""
+    from superpose.verify import exhaustive_inputs, random_inputs, targeted_inputs
+
+    # Fresh generators from the same seed: every probe sees the same random inputs.
+    rand_ss, targ_ss = np.random.SeedSequence(
+        input_seed.entropy, spawn_key=input_seed.spawn_key
+    ).spawn(2)
+    task = net.task
+    targeted = (
+        ("targeted", b)
+        for b in targeted_inputs(net, samples, np.random.default_rng(targ_ss), batch_size)
+    )
+    if exhaustive:
+        yield from targeted
+        for b in exhaustive_inputs(task.features, task.sparsity, 4096):
+            yield "exhaustive", b
+        return
+    rand = (
+        ("random", b)
+        for b in random_inputs(task, samples, np.random.default_rng(rand_ss), batch_size)
+    )
+    for pair in itertools.zip_longest(rand, targeted):
+        for item in pair:
+            if item is not None:
+                yield item
+
+
+def _check(
+    net: Network,
+    samples: int,
+    exhaustive: bool,
+    input_seed: np.random.SeedSequence,
+    progress: SearchProgress | None,
+) -> dict[str, Any]:
+    """Verify one probe's network, stopping at the first batch with an error."""
+    from superpose.verify import check_batch
+
+    batch_size = int(min(512, max(64, samples // 8)))
+    checked: dict[str, int] = {}
+    errors = 0
+    example: list[int] | None = None
+    for source, batch in _batches(net, samples, exhaustive, input_seed, batch_size):
+        rep = check_batch(net, batch, source)
+        checked[source] = checked.get(source, 0) + rep.inputs_checked
+        if progress is not None:
+            progress({"event": "checked", "n": rep.inputs_checked})
+        if rep.inputs_with_error:
+            errors = rep.inputs_with_error
+            example = rep.failing_inputs[0] if rep.failing_inputs else None
+            return {
+                "inputs_checked": sum(checked.values()),
+                "inputs_with_error": errors,
+                "by_source": checked,
+                "failed_on": source,
+                "example_failing_input": example,
+            }
+    return {
+        "inputs_checked": sum(checked.values()),
+        "inputs_with_error": 0,
+        "by_source": checked,
+    }
+
+
+def _build(make: Callable[[], Network], timeout: float | None) -> Network:
+    """``make()``, in a forked child process killed after ``timeout`` seconds when given.
+
+    Raises TimeoutError when the child runs out of time; a SuperposeError raised by the build
+    is raised again here.
+    """
+    if timeout is None:
+        return make()
+    import multiprocessing as mp
+    import pickle
+
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            send.send_bytes(pickle.dumps(("ok", make()), protocol=pickle.HIGHEST_PROTOCOL))
+        except SuperposeError as exc:
+            send.send_bytes(pickle.dumps(("error", str(exc))))
+        except BaseException as exc:  # report anything else to the parent
+            send.send_bytes(pickle.dumps(("crash", f"{type(exc).__name__}: {exc}")))
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if not recv.poll(timeout):
+            raise TimeoutError(f"build did not finish within {timeout:g} s")
+        try:
+            kind, value = pickle.loads(recv.recv_bytes())
+        except EOFError:
+            raise SuperposeError(f"build process died (exit code {proc.exitcode})") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        recv.close()
+    if kind == "ok":
+        return value
+    if kind == "error":
+        raise SuperposeError(value)
+    raise RuntimeError(f"build failed in the child process: {value}")
+
+
+def _certificate(net: Network) -> dict[str, Any] | None:
+    """The construction's own exact check, when it made one (the s = 2 repair of 2-AND).
+
+    ``certified_s2`` False means some <= 2-sparse input is provably wrong (a feature's code
+    lies inside a gate's common read set); True certifies every <= 2-sparse input.
+    """
+    repair = net.extras.get("repair")
+    if not isinstance(repair, dict) or "certified_s2" not in repair or net.task.sparsity < 2:
+        return None
+    rounds = repair.get("rounds") or [{}]
+    return {
+        "kind": "s2-repair",
+        "passed": bool(repair["certified_s2"]),
+        "vulnerable_gates": rounds[-1].get("vulnerable"),
+        "inputs_covered": n_sparse_inputs(net.task.features, min(2, net.task.sparsity)),
+    }
+
+
+def search_width(
+    task: Task,
+    construction: str = "superposed",
+    *,
+    samples: int = DEFAULT_SAMPLES,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+    exhaustive: bool = False,
+    progress: SearchProgress | None = None,
+    min_scale: float = MIN_SCALE,
+    max_scale: float = MAX_SCALE,
+    expand: float = EXPAND,
+    step_down: float = STEP_DOWN,
+    tolerance: float = TOLERANCE,
+    max_exhaustive: int = MAX_EXHAUSTIVE,
+    max_seconds: float | None = None,
+    use_certificates: bool = True,
+    start_scale: float = 1.0,
+    build_timeout: float | None = None,
+) -> tuple[Network, dict[str, Any]]:
+    """Find the smallest ``width_scale`` of ``construction`` that passes verification.
+
+    Args:
+        task: the task to build for.
+        construction: a registered construction with a ``width_scale`` parameter.
+        samples: random inputs and targeted inputs checked per probe (``samples`` of each).
+        seed: seeds the build (``SeedSequence([seed, 2])``, as ``superpose build --seed``) and
+            the verification inputs (``SeedSequence([seed, 3])``); both are the same for every
+            probe, so the search is deterministic.
+        params: further construction parameters (not ``width_scale``, ``n_in``, ``n_hidden``
+            or ``n_out``). ``certify`` is set to ``False`` unless given: a self-certifying
+            build would grow its widths by itself and hide the scale being probed.
+        exhaustive: check every input with <= s active features (after a targeted screen)
+            when there are at most ``max_exhaustive`` of them; otherwise random + targeted.
+        progress: optional callback receiving :data:`SearchProgress` events.
+        min_scale, max_scale: the scale range searched.
+        expand: factor by which the scale grows while probes fail (from 1.0 upwards).
+        step_down: factor by which the scale shrinks while probes pass (from 1.0 down);
+            ``1 / min_scale`` gives a plain bisection between min_scale and 1.
+        tolerance: stop when the smallest passing scale is within this relative distance of
+            the largest failing one.
+        max_seconds: stop bisecting (keeping the best passing probe) or expanding after this
+            long; ``None`` for no limit.
+        start_scale: the first scale probed (1.0: the automatic widths).
+        build_timeout: build each probe in a forked child process and count a build that
+            takes longer than this many seconds as a failed probe ("build time limit"); some
+            builds are far slower below the edge (the s = 2 repair). ``None``: build in
+            this process, no limit.
+        use_certificates: a probe whose construction proved itself wrong (``certified_s2``
+            False in ``extras["repair"]``) fails without sampling; a passing certificate is
+            recorded with the probe.
+
+    Returns:
+        The smallest passing network and the search record (also in
+        ``net.extras["width_search"]``).
+
+    Raises:
+        WidthSearchError: when no probe up to ``max_scale`` (or within ``max_seconds``)
+            passes; its ``record`` lists the probes.
+    """
+    from superpose.constructions import build
+
+    params = dict(params or {})
+    if not _accepts(construction, "width_scale"):
+        raise SuperposeError(f"construction {construction!r} has no width_scale to search")
+    fixed = [k for k in WIDTH_KEYS if k in params and params[k] is not None]
+    if fixed:
+        raise SuperposeError(
+            f"the width search sets the widths itself; drop {', '.join(fixed)} from the parameters"
+        )
+    if samples < 1:
+        raise SuperposeError(f"samples must be >= 1, got {samples}")
+    if (
+        not 0 < min_scale <= start_scale <= max_scale
+        or min(expand, step_down) <= 1
+        or tolerance <= 0
+    ):
+        raise SuperposeError(
+            "need 0 < min_scale <= start_scale <= max_scale, expand > 1, step_down > 1 and tolerance > 0"
+        )
+    if _accepts(construction, "certify"):
+        params.setdefault("certify", False)
+    total_inputs = n_sparse_inputs(task.features, task.sparsity)
+    use_exhaustive = bool(exhaustive and total_inputs <= max_exhaustive)
+    build_seed = np.random.SeedSequence([seed, BUILD_STREAM])
+    input_seed = np.random.SeedSequence([seed, INPUT_STREAM])
+    start = time.perf_counter()
+    record: dict[str, Any] = {
+        "construction": construction,
+        "params": dict(params),
+        "samples": samples,
+        "mode": "targeted+exhaustive" if use_exhaustive else "random+targeted",
+        "exhaustive_requested": bool(exhaustive),
+        "exhaustive_inputs": total_inputs if use_exhaustive else None,
+        "seed": seed,
+        "seeds": {"build": _seed_record(build_seed), "inputs": _seed_record(input_seed)},
+        "range": {
+            "start_scale": start_scale,
+            "min_scale": min_scale,
+            "max_scale": max_scale,
+            "expand": expand,
+            "step_down": step_down,
+        },
+        "tolerance": tolerance,
+        "build_timeout": build_timeout,
+        "use_certificates": use_certificates,
+        "probes": [],
+        "found": False,
+        "width_scale": None,
+        "last_failing_scale": None,
+        "stopped": None,
+    }
+    by_layout: dict[tuple[int, ...], dict[str, Any]] = {}
+    best: tuple[float, Network] | None = None
+
+    def out_of_time() -> bool:
+        return max_seconds is not None and time.perf_counter() - start > max_seconds
+
+    def probe(scale: float) -> bool:
+        nonlocal best
+        scale = round(scale, 6)
+        t0 = time.perf_counter()
+        try:
+            net = _build(
+                lambda: build(
+                    task,
+                    construction,
+                    seed=seed,
+                    rng=np.random.default_rng(build_seed),
+                    width_scale=scale,
+                    **params,
+                ),
+                build_timeout,
+            )
+        except (SuperposeError, TimeoutError) as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            rec = {
+                "scale": scale,
+                "passed": False,
+                "error": str(exc).splitlines()[0],
+                "failed_on": "build time limit" if timed_out else "build refused",
+                "build_seconds": round(time.perf_counter() - t0, 3),
+            }
+            record["probes"].append(rec)
+            if progress is not None:
+                progress({"event": "result", "probe": rec})
+            return False
+        build_s = time.perf_counter() - t0
+        counts = net.counts()
+        widths = tuple(int(w) for w in counts["layer_widths"])
+        rec = {
+            "scale": scale,
+            "widths": list(widths),
+            "neurons": int(counts["neurons"]),
+            "nonzero_parameters": int(counts["nonzero_parameters"]),
+            "build_seconds": round(build_s, 3),
+        }
+        seen = by_layout.get(widths)
+        cert = _certificate(net) if use_certificates else None
+        if cert is not None:
+            rec["certificate"] = cert
+        if seen is not None:  # same widths, same seed: the same network
+            rec.update(
+                {k: seen[k] for k in ("inputs_checked", "inputs_with_error", "passed")},
+                same_as_scale=seen["scale"],
+            )
+        elif cert is not None and not cert["passed"]:
+            # The construction's exact certificate proves wrong inputs exist: no sampling needed.
+            rec.update(inputs_checked=0, inputs_with_error=None, failed_on=cert["kind"])
+            rec["passed"] = False
+            by_layout[widths] = rec
+        else:
+            if progress is not None:
+                planned = samples + (total_inputs if use_exhaustive else samples)
+                progress(
+                    {
+                        "event": "probe",
+                        "index": len(record["probes"]),
+                        "scale": scale,
+                        "widths": list(widths),
+                        "planned": planned,
+                    }
+                )
+            t1 = time.perf_counter()
+            result = _check(net, samples, use_exhaustive, input_seed, progress)
+            rec.update(result, passed=result["inputs_with_error"] == 0)
+            rec["verify_seconds"] = round(time.perf_counter() - t1, 3)
+            by_layout[widths] = rec
+        record["probes"].append(rec)
+        if progress is not None:
+            progress({"event": "result", "probe": rec})
+        if rec["passed"] and (best is None or scale < best[0]):
+            best = (scale, net)
+        return bool(rec["passed"])
+
+    # 1. bracket: a passing scale `hi` and, below it, a failing scale `lo`. Downwards the
+    # steps are small: builds far below the edge can be slow (e.g. the s = 2 repair).
+    lo: float | None = None
+    hi: float | None = None
+    scale = start_scale
+    if probe(scale):
+        hi = scale
+        while lo is None and hi > min_scale and not out_of_time():
+            scale = max(hi / step_down, min_scale)
+            if probe(scale):
+                hi = scale
+            else:
+                lo = scale
+        if lo is None:
+            record["stopped"] = "min_scale passed" if hi <= min_scale else "time limit"
+    else:
+        lo = scale
+        while hi is None and scale < max_scale and not out_of_time():
+            scale = min(scale * expand, max_scale)
+            if probe(scale):
+                hi = scale
+            else:
+                lo = scale
+    if hi is None:
+        record["stopped"] = "time limit" if out_of_time() else "max_scale"
+        record["seconds"] = round(time.perf_counter() - start, 3)
+        raise WidthSearchError(
+            f"width search for {construction!r}: no network up to width_scale {lo} passed "
+            f"({len(record['probes'])} probes; stopped at {record['stopped']})",
+            record,
+        )
+    # 2. bisect geometrically between lo (failing) and hi (passing).
+    while lo is not None and hi / lo > 1 + tolerance:
+        if out_of_time():
+            record["stopped"] = "time limit"
+            break
+        mid = math.sqrt(lo * hi)
+        if probe(mid):
+            hi = mid
+        else:
+            lo = mid
+    assert best is not None
+    chosen_scale, net = best
+    chosen = next(p for p in record["probes"] if p["scale"] == chosen_scale)
+    failing = [
+        p["scale"] for p in record["probes"] if not p["passed"] and p["scale"] < chosen_scale
+    ]
+    record.update(
+        found=True,
+        width_scale=chosen_scale,
+        last_failing_scale=max(failing) if failing else None,
+        widths=chosen["widths"],
+        neurons=chosen["neurons"],
+        nonzero_parameters=chosen["nonzero_parameters"],
+        inputs_checked=chosen["inputs_checked"],
+        seconds=round(time.perf_counter() - start, 3),
+        reproduce={
+            "construction": construction,
+            "params": {**params, "width_scale": chosen_scale},
+            "rng": f"numpy.random.default_rng(numpy.random.SeedSequence([{seed}, {BUILD_STREAM}]))",
+        },
+    )
+    net.extras["width_search"] = record
+    return net, record
+
+
+__all__ = ["SearchProgress", "WidthSearchError", "search_width"]
