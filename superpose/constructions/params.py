@@ -13,7 +13,9 @@ The reasoning (SPEC §4), for a unit that must see ``k`` full operand codes of `
 * Adversarial inputs: for a gate with k - 1 operands present, the s - k + 1 other active
   features may be chosen by an adversary among all C(m, s - k + 1) sets; a union bound over
   them (with the shared-bits correction above) must stay below 1e-5 per gate, so that the
-  verifier's targeted search, which scores every feature, finds nothing.
+  verifier's targeted search, which scores every feature, finds nothing. A distractor that
+  is an operand of another gate coded on one of the gate's units (a collision, probability
+  about influence * l' / n per unit) fills that unit by itself and is counted too.
 * The density of a pool of width n_out over an input layer of width n_in is
   f = 1 - exp(-load / (n_in n_out)) with load = sum over gates of l' * |read set|, so the
   largest safe f fixes n_in * n_out = load / ln(1/(1 - f)); equal widths minimise the sum.
@@ -89,7 +91,7 @@ def gate_failure(
 
 
 def adversarial_risk(
-    f: float, ell: int, ell_out: int, k: int, s: int, m: int, n_in: float
+    f: float, ell: int, ell_out: int, k: int, s: int, m: int, n_in: float, per_active: float = 2.0
 ) -> float:
     """Chance that some set of distractors fools a gate that misses one operand (union bound).
 
@@ -111,6 +113,10 @@ def adversarial_risk(
         + special.xlog1py(bits - v, -q)
     )
     p_unit = np.where(ell - v > 0, special.bdtrc(ell - v - 1, bits - v, f), 1.0)
+    # Collisions: a distractor that is itself an operand of a gate coded on the unit puts its
+    # whole code there; each of the r distractors is one with probability ~ influence l' / n.
+    hosted = min(1.0, r * per_active * ell_out / max(n_in, 1.0))
+    p_unit = np.minimum(1.0, p_unit + hosted)
     p_gate = float(np.sum(np.exp(log_pmf) * p_unit**ell_out))
     log_sets = special.gammaln(m + 1) - special.gammaln(r + 1) - special.gammaln(max(m - r, 0) + 1)
     return float(np.exp(log_sets) * p_gate)
@@ -134,7 +140,7 @@ def max_fan_in(
         n_in = math.sqrt(load / -math.log1p(-f))
         return (
             gate_failure(f, ell, ell_out, k, s, per_active, n_gates, n_in) <= failure
-            and adversarial_risk(f, ell, ell_out, k, s, m, n_in) <= ADVERSARIAL_TARGET
+            and adversarial_risk(f, ell, ell_out, k, s, m, n_in, per_active) <= ADVERSARIAL_TARGET
         )
 
     if not ok(lo):
