@@ -349,7 +349,15 @@ def measure(
 
 
 def passes(net: Network, batches: Sequence[sparse.csr_array]) -> bool:
-    """True when the verifier finds no wrong output on any of ``batches`` (stops at the first error)."""
+    """True when the verifier finds no wrong output on any of ``batches`` (stops at the first error).
+
+    Example:
+        >>> from superpose import families, build
+        >>> from superpose.verify import random_inputs
+        >>> task = families.universal_and(8, sparsity=3)
+        >>> passes(build(task, "naive"), list(random_inputs(task, 40, np.random.default_rng(0))))
+        True
+    """
     for batch in batches:
         if check_batch(net, batch, "random").inputs_with_error:
             return False
@@ -458,7 +466,7 @@ def workload_settings(name: str, quick: bool = False) -> list[Setting]:
                 max_outputs=435,
                 linear_inputs=False,
                 trained_steps=60 if quick else 600,
-                trained_batch=64 if quick else 256,
+                trained_batch=64 if quick else 128,
             )
         ]
     if name == "W2":
@@ -476,8 +484,8 @@ def workload_settings(name: str, quick: bool = False) -> list[Setting]:
                     lambda rng, m=m, s=s: universal_and(m, s),
                     [200, 800] if quick else ([2500, 5000] if big else [500, 2000]),
                     [] if big else ([100] if quick else [500]),
-                    inputs=200 if quick else (500 if big else 1000),
-                    peer_inputs=200 if quick else (500 if big else 1000),
+                    inputs=200 if quick else (300 if big else 1000),
+                    peer_inputs=200 if quick else (300 if big else 1000),
                     max_outputs=150 if quick else 2000,
                     linear_inputs=not big,
                     trained_steps=40 if quick else 400,
@@ -498,11 +506,11 @@ def workload_settings(name: str, quick: bool = False) -> list[Setting]:
                     [],
                     [],
                     inputs=300 if quick else 2000,
-                    peer_inputs=100 if quick else 500,
+                    peer_inputs=100 if quick else 300,
                     max_outputs=150 if quick else 2000,
                     search=True,
                     laws=("rademacher",) if quick else LAWS,
-                    trained_steps=40 if quick else 300,
+                    trained_steps=40 if quick else 200,
                     trained_batch=64,
                 )
             )
@@ -1030,6 +1038,7 @@ class _Runner:
                 "default parameters only",
             ), None
         best_scale, best_neurons = (1.0, default_row.neurons) if ok else (None, None)
+        best_net: Network | None = None
         largest = default_row.neurons
         scales = [0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25] if ok else [1.25, 1.5, 2.0, 3.0]
         for scale in scales:
@@ -1042,7 +1051,7 @@ class _Runner:
             largest = max(largest or 0, n)
             if passes(net, batches):
                 if best_neurons is None or n < best_neurons:
-                    best_scale, best_neurons = scale, n
+                    best_scale, best_neurons, best_net = scale, n, net
                 if not ok:
                     break
             elif ok:
@@ -1061,10 +1070,9 @@ class _Runner:
                 "no zero-error width found up to width_scale 3",
             ), None
         row = None
-        if best_scale != 1.0:
-            net = self.ours_net(task, width_scale=best_scale, **fixed)
+        if best_net is not None:
             row = measure(
-                net,
+                best_net,
                 batches,
                 workload=setting.workload,
                 setting=setting.name,
@@ -1088,10 +1096,21 @@ class _Runner:
     def _search_peer(
         self, sub: Task, batches: list, setting: Setting, law: str, total: int
     ) -> tuple[Need, Row | None]:
-        """Doubling then bisection over the hidden width d (to ~6%), capped by memory."""
+        """Doubling then bisection over the hidden width d (to ~12%), capped by memory.
+
+        Bernoulli starts where Busch's p = ln(m)^2/sqrt(d) gives a mean class-01 error
+        (s - 1) p of 0.7: narrower networks read most 01 pairs as true and cannot pass.
+        """
         m = sub.features
         method = f"uand-{law}"
         d, cap = 64, 16_384
+        skipped = ""
+        if law == "bernoulli":
+            s1 = max(sub.sparsity - 1, 1)
+            start = math.ceil((s1 * math.log(m) ** 2 / 0.7) ** 2)
+            if start > d:
+                d = start
+                skipped = f"widths below {start} skipped: (s-1)p > 0.7"
         last_fail, first_pass, note = 0, None, ""
         largest = None
         while d <= cap:
@@ -1109,6 +1128,7 @@ class _Runner:
             d *= 2
         else:
             note = f"no zero-error width up to d={cap}"
+        note = _join(note, skipped)
         if first_pass is None:
             row = None
             if largest is not None:
@@ -1127,7 +1147,7 @@ class _Runner:
                 note,
             ), row
         lo, hi = last_fail, first_pass
-        while hi - lo > max(8, hi // 16):
+        while hi - lo > max(8, hi // 8):
             mid = (lo + hi) // 2
             self.say(f"W3 {setting.name}: {method} d={mid}")
             if passes(self.peer_net(sub, law, mid), batches):
@@ -1135,7 +1155,7 @@ class _Runner:
             else:
                 lo = mid
         row = self.peer(sub, batches, setting, law, hi, total)
-        row.note = _join("fewest hidden neurons with zero errors (bisection to ~6%)", row.note)
+        row.note = _join("fewest hidden neurons with zero errors (bisection to ~12%)", row.note)
         return Need(
             setting.name,
             m,
@@ -1146,7 +1166,7 @@ class _Runner:
             hi,
             True,
             m + first_pass,
-            _sample_note(sub, total),
+            _join(_sample_note(sub, total), skipped),
         ), row
 
 
@@ -1235,7 +1255,13 @@ def _triple(row: Row, key: str) -> str:
 
 
 def table_rows(result: WorkloadResult) -> list[list[str]]:
-    """The comparison table as strings, one list per row (columns: :data:`COLUMNS`)."""
+    """The comparison table as strings, one list per row (columns: :data:`COLUMNS`).
+
+    Example:
+        >>> row = Row("W1", "m=30", "naive", READOUT_EXACT, None, 465, 1305)
+        >>> table_rows(WorkloadResult(rows=[row]))[0][:6]
+        ['W1', 'm=30', 'naive', 'exact-threshold', '—', '465']
+    """
     out = []
     for r in result.rows:
         params = (
@@ -1280,7 +1306,13 @@ NEED_COLUMNS = (
 
 
 def need_rows(result: WorkloadResult) -> list[list[str]]:
-    """The W3 summary: fewest neurons with zero thresholded errors per method and setting."""
+    """The W3 summary: fewest neurons with zero thresholded errors per method and setting.
+
+    Example:
+        >>> need = Need("m'=1000", 1000, 1000, "naive", READOUT_EXACT, 2000, None, True, 2000)
+        >>> need_rows(WorkloadResult(needs=[need]))[0][3]
+        '2,000'
+    """
     out = []
     for n in result.needs:
         lb = result.bounds.get(n.setting, {}).get("neurons")
@@ -1303,7 +1335,13 @@ def need_rows(result: WorkloadResult) -> list[list[str]]:
 
 
 def markdown(result: WorkloadResult) -> str:
-    """The tables as GitHub Markdown (the README's comparison section)."""
+    """The tables as GitHub Markdown (the README's comparison section).
+
+    Example:
+        >>> row = Row("W1", "m=30", "naive", READOUT_EXACT, None, 465, 1305)
+        >>> markdown(WorkloadResult(rows=[row])).splitlines()[2][:30]
+        '| W1 | m=30 | naive | exact-th'
+    """
 
     def md(header: Sequence[str], rows: list[list[str]]) -> str:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -1322,7 +1360,16 @@ def markdown(result: WorkloadResult) -> str:
 
 
 def plot(result: WorkloadResult, path: str) -> None:
-    """Neurons needed for zero errors against m' (W3), one curve per method, with the lower bound."""
+    """Neurons needed for zero errors against m' (W3), one curve per method, with the lower bound.
+
+    Example:
+        >>> import os, tempfile
+        >>> need = Need("m'=1000", 1000, 1000, "naive", READOUT_EXACT, 2000, None, True, 2000)
+        >>> path = os.path.join(tempfile.mkdtemp(), "w3.png")
+        >>> plot(WorkloadResult(needs=[need], bounds={"a": {"m_prime": 1000, "neurons": 202}}), path)
+        >>> os.path.getsize(path) > 0
+        True
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -138,7 +138,6 @@ def evaluate(task: Task, x: sparse.sparray | np.ndarray) -> GroundTruth:
     """
     active, per_level = _evaluate(task, x)
     n_batch = active.shape[0]
-    values = active[:, task.outputs]
     # Active-operand counts per (input, gate), then selected for the output columns.
     rows, cols, data = [], [], []
     for level, counts in per_level:
@@ -152,6 +151,14 @@ def evaluate(task: Task, x: sparse.sparray | np.ndarray) -> GroundTruth:
         )
     else:
         gate_counts = sparse.csr_array((n_batch, task.n_gates), dtype=np.int32)
+    if task.n_gates and np.array_equal(task.outputs, np.arange(task.features, task.n_nodes)):
+        # The common case (every gate an output, in order): no column indexing over m' columns.
+        gate_values = sparse.csr_array(active[:, task.features :])
+        return GroundTruth(
+            values=sparse.csr_array(gate_values, dtype=bool),
+            active_operands=sparse.csr_array(gate_counts, dtype=np.int32),
+        )
+    values = active[:, task.outputs]
     # An output that is an input feature reads itself: one operand, active iff it is on.
     node_counts = sparse.hstack(
         [sparse.csr_array(active[:, : task.features], dtype=np.int32), gate_counts],

@@ -262,7 +262,7 @@ def targeted_inputs(
                 if scores is None:
                     rows[i] = _fill(rows[i], len(rows[i]) + room, m, rng)
                     continue
-                row = scores[r] + rng.random(m) * 1e-3
+                row = scores[r].copy()
                 row[leaves(int(task.outputs[j]))] = -np.inf
                 row[rows[i]] = -np.inf
                 top = np.argpartition(-row, room - 1)[:room] if room < m else np.arange(m)

@@ -229,3 +229,36 @@ def test_cli_rejects_bad_options(capsys):
     assert main(["compare", "--workload", "nope"]) == 2
     assert main(["compare", "--workload", "W1", "--methods", "naive,magic"]) == 2
     assert main(["compare", "--workload", "W1", "--plot", "x.pdf"]) == 2
+
+
+# --- Busch's protocol ---------------------------------------------------------------------------
+
+
+def test_busch_protocol_matches_published_rademacher_classes():
+    # Busch's Fig. 21 (AJB-ajb/SPNNArch): Rademacher at d = 435, m = 30, s = 5, 90% quantile
+    # of |error|: ~0.52 on class 00 (s - 2 others on), ~0.6 on 01, ~0.67 on 11; within 20%.
+    from superpose.compare import busch_class_errors
+
+    task = families.universal_and(30, sparsity=5)
+    net = UniversalAnd("rademacher", 435).build(task, np.random.default_rng(0))
+    got = busch_class_errors(net, 1500, np.random.default_rng(1))
+    assert got["00"]["q90"] == pytest.approx(0.52, rel=0.2)
+    assert got["01"]["q90"] == pytest.approx(0.6, rel=0.2)
+    assert got["11"]["q90"] == pytest.approx(0.67, rel=0.2)
+    # Fewer distractors than the harness's exactly-s inputs: class 00 errors are smaller there.
+    row = measure(net, _batches(task, 300))
+    assert got["00"]["q90"] < row.classes["00"]["q90"]
+
+
+def test_busch_protocol_needs_explicit_outputs(small_and2):
+    from superpose import BloomCode, ExplicitCode, Layer, Network, Task
+    from superpose.compare import busch_class_errors
+
+    net = build(small_and2, "naive")
+    assert busch_class_errors(net, 50)["11"]["q90"] == 0.0
+    task = Task.from_gates(4, 2, [("and", [0, 1]), ("and", [2, 3])])
+    out = BloomCode.random(2, 6, 2, np.random.default_rng(0))
+    layer = Layer(sparse.csr_array((6, 4)), np.zeros(6), "relu")
+    bloom = Network([layer], ExplicitCode(4), out, task)
+    with pytest.raises(SuperposeError, match="explicit output"):
+        busch_class_errors(bloom, 10)

@@ -336,6 +336,9 @@ def _check_one_level(task: Task, name: str) -> np.ndarray:
 
 
 CERTIFY_LIMIT = 200_000
+REPAIR_LIMIT = 300_000
+"""Above this many gates the s = 2 repair (minutes of work) is skipped by default; the widths
+then come from the failure-probability rule alone."""
 CERTIFY_SCALES = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
 
 
@@ -464,6 +467,7 @@ class Superposed(_Certified):
         """Whether the s = 2 repair (and its certificate) applies to ``task``."""
         return bool(
             self.repair
+            and task.n_gates <= REPAIR_LIMIT
             and not self.explicit_inputs
             and not self.explicit_outputs
             and task.sparsity <= 2

@@ -67,8 +67,8 @@ def busch_p(features: int, width: int, p_max: float = 1.0) -> float:
     """Connection probability ``min(p_max, ln(m)^2 / sqrt(d))`` (LessWrong post; Busch's code).
 
     Example:
-        >>> round(busch_p(30, 800), 4)
-        0.4091
+        >>> round(busch_p(30, 800), 3)
+        0.409
         >>> busch_p(30, 100)
         1.0
     """
@@ -86,7 +86,7 @@ def c_d(law: str, sparsity: int) -> float:
     integral after rotating ``(w_k, w_l)`` by 45 degrees.
 
     Example:
-        >>> c_d("rademacher", 3), c_d("rademacher", 5)
+        >>> round(c_d("rademacher", 3), 6), round(c_d("rademacher", 5), 6)
         (0.25, 0.1875)
         >>> round(c_d("gaussian", 2), 4)
         0.2337
