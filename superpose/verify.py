@@ -32,6 +32,7 @@ from superpose.task import Task, n_sparse_inputs
 MODES = ("exhaustive", "random", "targeted", "all")
 DEFAULT_MAX_EXHAUSTIVE = 5_000_000
 MAX_EXAMPLES = 10
+EXACT_SCORING = 200_000
 
 Progress = Callable[[int], None]
 
@@ -198,29 +199,37 @@ def _support(net: Network, outputs: np.ndarray) -> sparse.csr_array | None:
 
 
 def _feature_scores(
-    net: Network, abs_weights: list[sparse.csr_array], outputs: np.ndarray
+    net: Network, abs_weights: list[sparse.csr_array], outputs: np.ndarray, reader: Any
 ) -> np.ndarray | None:
-    """(K, m) dense: how much weight each input feature's code sends into each output's units.
+    """(K, candidates) dense: how much weight each candidate feature's code sends into each
+    output's units.
 
     The units an output is decoded from are traced back through |W| of every layer to the
-    input layer, then summed over each feature's code. Every feature is scored, so for the
-    two-layer 2-AND design at s = 2 a feature whose code fully covers a gate's common read set
-    gets the top score: the search then finds a fooling input whenever one exists.
+    input layer, then summed over each feature's code (``reader`` maps input units to the
+    candidate features). For the two-layer 2-AND design at s = 2, a feature whose code fully
+    covers a gate's common read set gets the top score: when every feature is a candidate, the
+    search finds a fooling input whenever one exists.
     """
     v = _support(net, outputs)
-    if v is None:
+    if v is None or reader is None:
         return None
     for w in reversed(abs_weights):
         v = sparse.csr_array(v @ w)
+    if sparse.issparse(reader):
+        return np.asarray(sparse.csr_array(v @ reader).toarray())
+    return np.abs(v.toarray()) @ reader
+
+
+def _candidate_reader(net: Network, candidates: np.ndarray) -> Any:
+    """Input units -> candidate features, in the form :func:`_feature_scores` multiplies by."""
     code = net.input_code
     if isinstance(code, BloomCode):
-        return np.asarray(sparse.csr_array(v @ code.membership_t.astype(np.float64)).toarray())
+        return sparse.csr_array(code.membership_t[:, candidates], dtype=np.float64)
     if isinstance(code, ExplicitCode):
-        return v.toarray()
+        k = len(candidates)
+        return sparse.csr_array((np.ones(k), (candidates, np.arange(k))), shape=(code.width, k))
     matrix = getattr(code, "matrix", None)
-    if matrix is not None:
-        return np.abs(v.toarray()) @ np.abs(matrix)
-    return None
+    return None if matrix is None else np.abs(matrix[:, candidates])
 
 
 def targeted_inputs(
@@ -236,7 +245,14 @@ def targeted_inputs(
     leaves = _Leaves(task)
     s, m = task.sparsity, task.features
     abs_weights = [abs(layer.weight) for layer in net.layers]
-    chunk = int(max(1, min(256, 20_000_000 // max(m, 1))))
+    # Every feature is a candidate distractor up to EXACT_SCORING features; above that a
+    # fixed random sample of that many (scoring all 10^6 would cost seconds per gate).
+    if m <= EXACT_SCORING:
+        candidates = np.arange(m)
+    else:
+        candidates = np.sort(rng.choice(m, EXACT_SCORING, replace=False))
+    reader = _candidate_reader(net, candidates)
+    chunk = int(max(1, min(256, 20_000_000 // len(candidates))))
     done = 0
     while done < count:
         n = min(batch_size, count - done)
@@ -257,16 +273,17 @@ def targeted_inputs(
         for start in range(0, len(need), chunk):
             part = need[start : start + chunk]
             outs = np.array([j for _, j, _ in part])
-            scores = _feature_scores(net, abs_weights, outs)
+            scores = _feature_scores(net, abs_weights, outs, reader)
             for r, (i, j, room) in enumerate(part):
                 if scores is None:
                     rows[i] = _fill(rows[i], len(rows[i]) + room, m, rng)
                     continue
                 row = scores[r].copy()
-                row[leaves(int(task.outputs[j]))] = -np.inf
-                row[rows[i]] = -np.inf
-                top = np.argpartition(-row, room - 1)[:room] if room < m else np.arange(m)
-                rows[i] = np.concatenate([rows[i], top[np.isfinite(row[top])]])
+                taken = np.concatenate([leaves(int(task.outputs[j])), rows[i]])
+                row[np.isin(candidates, taken)] = -np.inf
+                n_cand = len(candidates)
+                top = np.argpartition(-row, room - 1)[:room] if room < n_cand else np.arange(n_cand)
+                rows[i] = np.concatenate([rows[i], candidates[top[np.isfinite(row[top])]]])
         done += n
         yield _rows_to_batch(rows, m)
 
