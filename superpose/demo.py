@@ -120,7 +120,8 @@ def _plot(result: dict[str, Any], path: Path) -> None:
             "neurons_lower_bound" if key == "neurons" else "parameters_lower_bound"
         )
         if bound:
-            ax.axhline(bound, color="#c0392b", linestyle="--", label="lower bound")
+            label = "lower bound" if key == "neurons" else "lower bound (1-bit dense parameters)"
+            ax.axhline(bound, color="#c0392b", linestyle="--", label=label)
             ax.legend(loc="upper left", fontsize=8)
     t = result["task"]
     fig.suptitle(f"2-AND, m = m' = {t['outputs']:,}, s = {t['sparsity']}")
@@ -152,7 +153,9 @@ def _markdown(result: dict[str, Any]) -> str:
             "",
             f"Counting lower bound with 1-bit parameters: {bound['neurons_lower_bound']:,.0f} neurons in any layered "
             f"network ({bound['neurons_per_layer_one_weight_layer']:,.0f} per layer with one weight layer), "
-            f"{bound['parameters_lower_bound']:,.0f} parameters (log2 of the number of instances: "
+            f"{bound['parameters_lower_bound']:,.0f} dense 1-bit parameters (a sparse network also pays for "
+            f"the positions of its non-zeros, which is why the naive network can have fewer; log2 of the "
+            f"number of instances: "
             f"{bound['log2_instances']:,.0f}).",
         ]
     lines += ["", "![neurons and parameters](demo.png)", ""]
