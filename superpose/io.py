@@ -20,7 +20,7 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 from scipy import sparse
 
-from superpose._atomic import write_bytes, write_text
+from superpose._atomic import write_files
 from superpose.codes import code_from_arrays
 from superpose.errors import SuperposeError
 from superpose.network import Layer, Network
@@ -112,8 +112,8 @@ def save_network(net: Network, directory: str | os.PathLike[str]) -> Path:
         "checksum": {"sha256": hashlib.sha256(blob).hexdigest()},
     }
     out.mkdir(parents=True, exist_ok=True)
-    write_bytes(out / WEIGHTS_FILE, blob)
-    write_text(out / META_FILE, json.dumps(_jsonable(meta), indent=1, sort_keys=True))
+    text = json.dumps(_jsonable(meta), indent=1, sort_keys=True)
+    write_files({out / WEIGHTS_FILE: blob, out / META_FILE: text.encode("utf-8")})
     return out
 
 
@@ -194,6 +194,12 @@ def load_network(directory: str | os.PathLike[str]) -> Network:
 
 
 def _assemble(meta: dict[str, Any], tensors: dict[str, np.ndarray], d: Path) -> Network:
+    for name, arr in tensors.items():
+        if name.startswith("task.") or name.endswith((".indices", ".indptr")):
+            if arr.dtype.kind not in "iu":
+                raise SuperposeError(f"tensor {name!r} must hold integers, got {arr.dtype}")
+        elif arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+            raise SuperposeError(f"tensor {name!r} holds a non-finite value")
     tmeta = meta["task"]
     task = Task(
         int(tmeta["features"]),

@@ -52,6 +52,8 @@ _NAIVE_PER_GATE = 800
 _GENERIC_PER_GATE = 2000
 _VERIFY_PER_GATE = 700
 _VERIFY_BATCH_ENTRY = 64
+_PER_FEATURE = 64
+"""Per input feature: node levels, code tables and index arrays sized by m, whatever the gates."""
 
 
 def format_bytes(n: float) -> str:
@@ -187,6 +189,7 @@ def estimate_memory(
     parts: dict[str, int] = {"process": _FIXED}
     notes: list[str] = []
     parts["task"] = int(_TASK_PER_GATE * n_gates + _TASK_PER_OPERAND * operands)
+    parts["features"] = int(_PER_FEATURE * m)
     if construction in ("superposed", "superposed3"):
         explicit_in = bool(params.get("explicit_inputs"))
         ell, auto_ell = _opt_int(params, "ell", MAX_AUTO_ELL)

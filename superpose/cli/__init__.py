@@ -6,10 +6,12 @@ with exit code 2; Ctrl-C exits with 130 after saying what was saved.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 
 import typer
+from rich.markup import escape
 
 from superpose.cli._app import app, err_console
 from superpose.errors import SuperposeError
@@ -34,24 +36,56 @@ for _name in _COMMAND_MODULES:
             raise
 
 
+class _Interrupted(BaseException):
+    """Ctrl-C carried past typer, which would turn it into a silent exit code 130."""
+
+
+def _carry_interrupt(callback):
+    @functools.wraps(callback)
+    def wrapper(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise _Interrupted from None
+
+    return wrapper
+
+
+for _info in app.registered_commands:
+    _info.callback = _carry_interrupt(_info.callback)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``superpose`` console script."""
     try:
         result = app(args=argv, standalone_mode=False, prog_name="superpose")
     except SuperposeError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # The message may quote file contents or paths: print it as text, never as markup,
+        # and on one line.
+        message = " ".join(str(exc).splitlines())
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return _exit(2, argv)
-    except (typer.Abort, KeyboardInterrupt):
+    except MemoryError:
         err_console.print(
-            "interrupted: files already written are complete; nothing partial was left"
+            "[bold red]error:[/] out of memory; try a smaller size, or lower "
+            "SUPERPOSE_MEMORY_LIMIT so the estimate refuses it up front",
+            highlight=False,
+            soft_wrap=True,
         )
-        return _exit(130, argv)
+        return _exit(2, argv)
+    except (typer.Abort, KeyboardInterrupt, _Interrupted):
+        return _exit(_interrupted(), argv)
     except typer.Exit as exc:
         return _exit(int(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0), argv)
     except typer.TyperException as exc:
         exc.show()
         return _exit(int(getattr(exc, "exit_code", 2)), argv)
     return _exit(result if isinstance(result, int) else 0, argv)
+
+
+def _interrupted() -> int:
+    err_console.print("interrupted: files already written are complete; nothing partial was left")
+    return 130
 
 
 def _exit(code: int, argv: list[str] | None) -> int:

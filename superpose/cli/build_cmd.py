@@ -59,6 +59,9 @@ def load_or_generate_task(
     )
 
 
+_ESTIMATE_ARGS = ("task", "construction", "verify", "sparsity", "arity", "batch_size")
+
+
 @app.command("build")
 def build_command(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the network into.")],
@@ -110,6 +113,15 @@ def build_command(
             help="With --search-width: random and targeted inputs (each) checked per probe.",
         ),
     ] = 2000,
+    force_memory: Annotated[
+        bool,
+        typer.Option(
+            "--force-memory",
+            "--allow-large",
+            help="Build even when the memory estimate exceeds the limit "
+            "(80% of physical memory or $SUPERPOSE_MEMORY_LIMIT).",
+        ),
+    ] = False,
     search_exhaustive: Annotated[
         bool,
         typer.Option(
@@ -127,6 +139,18 @@ def build_command(
     )
     name = construction or DEFAULT_CONSTRUCTION
     params = parse_params(param)
+    from superpose.memory import check_memory, estimate_task_memory
+
+    check_memory(
+        estimate_task_memory(
+            task,
+            name,
+            verify=search_width,
+            **{k: v for k, v in params.items() if k not in _ESTIMATE_ARGS},
+        ),
+        override=force_memory,
+        what=f"this build ({name}, m={task.features:,}, m'={task.n_gates:,})",
+    )
     if search_width:
         net = _search(task, name, params, seed, search_samples, search_exhaustive, not as_json)
     else:

@@ -177,7 +177,7 @@ def auto_params(
         >>> import numpy as np
         >>> from superpose.families import pairs
         >>> p = auto_params(pairs(100_000, 100_000, np.random.default_rng(0)))
-        >>> 2000 < p.n_in < 3200 and p.ell >= 4
+        >>> 2000 < p.n_in < 3500 and p.ell >= 4
         True
     """
     m, n_gates, s = task.features, task.n_gates, task.sparsity

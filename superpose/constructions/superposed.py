@@ -378,6 +378,8 @@ class _Certified(Construction):
         return None
 
     def build(self, task: Task, rng: np.random.Generator) -> Network:
+        if not self.width_scale > 0:
+            raise SuperposeError(f"width_scale must be > 0, got {self.width_scale!r}")
         if not self.certify:
             return self.build_once(task, rng)
         base = self.width_scale
