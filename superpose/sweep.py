@@ -643,15 +643,19 @@ def _verify(
     return out
 
 
-def _supports_width_scale(construction: str) -> bool:
+def _construction_params(construction: str) -> set[str]:
     import inspect
 
     from superpose.constructions import CONSTRUCTIONS
 
     cls = CONSTRUCTIONS.get(construction)
     if cls is None:
-        return False
-    return "width_scale" in inspect.signature(cls.__init__).parameters
+        return set()
+    return set(inspect.signature(cls.__init__).parameters)
+
+
+def _supports_width_scale(construction: str) -> bool:
+    return "width_scale" in _construction_params(construction)
 
 
 def width_search(
@@ -668,8 +672,9 @@ def width_search(
     ``cfg["steps"]`` steps (a step passes when verification finds no wrong input, or fails,
     also when the build refuses). Every step builds with the same build seed and verifies with
     the same inputs, so the search is deterministic. The answer is the passing step with the
-    fewest neurons (a construction may grow its widths by itself, e.g. to certify, so neurons
-    need not follow the scale). Returns that step's scale and counts, and every step.
+    fewest neurons (a construction may grow its widths by itself, so neurons need not follow
+    the scale). A construction with a ``certify`` option is probed with ``certify=False``
+    unless ``params`` sets it. Returns that step's scale and counts, and every step.
     """
     from superpose.constructions import build
 
@@ -680,6 +685,11 @@ def width_search(
     build_seed, verify_seed = seed.spawn(2)
     steps: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
+    probe = dict(params)
+    if "certify" in _construction_params(construction) and "certify" not in params:
+        # The search probes the design itself: self-certification would grow the widths
+        # it is trying to shrink (and repeat the work of verification at every step).
+        probe["certify"] = False
 
     def trial(scale: float) -> bool:
         nonlocal best
@@ -688,7 +698,7 @@ def width_search(
                 task,
                 construction,
                 rng=np.random.default_rng(build_seed),
-                **params,
+                **probe,
                 width_scale=scale,
             )
         except SuperposeError as exc:

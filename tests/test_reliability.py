@@ -728,12 +728,6 @@ def test_same_command_in_two_processes_gives_identical_weights(tmp_path, constru
         assert first[META_FILE] == second[META_FILE]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: the default (superposed) construction stores the certification's wall-clock "
-    "time in network.json (extras.certification.seconds, superpose/constructions/certify.py:138; "
-    "--search-width likewise in search.py:444), so network.json differs between runs",
-)
 def test_same_command_gives_byte_identical_network_json(tmp_path):
     first, second = _build_twice(tmp_path)
     assert first == second

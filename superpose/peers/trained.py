@@ -223,7 +223,7 @@ def _train(
 
     def make_batch(n: int) -> tuple[Any, Any, Any]:
         x = sampler.batch(n)
-        z = torch.from_numpy(_dense(in_code.encode(x)).astype(np.float32))
+        z = _input_tensor(torch, in_code, x)
         truth = evaluate(task, x).values
         y = torch.from_numpy(truth.toarray().astype(np.float32))
         target = (
@@ -247,7 +247,7 @@ def _train(
             )
     else:
         pw = float(pos_weight)
-    active_in = float(_dense(in_code.encode(sampler.batch(256))).astype(bool).sum(1).mean())
+    active_in = float((_dense(in_code.encode(sampler.batch(256))) != 0).sum(1).mean())
     n_in, n_out = in_code.width, out_code.width
     decode_matrix = (
         torch.from_numpy(out_code.matrix.astype(np.float32)) if linear_out else None
@@ -256,7 +256,19 @@ def _train(
     from superpose.cli._app import progress_bar
 
     groups = [
-        _Group(torch, gen, [widths[i] for i in g], g, n_in, n_out, active_in, bloom_out, lr, steps)
+        _Group(
+            torch,
+            gen,
+            [widths[i] for i in g],
+            g,
+            n_in,
+            n_out,
+            active_in,
+            bloom_out,
+            lr,
+            steps,
+            not isinstance(in_code, LinearCode),
+        )
         for g in _groups(widths)
     ]
     label = f"training {len(widths)} width(s) on {task.n_outputs} outputs"
@@ -294,8 +306,34 @@ def _train(
     return nets
 
 
+def _input_tensor(torch: Any, code: Code, x: sparse.csr_array) -> Any:
+    """The input layer for a batch: a dense tensor, or (indices, values) of its on-units.
+
+    Explicit and Bloom input layers are 0/1 and sparse (s or s*l on-units of thousands), so the
+    first layer gathers the weight rows of the on-units instead of a dense product.
+    """
+    if isinstance(code, LinearCode):
+        return torch.from_numpy(np.asarray(code.encode(x), dtype=np.float32))
+    z = code.encode(x)
+    z = sparse.csr_array(z) if sparse.issparse(z) else sparse.csr_array(np.asarray(z))
+    z.eliminate_zeros()
+    counts = np.diff(z.indptr)
+    n, width = z.shape[0], max(int(counts.max(initial=0)), 1)
+    rows = np.repeat(np.arange(n), counts)
+    pos = np.arange(z.nnz) - np.repeat(z.indptr[:-1], counts)
+    idx = np.zeros((n, width), dtype=np.int64)
+    val = np.zeros((n, width), dtype=np.float32)
+    idx[rows, pos] = z.indices
+    val[rows, pos] = z.data
+    return torch.from_numpy(idx), torch.from_numpy(val)
+
+
 class _Group:
-    """Instances of similar widths, padded to the largest and trained along one instance axis."""
+    """Instances of similar widths, padded to the largest and trained along one instance axis.
+
+    The first weight layer is stored input-major, ``(instance, n_in, out)``, so a sparse input
+    layer reads it by gathering the rows of its on-units.
+    """
 
     def __init__(
         self,
@@ -309,36 +347,53 @@ class _Group:
         bloom_out: bool,
         lr: float,
         steps: int,
+        sparse_input: bool,
     ) -> None:
         self.torch, self.widths, self.indices = torch, widths, indices
+        self.inst, self.sparse_input = len(widths), sparse_input
         inst, dmax = len(widths), max(widths)
         self.hidden = dmax > 0
+        self.d_first = dmax if self.hidden else n_out
         scale_in = 1.0 / math.sqrt(max(active_in, 1.0))
+        # First layer, input-major with the instances side by side: (n_in, inst * d_first).
+        self.first = torch.randn(n_in, inst * self.d_first, generator=gen) * scale_in
+        params = []
         if self.hidden:
-            self.w1 = torch.randn(inst, dmax, n_in, generator=gen) * scale_in
             self.b1 = torch.zeros(inst, dmax)
             self.mask = (torch.arange(dmax)[None, :] < torch.tensor(widths)[:, None]).float()
             self.w2 = torch.randn(inst, n_out, dmax, generator=gen) * (0.5 / math.sqrt(dmax))
-            params = [self.w1, self.b1, self.w2]
-        else:
-            self.w2 = torch.randn(inst, n_out, n_in, generator=gen) * scale_in
-            params = [self.w2]
+            params = [self.b1, self.w2]
         self.b2 = torch.full((inst, n_out), -0.1) if bloom_out else None
         if self.b2 is not None:
             params.append(self.b2)
-        for t in params:
+        for t in [self.first, *params]:
             t.requires_grad_(True)
-        self.opt = torch.optim.Adam(params, lr=lr)
-        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, steps)
+        # Sparse inputs touch a few rows of the first layer per step: sparse gradients and a
+        # lazy Adam for it (a dense step over m x d weights dominated the run time).
+        self.opts = (
+            [torch.optim.SparseAdam([self.first], lr=lr)]
+            if sparse_input
+            else [torch.optim.Adam([self.first], lr=lr)]
+        )
+        if params:
+            self.opts.append(torch.optim.Adam(params, lr=lr))
+        self.scheds = [torch.optim.lr_scheduler.CosineAnnealingLR(o, steps) for o in self.opts]
 
     def forward(self, z: Any, decode_matrix: Any) -> Any:
         torch = self.torch
+        if isinstance(z, tuple):  # (on-unit indices, values), padded with value 0
+            idx, val = z
+            pre = torch.nn.functional.embedding_bag(
+                idx, self.first, per_sample_weights=val, mode="sum", sparse=True
+            )
+        else:
+            pre = z @ self.first
+        pre = pre.view(-1, self.inst, self.d_first).transpose(0, 1)  # (inst, batch, d)
         if self.hidden:
-            h = torch.relu(torch.einsum("bn,idn->ibd", z, self.w1) + self.b1[:, None, :])
-            h = h * self.mask[:, None, :]
+            h = torch.relu(pre + self.b1[:, None, :]) * self.mask[:, None, :]
             out = torch.einsum("ibd,iod->ibo", h, self.w2)
         else:
-            out = torch.einsum("bn,ion->ibo", z, self.w2)
+            out = pre
         if self.b2 is not None:
             out = torch.relu(out + self.b2[:, None, :])
         if decode_matrix is not None:
@@ -346,10 +401,12 @@ class _Group:
         return out
 
     def step(self, loss: Any) -> None:
-        self.opt.zero_grad()
+        for opt in self.opts:
+            opt.zero_grad()
         loss.backward()
-        self.opt.step()
-        self.sched.step()
+        for opt, sched in zip(self.opts, self.scheds, strict=True):
+            opt.step()
+            sched.step()
         with self.torch.no_grad():  # ReLU units keep bias <= 0: zero input maps to zero
             if self.hidden:
                 self.b1.clamp_(max=0.0)
@@ -361,9 +418,10 @@ class _Group:
     ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray, np.ndarray | None]:
         w = self.widths[j]
         with self.torch.no_grad():
-            w1 = self.w1[j, :w].numpy() if self.hidden else None
+            block = self.first[:, j * self.d_first : (j + 1) * self.d_first]
+            w1 = block[:, :w].T.numpy() if self.hidden else None
             b1 = self.b1[j, :w].numpy() if self.hidden else None
-            w2 = self.w2[j, :, :w].numpy() if self.hidden else self.w2[j].numpy()
+            w2 = self.w2[j, :, :w].numpy() if self.hidden else block.T.numpy()
             b2 = self.b2[j].numpy() if self.b2 is not None else None
         return w1, b1, w2, b2
 
