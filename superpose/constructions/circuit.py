@@ -238,8 +238,10 @@ class Circuit(_Certified):
             )
         first = stages[0]
         n_in = max(4 * first.auto.ell * task.sparsity, round(first.auto.n_in * scale))
+        # A superposed input layer at least as wide as one neuron per feature is pointless.
+        explicit_in = first.explicit_in or n_in >= task.features
         input_code, operand_code, overlaps = input_code_for(
-            task, first.gates, n_in, first.auto.ell, first.explicit_in, rng
+            task, first.gates, n_in, first.auto.ell, explicit_in, rng
         )
         layers: list[Layer] = []
         units = None
