@@ -16,7 +16,7 @@ A sweep file (read with ``yaml.safe_load``) lists one grid or several, and what 
     measure:
       bounds: true
       verify: {mode: random, samples: 2000}
-      width_search: {samples: 1000, steps: 5}   # constructions with a width_scale only
+      width_search: {samples: 1000}   # superpose.constructions.search (width_scale only)
 
 Each point of the grid gets a key (a SHA-256 of its parameters, the measurements and the root
 seed) and a seed: ``SeedSequence(root_seed)`` spawned once per point in grid order (entropy
@@ -53,7 +53,6 @@ import difflib
 import hashlib
 import itertools
 import json
-import math
 import multiprocessing
 import os
 import re
@@ -98,14 +97,21 @@ GRID_KEYS = (
 )
 MEASURE_KEYS = ("bounds", "verify", "width_search")
 VERIFY_KEYS = ("mode", "samples", "max_exhaustive")
-SEARCH_KEYS = ("samples", "mode", "steps", "low", "high", "max_exhaustive")
+SEARCH_KEYS = (
+    "samples",
+    "exhaustive",
+    "min_scale",
+    "max_scale",
+    "tolerance",
+    "max_exhaustive",
+)
 DEFAULT_VERIFY = {"mode": "random", "samples": 2000, "max_exhaustive": 100_000}
 DEFAULT_SEARCH = {
     "samples": 1000,
-    "mode": "all",
-    "steps": 5,
-    "low": 0.25,
-    "high": 1.5,
+    "exhaustive": False,
+    "min_scale": 0.3,
+    "max_scale": 6.0,
+    "tolerance": 0.03,
     "max_exhaustive": 100_000,
 }
 
@@ -309,44 +315,42 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
     )
     from superpose.verify import MODES
 
+    cfg = out["verify"]
+    if cfg is not None:
+        if cfg["mode"] not in MODES:
+            raise SuperposeError(
+                f"{_where(source, 'measure.verify.mode')}: expected one of {', '.join(MODES)}, "
+                f"got {cfg['mode']!r}"
+            )
     for sec in ("verify", "width_search"):
         cfg = out[sec]
         if cfg is None:
             continue
-        key = f"measure.{sec}"
-        if cfg["mode"] not in MODES:
-            raise SuperposeError(
-                f"{_where(source, key + '.mode')}: expected one of {', '.join(MODES)}, got {cfg['mode']!r}"
-            )
-        if not _is_int(cfg["samples"]) or cfg["samples"] < 0:
-            raise SuperposeError(
-                f"{_where(source, key + '.samples')}: expected an integer >= 0, got {cfg['samples']!r}"
-            )
-    for sec in ("verify", "width_search"):
-        cfg = out[sec]
-        if cfg is not None and (not _is_int(cfg["max_exhaustive"]) or cfg["max_exhaustive"] < 0):
-            raise SuperposeError(
-                f"{_where(source, f'measure.{sec}.max_exhaustive')}: expected an integer >= 0"
-            )
+        low = 1 if sec == "width_search" else 0
+        for k in ("samples", "max_exhaustive"):
+            if not _is_int(cfg[k]) or cfg[k] < low:
+                raise SuperposeError(
+                    f"{_where(source, f'measure.{sec}.{k}')}: expected an integer >= {low}, "
+                    f"got {cfg[k]!r}"
+                )
     cfg = out["width_search"]
     if cfg is not None:
-        if cfg["mode"] == "exhaustive":
+        if not isinstance(cfg["exhaustive"], bool):
             raise SuperposeError(
-                f"{_where(source, 'measure.width_search.mode')}: use random, targeted or all"
+                f"{_where(source, 'measure.width_search.exhaustive')}: expected true or false"
             )
-        if not _is_int(cfg["steps"]) or not 1 <= cfg["steps"] <= 20:
-            raise SuperposeError(
-                f"{_where(source, 'measure.width_search.steps')}: expected an integer in 1..20"
-            )
-        lo, hi = cfg["low"], cfg["high"]
-        for k, v in (("low", lo), ("high", hi)):
+        for k in ("min_scale", "max_scale", "tolerance"):
+            v = cfg[k]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
                 raise SuperposeError(
-                    f"{_where(source, 'measure.width_search.' + k)}: expected a number > 0, got {v!r}"
+                    f"{_where(source, 'measure.width_search.' + k)}: expected a number > 0, "
+                    f"got {v!r}"
                 )
-        if lo >= hi:
+        if not cfg["min_scale"] <= 1.0 <= cfg["max_scale"]:
             raise SuperposeError(
-                f"{_where(source, 'measure.width_search')}: low ({lo}) must be below high ({hi})"
+                f"{_where(source, 'measure.width_search')}: need min_scale <= 1 <= max_scale "
+                f"(the search starts at the automatic widths), got {cfg['min_scale']} and "
+                f"{cfg['max_scale']}"
             )
     return out
 
@@ -364,7 +368,7 @@ def _parse_section(
         )
     _unknown(source, key + ".", value.keys(), allowed)
     out = {**defaults, **{k: _yaml_number(v) for k, v in value.items()}}
-    for k in ("samples", "max_exhaustive", "steps"):  # "1e4" reads as a count
+    for k in ("samples", "max_exhaustive"):  # "1e4" reads as a count
         v = out.get(k)
         if isinstance(v, float) and v.is_integer():
             out[k] = int(v)
@@ -658,86 +662,61 @@ def _supports_width_scale(construction: str) -> bool:
     return "width_scale" in _construction_params(construction)
 
 
+def _drop_timings(value: Any) -> Any:
+    """``value`` without wall-clock fields (keys ending in ``seconds``), recursively."""
+    if isinstance(value, dict):
+        return {k: _drop_timings(v) for k, v in value.items() if not str(k).endswith("seconds")}
+    if isinstance(value, list):
+        return [_drop_timings(v) for v in value]
+    return value
+
+
 def width_search(
     task: Any,
     construction: str,
     params: dict[str, Any],
     cfg: dict[str, Any],
     seed: np.random.SeedSequence,
-    jobs: int = 1,
 ) -> dict[str, Any]:
-    """Bisect ``width_scale`` for the smallest network that passes verification on ``cfg``.
+    """Run :func:`superpose.constructions.search.search_width` for one sweep point.
 
-    The scale is bisected geometrically between ``cfg["low"]`` and ``cfg["high"]`` for
-    ``cfg["steps"]`` steps (a step passes when verification finds no wrong input, or fails,
-    also when the build refuses). Every step builds with the same build seed and verifies with
-    the same inputs, so the search is deterministic. The answer is the passing step with the
-    fewest neurons (a construction may grow its widths by itself, so neurons need not follow
-    the scale). A construction with a ``certify`` option is probed with ``certify=False``
-    unless ``params`` sets it. Returns that step's scale and counts, and every step.
+    ``cfg`` holds ``samples``, ``exhaustive``, ``min_scale``, ``max_scale``, ``tolerance``
+    and ``max_exhaustive``; the search's integer seed is drawn from ``seed``. Returns the
+    search record (probes, chosen and last failing scale) with the chosen network's counts,
+    minus wall-clock fields, so the result does not depend on the machine. Constructions
+    without a ``width_scale`` give ``{"supported": False}``.
     """
-    from superpose.constructions import build
+    from superpose.constructions.search import WidthSearchError, search_width
 
     if not _supports_width_scale(construction):
         return {"supported": False}
-    if "width_scale" in params or "n_in" in params or "n_out" in params:
-        return {"supported": False, "reason": "width fixed by params"}
-    build_seed, verify_seed = seed.spawn(2)
-    steps: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    probe = dict(params)
-    if "certify" in _construction_params(construction) and "certify" not in params:
-        # The search probes the design itself: self-certification would grow the widths
-        # it is trying to shrink (and repeat the work of verification at every step).
-        probe["certify"] = False
-
-    def trial(scale: float) -> bool:
-        nonlocal best
-        try:
-            net = build(
-                task,
-                construction,
-                rng=np.random.default_rng(build_seed),
-                **probe,
-                width_scale=scale,
-            )
-        except SuperposeError as exc:
-            steps.append({"width_scale": scale, "error": str(exc).splitlines()[0]})
-            return False
-        rep = _verify(net, cfg, verify_seed, jobs)
-        counts = _counts_summary(net.counts())
-        del net
-        steps.append(
-            {
-                "width_scale": scale,
-                "neurons": counts["neurons"],
-                "inputs_with_error": rep["inputs_with_error"],
-            }
+    fixed = [k for k in ("width_scale", "n_in", "n_hidden", "n_out") if k in params]
+    if fixed:
+        return {"supported": False, "reason": f"widths fixed by params ({', '.join(fixed)})"}
+    int_seed = int(seed.generate_state(1, np.uint64)[0])
+    try:
+        net, record = search_width(
+            task,
+            construction,
+            samples=cfg["samples"],
+            seed=int_seed,
+            params=params,
+            exhaustive=bool(cfg["exhaustive"]),
+            min_scale=float(cfg["min_scale"]),
+            max_scale=float(cfg["max_scale"]),
+            tolerance=float(cfg["tolerance"]),
+            max_exhaustive=int(cfg["max_exhaustive"]),
         )
-        if not rep["passed"]:
-            return False
-        if best is None or counts["neurons"] < best["counts"]["neurons"]:
-            best = {
-                "width_scale": scale,
-                "counts": counts,
-                "verify": {
-                    k: rep[k]
-                    for k in ("inputs_checked", "inputs_with_error", "error_rate_upper_95")
-                },
-            }
-        return True
-
-    lo, hi = float(cfg["low"]), float(cfg["high"])
-    if trial(hi):
-        for _ in range(int(cfg["steps"])):
-            mid = round(math.sqrt(lo * hi), 6)  # geometric: widths span orders of magnitude
-            if trial(mid):
-                hi = mid
-            else:
-                lo = mid
-    if best is None:
-        return {"supported": True, "found": False, "width_scale": None, "steps": steps}
-    return {"supported": True, "found": True, **best, "steps": steps}
+    except WidthSearchError as exc:
+        return {
+            "supported": True,
+            **_drop_timings(exc.record),
+            "found": False,
+            "error": str(exc).splitlines()[0],
+        }
+    out = {"supported": True, **_drop_timings(record)}
+    out["counts"] = _counts_summary(net.counts())
+    return out
 
 
 def run_point(
@@ -823,7 +802,7 @@ def run_point(
         if measure.get("width_search"):
             t = time.perf_counter()
             result["width_search"] = width_search(
-                task, con, cparams, measure["width_search"], search_seed, jobs
+                task, con, cparams, measure["width_search"], search_seed
             )
             meta["search_seconds"] = time.perf_counter() - t
         status, error = "ok", None

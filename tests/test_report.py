@@ -30,7 +30,7 @@ def results(tmp_path_factory):
             ],
             "measure": {
                 "verify": {"mode": "random", "samples": 300},
-                "width_search": {"samples": 100, "steps": 1, "mode": "random"},
+                "width_search": {"samples": 100, "tolerance": 0.2},
             },
         }
     )

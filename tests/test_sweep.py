@@ -125,7 +125,9 @@ def test_yaml_scientific_notation_reads_as_numbers(tmp_path):
         ({"measure": {"verify": {"mode": "sideways"}}}, "measure.verify.mode"),
         ({"measure": {"verify": {"samples": -1}}}, "measure.verify.samples"),
         ({"measure": {"verify": {"sample": 5}}}, "unknown key measure.verify.'sample'"),
-        ({"measure": {"width_search": {"low": 2, "high": 1}}}, "measure.width_search"),
+        ({"measure": {"width_search": {"min_scale": 2}}}, "measure.width_search"),
+        ({"measure": {"width_search": {"tolerance": 0}}}, "measure.width_search.tolerance"),
+        ({"measure": {"width_search": {"samples": 0}}}, "measure.width_search.samples"),
         ({"measure": {"bounds": "yes"}}, "measure.bounds"),
         ({"root_seed": -1}, "root_seed"),
         ({"memory_limit": "lots"}, "memory_limit"),
@@ -215,19 +217,19 @@ def test_bad_point_does_not_stop_the_sweep(tmp_path):
 
 def test_width_search_where_supported(tmp_path):
     data = spec_dict(construction=["superposed", "naive"], outputs=[150], seeds=1)
-    data["measure"]["width_search"] = {"samples": 100, "steps": 2, "mode": "random"}
+    data["measure"]["width_search"] = {"samples": 100, "tolerance": 0.2}
     spec = parse_spec(data)
     run_sweep(spec, tmp_path / "r.sqlite")
     rows = {r["params"]["construction"]: r["result"] for r in read_results(tmp_path / "r.sqlite")}
     search = rows["superposed"]["width_search"]
-    assert search["supported"]
-    # The top of the range is tried first; bisection follows only if it passes.
-    assert search["steps"][0]["width_scale"] == 1.5
-    passing = [s for s in search["steps"] if s.get("inputs_with_error") == 0]
-    assert search["found"] == bool(passing)
-    if passing:
-        assert len(search["steps"]) == 3
-        assert search["counts"]["neurons"] == min(s["neurons"] for s in passing)
+    assert search["supported"] and search["probes"]
+    assert search["samples"] == 100
+    if search["found"]:
+        passing = [p for p in search["probes"] if p.get("passed")]
+        assert min(p["scale"] for p in passing) == search["width_scale"]
+        assert search["counts"]["neurons"] < rows["naive"]["counts"]["neurons"]
+    # Wall-clock fields stay out of the result (they live in the row's meta).
+    assert "seconds" not in json.dumps(search)
     assert rows["naive"]["width_search"] == {"supported": False}
 
 
@@ -267,7 +269,9 @@ def test_serial_jobs_verify_in_parallel_with_the_same_result(tmp_path):
 
 def test_dask_executors_match_serial(tmp_path):
     distributed = pytest.importorskip("distributed")
-    spec = parse_spec(spec_dict(construction=["naive", "superposed"], params={}, outputs=[60]))
+    data = spec_dict(construction=["naive", "superposed"], outputs=[60])
+    data["measure"]["width_search"] = {"samples": 100, "tolerance": 0.2}
+    spec = parse_spec(data)
     run_sweep(spec, tmp_path / "serial.sqlite")
     expected = result_table(tmp_path / "serial.sqlite")
     # In-process cluster (threads), reached through its address.
