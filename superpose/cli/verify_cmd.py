@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -40,11 +39,16 @@ def verify_command(
     max_exhaustive: Annotated[
         int, typer.Option("--max-exhaustive", help="Refuse exhaustive runs above this many inputs.")
     ] = 5_000_000,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", help="Processes to verify on (the report does not depend on it)."),
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> int:
     """Verify a network: exit 0 if no error was found, 1 if errors were found, 2 on bad input."""
     from superpose.io import load_network
-    from superpose.verify import MODES, planned_inputs, verify
+    from superpose.parallel import verify_parallel
+    from superpose.verify import MODES, planned_inputs
 
     if mode not in MODES:
         raise SuperposeError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -52,9 +56,19 @@ def verify_command(
         raise SuperposeError(f"--samples must be >= 0, got {samples}")
     net = load_network(directory)
     total = planned_inputs(net, mode, samples, max_exhaustive)
-    rng = np.random.default_rng(seed)
+    if jobs < 1:
+        raise SuperposeError(f"--jobs must be >= 1, got {jobs}")
     with progress_bar("verifying", total, enabled=not as_json) as advance:
-        report = verify(net, mode, samples, rng, max_exhaustive=max_exhaustive, progress=advance)
+        report = verify_parallel(
+            net,
+            mode,
+            samples,
+            seed,
+            jobs,
+            max_exhaustive=max_exhaustive,
+            progress=advance,
+            network_dir=directory,
+        )
     if as_json:
         print_json(report.to_dict())
     else:
