@@ -53,6 +53,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -375,6 +376,9 @@ def _parse_section(
     return out
 
 
+MAX_POINTS = 1_000_000
+
+
 def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> list[dict[str, Any]]:
     """The points of one grid mapping, in order (the last key varies fastest: seeds innermost).
 
@@ -456,6 +460,11 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
             raise SuperposeError(
                 f"{_where(source, w + 'seeds')}: expected a positive count, got {seeds_raw}"
             )
+        if seeds_raw > MAX_POINTS:
+            raise SuperposeError(
+                f"{_where(source, w + 'seeds')}: {seeds_raw:,} replicates exceed the limit of "
+                f"{MAX_POINTS:,} points per sweep; split the sweep"
+            )
         seeds = list(range(seeds_raw))
     else:
         seeds = _check_values(
@@ -493,6 +502,25 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
                 make_construction(con, **dict(zip(param_names, combo, strict=True)))
             except SuperposeError as exc:
                 raise SuperposeError(f"{_where(source, w + 'params')}: {exc}") from None
+    total = math.prod(
+        len(v)
+        for v in (
+            families,
+            constructions,
+            influence,
+            sparsity,
+            features,
+            outputs,
+            arity,
+            depth,
+            seeds,
+        )
+    ) * math.prod(len(v) for v in param_values)
+    if total > MAX_POINTS:
+        raise SuperposeError(
+            f"{_where(source, w.rstrip('.') or 'grid')}: {total:,} points exceed the limit of "
+            f"{MAX_POINTS:,} per sweep; split the sweep"
+        )
     points: list[dict[str, Any]] = []
     for fam, con, combo, inf, s, m, mo, k, d, rep in itertools.product(
         families,
