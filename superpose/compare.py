@@ -56,6 +56,7 @@ from superpose.peers.universal_and import (
     READOUT_LINEAR,
     READOUT_TRAINED,
     UniversalAnd,
+    busch_p,
 )
 from superpose.task import Task
 from superpose.verify import VerificationReport, check_batch, class_label, random_inputs
@@ -66,6 +67,7 @@ OURS = "superposed"
 _HIST_EDGES = np.logspace(-9, 4, 1301)
 _MAX_STORED = 4_000_000
 _DENSE_CACHE_LIMIT = 60_000_000
+PEER_MAX_NONZEROS = 30_000_000
 
 Progress = Callable[[str], None]
 
@@ -440,6 +442,7 @@ class Setting:
     linear_inputs: bool = False
     trained_steps: int = 600
     trained_batch: int = 256
+    search_seconds: float = 240.0
 
 
 W1_WIDTHS = [30, 40, 50, 60, 80, 100, 150, 200, 300, 400, 435, 600, 800]
@@ -641,6 +644,42 @@ def _peer_params(net: Network, total_outputs: int) -> tuple[int, bool]:
     return hidden + int(round(read * total_outputs / k)), True
 
 
+def _probe(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
+    """Run ``fn()`` in a forked child; ``(True, result)``, or ``(False, reason)`` on timeout/error.
+
+    The result must be small and picklable. Used to bound single builds of the construction
+    whose cost is not ours to control (a tight width can make its repair step run for minutes).
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+
+    def target() -> None:
+        try:
+            send.send((True, fn()))
+        except BaseException as exc:  # reported to the parent, never raised in the child
+            send.send((False, f"{type(exc).__name__}: {exc}"))
+
+    proc = ctx.Process(target=target, daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if recv.poll(timeout):
+            return recv.recv()
+        return False, f"no answer within {timeout:.0f} s"
+    except EOFError:
+        return False, "the probe process died"
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        recv.close()
+
+
 class _Runner:
     def __init__(
         self,
@@ -654,6 +693,7 @@ class _Runner:
         self.methods = set(methods)
         self.ours_params = dict(ours_params or {})
         self.ours_note = ""
+        self.ours_build_seconds = 0.0
         if OURS in CONSTRUCTIONS and "certify" not in self.ours_params:
             import inspect
 
@@ -716,8 +756,10 @@ class _Runner:
                 note=f"construction {OURS!r} not available",
             )
             return row, None
+        t0 = time.perf_counter()
         try:
             net = self.ours_net(task, **params)
+            self.ours_build_seconds = time.perf_counter() - t0
         except (SuperposeError, MemoryError) as exc:
             return Row(
                 setting.workload,
@@ -742,7 +784,9 @@ class _Runner:
         ), net
 
     def peer_net(self, sub: Task, law: str, width: int, linear: bool = False) -> Network:
-        con = UniversalAnd(law, width, inputs="linear" if linear else "basis")
+        con = UniversalAnd(
+            law, width, inputs="linear" if linear else "basis", max_nonzeros=PEER_MAX_NONZEROS
+        )
         return con.build(sub, self.rng(21, LAWS.index(law), width, int(linear)))
 
     def peer(
@@ -754,8 +798,22 @@ class _Runner:
         width: int,
         total: int,
         linear: bool = False,
+        skip_hopeless: bool = False,
     ) -> Row:
         method = f"uand-{law}" + ("/lin-in" if linear else "")
+        if skip_hopeless and law == "bernoulli":
+            p = busch_p(sub.features, width)
+            if max(sub.sparsity - 1, 1) * p > 0.7:
+                return Row(
+                    setting.workload,
+                    setting.name,
+                    method,
+                    READOUT_LINEAR,
+                    width,
+                    None,
+                    None,
+                    note=f"not built: p={p:.3g}, mean class-01 error (s-1)p > 0.7 (Busch)",
+                )
         self.say(f"{setting.workload} {setting.name}: {method} d={width}")
         try:
             net = self.peer_net(sub, law, width, linear)
@@ -958,7 +1016,7 @@ class _Runner:
             if row is not None:
                 res.rows.append(row)
             if our_neurons:
-                r = self.peer(sub, peer_batches, setting, law, our_neurons, mp)
+                r = self.peer(sub, peer_batches, setting, law, our_neurons, mp, skip_hopeless=True)
                 r.note = _join(f"d = our neuron count ({our_neurons:,}); inputs extra", r.note)
                 res.rows.append(r)
         if self.trained and our_neurons:
@@ -1038,24 +1096,37 @@ class _Runner:
                 "default parameters only",
             ), None
         best_scale, best_neurons = (1.0, default_row.neurons) if ok else (None, None)
-        best_net: Network | None = None
         largest = default_row.neurons
         scales = [0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25] if ok else [1.25, 1.5, 2.0, 3.0]
+        start, stopped = time.perf_counter(), ""
+        per_build = max(60.0, 4 * self.ours_build_seconds)
+
+        def probe(scale: float) -> tuple[int, bool]:
+            net = self.ours_net(task, width_scale=scale, **fixed)
+            return int(net.counts()["neurons"]), passes(net, batches)
+
         for scale in scales:
-            self.say(f"W3 {setting.name}: ours width_scale={scale}")
-            try:
-                net = self.ours_net(task, width_scale=scale, **fixed)
-            except (SuperposeError, MemoryError):
+            left = setting.search_seconds - (time.perf_counter() - start)
+            if left < 5:
+                stopped = f"search stopped by its {setting.search_seconds:.0f} s budget"
                 break
-            n = int(net.counts()["neurons"])
+            self.say(f"W3 {setting.name}: ours width_scale={scale}")
+            done, got = _probe(lambda scale=scale: probe(scale), min(per_build, left))
+            if not done:
+                stopped = f"width_scale={scale}: {got}; search stopped"
+                break
+            n, ok_here = got
             largest = max(largest or 0, n)
-            if passes(net, batches):
+            if ok_here:
                 if best_neurons is None or n < best_neurons:
-                    best_scale, best_neurons, best_net = scale, n, net
+                    best_scale, best_neurons = scale, n
                 if not ok:
                     break
             elif ok:
                 break
+        best_net = None
+        if best_scale not in (None, 1.0):
+            best_net = self.ours_net(task, width_scale=best_scale, **fixed)
         if best_scale is None:
             return Need(
                 setting.name,
@@ -1067,7 +1138,7 @@ class _Runner:
                 None,
                 False,
                 largest,
-                "no zero-error width found up to width_scale 3",
+                _join("no zero-error width found up to width_scale 3", stopped),
             ), None
         row = None
         if best_net is not None:
@@ -1090,7 +1161,7 @@ class _Runner:
             None,
             True,
             largest,
-            f"width_scale={best_scale}",
+            _join(f"width_scale={best_scale}", stopped),
         ), row
 
     def _search_peer(

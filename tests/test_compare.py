@@ -262,3 +262,15 @@ def test_busch_protocol_needs_explicit_outputs(small_and2):
     bloom = Network([layer], ExplicitCode(4), out, task)
     with pytest.raises(SuperposeError, match="explicit output"):
         busch_class_errors(bloom, 10)
+
+
+def test_probe_returns_results_and_bounds_time():
+    import time
+
+    from superpose.compare import _probe
+
+    assert _probe(lambda: (3, True), 30) == (True, (3, True))
+    done, reason = _probe(lambda: time.sleep(30), 0.5)
+    assert not done and "within" in reason
+    done, reason = _probe(lambda: 1 / 0, 30)
+    assert not done and "ZeroDivisionError" in reason
