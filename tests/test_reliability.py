@@ -859,7 +859,10 @@ def test_ctrl_c_during_build_exits_130_and_leaves_the_old_network(capsys, tmp_pa
     out = tmp_path / "D"
     assert cli(capsys, "build", *SMALL_BUILD, "--out", out)[0] == 0
     old = _network_files(out)
-    proc = _start("build", *BIG_BUILD, "--out", out)
+    # A build that runs ~6 s, so the interrupt never races the end of the process (a SIGINT
+    # during interpreter shutdown kills it with the default handler).
+    slow = ("--family", "and2", "--features", "3000", "--outputs", "600000")
+    proc = _start("build", *slow, "--construction", "naive", "--out", out)
     seconds, err = _interrupt(proc, 1.0)
     assert proc.returncode == 130, err
     assert seconds < 3, seconds
