@@ -10,15 +10,25 @@ The public API is a handful of verbs:
 0
 """
 
-from superpose import families
-from superpose.codes import BloomCode, ExplicitCode, LinearCode
-from superpose.constructions import CONSTRUCTIONS, build
-from superpose.errors import SuperposeError
-from superpose.evaluate import evaluate
-from superpose.io import load_network, save_network
-from superpose.network import Layer, Network
-from superpose.task import Task, load_task
-from superpose.verify import VerificationReport, verify
+import os as _os
+import sys as _sys
+
+if _sys.argv and _os.path.basename(_sys.argv[0]) == "superpose":
+    # Started as the `superpose` console script: answer a Ctrl-C during the second of imports
+    # below quietly (the CLI hands Ctrl-C back to Python once it has started).
+    from superpose._startup import guard_start_up
+
+    guard_start_up()
+
+from superpose import families  # noqa: E402
+from superpose.codes import BloomCode, ExplicitCode, LinearCode  # noqa: E402
+from superpose.constructions import CONSTRUCTIONS, build  # noqa: E402
+from superpose.errors import SuperposeError  # noqa: E402
+from superpose.evaluate import evaluate  # noqa: E402
+from superpose.io import load_network, save_network  # noqa: E402
+from superpose.network import Layer, Network  # noqa: E402
+from superpose.task import Task, load_task  # noqa: E402
+from superpose.verify import VerificationReport, verify  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -40,3 +50,4 @@ __all__ = [
     "save_network",
     "verify",
 ]
+del _os, _sys

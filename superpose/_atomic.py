@@ -6,7 +6,50 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
+from glob import escape as glob_escape
 from pathlib import Path
+
+
+def _temp_prefix(target: Path) -> str:
+    """``.NAME.PID.``: the writer's process id lets a later writer spot a dead one's leftovers."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary files for ``target`` left by writers that no longer run (e.g. SIGKILL).
+
+    Only files named like ours (``.NAME.PID.*.tmp``) whose process has exited are removed, so a
+    concurrent writer's file is never touched. Returns the removed paths.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> open(os.path.join(d, ".out.txt.999999999.x1.tmp"), "w").close()  # a dead writer
+        >>> [p.name for p in remove_stale_temporaries(os.path.join(d, "out.txt"))]
+        ['.out.txt.999999999.x1.tmp']
+    """
+    target = Path(target)
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    for path in target.parent.glob(f".{glob_escape(target.name)}.*.tmp"):
+        pid_text = path.name[len(target.name) + 2 :].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _file_mode() -> int:
@@ -30,7 +73,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temporaries(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent)
     os.fchmod(fd, _file_mode())
     os.close(fd)
     tmp = Path(tmp_name)
@@ -62,8 +106,9 @@ def write_files(files: dict[Path, bytes]) -> None:
         for path, data in files.items():
             target = Path(path)
             target.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(target)
             fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+                prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent
             )
             staged.append((Path(tmp_name), target))
             os.fchmod(fd, _file_mode())

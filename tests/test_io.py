@@ -355,3 +355,27 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]  # no temporary file left
     write_text(tmp_path / "sub" / "g.txt", "new")  # parents are created
     assert (tmp_path / "sub" / "g.txt").read_text() == "new"
+
+
+def test_a_dead_writers_temporary_files_are_removed_and_a_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+
+    from superpose._atomic import write_files
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stale = tmp_path / f".network.json.{dead.pid}.abc123.tmp"
+        busy = tmp_path / f".network.json.{live.pid}.def456.tmp"
+        other = tmp_path / f".notes.txt.{dead.pid}.ghi789.tmp"  # another file's: not ours
+        for p in (stale, busy, other):
+            p.write_text("partial")
+        write_files({tmp_path / "network.json": b"{}"})
+        assert not stale.exists()
+        assert busy.read_text() == "partial" and other.exists()
+        assert (tmp_path / "network.json").read_bytes() == b"{}"
+    finally:
+        live.kill()
+        live.wait()

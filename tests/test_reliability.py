@@ -681,6 +681,10 @@ def test_killed_build_leaves_the_old_files_or_none(capsys, tmp_path):
             assert meta["checksum"]["sha256"] == hashlib.sha256(now[WEIGHTS_FILE]).hexdigest()
             old = now
     assert mid_write >= 1, "no kill landed while a temporary file existed"
+    # the next build into the same directory clears what the killed writers left behind
+    assert main(["build", *SMALL_BUILD, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
     # and into a fresh directory: nothing, or a complete network
     fresh = tmp_path / "fresh"
     _kill_when_writing(_start_build(fresh), fresh, 0.0)
@@ -869,6 +873,46 @@ def test_ctrl_c_during_build_exits_130_and_leaves_the_old_network(capsys, tmp_pa
     assert "interrupted" in err and "Traceback" not in err
     assert _network_files(out) == old
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+# Started as the console script (argv[0] "superpose"), then Ctrl-C while scipy is importing:
+# an __import__ hook sends the signal at that exact point, so the test does not race.
+CTRL_C_WHILE_IMPORTING = """
+import builtins, os, signal, sys
+sys.argv[0] = "superpose"
+real_import = builtins.__import__
+def hook(name, *args, **kwargs):
+    if name == "scipy.stats":
+        builtins.__import__ = real_import
+        os.kill(os.getpid(), signal.SIGINT)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = hook
+from superpose.cli import main
+main()
+"""
+
+
+def test_ctrl_c_while_the_command_is_starting_exits_130_without_a_traceback(tmp_path):
+    out = tmp_path / "never"
+    run = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_IMPORTING, "build", *SMALL_BUILD, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 130, run.stderr
+    assert run.stderr.strip() == "interrupted while starting; nothing was written"
+    assert not out.exists()
+
+
+def test_the_start_up_guard_hands_ctrl_c_back_once_started():
+    """After start-up Ctrl-C is Python's KeyboardInterrupt again (the CLI maps it to 130)."""
+    code = (
+        "import signal, sys; sys.argv[0] = 'superpose'; import superpose.cli; "
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "True", run.stderr
 
 
 def test_ctrl_c_during_sweep_exits_130_and_the_rerun_completes(tmp_path):

@@ -13,6 +13,7 @@ import sys
 import typer
 from rich.markup import escape
 
+from superpose._startup import end_start_up_guard
 from superpose.cli._app import app, err_console
 from superpose.errors import SuperposeError
 
@@ -53,6 +54,8 @@ def _carry_interrupt(callback):
 
 for _info in app.registered_commands:
     _info.callback = _carry_interrupt(_info.callback)
+
+end_start_up_guard()
 
 
 def main(argv: list[str] | None = None) -> int:
