@@ -6,6 +6,7 @@ Usage (from the repository root; about 30 minutes on 2 cores for everything)::
     python benchmarks/compare.py --workload W1         # one workload
     python benchmarks/compare.py --quick --out /tmp/c  # trimmed sizes, seconds
     python benchmarks/compare.py --published-w1        # W1 in Busch's protocol (Markdown)
+    python benchmarks/compare.py --from-json benchmarks/results/compare.json  # redraw only
 
 The same tables come from the CLI: ``superpose compare --workload all --markdown FILE
 --plot FILE.png``. This script only adds timing and writes the three files together.
@@ -21,7 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from superpose.compare import W1_WIDTHS, busch_class_errors, markdown, plot, run_workload
+from superpose.compare import (
+    W1_WIDTHS,
+    WorkloadResult,
+    busch_class_errors,
+    markdown,
+    plot,
+    run_workload,
+)
 from superpose.families import universal_and
 from superpose.peers import UniversalAnd
 
@@ -93,12 +101,31 @@ def main(argv: list[str] | None = None) -> int:
         help="print W1 in Busch's protocol beside his numbers (Markdown) and exit",
     )
     ap.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="FILE",
+        help="rewrite the Markdown and the plot from a saved compare*.json (no new run)",
+    )
+    ap.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results", help="output directory"
     )
     args = ap.parse_args(argv)
     start = time.perf_counter()
     if args.published_w1:
         print(published_w1(args.seed, not args.no_trained, args.quick))
+        return 0
+
+    if args.from_json is not None:
+        saved = json.loads(args.from_json.read_text())
+        result = WorkloadResult.from_dict(saved)
+        stem = args.from_json.stem
+        out = args.from_json.parent
+        old = (out / f"{stem}.md").read_text() if (out / f"{stem}.md").exists() else ""
+        header = old.split("\n", 1)[0] + "\n\n" if old.startswith("<!--") else ""
+        (out / f"{stem}.md").write_text(header + markdown(result))
+        if result.needs:
+            plot(result, str(out / f"{stem}_w3.png"))
+        print(f"rewrote {out / stem}.md and {stem}_w3.png from {args.from_json}")
         return 0
 
     def say(text: str) -> None:

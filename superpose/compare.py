@@ -443,6 +443,7 @@ class Setting:
     trained_steps: int = 600
     trained_batch: int = 256
     search_seconds: float = 240.0
+    codes_steps: int = 2000
 
 
 W1_WIDTHS = [30, 40, 50, 60, 80, 100, 150, 200, 300, 400, 435, 600, 800]
@@ -515,6 +516,7 @@ def workload_settings(name: str, quick: bool = False) -> list[Setting]:
                     laws=("rademacher",) if quick else LAWS,
                     trained_steps=40 if quick else 200,
                     trained_batch=64,
+                    codes_steps=40 if quick else 2000,
                 )
             )
         return out
@@ -592,6 +594,27 @@ class WorkloadResult:
         self.bounds.update(other.bounds)
         self.ours_available = self.ours_available and other.ours_available
         self.seconds += other.seconds
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkloadResult:
+        """Rebuild a result from :meth:`to_dict` output (e.g. a saved ``compare.json``).
+
+        Example:
+            >>> row = Row("W1", "m=30", "naive", READOUT_EXACT, None, 465, 1305)
+            >>> WorkloadResult.from_dict(WorkloadResult(rows=[row]).to_dict()).rows[0].neurons
+            465
+        """
+        try:
+            return cls(
+                rows=[Row(**r) for r in data.get("rows", [])],
+                needs=[Need(**n) for n in data.get("w3_neurons_needed", [])],
+                notes=list(data.get("notes", [])),
+                bounds=dict(data.get("lower_bounds", {})),
+                ours_available=bool(data.get("ours_available", True)),
+                seconds=float(data.get("seconds", 0.0)),
+            )
+        except (TypeError, AttributeError) as exc:
+            raise SuperposeError(f"not a saved comparison result: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -859,18 +882,24 @@ class _Runner:
         input_code: Any = None,
         output_code: Any = None,
         label: str = "trained",
+        steps: int | None = None,
+        lr: float = 3e-3,
+        pos_weight: float | str = "sqrt",
     ) -> list[Row]:
         if not self.trained or not widths:
             return []
         from superpose.peers.trained import train_mlp
 
+        steps = steps or setting.trained_steps
         self.say(f"{setting.workload} {setting.name}: {label} widths {widths}")
         t0 = time.perf_counter()
         nets = train_mlp(
             sub,
             widths,
-            steps=setting.trained_steps,
+            steps=steps,
             batch_size=setting.trained_batch,
+            lr=lr,
+            pos_weight=pos_weight,
             seed=self.seed,
             input_code=input_code,
             output_code=output_code,
@@ -884,8 +913,10 @@ class _Runner:
                 if isinstance(net.output_code, ExplicitCode)
                 else (int(net.counts()["nonzero_parameters"]), False)
             )
+            seen = steps * setting.trained_batch * sub.sparsity / sub.features
             note = _join(
-                f"{setting.trained_steps} steps x {setting.trained_batch}", _sample_note(sub, total)
+                f"{steps} steps x {setting.trained_batch} inputs (each feature on ~{seen:.0f} times)",
+                _sample_note(sub, total),
             )
             row = measure(
                 net,
@@ -1048,6 +1079,9 @@ class _Runner:
                     input_code=our_net.input_code,
                     output_code=our_net.output_code,
                     label="trained (our codes)",
+                    steps=setting.codes_steps,
+                    lr=1e-2,
+                    pos_weight=30.0,
                 )
                 for r in rows:
                     r.note = _join(
@@ -1174,7 +1208,7 @@ class _Runner:
         """
         m = sub.features
         method = f"uand-{law}"
-        d, cap = 64, 16_384
+        d, cap = 64, 32_768
         skipped = ""
         if law == "bernoulli":
             s1 = max(sub.sparsity - 1, 1)
@@ -1198,7 +1232,7 @@ class _Runner:
             last_fail = d
             d *= 2
         else:
-            note = f"no zero-error width up to d={cap}"
+            note = f"no zero-error width up to d={largest} (the next, {d}, exceeds the cap {cap})"
         note = _join(note, skipped)
         if first_pass is None:
             row = None
@@ -1448,25 +1482,36 @@ def plot(result: WorkloadResult, path: str) -> None:
 
     if not result.needs:
         raise SuperposeError("the plot needs W3 results (run --workload W3 or all)")
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(9.5, 5.2))
     methods = sorted({n.method for n in result.needs})
-    for method in methods:
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, method in enumerate(methods):
+        color = colors[i % len(colors)]
         pts = sorted(
             (n.m_prime, n.neurons)
             for n in result.needs
             if n.method == method and n.reached and n.neurons
         )
-        if pts:
-            xs, ys = zip(*pts, strict=True)
-            ax.plot(xs, ys, marker="o", label=method)
         miss = sorted(
             (n.m_prime, n.largest_tried)
             for n in result.needs
             if n.method == method and not n.reached and n.largest_tried
         )
+        label = method + ("" if pts else " (never error-free)")
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            ax.plot(xs, ys, marker="o", color=color, label=label)
         if miss:
             xs, ys = zip(*miss, strict=True)
-            ax.scatter(xs, ys, marker="^", facecolors="none", edgecolors="grey")
+            ax.scatter(
+                xs,
+                ys,
+                marker="^",
+                s=50,
+                facecolors="none",
+                edgecolors=color,
+                label=None if pts else label,
+            )
     bpts = sorted((b["m_prime"], b["neurons"]) for b in result.bounds.values())
     if bpts:
         xs, ys = zip(*bpts, strict=True)
@@ -1475,8 +1520,12 @@ def plot(result: WorkloadResult, path: str) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("m' (target pairs)")
     ax.set_ylabel("neurons for zero thresholded errors")
-    ax.set_title("W3: neurons needed (open triangles: largest width tried, never error-free)")
-    ax.legend(fontsize=8)
+    ax.set_title(
+        "W3: neurons for zero errors (m = min(m', 10^4), s = 2; input layer counted)\n"
+        "open triangles: largest width tried, still with errors",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

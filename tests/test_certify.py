@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import sparse
 
 from superpose import build, evaluate, families, verify
-from superpose.constructions.certify import PairLayout, vulnerable_pairs
+from superpose.constructions.certify import PairLayout, contained_sets, repair, vulnerable_pairs
 from superpose.verify import exhaustive_inputs
 
 
@@ -71,3 +73,93 @@ def test_repair_only_for_two_input_and_at_s2():
     task = families.pairs(300, 900, np.random.default_rng(5), sparsity=3)
     net = build(task, "superposed", certify=False)
     assert "repair" not in net.extras
+
+
+def _random_layout(rng: np.random.Generator, m: int, g: int, n: int, ell: int, ell_out: int):
+    codes = np.sort(np.stack([rng.choice(n, ell, replace=False) for _ in range(m)]), axis=1)
+    pairs = np.stack([rng.choice(m, 2, replace=False) for _ in range(g)])
+    units = np.sort(np.stack([rng.choice(n, ell_out, replace=False) for _ in range(g)]), axis=1)
+    layout = PairLayout(codes, pairs, units, np.zeros(g, np.int64), np.full(g, n), n, n)
+    return layout
+
+
+def _brute_vulnerable(layout: PairLayout, read: np.ndarray) -> set[tuple[int, int]]:
+    """(gate, feature) with the feature's code inside every unit's read set (plain loops)."""
+    out = set()
+    for k in range(len(layout.pairs)):
+        common = np.logical_and.reduce(read[layout.units[k]], axis=0)
+        for b in range(len(layout.codes)):
+            if b not in layout.pairs[k] and common[layout.codes[b]].all():
+                out.add((k, b))
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    m=st.integers(3, 140),
+    n=st.integers(12, 90),
+    ell=st.integers(1, 4),
+    ell_out=st.integers(1, 6),
+    density=st.floats(0.05, 0.9),
+)
+def test_vulnerable_pairs_match_brute_force(seed, m, n, ell, ell_out, density):
+    rng = np.random.default_rng(seed)
+    layout = _random_layout(rng, m, 40, n, ell, ell_out)
+    # Any read matrix (not only the one the codes imply), to exercise the bit sets fully.
+    read = rng.random((n, n)) < density
+    read |= layout.counts() > 0
+    expected = _brute_vulnerable(layout, read)
+    k, b = vulnerable_pairs(layout, read)
+    assert set(zip(k.tolist(), b.tolist(), strict=True)) == expected
+    assert len(k) == len(expected)  # no pair reported twice
+    sub = np.sort(rng.choice(len(layout.pairs), 13, replace=False))
+    k, b = vulnerable_pairs(layout, read, sub, batch=3)
+    assert set(zip(k.tolist(), b.tolist(), strict=True)) == {
+        p for p in expected if p[0] in set(sub.tolist())
+    }
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), m=st.integers(1, 300), n=st.integers(4, 150))
+def test_contained_sets_match_brute_force(seed, m, n):
+    rng = np.random.default_rng(seed)
+    ell = int(rng.integers(1, min(n, 5) + 1))
+    codes = np.sort(np.stack([rng.choice(n, ell, replace=False) for _ in range(m)]), axis=1)
+    read = rng.random((n, n)) < rng.uniform(0.1, 0.95)
+    units = rng.choice(n, int(rng.integers(1, n + 1)), replace=False)
+    got = contained_sets(read, codes, units, chunk=int(rng.integers(1, 40)))
+    bits = np.unpackbits(got.view(np.uint8), axis=1, bitorder="little")
+    expected = read[units][:, codes].all(axis=2)
+    assert (bits[:, :m] == expected).all()
+    assert not bits[:, m:].any()
+
+
+def test_repair_leaves_no_vulnerable_gate_by_full_check():
+    """The incremental rechecks of repair agree with a full check and with brute force."""
+    rng = np.random.default_rng(7)
+    layout = _random_layout(rng, 400, 900, 230, 4, 5)
+    read = layout.counts() > 0
+    assert len(_brute_vulnerable(layout, read)) > 0, "the layout should start vulnerable"
+    record = repair(layout, np.random.default_rng(8), rounds=30)
+    assert record["certified_s2"]
+    # Later rounds recheck only some gates (the incremental path is exercised).
+    assert len(record["rounds"]) > 2
+    assert min(r["checked"] for r in record["rounds"]) < 900
+    read = layout.counts() > 0
+    assert _brute_vulnerable(layout, read) == set()
+    # Repair kept every gate's units distinct and inside its pool.
+    assert (np.diff(layout.units, axis=1) > 0).all()
+    assert layout.units.min() >= 0 and layout.units.max() < 230
+
+
+def test_hidden_repair_of_superposed3_is_not_a_network_certificate():
+    """superposed3's s = 2 repair clears its hidden layer only; the output layer may still
+    misfire, so the network must not claim the s = 2 certificate."""
+    task = families.pairs(300, 900, np.random.default_rng(4), sparsity=2)
+    net = build(task, "superposed3", certify=False)
+    assert "repair" not in net.extras
+    assert net.extras["hidden_repair"]["certified_s2"] in (True, False)
+    from superpose.constructions.search import _certificate
+
+    assert _certificate(net) is None

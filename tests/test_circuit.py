@@ -52,9 +52,22 @@ def test_carry_of_skip_connection() -> None:
 
 
 @pytest.mark.parametrize("op", ["xor", "andnot"])
-def test_non_monotone_refused_naming_gate(op: str) -> None:
-    task = Task.from_gates(4, 2, [("and", [0, 1]), (op, [4, 2])])
-    with pytest.raises(SuperposeError, match=rf"gate 1 .*'{op}'.*naive"):
+def test_xor_andnot_through_depth(op: str) -> None:
+    # xor / andnot read by a later gate, carried, and as final outputs (a resolve layer).
+    gates = [("and", [0, 1]), (op, [4, 2]), ("or", [5, 3]), (op, [6, 0]), ("and", [7, 5])]
+    task = Task.from_gates(4, 2, gates)
+    net = build(task, "circuit")
+    assert verify(net, "exhaustive").inputs_with_error == 0
+    assert len(net.layers) == task.depth  # xor nodes carried on are resolved on the way
+    last = Task.from_gates(4, 2, [*gates, (op, [8, 1])])
+    net = build(last, "circuit")
+    assert verify(net, "exhaustive").inputs_with_error == 0
+    assert len(net.layers) == last.depth + 1  # a last-level xor needs one more layer
+
+
+def test_many_input_xor_refused_naming_gate() -> None:
+    task = Task.from_gates(4, 2, [("and", [0, 1]), ("xor", [4, 2, 3])])
+    with pytest.raises(SuperposeError, match=r"gate 1 .*xor of 3 inputs.*naive"):
         build(task, "circuit")
 
 
@@ -66,9 +79,260 @@ def test_level_that_cannot_stay_sparse_refused() -> None:
         build(task, Circuit(max_active=2))
 
 
-@pytest.mark.parametrize("name", ["adder.json", "feature-hierarchy.json"])
+@pytest.mark.parametrize("name", ["adder.json", "adder4.json", "feature-hierarchy.json"])
 def test_examples_build_and_verify(name: str) -> None:
     task = load_task(EXAMPLES / name)
     assert task.features <= 30 and task.depth >= 2
     net = build(task, "circuit")
     assert verify(net, "exhaustive").inputs_with_error == 0
+
+
+def test_adder_example_adds() -> None:
+    # The example is a real 4-bit adder: check its truth table on all 256 inputs.
+    from scipy import sparse
+
+    from superpose.evaluate import evaluate
+
+    task = load_task(EXAMPLES / "adder4.json")
+    x = np.array([[(v >> k) & 1 for k in range(8)] for v in range(256)])
+    out = evaluate(task.with_sparsity(8), sparse.csr_array(x)).values.toarray().astype(int)
+    total = out[:, :4] @ [1, 2, 4, 8] + 16 * out[:, 4]
+    assert total.tolist() == [(v & 15) + (v >> 4) for v in range(256)]
+
+
+# --- sparsity bounds ------------------------------------------------------------------------
+
+
+def _brute_max(task: Task, columns) -> list[int]:
+    """Most true nodes per column over every input with <= s active features (ground truth)."""
+    import itertools
+
+    from scipy import sparse
+
+    from superpose.evaluate import evaluate_nodes
+
+    rows = [
+        c for k in range(task.sparsity + 1) for c in itertools.combinations(range(task.features), k)
+    ]
+    r = [i for i, c in enumerate(rows) for _ in c]
+    cols = [f for c in rows for f in c]
+    x = sparse.csr_array(
+        (np.ones(len(r), dtype=np.int32), (r, cols)), shape=(len(rows), task.features)
+    )
+    counts = np.asarray((evaluate_nodes(task, x) @ columns).toarray())
+    return counts.max(axis=0).tolist()
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("sparsity", [1, 2, 3])
+@pytest.mark.parametrize("ops", [("and", "or"), ("and", "or", "xor", "andnot")])
+def test_active_bounds_hold_and_beat_cones(seed: int, sparsity: int, ops) -> None:
+    from superpose.levels import active_bounds, layout, level_membership, stage_membership
+
+    fan_in = 2 if "andnot" in ops else 3 if seed % 2 else 2
+    task = families.layered_circuit(
+        14, 10, 4, np.random.default_rng(seed), ops=ops, sparsity=sparsity, fan_in=fan_in
+    )
+    lay = layout(task)
+    b = active_bounds(task, lay=lay)
+    true_stage = _brute_max(task, stage_membership(task, lay))
+    true_level = _brute_max(task, level_membership(task, lay))
+    assert all(x >= t for x, t in zip(b.bounds, true_stage, strict=True)), (b, true_stage)
+    assert all(x >= t for x, t in zip(b.level_bounds, true_level, strict=True))
+    assert all(x <= c for x, c in zip(b.bounds, b.cone, strict=True))
+    if sparsity == 1 and "xor" not in ops:
+        # One active input: the exact method is exact for monotone circuits.
+        assert b.bounds == true_stage and b.method == "exact"
+    cone = active_bounds(task, lay=lay, method="cone")
+    assert cone.method == "cone" and cone.bounds == b.cone
+    assert all(x >= t for x, t in zip(cone.bounds, true_stage, strict=True))
+
+
+def test_bounds_stay_flat_with_depth_where_cones_explode() -> None:
+    from superpose.levels import active_bounds
+
+    task = families.layered_circuit(
+        3000, 600, 6, np.random.default_rng(0), ops=("and", "or"), sparsity=2
+    )
+    b = active_bounds(task)
+    assert b.method == "exact"
+    assert b.level_cone[-1] > 4 * b.level_bounds[-1]
+    assert max(b.level_bounds) < 40
+
+
+def test_bounds_fall_back_to_cones_above_the_candidate_limit() -> None:
+    from superpose.levels import active_bounds
+
+    task = families.layered_circuit(40, 30, 3, np.random.default_rng(1), ops=("and", "or"))
+    b = active_bounds(task, max_candidates=1)
+    assert b.method == "cone" and "candidate" in b.note and b.bounds == b.cone
+
+
+# --- conformance: deep random tasks checked on every <= s-sparse input -----------------------
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("depth", [2, 4, 5])
+@pytest.mark.parametrize("sparsity", [1, 2, 3])
+def test_conformance_deep_random_exhaustive(seed: int, depth: int, sparsity: int) -> None:
+    task = families.layered_circuit(
+        16,
+        6,
+        depth,
+        np.random.default_rng(100 + seed),
+        ops=("and", "or"),
+        sparsity=sparsity,
+        fan_in=2 + seed % 2,
+        outputs="all" if seed != 1 else "last",
+    )
+    net = build(task, "circuit", seed=seed)
+    report = verify(net, "exhaustive")
+    assert report.inputs_with_error == 0, report.failing_inputs
+    assert len(net.layers) == task.depth
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_conformance_deep_skip_reads_exhaustive(seed: int) -> None:
+    # Gates reading several levels back (carries of gates and inputs over many stages).
+    rng = np.random.default_rng(seed)
+    m, gates = 10, []
+    for g in range(24):
+        hi = m + g
+        ins = rng.choice(hi, size=2, replace=False).tolist()
+        gates.append((["and", "or"][int(rng.integers(2))], ins))
+    task = Task.from_gates(m, 2, gates)
+    net = build(task, "circuit", seed=seed)
+    assert verify(net, "exhaustive").inputs_with_error == 0
+    assert net.extras["total_carries"] > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("sparsity", [1, 2, 3])
+def test_conformance_deep_xor_andnot_exhaustive(seed: int, sparsity: int) -> None:
+    task = families.layered_circuit(
+        14,
+        8,
+        3 + seed,
+        np.random.default_rng(200 + seed),
+        ops=("and", "or", "xor", "andnot"),
+        sparsity=sparsity,
+    )
+    net = build(task, Circuit(certify=False), seed=seed)
+    assert verify(net, "exhaustive").inputs_with_error == 0
+    from superpose.levels import level_report
+
+    assert all(r["wrong_end_to_end"] == 0 for r in level_report(net, "exhaustive").stages)
+
+
+def test_conformance_deep_cleanup_exhaustive() -> None:
+    task = families.layered_circuit(
+        16, 8, 4, np.random.default_rng(7), ops=("and", "or"), sparsity=2
+    )
+    net = build(task, Circuit(cleanup=1), seed=0)
+    assert net.extras["cleanup_stages"] == 3 and len(net.layers) == 7
+    assert verify(net, "exhaustive").inputs_with_error == 0
+
+
+# --- bad structure -----------------------------------------------------------------------------
+
+
+def test_gate_reading_a_later_id_is_named() -> None:
+    from superpose.task import task_from_dict
+
+    data = {
+        "features": 3,
+        "sparsity": 2,
+        "gates": [{"op": "and", "inputs": [0, 4]}, {"op": "or", "inputs": [1, 2]}],
+    }
+    with pytest.raises(SuperposeError, match=r"gate 0 \(id 3\): reads id 4"):
+        task_from_dict(data)
+
+
+def test_cycle_is_named() -> None:
+    from superpose.task import task_from_dict
+
+    # A gate reading itself (the smallest cycle) and two gates reading each other.
+    with pytest.raises(SuperposeError, match=r"gate 0 \(id 2\): reads id 2"):
+        task_from_dict({"features": 2, "sparsity": 1, "gates": [{"op": "or", "inputs": [0, 2]}]})
+    pair = [{"op": "or", "inputs": [0, 3]}, {"op": "or", "inputs": [1, 2]}]
+    with pytest.raises(SuperposeError, match=r"gate 0 \(id 2\): reads id 3"):
+        task_from_dict({"features": 2, "sparsity": 1, "gates": pair})
+
+
+def test_level_that_cannot_stay_sparse_names_level_bound_and_width() -> None:
+    # Level 2: ORs over every level-1 gate; with max_active=3 level 2 is refused, level 1 not.
+    gates = [("and", [i, i + 1]) for i in range(5)] + [
+        ("or", [6 + i, 6 + j]) for i in range(5) for j in range(i + 1, 5)
+    ]
+    task = Task.from_gates(6, 2, gates)
+    with pytest.raises(
+        SuperposeError, match=r"level 2 cannot stay sparse: up to \d+ of its 10 gates.*neurons"
+    ):
+        build(task, Circuit(max_active=3))
+
+
+# --- per-level verification --------------------------------------------------------------------
+
+
+def test_level_report_exhaustive_and_after_loading(tmp_path) -> None:
+    from superpose import load_network, save_network
+    from superpose.levels import level_report
+
+    task = families.layered_circuit(14, 8, 3, np.random.default_rng(3), ops=("and", "or"))
+    net = build(task, "circuit", seed=5)
+    rep = level_report(net, "exhaustive")
+    assert rep.inputs_checked == 1 + 14 + 91
+    assert [r["wrong_end_to_end"] for r in rep.stages] == [0, 0, 0]
+    assert all(r["true_nodes_max"] >= 1 for r in rep.stages)
+    save_network(net, tmp_path / "net")
+    again = level_report(load_network(tmp_path / "net"), "exhaustive")
+    assert again.stages == rep.stages
+
+
+def test_level_report_finds_errors_of_a_too_narrow_network() -> None:
+    from superpose.levels import level_report
+
+    task = families.layered_circuit(
+        300, 300, 3, np.random.default_rng(0), ops=("and", "or"), sparsity=2
+    )
+    net = build(task, Circuit(width_scale=0.15, certify=False), seed=0)
+    rep = level_report(net, "random", 300, np.random.default_rng(1))
+    ends = verify(net, "random", 300, np.random.default_rng(1))
+    firsts = sum(r["first_wrong"] for r in rep.stages)
+    assert rep.stages[-1]["wrong_end_to_end"] > 0
+    # Every input with a wrong stage has exactly one first wrong stage.
+    assert firsts >= rep.stages[-1]["wrong_end_to_end"]
+    assert ends.inputs_with_error > 0
+    assert all(r["false_negatives"] == 0 for r in rep.stages)  # monotone stages: FPs only
+
+
+def test_level_report_refuses_other_constructions() -> None:
+    from superpose.levels import level_report
+
+    net = build(Task.from_gates(4, 2, [("and", [0, 1])]), "naive")
+    with pytest.raises(SuperposeError, match="circuit"):
+        level_report(net, "exhaustive")
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+
+def test_cli_build_info_verify_levels(tmp_path, capsys) -> None:
+    import json
+
+    from superpose.cli import main
+
+    out = tmp_path / "net"
+    task = EXAMPLES / "feature-hierarchy.json"
+    assert main(["build", "--task", str(task), "--construction", "circuit", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "stages" in text and "input" in text
+    assert main(["verify", str(out), "--mode", "exhaustive", "--levels", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    levels = report["levels"]["stages"]
+    assert len(levels) == load_task(task).depth
+    assert all(r["wrong_end_to_end"] == 0 for r in levels)
+    assert main(["verify", str(out), "--mode", "exhaustive", "--levels"]) == 0
+    assert "per-level check" in capsys.readouterr().out

@@ -505,3 +505,21 @@ def test_demo_quick(capsys, tmp_path):
     assert "demo.png" in report
     for name in names:
         assert name in report and name in text  # the report and the printed table
+
+
+def test_a_deep_task_builds_with_the_circuit_construction_by_default(capsys, tmp_path):
+    task = Path(__file__).parent.parent / "examples" / "feature-hierarchy.json"
+    code, _, err = run(capsys, "build", "--task", str(task), "--out", str(tmp_path / "n"))
+    assert code == 0, err
+    net = load_network(tmp_path / "n")
+    assert net.construction == "circuit"
+    code, _, err = run(capsys, "verify", str(tmp_path / "n"), "--mode", "exhaustive")
+    assert code == 0, err
+
+
+def test_fallback_is_reported_by_build(capsys, tmp_path):
+    args = ("build", "--family", "uand", "--features", "20", "--sparsity", "5")
+    code, out, err = run(capsys, *args, "--out", str(tmp_path / "u"))
+    assert code == 0, err
+    assert "fallback:" in err and "m + m' = 210" in " ".join(err.split())
+    assert load_network(tmp_path / "u").counts()["neurons"] == 210

@@ -198,6 +198,18 @@ def test_quick_w1_markdown_lists_every_row(w1_quick):
     assert "linear read-off" in text and "exact-threshold" in text
 
 
+def test_saved_json_rebuilds_the_same_tables(w1_quick, tmp_path):
+    # benchmarks/compare.py --from-json redraws the README tables from compare.json.
+    from superpose.compare import WorkloadResult
+
+    path = tmp_path / "compare.json"
+    path.write_text(json.dumps(w1_quick.to_dict(), default=float))
+    back = WorkloadResult.from_dict(json.loads(path.read_text()))
+    assert markdown(back) == markdown(w1_quick)
+    with pytest.raises(SuperposeError, match="saved comparison"):
+        WorkloadResult.from_dict({"rows": [{"bogus": 1}]})
+
+
 def test_unknown_workload_is_an_error():
     with pytest.raises(SuperposeError, match="unknown workload"):
         run_workload("W7")

@@ -79,9 +79,15 @@ CASES = {
 }
 
 
+def design_params(name: str) -> dict:
+    """Build the construction's own design, never the explicit network it may fall back to on
+    tasks where superposition does not pay (that path: test_fallback_* below)."""
+    return {"fallback": False} if name == "superposed" else {}
+
+
 def build_or_skip(task: Task, name: str, seed: int = 0):
     try:
-        return build(task, name, seed=seed)
+        return build(task, name, seed=seed, **design_params(name))
     except SuperposeError as exc:
         if name == "naive":
             raise
@@ -111,7 +117,7 @@ def test_exhaustively_correct(name, case):
 @given(task=tasks(max_features=8, max_gates=8))
 def test_random_small_tasks(name, task):
     try:
-        net = build(task, name, seed=0)
+        net = build(task, name, seed=0, **design_params(name))
     except SuperposeError:
         if name == "naive":
             raise
@@ -199,3 +205,96 @@ def test_torch_export_keeps_the_function(name):
     with torch.no_grad():
         got = net.to_torch()(torch.from_numpy(z.astype(np.float64))).numpy()
     np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+HOME_CASES = {
+    "and2-uniform": lambda: families.pairs(40, 120, _rng(14), sparsity=2),
+    "and2-zipf": CASES["and2-zipf"],
+    "and2-star": CASES["and2-star"],
+    "and2-core": CASES["and2-core"],
+    "and2-matching": lambda: families.pairs(40, 20, _rng(5), influence="matching", sparsity=2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOME_CASES))
+def test_home_units_exhaustively_correct(case):
+    """The opt-in home-unit layout of ``superposed`` passes the same exhaustive check."""
+    task = HOME_CASES[case]()
+    net = build(task, "superposed", seed=0, home=True, ell_out=6)
+    assert net.extras["certificate"]["kind"] == "s2-repair"
+    report = verify(net, "exhaustive")
+    assert report.inputs_checked == n_sparse(task.features, task.sparsity)
+    assert report.inputs_with_error == 0, (report.failing_inputs, report.by_class)
+
+
+def test_home_units_share_a_feature_s_units():
+    """Without repair, every gate of a feature uses that feature's home units."""
+    task = families.pairs(400, 800, _rng(21), sparsity=2)
+    net = build(
+        task, "superposed", home=True, repair=False, certify=False, ell=4, ell_out=6, n_in=300
+    )
+    units = net.output_code.membership
+    assert net.extras["home_gates"] == task.n_gates
+    ops = task.gate_inputs.reshape(-1, 2)
+    for f in range(0, 400, 37):
+        gates = np.flatnonzero((ops == f).any(axis=1))
+        if len(gates) < 2:
+            continue
+        rows = units[gates].toarray().astype(bool)
+        assert np.logical_and.reduce(rows, axis=0).sum() >= 3  # l' // 2 home units in common
+
+
+def test_home_units_refuse_tasks_without_the_s2_repair():
+    task = families.pairs(30, 60, _rng(1), sparsity=3)
+    with pytest.raises(SuperposeError, match="home=True"):
+        build(task, "superposed", home=True)
+
+
+# --- where superposition does not pay ------------------------------------------------------
+
+
+def test_fallback_gives_the_exact_explicit_network_where_superposition_does_not_pay():
+    """Universal AND at s = 5: every feature is read by m - 1 gates, so a unit hosting two
+    gates fires for one operand of each; the automatic widths would exceed m + m'."""
+    task = families.universal_and(20, sparsity=5)
+    net = build(task, "superposed", seed=0)
+    assert "m + m' = 210" in net.extras["fallback"]
+    assert net.counts()["neurons"] == task.features + task.n_gates
+    assert verify(net, "exhaustive").inputs_with_error == 0
+    again = build(task, "superposed", seed=0, **net.params)  # the recorded params rebuild it
+    assert again.counts() == net.counts() and "fallback" not in again.extras
+
+
+def test_no_fallback_where_superposition_pays():
+    task = families.pairs(1000, 1000, _rng(0), sparsity=2)
+    net = build(task, "superposed", seed=0)
+    assert "fallback" not in net.extras
+    assert net.counts()["neurons"] < task.features + task.n_gates
+
+
+def test_superposed3_keeps_its_design_and_warns_where_superposition_does_not_pay():
+    net = build(families.universal_and(100, sparsity=5), "superposed3", seed=0)
+    assert "fallback" not in net.extras
+    assert "does not pay" in net.extras["warning"] and "m + m' = 5,050" in net.extras["warning"]
+    # where every input can be checked, the certificate refuses rather than warns
+    with pytest.raises(SuperposeError, match="no certified network"):
+        build(families.universal_and(20, sparsity=5), "superposed3", seed=0)
+
+
+def test_failure_rule_predicts_the_collision_errors_it_guards_against():
+    """At widths the old rule accepted for universal AND (m = 100, s = 5), about 2% of random
+    inputs fail through collisions; the rule must predict that rate, not 1e-10."""
+    import math
+
+    from superpose.constructions.params import gate_failure
+
+    task = families.universal_and(100, sparsity=5)
+    n, ell, ell_out = 34467, 4, 3
+    f = -math.expm1(-ell_out * 2 * ell * task.n_gates / n**2)
+    predicted = gate_failure(f, ell, ell_out, 2, 5, 2 * task.n_gates / 100, task.n_gates, n)
+    net = build(
+        task, "superposed", seed=0, ell=ell, ell_out=ell_out, n_in=n, n_out=n, certify=False
+    )
+    rate = verify(net, "random", samples=3000, rng=_rng(1)).inputs_with_error / 3000
+    assert 0.01 < rate < 0.04
+    assert rate / 2 < predicted < rate * 2

@@ -131,3 +131,25 @@ def test_bad_arguments():
         train_mlp(task, [0], steps=1)
     with pytest.raises(SuperposeError):
         train_mlp(task, [4], steps=1, pos_weight="lots")
+
+
+def test_trained_beats_random_constructions_like_busch():
+    # Busch's thesis (Fig. 21, m = 30, s = 5): trained networks have a lower 90% error quantile
+    # than every random universal-AND construction at every width, and their error on true
+    # pairs falls as the width approaches C(m, 2). Same protocol at m = 12, s = 4, C(12, 2) = 66.
+    from superpose.compare import busch_class_errors
+    from superpose.peers import UniversalAnd
+
+    task = families.universal_and(12, sparsity=4)
+    widths = [12, 66]
+    nets = train_mlp(task, widths, steps=200, batch_size=64, seed=0)
+    q11 = []
+    for d, net in zip(widths, nets, strict=True):
+        tr = busch_class_errors(net, 400, np.random.default_rng(1))
+        for law in ("bernoulli", "rademacher", "gaussian"):
+            peer = UniversalAnd(law, d).build(task, np.random.default_rng(d))
+            cn = busch_class_errors(peer, 400, np.random.default_rng(1))
+            for cls in ("00", "01", "11"):
+                assert tr[cls]["q90"] < cn[cls]["q90"], (d, law, cls)
+        q11.append(tr["11"]["q90"])
+    assert q11[1] < 0.6 * q11[0]

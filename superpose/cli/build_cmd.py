@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
+from rich.markup import escape
 
-from superpose.cli._app import app, console, parse_params, print_json
+from superpose.cli._app import app, console, err_console, parse_params, print_json
 from superpose.errors import SuperposeError
 
 
@@ -88,7 +89,10 @@ def build_command(
     ] = None,
     construction: Annotated[
         str | None,
-        typer.Option("--construction", help="Construction name (default: the best available)."),
+        typer.Option(
+            "--construction",
+            help="Construction name (default: superposed; circuit for tasks of depth > 1).",
+        ),
     ] = None,
     param: Annotated[
         list[str] | None,
@@ -137,7 +141,8 @@ def build_command(
     task = load_or_generate_task(
         task_file, family, features, outputs, sparsity, influence, arity, depth, seed
     )
-    name = construction or DEFAULT_CONSTRUCTION
+    # A task whose gates read other gates is a deep circuit: the circuit construction.
+    name = construction or ("circuit" if task.depth > 1 else DEFAULT_CONSTRUCTION)
     params = parse_params(param)
     from superpose.memory import check_memory, estimate_task_memory
 
@@ -161,8 +166,9 @@ def build_command(
             net = build(task, name, seed=seed, rng=rng, **params)
     save_network(net, out)
     counts = net.counts()
+    notes = {k: net.extras[k] for k in ("fallback", "warning") if k in net.extras}
     if as_json:
-        extra = {}
+        extra: dict[str, Any] = dict(notes)
         if search_width:
             rec = net.extras["width_search"]
             extra["width_search"] = {
@@ -175,6 +181,9 @@ def build_command(
         f"built [bold]{name}[/]: {counts['neurons']:,} neurons {counts['layer_widths']}, "
         f"{counts['nonzero_parameters']:,} non-zero parameters -> {out}"
     )
+    for kind, text in notes.items():
+        # Plain text: the reason quotes numbers only, but never let it be read as markup.
+        err_console.print(f"[yellow]{kind}:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def _search(

@@ -74,5 +74,46 @@ def info_command(
             f"tightness.{key}", f"{value:.3g}" if isinstance(value, float) else str(value)
         )
     for key, value in info["extras"].items():
+        if key == "stages":
+            continue
         table.add_row(f"extras.{key}", str(value)[:200])
     console.print(table)
+    stages = info["extras"].get("stages")
+    if stages:
+        console.print(stages_table(stages, info["layer_widths"][0]))
+
+
+def stages_table(stages: list[dict[str, Any]], input_width: int) -> Table:
+    """One row per layer of a deep network: what it computes, carries, and how wide it is."""
+    table = Table(title="stages (layer 0 = input code; bound = most true gates of the level)")
+    cols = (
+        ("layer", "layer"),
+        ("level", "lvl"),
+        ("kind", "kind"),
+        ("gates", "gates"),
+        ("carries", "carried"),
+        ("nodes", "held"),
+        ("active_bound", "bound"),
+        ("sized_for", "sized"),
+        ("pool_width", "pool"),
+        ("copy_width", "copies"),
+        ("width", "width"),
+        ("private", "priv"),
+    )
+    for _, title in cols:
+        table.add_column(title, justify="right")
+    table.add_row("0", "0", "input", "-", "-", "-", "-", "-", "-", "-", f"{input_width:,}", "-")
+    for i, st in enumerate(stages, start=1):
+        cells = []
+        for key, _ in cols:
+            if key == "layer":
+                cells.append(str(i))
+                continue
+            value = st.get(key, "-")
+            cells.append(
+                f"{value:,}"
+                if isinstance(value, int) and not isinstance(value, bool)
+                else str(value)
+            )
+        table.add_row(*cells)
+    return table

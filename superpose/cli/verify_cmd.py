@@ -24,6 +24,43 @@ def report_table(report) -> Table:
     return table
 
 
+def levels_table(rep) -> Table:
+    """A rich table of a per-level report: one row per stage of a deep network."""
+    table = Table(title=f"per-level check ({rep.mode}, {rep.inputs_checked:,} inputs)")
+    cols = (
+        "stage",
+        "level",
+        "kind",
+        "nodes",
+        "width",
+        "wrong (end to end)",
+        "first wrong here",
+        "wrong (clean input)",
+        "FP",
+        "FN",
+        "true nodes mean/max",
+        "units on mean/max",
+    )
+    for col in cols:
+        table.add_column(col, justify="right")
+    for row in rep.stages:
+        table.add_row(
+            str(row["stage"]),
+            str(row["level"]),
+            row["kind"],
+            f"{row['nodes']:,}",
+            f"{row['width']:,}",
+            f"{row['wrong_end_to_end']:,}",
+            f"{row['first_wrong']:,}",
+            f"{row['wrong_clean_input']:,}",
+            str(row["false_positives"]),
+            str(row["false_negatives"]),
+            f"{row['true_nodes_mean']:.2f}/{row['true_nodes_max']}",
+            f"{row['units_on_mean']:.1f}/{row['units_on_max']}",
+        )
+    return table
+
+
 @app.command("verify")
 def verify_command(
     directory: Annotated[
@@ -43,6 +80,13 @@ def verify_command(
         int,
         typer.Option("--jobs", help="Processes to verify on (the report does not depend on it)."),
     ] = 1,
+    levels: Annotated[
+        bool,
+        typer.Option(
+            "--levels",
+            help="Also decode every stage of a deep ('circuit') network and report its errors.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> int:
     """Verify a network: exit 0 if no error was found, 1 if errors were found, 2 on bad input."""
@@ -69,9 +113,27 @@ def verify_command(
             progress=advance,
             network_dir=directory,
         )
+    level_rep = None
+    if levels:
+        import numpy as np
+
+        from superpose.levels import level_report
+
+        level_rep = level_report(
+            net,
+            mode,
+            samples,
+            np.random.default_rng(np.random.SeedSequence([seed, 7])),
+            max_exhaustive=max_exhaustive,
+        )
     if as_json:
-        print_json(report.to_dict())
+        out = report.to_dict()
+        if level_rep is not None:
+            out["levels"] = level_rep.to_dict()
+        print_json(out)
     else:
+        if level_rep is not None:
+            console.print(levels_table(level_rep))
         console.print(report_table(report))
         verdict = (
             "[green]no error found[/]"

@@ -1,122 +1,251 @@
-"""The ``circuit`` construction: deep tasks of monotone gates, one superposed layer per level.
+"""The ``circuit`` construction *(ours)*: deep tasks, one superposed threshold layer per level.
 
-Levelling: a gate's level is one more than its deepest operand (inputs are level 0). Stage L
-is one threshold layer (:func:`~superpose.constructions.superposed.threshold_stage`) whose
-operand code is the output code of stage L - 1: level 1 reads the Bloom-coded inputs, level
-L reads ``BloomCode(units of stage L - 1)`` over the nodes available after stage L - 1. A node
-read more than one level after its own, or an output of an earlier level, is carried forward
-by a ``copy`` part at each level in between (counted in ``extras["carries"]``). Only gates
-some output depends on are built. The final stage's code, restricted to the task's outputs
-in ``task.outputs`` order, is the network's output code.
+Levelling (:func:`superpose.levels.layout`): a gate's level is one more than its deepest
+operand (inputs are level 0); only gates some output depends on are built. Layer L holds
+*blocks*: a shared Bloom-code pool computing the level-L gates
+(:func:`~superpose.constructions.superposed.threshold_stage`, influence channels included),
+reading the previous layer's code, plus exact unit-by-unit copies (step units, weight 1,
+threshold 1) of every earlier block that still holds a node read later or an output. Copies
+never add errors, and a pool's units only see the true codes of the blocks they read, so each
+pool is sized for the true gates of one level, not of all earlier levels. The last layer's
+code, restricted to ``task.outputs``, is the network's output code. Every true node fires all
+of its units, so monotone stages make false positives only, and only when a layer is too narrow.
 
-Every true node fires all of its units (thresholds never exceed the bits a true part sees),
-so errors are false positives only, and they only come from too narrow layers.
+**Sparsity through depth.** :func:`superpose.levels.active_bounds` bounds the true gates of
+every level for s-sparse inputs (exact enumeration of single inputs and of the input pairs /
+triples that meet at an AND gate; the cone bound as fallback). A level whose bound exceeds
+``max_active`` is refused, naming the level, the bound and the width it would need.
 
-Sparsity through depth (a safe upper bound on active nodes after each stage, from s):
+**Sizing** (our model). A pool unit reading a fraction f of the previous layer fires falsely
+with probability p = P(Bin(on_bits, f) >= l) (on_bits: l bits per true code it can see, plus
+allowed stray units); a part fails when all l of its units do. f is the largest fan-in keeping
+the expected false parts per input below ``failure`` and the expected stray units below
+``max(1, a/4)`` codes (stray units are copied forward and feed every later layer). Then
+``pool_L * n_{L-1} >= l^2 * operands_L / ln(1/(1 - f))`` and a decoding floor
+``pool_L >= (a + strays) l / (target/parts)^(1/l)``; widths minimising the total are chosen
+(forward sweep, then SLSQP), l from a grid. ``a`` is the worst-case bound (``sizing="bound"``,
+the default) or the most true gates seen on sampled inputs (``sizing="sampled"``: narrower, no
+worst-case claim). A pool as wide as l private units per part is built with private units; a
+superposed input layer as wide as m is explicit (inputs read later are then re-encoded).
 
-* level 0: ``a_0 = s``;
-* AND parts of arity >= k (k = the smallest AND arity of the level): a true AND has all its
-  operands active, so at most ``dup * C(a, k)`` are true (``dup`` = most AND gates sharing
-  one operand set), and at most ``floor(R_and(a) / k)`` where ``R_and(a)`` is the sum of the
-  ``a`` largest AND-reader counts of the previous level's nodes;
-* OR / COPY parts (carries included): a true one reads an active node, so at most
-  ``R_any(a)``, the sum of the ``a`` largest OR/COPY-reader counts;
-* each also at most its number of parts. ``a_L`` is the sum of the two.
+**XOR and ANDNOT** (2 inputs). The gate's main part sits in the pool like an OR (xor) or a copy
+of a (andnot); a private *detector* unit fires when both operands are present. Readers give the
+detector weight -k, k = the bits of the gate's code no other code they read covers, so the gate
+counts as off exactly when it must be; carried xor / andnot nodes are re-encoded one level later
+(copy parts with the same inhibition), and a last level with xor / andnot outputs gets one more
+layer that resolves them.
 
-Each stage is sized by :func:`~superpose.constructions.params.auto_params` on a one-level
-view of that stage (its parts as gates over the previous level's nodes, sparsity ``a_{L-1}``);
-the code length of stage L - 1 fixes the input code length of stage L. A level whose bound
-exceeds ``max_active`` is refused, naming the level, the bound and the width it would need.
+**Clean-up.** ``cleanup=k`` re-encodes every held node after every k-th level (copy parts: a
+threshold layer that keeps only complete codes), in the spirit of the error-correction layers
+of Hänni et al.; :func:`superpose.levels.level_report` measures what it costs and saves.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse, special
 
 from superpose.codes import BloomCode
-from superpose.constructions._bloom import operand_matrix
-from superpose.constructions.naive import _needed_gates
-from superpose.constructions.params import DEFAULT_FAILURE, auto_params
+from superpose.constructions._bloom import operand_matrix, read_sets, threshold_layer
 from superpose.constructions.superposed import (
-    MONOTONE_OPS,
+    CERTIFY_SCALES,
     Parts,
     _Certified,
     input_code_for,
     threshold_stage,
 )
 from superpose.errors import SuperposeError
+from superpose.levels import (
+    DEFAULT_MAX_CANDIDATES,
+    ActiveBounds,
+    Layout,
+    active_bounds,
+    layout,
+    width_needed,
+)
 from superpose.network import Layer, Network
-from superpose.task import OP_CODE, OPS, Task
+from superpose.task import OP_CODE, Task
+
+SIZINGS = ("bound", "sampled")
+CIRCUIT_FAILURE = 1e-9
+"""Target expected false parts per input, over all stages. Lower than the one-level default
+(1e-6): a false unit early on is copied to every later layer and adds to what later units see."""
+ELL_GRID = tuple(range(3, 11))
 
 
-def _top_sum(counts: np.ndarray, a: int) -> int:
-    """Sum of the ``a`` largest entries of ``counts``."""
-    if a <= 0 or len(counts) == 0:
-        return 0
-    if a >= len(counts):
-        return int(counts.sum())
-    return int(np.partition(counts, len(counts) - a)[len(counts) - a :].sum())
+@dataclass
+class Stage:
+    """One layer of the deep network: a circuit level's gate pool plus copies, or a clean-up."""
+
+    level: int
+    kind: str  # "level" or "cleanup"
+    gates: np.ndarray  # gate indices computed here
+    reads: list[int]  # blocks (0 = inputs, j = level j) the pool reads
+    bound: int = 0  # most of this level's gates true at once (upper bound)
+    stage_bound: int = 0  # most nodes of the whole layer true at once (gates and carries)
+    sized_for: int = 0  # the active count of this level the pool was sized for
+    a_in: int = 0  # active codes the pool's units can see
+    fan_in: float = 0.0
+    pool: int = 0  # planned width of the gate pool
+    private: bool = False  # each part owns l units (no sharing): when sharing would be wider
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
-class _Stage:
-    """One level: its parts (gates, then carries), as node ids and as rows of the previous code."""
-
-    def __init__(self, level: int, gates: np.ndarray, carried: np.ndarray) -> None:
-        self.level = level
-        self.gates = gates  # gate indices built at this level
-        self.carried = carried  # node ids copied forward at this level
-        self.nodes: np.ndarray = np.zeros(0, np.int64)  # node id of each part (= output row)
-        self.parts: Parts | None = None
-        self.bound = 0
-        self.auto: Any = None
-        self.explicit = False  # one private unit per node
-        self.explicit_in = False  # reads an explicit code
-
-
-def _active_bound(task: Task, parts: Parts, prev_rows: int, a_prev: int) -> int:
-    """Upper bound on true parts of a stage when at most ``a_prev`` operand nodes are active."""
-    is_and = parts.need > 1
-    n_and = int(is_and.sum())
-    n_any = len(parts) - n_and
-    any_reads = np.bincount(parts.node[~is_and[parts.g_of]], minlength=prev_rows)
-    bound_any = min(n_any, _top_sum(any_reads, a_prev))
-    bound_and = 0
-    if n_and:
-        k = int(parts.need[is_and].min())
-        and_reads = np.bincount(parts.node[is_and[parts.g_of]], minlength=prev_rows)
-        # Most AND parts sharing one operand set.
-        sel = is_and[parts.g_of]
-        g, n = parts.g_of[sel], parts.node[sel]
-        order = np.lexsort((n, g))
-        g, n = g[order], n[order]
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        keys = {tuple(row) for row in np.split(n, starts[1:])}
-        dup = n_and - len(keys) + 1 if len(keys) < n_and else 1
-        bound_and = min(n_and, dup * math.comb(a_prev, k), _top_sum(and_reads, a_prev) // k)
-    return int(bound_any + bound_and)
+def _parts(task: Task, gates: np.ndarray, carried: np.ndarray, row_of: np.ndarray) -> Parts:
+    """Threshold parts: one per gate (and: need = arity; or/copy: 1), one copy part per carry."""
+    ops = task.ops[gates]
+    arity = task.arity[gates]
+    gate_of, operand, pos = operand_matrix(task, gates)
+    # ANDNOT's part is "a present"; "b present" is its detector unit (see _detectors).
+    keep = ~((ops[gate_of] == OP_CODE["andnot"]) & (pos == 1))
+    gate_of, operand = gate_of[keep], operand[keep]
+    g_of = np.concatenate([gate_of, len(gates) + np.arange(len(carried))]).astype(np.int64)
+    nodes_in = np.concatenate([operand, carried]).astype(np.int64)
+    rows = row_of[nodes_in]
+    if (rows < 0).any():
+        raise SuperposeError("internal: an operand is not held by the previous layer")
+    need = np.concatenate(
+        [np.where(ops == OP_CODE["and"], arity, 1), np.ones(len(carried), np.int64)]
+    ).astype(np.int64)
+    n = len(gates) + len(carried)
+    return Parts(np.arange(n), np.ones(n, np.int8), need, g_of, rows)
 
 
-def _view_task(parts: Parts, n_prev: int, a_prev: int) -> Task:
-    """A one-level task with the stage's parts as gates over the previous level's nodes."""
-    counts = np.bincount(parts.g_of, minlength=len(parts))
-    order = np.argsort(parts.g_of, kind="stable")
-    ops = np.where(
-        parts.need > 1, OP_CODE["and"], np.where(counts == 1, OP_CODE["copy"], OP_CODE["or"])
+INHIBITED_OPS = (OP_CODE["xor"], OP_CODE["andnot"])
+
+
+def _detectors(
+    task: Task, gates: np.ndarray, row_of: np.ndarray, operand_code: BloomCode
+) -> tuple[np.ndarray, sparse.csr_array, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """One private detector unit per xor / andnot gate: it fires when the gate must be off
+    although its main part is on (both operands present). Returns the gates, their read
+    sets over the previous layer, their thresholds and their (detector, row) reads."""
+    sel = gates[np.isin(task.ops[gates], INHIBITED_OPS)]
+    if len(sel) == 0:
+        empty = np.zeros(0, np.int64)
+        reads = sparse.csr_array((0, operand_code.width), dtype=np.int32)
+        return sel, reads, np.zeros(0), (empty, empty)
+    # Both kinds fire when both operands are present: then the main part (xor's OR,
+    # andnot's "a present") is on and must be cancelled.
+    gate_of, operand, _ = operand_matrix(task, sel)
+    rows = row_of[operand]
+    reads = read_sets(operand_code, gate_of, rows, len(sel))
+    return sel, reads, np.diff(reads.indptr).astype(np.float64), (gate_of, rows)
+
+
+def _inhibit(
+    hosts: sparse.csr_array,
+    rows: tuple[np.ndarray, np.ndarray],
+    inhib: np.ndarray,
+    code: BloomCode,
+    width: int,
+) -> sparse.csr_array:
+    """Inhibitory weights for reads of unresolved xor / andnot nodes.
+
+    Unit u reads row r (a node whose detector ``inhib[r]`` says "must be off"): it gets weight
+    -k on that detector, k = the bits of r's code that no other row read by u covers. When the
+    detector fires, r's code is fully on and adds exactly those k bits beyond what the other
+    rows cover, so u counts as if r were off; every other part of u keeps its own bits, so
+    no false negative can arise (shared bits stay counted). ``hosts`` is (units, parts);
+    ``rows`` = (part, row) for every read."""
+    n_units = hosts.shape[0]
+    if not (inhib >= 0).any():
+        return sparse.csr_array((n_units, width), dtype=np.float32)
+    part_of, row = rows
+    reads = sparse.csr_array(
+        (np.ones(len(row), dtype=np.int32), (part_of, row)), shape=(hosts.shape[1], len(inhib))
     )
-    indptr = np.zeros(len(parts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return Task(
-        n_prev,
-        max(1, min(a_prev, n_prev)),
-        ops.astype(np.int8),
-        indptr,
-        parts.node[order].astype(np.int64),
-        np.arange(n_prev, n_prev + len(parts), dtype=np.int64),
+    reads.data[:] = 1
+    a = sparse.csr_array(hosts.astype(np.int32) @ reads)
+    a.data[:] = 1
+    member = sparse.csr_array(code.membership, dtype=np.int32)
+    cover = sparse.csr_array(a @ member)  # (units, width): rows of u covering each bit
+    cover.data = (cover.data == 1).astype(np.int32)
+    cover.eliminate_zeros()
+    bad = np.flatnonzero(inhib >= 0)
+    uniq = sparse.csr_array(cover @ sparse.csr_array(member[bad]).T)  # (units, bad rows)
+    uniq = uniq.multiply(sparse.csr_array(a[:, bad])).tocoo()
+    keep = uniq.data > 0
+    return sparse.csr_array(
+        (
+            -uniq.data[keep].astype(np.float32),
+            (uniq.coords[0][keep], inhib[bad[uniq.coords[1][keep]]]),
+        ),
+        shape=(n_units, width),
     )
+
+
+def _private_stage(
+    parts: Parts, operand_code: BloomCode, ell: int
+) -> tuple[Layer, sparse.csr_array, dict[str, Any]]:
+    """Every part owns ``ell`` units that read only its own operands (no sharing)."""
+    n = len(parts)
+    reads = read_sets(operand_code, parts.g_of, parts.node, n)
+    min_len = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(min_len, parts.g_of, operand_code.lengths[parts.node])
+    theta = np.where(parts.need == 1, min_len, np.diff(reads.indptr))
+    units = sparse.csr_array(
+        (
+            np.ones(n * ell, dtype=np.int8),
+            np.arange(n * ell, dtype=np.int32),
+            np.arange(0, n * ell + 1, ell, dtype=np.int64),
+        ),
+        shape=(n, n * ell),
+    )
+    layer, fan_in = threshold_layer(units, reads, theta)
+    frac = float(fan_in.max() / operand_code.width) if len(fan_in) else 0.0
+    return layer, units, {"fan_in_fraction_max": frac}
+
+
+def _resolve_width(n_parts: int, active: int, ell: int, n_prev: int, target: float) -> int:
+    """Width of the last pool that re-encodes xor / andnot outputs (copy parts)."""
+    if n_parts == 0:
+        return 6 * ell
+    a = min(active, n_parts)
+    f = fan_in_for(n_parts, ell * (a + stray(a)), ell, ell, target)
+    cover = (target / n_parts) ** (1.0 / ell)
+    need = max(ell * ell * n_parts / -math.log1p(-f) / max(n_prev, 1), (a + stray(a)) * ell / cover)
+    return int(math.ceil(max(6 * ell, need)))
+
+
+def fan_in_for(
+    parts: int, on_bits: float, need: int, ell_out: int, target: float, unit_cap: float = 1.0
+) -> float:
+    """Largest fan-in fraction f with ``parts * p^ell_out <= target`` and ``p <= unit_cap``,
+    where p = P(Bin(on_bits, f) >= need) is the chance a unit fires falsely.
+
+    Example:
+        >>> 0.01 < fan_in_for(10_000, 60, 6, 6, 1e-7) < 0.1
+        True
+    """
+    bits = int(math.ceil(on_bits))
+    if bits < need:
+        return 0.9
+
+    def ok(f: float) -> bool:
+        p = float(special.bdtrc(need - 1, bits, f))
+        return p <= unit_cap and parts * p**ell_out <= target
+
+    lo, hi = 1e-6, 0.9
+    if not ok(lo):
+        return lo
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+STRAY_SHARE = 0.25
+"""Falsely firing units allowed per pool (expected), as a share of its true codes' units."""
+
+
+def stray(active: float) -> float:
+    """Stray codes' worth of falsely firing units allowed in a pool holding ``active`` true codes."""
+    return max(1.0, STRAY_SHARE * active)
 
 
 class Circuit(_Certified):
@@ -136,162 +265,487 @@ class Circuit(_Certified):
     def __init__(
         self,
         max_active: int = 256,
-        failure: float = DEFAULT_FAILURE,
+        failure: float = CIRCUIT_FAILURE,
         heavy_share: float = 0.3,
         width_scale: float = 1.0,
         certify: bool = True,
+        sizing: str = "bound",
+        cleanup: int = 0,
+        ell: int | None = None,
+        bound_method: str = "auto",
+        max_candidates: int = DEFAULT_MAX_CANDIDATES,
+        sample_inputs: int = 4096,
     ) -> None:
+        if sizing not in SIZINGS:
+            raise SuperposeError(f"sizing must be one of {', '.join(SIZINGS)}, got {sizing!r}")
+        if isinstance(cleanup, bool) or not isinstance(cleanup, int) or cleanup < 0:
+            raise SuperposeError(f"cleanup must be an integer >= 0 (0 = off), got {cleanup!r}")
+        if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1:
+            raise SuperposeError(f"max_active must be a positive integer, got {max_active!r}")
+        if ell is not None and (not isinstance(ell, int) or not 2 <= ell <= 32):
+            raise SuperposeError(f"ell must be an integer in 2..32, got {ell!r}")
         self.max_active = max_active
         self.failure = failure
         self.heavy_share = heavy_share
         self.width_scale = width_scale
         self.certify = certify
+        self.sizing = sizing
+        self.cleanup = cleanup
+        self.ell = ell
+        self.bound_method = bound_method
+        self.max_candidates = max_candidates
+        self.sample_inputs = sample_inputs
+
+    def build(self, task: Task, rng: np.random.Generator) -> Network:
+        """Build; when every <= s-sparse input can be checked, widen until all are correct.
+
+        The deep construction has its own explicit / private fallbacks (module docstring), so
+        it runs its own certification loop rather than the one-level constructions' one.
+        """
+        if not self.width_scale > 0:
+            raise SuperposeError(f"width_scale must be > 0, got {self.width_scale!r}")
+        if not self.certify:
+            return self.build_once(task, rng)
+        base = self.width_scale
+        tried = []
+        try:
+            for factor in CERTIFY_SCALES:
+                self.width_scale = base * factor
+                net = self.build_once(task, rng)
+                cert = self._certificate(net)
+                if cert is None:
+                    return net
+                tried.append({"width_scale": self.width_scale, "passed": cert["passed"]})
+                if cert["passed"]:
+                    net.extras["certificate"] = {**cert, "tried": tried}
+                    return net
+        finally:
+            self.width_scale = base
+        raise SuperposeError(
+            f"'circuit' found no certified network up to {CERTIFY_SCALES[-1]}x the automatic "
+            f"widths (tried {tried}); use --construction naive for this task"
+        )
 
     # planning ---------------------------------------------------------------------------
-    def plan(self, task: Task, force: frozenset[int] = frozenset()) -> list[_Stage]:
-        """Levels, carries, parts, sparsity bounds and auto parameters of every stage."""
-        bad = ~np.isin(task.ops, list(MONOTONE_OPS))
+    def _check_ops(self, task: Task) -> None:
+        bad = (task.ops == OP_CODE["xor"]) & (task.arity > 2)
         if bad.any():
             g = int(np.flatnonzero(bad)[0])
             raise SuperposeError(
-                f"gate {g} (id {g + task.features}): op {OPS[int(task.ops[g])]!r} is not monotone; "
-                "'circuit' handles copy/and/or only -- use --construction naive"
+                f"gate {g} (id {g + task.features}): xor of {int(task.arity[g])} inputs; "
+                "'circuit' handles 2-input xor only -- use --construction naive"
             )
-        m = task.features
-        depth = max(task.depth, 1)
-        levels = task.node_level
-        needed = _needed_gates(task)
-        last_use = levels.copy()
-        reader_level = np.repeat(task.gate_level, task.arity)
-        keep = np.repeat(needed, task.arity)
-        np.maximum.at(last_use, task.gate_inputs[keep], reader_level[keep])
-        last_use[task.outputs] = depth + 1
-        row_of = np.full(task.n_nodes, -1, dtype=np.int64)
-        row_of[:m] = np.arange(m)
-        n_prev, a_prev = m, task.sparsity
-        ell_prev: int | None = None
-        stages = []
-        for level in range(1, depth + 1):
-            gates = np.flatnonzero((task.gate_level == level) & needed)
-            carried = np.flatnonzero((levels < level) & (last_use > level))
-            st = _Stage(level, gates, carried)
-            arity = task.arity[gates]
-            ops = task.ops[gates]
-            gate_of, operand, _ = operand_matrix(task, gates)
-            g_of = np.concatenate([gate_of, len(gates) + np.arange(len(carried))])
-            nodes_in = np.concatenate([operand, carried]).astype(np.int64)
-            rows = row_of[nodes_in]
-            assert (rows >= 0).all(), "operand not available at the previous level"
-            need = np.concatenate(
-                [np.where(ops == OP_CODE["and"], arity, 1), np.ones(len(carried), np.int64)]
-            ).astype(np.int64)
-            n_parts = len(gates) + len(carried)
-            st.parts = Parts(
-                np.arange(n_parts), np.ones(n_parts, np.int8), need, g_of.astype(np.int64), rows
-            )
-            st.nodes = np.concatenate([m + gates, carried]).astype(np.int64)
-            st.bound = _active_bound(task, st.parts, n_prev, a_prev)
-            view = _view_task(st.parts, n_prev, a_prev)
-            explicit_in = ell_prev == 1
-            st.auto = auto_params(view, self.failure, ell=ell_prev, explicit_inputs=explicit_in)
-            if level == 1 and st.auto.n_in >= m:
-                # A superposed input layer would be no narrower than one neuron per feature.
-                explicit_in = True
-                st.auto = auto_params(view, self.failure, explicit_inputs=True)
-            st.explicit_in = explicit_in
-            # A level whose code would be no narrower than one neuron per node is explicit;
-            # its single private unit per node is then sized for with l' = 1.
-            st.explicit = level in force or st.auto.n_out >= n_parts
-            if st.explicit:
-                st.auto = auto_params(
-                    view, self.failure, ell=st.auto.ell, ell_out=1, explicit_inputs=explicit_in
-                )
-            if level > 1 and not explicit_in and st.auto.n_in >= n_prev:
-                # The previous level's code would be no narrower than explicit: re-plan.
-                return self.plan(task, force | {level - 1})
-            if st.bound > self.max_active:
-                raise SuperposeError(
-                    f"level {level} cannot stay sparse: up to {st.bound} of its {n_parts} nodes "
-                    f"(gates and carries) can be active for {task.sparsity}-sparse inputs, above "
-                    f"max_active={self.max_active}; the next stage would need about "
-                    f"{_needed_width(st.bound, st.auto.ell_out)} neurons "
-                    "-- use --construction naive"
-                )
-            stages.append(st)
-            row_of[:] = -1
-            row_of[st.nodes] = np.arange(n_parts)
-            n_prev, a_prev = n_parts, max(st.bound, 1)
-            ell_prev = 1 if st.explicit else st.auto.ell_out
-        return stages
 
-    def build_once(self, task: Task, rng: np.random.Generator) -> Network:
-        stages = self.plan(task)
-        scale = self.width_scale
-        # Width of stage L's output layer: what stage L needs and what stage L + 1 reads.
-        widths = []
-        for i, st in enumerate(stages):
-            w = st.auto.n_out
-            if i + 1 < len(stages):
-                w = max(w, stages[i + 1].auto.n_in)
-            widths.append(
-                len(st.nodes) if st.explicit else max(2 * st.auto.ell_out, round(w * scale))
-            )
-        first = stages[0]
-        n_in = max(4 * first.auto.ell * task.sparsity, round(first.auto.n_in * scale))
-        # A superposed input layer at least as wide as one neuron per feature is pointless.
-        explicit_in = first.explicit_in or n_in >= task.features
-        input_code, operand_code, overlaps = input_code_for(
-            task, first.gates, n_in, first.auto.ell, explicit_in, rng
+    def bounds(self, task: Task, lay: Layout | None = None) -> ActiveBounds:
+        """Per-stage upper bounds on true nodes (see :func:`superpose.levels.active_bounds`)."""
+        return active_bounds(
+            task, lay=lay, method=self.bound_method, max_candidates=self.max_candidates
         )
-        layers: list[Layer] = []
-        units = None
-        stage_stats = []
-        for st, width in zip(stages, widths, strict=True):
-            assert st.parts is not None
-            layer, units, stats = threshold_stage(
-                st.parts,
-                operand_code,
-                width,
-                st.auto.ell_out,
-                self.heavy_share,
-                rng,
-                private=st.explicit,
+
+    def _sampled_active(self, task: Task, lay: Layout) -> list[int]:
+        """Most true gates per level over sampled s-sparse inputs (the verifier's random mix)."""
+        from superpose.evaluate import evaluate_nodes
+        from superpose.levels import level_membership
+        from superpose.verify import random_inputs
+
+        member = level_membership(task, lay)
+        rng = np.random.default_rng(12345)
+        best = np.zeros(lay.depth, dtype=np.int64)
+        for batch in random_inputs(task, self.sample_inputs, rng):
+            counts = np.asarray((evaluate_nodes(task, batch) @ member).toarray())
+            best = np.maximum(best, counts.max(axis=0))
+        return [int(b) for b in best]
+
+    def plan(self, task: Task) -> tuple[Layout, list[Stage], dict[str, Any]]:
+        """Levels, carries, sparsity bounds and the sizing of every stage (module docstring)."""
+        self._check_ops(task)
+        s = task.sparsity
+        lay = layout(task)
+        bnd = self.bounds(task, lay)
+        for level, b in enumerate(bnd.level_bounds, start=1):
+            if b > self.max_active:
+                n_gates = len(lay.gates[level - 1])
+                raise SuperposeError(
+                    f"level {level} cannot stay sparse: up to {b} of its {n_gates} gates can be "
+                    f"true at once for {s}-sparse inputs ({bnd.method} bound), above "
+                    f"max_active={self.max_active}; a superposed layer holding them would need "
+                    f"about {width_needed(b, 6):,} neurons -- use --construction naive"
+                )
+        sized = bnd.level_bounds if self.sizing == "bound" else self._sampled_active(task, lay)
+        sized = [max(1, min(a, b)) for a, b in zip(sized, bnd.level_bounds, strict=True)]
+        stages: list[Stage] = []
+        level_of = task.node_level
+        for level in range(1, lay.depth + 1):
+            gates = lay.gates[level - 1]
+            _, operand, _ = operand_matrix(task, gates)
+            reads = sorted({int(v) for v in np.unique(level_of[operand])})
+            st = Stage(level, "level", gates, reads)
+            st.bound, st.stage_bound = bnd.level_bounds[level - 1], bnd.bounds[level - 1]
+            st.sized_for = sized[level - 1]
+            stages.append(st)
+            if self.cleanup and level % self.cleanup == 0 and level < lay.depth:
+                stages.append(Stage(level, "cleanup", gates[:0], []))
+        info = {"bounds": bnd.as_dict(), "sized_for": sized}
+        return lay, stages, info
+
+    def _held(self, lay: Layout, task: Task, after: int) -> np.ndarray:
+        """Node ids a layer holds after stage ``after`` (0 = the input layer)."""
+        m = task.features
+        lev = task.node_level
+        keep = lay.last_use > after
+        keep &= lev <= after
+        if after > 0:
+            gate_ok = np.zeros(task.n_nodes, dtype=bool)
+            gate_ok[:m] = True
+            gate_ok[m:] = lay.needed
+            keep &= gate_ok
+        return np.flatnonzero(keep)
+
+    def _size(
+        self, task: Task, lay: Layout, stages: list[Stage], ell: int, explicit_in: bool = False
+    ) -> tuple[float, int, list[int]]:
+        """Planned total neurons, input width and pool widths for code length ``ell``.
+
+        Blocks: 0 = the input code, i + 1 = the pool of stage i. Layer i holds its own pool
+        and copies of the earlier blocks that still hold a needed node. Each stage's pool
+        needs ``n_{i-1} * pool_i >= K_i`` (fan-in rule) and ``pool_i >= floor_i`` (decoding);
+        the widths minimising the total neurons are found in log space (SLSQP).
+        """
+        from scipy.optimize import minimize
+
+        s = task.sparsity
+        target = self.failure / (2 * len(stages))
+        level_active = {0: s}
+        for st in stages:
+            if st.kind == "level":
+                level_active[st.level] = st.sized_for
+        # Which nodes each block codes, and which blocks each layer holds.
+        block_nodes: list[np.ndarray] = [np.arange(task.features)]
+        layer_blocks: list[list[int]] = []
+        current = [0]
+        specs = []
+        for i, st in enumerate(stages):
+            held_after = self._held(lay, task, st.level)
+            ell_in = 1 if explicit_in and i == 0 else ell
+            if st.kind == "level":
+                n_parts = len(st.gates)
+                n_ops = int(task.arity[st.gates].sum())
+                blocks = st.reads
+                a_out = st.sized_for
+                is_and = task.ops[st.gates] == OP_CODE["and"]
+                k_min = (
+                    1 if (~is_and).any() or not len(st.gates) else int(task.arity[st.gates].min())
+                )
+                block_nodes.append(task.features + st.gates)
+                keep = [b for b in current if np.isin(block_nodes[b], held_after).any()]
+                prev = lay.gates[st.level - 2] if st.level >= 2 else np.zeros(0, np.int64)
+                prev = task.features + prev[np.isin(task.ops[prev], INHIBITED_OPS)]
+                pending = int(np.isin(prev, held_after).sum())
+                if pending:
+                    # Unresolved xor / andnot nodes of the level before are re-encoded here.
+                    n_parts += pending
+                    n_ops += pending
+                    a_out += min(pending, level_active.get(st.level - 1, 0))
+                    k_min = 1
+                if explicit_in and i == 0:
+                    # Inputs read later are re-encoded into this pool (copy parts).
+                    carried_inputs = int((held_after < task.features).sum())
+                    n_parts += carried_inputs
+                    n_ops += carried_inputs
+                    a_out += s
+                    keep = []
+                    k_min = 1 if carried_inputs else k_min
+                current = [i + 1, *keep]
+            else:
+                n_parts = n_ops = len(held_after)
+                k_min = 1
+                blocks = sorted({int(v) for v in np.unique(task.node_level[held_after])})
+                a_out = sum(level_active.get(b, 0) for b in blocks)
+                block_nodes.append(held_after)
+                current = [i + 1]
+            layer_blocks.append(list(current))
+            a_in = sum(level_active.get(b, 0) for b in blocks)
+            if ell_in == 1:
+                on_bits = float(s)  # an explicit input layer has no stray units
+            else:
+                on_bits = ell * (a_in + sum(stray(level_active.get(b, 0)) for b in blocks))
+            cover = (target / max(n_parts, 1)) ** (1.0 / ell)
+            floor = max(6.0 * ell, (a_out + stray(a_out)) * ell / cover)
+            specs.append((n_parts, n_ops, on_bits, a_out, a_in, floor, ell_in * k_min))
+        floor0 = max(4.0 * ell * s, (s + 1) * ell / (target / task.features) ** (1.0 / ell))
+        floors = np.array(
+            [float(task.features) if explicit_in else floor0] + [sp[5] for sp in specs]
+        )
+        width = floors.copy()
+        products = np.zeros(len(stages))
+        fans = [0.0] * len(stages)
+        private = [False] * len(stages)
+        ceilings = np.full(len(floors), np.inf)
+        for _round in range(4):
+            for i, (n_parts, n_ops, on_bits, a_out, _, _, need) in enumerate(specs):
+                cap = stray(a_out) * ell / max(width[i + 1], 1.0)
+                e_in = 1 if explicit_in and i == 0 else ell
+                fans[i] = fan_in_for(n_parts, on_bits, need, ell, target, cap)
+                products[i] = 0.0 if private[i] else ell * e_in * n_ops / -math.log1p(-fans[i])
+                if private[i]:
+                    floors[i + 1] = ceilings[i + 1] = max(ell * n_parts, 1)
+            # Feasible start: sweep forward, each pool meeting its product.
+            x = np.log(np.maximum(width, floors))
+            w = np.exp(x)
+            w[0] = floors[0] if explicit_in else max(floors[0], math.sqrt(products[0]))
+            for i in range(len(stages)):
+                n_prev = w[0] if i == 0 else sum(w[b] for b in layer_blocks[i - 1])
+                w[i + 1] = max(floors[i + 1], products[i] / n_prev)
+            x0 = np.log(w)
+            log_k, log_floor = np.log(np.maximum(products, 1e-300)), np.log(floors)
+            log_ceil = np.log(ceilings)
+
+            def layer_width(xv: np.ndarray, i: int) -> float:
+                if i < 0:
+                    return float(np.exp(xv[0]))
+                return float(sum(np.exp(xv[b]) for b in layer_blocks[i]))
+
+            def total(xv: np.ndarray) -> float:
+                return layer_width(xv, -1) + sum(layer_width(xv, i) for i in range(len(stages)))
+
+            cons = [
+                {
+                    "type": "ineq",
+                    "fun": (
+                        lambda xv, i=i, lk=log_k: (
+                            math.log(layer_width(xv, i - 1)) + xv[i + 1] - lk[i]
+                        )
+                    ),
+                }
+                for i in range(len(stages))
+                if products[i] > 0
+            ]
+            res = minimize(
+                total,
+                x0,
+                method="SLSQP",
+                constraints=cons,
+                bounds=[
+                    (lf, lf + 1e-9 if (explicit_in and j == 0) or np.isfinite(lc) else lf + 30)
+                    for j, (lf, lc) in enumerate(zip(log_floor, log_ceil, strict=True))
+                ],
+                options={"maxiter": 200, "ftol": 1e-6},
             )
+            xv = res.x if res.success and all(c["fun"](res.x) > -1e-6 for c in cons) else x0
+            width = np.exp(xv)
+            # A pool at least as wide as l private units per part is built that way instead.
+            grew = False
+            for i, sp in enumerate(specs):
+                if not private[i] and width[i + 1] >= ell * sp[0]:
+                    private[i], grew = True, True
+            if not grew and _round >= 2:
+                break
+        for i, st in enumerate(stages):
+            st.fan_in, st.a_in, st.pool = fans[i], specs[i][4], int(math.ceil(width[i + 1]))
+            st.private = private[i]
+            if st.private:
+                st.pool = ell * specs[i][0]
+        planned = width[0] + sum(sum(width[b] for b in layer_blocks[i]) for i in range(len(stages)))
+        return float(planned), int(math.ceil(width[0])), [st.pool for st in stages]
+
+    # building ---------------------------------------------------------------------------
+    def build_once(self, task: Task, rng: np.random.Generator) -> Network:
+        lay, stages, info = self.plan(task)
+        best = None
+        for ell in [self.ell] if self.ell else ELL_GRID:
+            total, w0, pools = self._size(task, lay, stages, ell)
+            if best is None or total < best[0]:
+                best = (total, ell, w0, pools)
+        assert best is not None
+        planned_total, ell, w0, pools = best
+        scale = self.width_scale
+        m = task.features
+        explicit_in = max(4 * ell * task.sparsity, round(w0 * scale)) >= m
+        if explicit_in:
+            # A superposed input layer would be no narrower than one neuron per feature.
+            best = None
+            for e in [self.ell] if self.ell else ELL_GRID:
+                total, w0, pools = self._size(task, lay, stages, e, explicit_in=True)
+                if best is None or total < best[0]:
+                    best = (total, e, w0, pools)
+            assert best is not None
+            planned_total, ell, w0, pools = best
+        self._size(task, lay, stages, ell, explicit_in)  # leave the chosen plan in `stages`
+        n_in = m if explicit_in else max(4 * ell * task.sparsity, round(w0 * scale))
+        input_code, first_code, overlaps = input_code_for(
+            task, stages[0].gates, n_in, ell, explicit_in, rng
+        )
+        # The current layer: which nodes it holds and each node's units in it.
+        held = np.arange(m, dtype=np.int64)
+        held_units = sparse.csr_array(first_code.membership, dtype=np.int8)
+        inhib = np.full(m, -1, dtype=np.int64)  # per held row: its unresolved detector unit
+        width = n_in
+        target = self.failure / (2 * len(stages))
+        resolve = Stage(lay.depth, "resolve", np.zeros(0, np.int64), [lay.depth])
+        todo = list(stages)
+        layers: list[Layer] = []
+        stage_codes: list[tuple[np.ndarray, BloomCode]] = []
+        stage_stats = []
+        while todo:
+            st = todo.pop(0)
+            row_of = np.full(task.n_nodes, -1, dtype=np.int64)
+            row_of[held] = np.arange(len(held))
+            operand_code = BloomCode(held_units)
+            after = st.level
+            keep = self._held(lay, task, after)
+            if st.kind == "level" and explicit_in and st is stages[0]:
+                # Explicit inputs read later are re-encoded here, so every later code has l bits.
+                carried_inputs = keep[keep < m]
+                parts = _parts(task, st.gates, carried_inputs, row_of)
+                new_nodes = np.concatenate([m + st.gates, carried_inputs]).astype(np.int64)
+                carry = np.zeros(0, np.int64)
+                n_carried = len(carried_inputs)
+            elif st.kind in ("level", "resolve"):
+                carry = keep[~np.isin(keep, m + st.gates)]
+                n_carried = len(carry)
+                # Unresolved xor / andnot nodes are re-encoded (copy parts with inhibition).
+                pending = carry[inhib[row_of[carry]] >= 0]
+                carry = carry[inhib[row_of[carry]] < 0]
+                parts = _parts(task, st.gates, pending, row_of)
+                new_nodes = np.concatenate([m + st.gates, pending]).astype(np.int64)
+                if st.kind == "resolve":
+                    st.pool = _resolve_width(len(pending), stages[-1].sized_for, ell, width, target)
+                    st.private = st.pool >= ell * len(pending)
+            else:
+                carry_nodes = keep
+                parts = _parts(task, st.gates[:0], carry_nodes, row_of)
+                new_nodes = carry_nodes
+                carry = np.zeros(0, np.int64)
+                n_carried = 0
+            if st.private:
+                pool_layer, pool_units, stats = _private_stage(parts, operand_code, ell)
+            else:
+                pool_w = max(6 * ell, round(st.pool * scale))
+                pool_layer, pool_units, stats = threshold_stage(
+                    parts, operand_code, pool_w, ell, self.heavy_share, rng
+                )
+            hosts = sparse.csr_array(pool_units.T)
+            pool_weight = sparse.csr_array(
+                pool_layer.weight
+                + _inhibit(hosts, (parts.g_of, parts.node), inhib, operand_code, width)
+            )
+            det_gates, det_reads, det_theta, det_rows = _detectors(
+                task, st.gates, row_of, operand_code
+            )
+            n_det = len(det_gates)
+            det_weight = sparse.csr_array(
+                det_reads.astype(np.float32)
+                + _inhibit(
+                    sparse.csr_array(sparse.eye_array(n_det, dtype=np.int8, format="csr")),
+                    det_rows,
+                    inhib,
+                    operand_code,
+                    width,
+                )
+            )
+            # Copy units: every unit of the current layer some carried node's code uses.
+            carry_rows = row_of[carry]
+            sub = sparse.csr_array(held_units[carry_rows]) if len(carry) else None
+            copied = np.unique(sub.indices) if sub is not None else np.zeros(0, np.int64)
+            n_copy = len(copied)
+            copy_w = sparse.csr_array(
+                (np.ones(n_copy, dtype=np.float32), (np.arange(n_copy), copied)),
+                shape=(n_copy, width),
+            )
+            dtype = pool_layer.weight.dtype
+            weight = sparse.vstack(
+                [pool_weight.astype(dtype), copy_w.astype(dtype), det_weight.astype(dtype)],
+                format="csr",
+            )
+            bias = np.concatenate(
+                [
+                    pool_layer.bias,
+                    -np.ones(n_copy, dtype=pool_layer.bias.dtype),
+                    -det_theta.astype(pool_layer.bias.dtype),
+                ]
+            )
+            weight.eliminate_zeros()
+            layer = Layer(sparse.csr_array(weight), bias, "step")
             layers.append(layer)
-            operand_code = BloomCode(units)
+            new_width = pool_units.shape[1] + n_copy + n_det
+            # Node -> units in the new layer: pool units for new nodes, shifted copies for carries.
+            col_map = np.full(width, -1, dtype=np.int64)
+            col_map[copied] = pool_units.shape[1] + np.arange(n_copy)
+            blocks = [sparse.csr_array(pool_units, dtype=np.int8).tocoo()]
+            rows_list = [blocks[0].coords[0]]
+            cols_list = [blocks[0].coords[1]]
+            if sub is not None:
+                c = sub.tocoo()
+                rows_list.append(c.coords[0] + len(new_nodes))
+                cols_list.append(col_map[c.coords[1]])
+            r, c2 = np.concatenate(rows_list), np.concatenate(cols_list)
+            held = np.concatenate([new_nodes, carry]).astype(np.int64)
+            held_units = sparse.csr_array(
+                (np.ones(len(r), dtype=np.int8), (r, c2)), shape=(len(held), new_width)
+            )
+            inhib = np.full(len(held), -1, dtype=np.int64)
+            det_row = np.full(task.n_nodes, -1, dtype=np.int64)
+            det_row[m + det_gates] = pool_units.shape[1] + n_copy + np.arange(n_det)
+            inhib[: len(new_nodes)] = det_row[new_nodes]
+            width = new_width
+            stage_codes.append((held.copy(), BloomCode(held_units), inhib.copy()))
+            if not todo and st.kind != "resolve" and (inhib >= 0).any():
+                todo.append(resolve)  # xor / andnot outputs need one more layer
             stage_stats.append(
                 {
                     "level": st.level,
+                    "kind": st.kind,
                     "gates": int(len(st.gates)),
-                    "carries": int(len(st.carried)),
+                    "carries": int(n_carried),
+                    "nodes": int(len(held)),
+                    "reads_blocks": st.reads,
                     "active_bound": int(st.bound),
-                    "width": int(layer.n_out),
-                    "ell_in": int(st.auto.ell),
-                    "ell_out": 1 if st.explicit else int(st.auto.ell_out),
-                    "explicit": bool(st.explicit),
+                    "stage_active_bound": int(st.stage_bound),
+                    "sized_for": int(st.sized_for),
+                    "active_in": int(st.a_in),
+                    "pool_width": int(pool_units.shape[1]),
+                    "detector_units": int(n_det),
+                    "private": bool(st.private),
+                    "copy_width": int(n_copy),
+                    "width": int(new_width),
+                    "ell": int(ell),
+                    "fan_in_target": float(st.fan_in),
                     "fan_in_fraction_max": stats["fan_in_fraction_max"],
                 }
             )
-        last = stages[-1]
         row = np.full(task.n_nodes, -1, dtype=np.int64)
-        row[last.nodes] = np.arange(len(last.nodes))
+        row[held] = np.arange(len(held))
         out_rows = row[task.outputs]
-        assert units is not None and (out_rows >= 0).all()
-        output_code = BloomCode(sparse.csr_array(units[out_rows]))
+        if (out_rows < 0).any():
+            raise SuperposeError("internal: an output is not held by the last layer")
+        if (inhib[out_rows] >= 0).any():
+            raise SuperposeError("internal: an output is still waiting for its detector")
+        output_code = BloomCode(sparse.csr_array(held_units[out_rows]))
+        levels_only = [x for x in stage_stats if x["kind"] == "level"]
         extras = {
-            "levels": len(stages),
-            "widths": [int(input_code.width)] + [s["width"] for s in stage_stats],
-            "carries": [s["carries"] for s in stage_stats],
-            "total_carries": int(sum(s["carries"] for s in stage_stats)),
-            "active_bounds": [int(task.sparsity)] + [s["active_bound"] for s in stage_stats],
+            "levels": len(levels_only),
+            "stages_total": len(stage_stats),
+            "cleanup_stages": len(stage_stats) - len(levels_only),
+            "sizing": self.sizing,
+            "ell": int(ell),
+            "widths": [int(input_code.width)] + [x["width"] for x in stage_stats],
+            "pool_widths": [x["pool_width"] for x in stage_stats],
+            "copy_widths": [x["copy_width"] for x in stage_stats],
+            "carries": [x["carries"] for x in levels_only],
+            "total_carries": int(sum(x["carries"] for x in levels_only)),
+            "active_bounds": [int(task.sparsity)] + [x["active_bound"] for x in levels_only],
+            "stage_active_bounds": [int(task.sparsity)]
+            + [x["stage_active_bound"] for x in levels_only],
+            "bound_method": info["bounds"]["method"],
+            "cone_bounds": [int(task.sparsity)] + list(info["bounds"]["level_cone"]),
+            "sized_for": [int(task.sparsity)] + [int(a) for a in info["sized_for"]],
+            "planned_neurons": int(round(planned_total)),
             "stages": stage_stats,
             "overlapping_gates": overlaps,
         }
-        return Network(
+        net = Network(
             layers, input_code, output_code, task, self.name, self.get_params(), extras=extras
         )
-
-
-def _needed_width(active: int, ell: int, density: float = 0.1) -> int:
-    """Width keeping ``active`` codes of ``ell`` bits below ``density`` of a layer switched on."""
-    return math.ceil(active * ell / -math.log1p(-density))
+        # Per-stage codes, for per-level verification (kept in memory; rebuilt after loading).
+        net.stage_codes = stage_codes  # type: ignore[attr-defined]
+        return net

@@ -39,6 +39,7 @@ from superpose.task import OP_CODE, Task, n_sparse_inputs
 ADVERSARIAL_TARGET = 1e-5
 DEFAULT_FAILURE = 1e-6
 CERTIFIABLE_INPUTS = 10**7
+MIN_FAN_IN = 1e-4
 
 
 @dataclass(frozen=True)
@@ -52,20 +53,35 @@ class AutoParams:
     n_out: int
     load: float
     predicted_failure: float
+    feasible: bool = True
+    """False when no fan-in met the failure and adversarial targets (see ``max_fan_in``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def gate_failure(
-    f: float, ell: int, ell_out: int, k: int, s: int, per_active: float, n_gates: int, n_in: float
+    f: float,
+    ell: int,
+    ell_out: int,
+    k: int,
+    s: int,
+    per_active: float,
+    n_gates: int,
+    n_in: float,
+    n_out: float | None = None,
 ) -> float:
     """Expected false gates per random s-sparse input at fan-in fraction ``f`` (see module doc).
 
     The bits an active feature shares with a gate's missing operands lie in the read set of
     *every* unit of that gate, so they are summed over first (v shared bits, binomial with
-    per-bit probability (k - j) l / n_in) and the rest is independent per unit.
+    per-bit probability (k - j) l / n_in) and the rest is independent per unit. A gate missing
+    one operand also fails on a unit that hosts another gate of an active feature (a
+    collision): that feature's whole code is then in the unit's read set. With influence
+    ``per_active`` this happens with probability about (s - j) * per_active * l' / n_out per
+    unit, which dominates when features are read by very many gates (universal AND).
     """
+    n_out = n_in if n_out is None else n_out
     total = 0.0
     for j in range(0, min(k, s + 1)):
         others = s - j
@@ -84,6 +100,8 @@ def gate_failure(
         )
         # P(Bin(bits - v, f) >= need - v); certain once the shared bits alone reach `need`.
         p_unit = np.where(need - v > 0, special.bdtrc(need - v - 1, bits - v, f), 1.0)
+        if k - j == 1:
+            p_unit = np.minimum(1.0, p_unit + others * per_active * ell_out / max(n_out, 1.0))
         p_gate = float(np.sum(np.exp(log_pmf) * p_unit**ell_out))
         count = n_gates if j == 0 else s * per_active
         total += count * p_gate
@@ -133,8 +151,12 @@ def max_fan_in(
     failure: float,
     load: float,
 ) -> float:
-    """Largest fan-in fraction f meeting the failure target and the adversarial target."""
-    lo, hi = 1e-4, 0.95
+    """Largest fan-in fraction f meeting the failure target and the adversarial target.
+
+    Returns the smallest fraction tried (1e-4) when none meets them; ``auto_params`` then marks
+    its choice infeasible.
+    """
+    lo, hi = MIN_FAN_IN, 0.95
 
     def ok(f: float) -> bool:
         n_in = math.sqrt(load / -math.log1p(-f))
@@ -201,9 +223,15 @@ def auto_params(
                 n_in = n_out = math.ceil(math.sqrt(load / -math.log1p(-f)))
                 n_in = max(n_in, 4 * e * s)
             n_out = max(n_out, 2 * eo)
-            predicted = gate_failure(f, e, eo, k, s, per_active, n_gates, n_in)
-            cand = AutoParams(e, eo, f, n_in, n_out, load, predicted)
-            if best is None or cand.n_in + cand.n_out < best.n_in + best.n_out:
+            predicted = gate_failure(f, e, eo, k, s, per_active, n_gates, n_in, n_out)
+            feasible = predicted <= failure and (
+                explicit_inputs
+                or adversarial_risk(f, e, eo, k, s, m, n_in, per_active) <= ADVERSARIAL_TARGET
+            )
+            cand = AutoParams(e, eo, f, n_in, n_out, load, predicted, feasible)
+            # Feasible choices first, then the fewest neurons.
+            key = (not cand.feasible, cand.n_in + cand.n_out)
+            if best is None or key < (not best.feasible, best.n_in + best.n_out):
                 best = cand
     assert best is not None
     return best

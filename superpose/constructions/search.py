@@ -303,6 +303,10 @@ def search_width(
         )
     if _accepts(construction, "certify"):
         params.setdefault("certify", False)
+    if _accepts(construction, "fallback"):
+        # The search sizes the superposed design; falling back to the explicit network at
+        # some scales would make the probes incomparable.
+        params.setdefault("fallback", False)
     total_inputs = n_sparse_inputs(task.features, task.sparsity)
     use_exhaustive = bool(exhaustive and total_inputs <= max_exhaustive)
     build_seed = np.random.SeedSequence([seed, BUILD_STREAM])

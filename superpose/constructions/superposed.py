@@ -130,11 +130,14 @@ def threshold_stage(
     rng: np.random.Generator,
     private: bool = False,
     repair_rounds: int = 0,
+    home: bool = False,
 ) -> tuple[Layer, sparse.csr_array, dict[str, Any]]:
     """One threshold layer computing ``parts``: each part gets ``length`` units of its pool.
 
-    With ``private`` every part gets its own single unit (explicit outputs). Returns the layer,
-    the (parts, width) unit membership and statistics for the network's extras.
+    With ``private`` every part gets its own single unit (explicit outputs). With ``home``,
+    2-input parts of the shared pool take their units from their operands' home units (see
+    :func:`home_units`). Returns the layer, the (parts, width) unit membership and
+    statistics for the network's extras.
     """
     reads = read_sets(operand_code, parts.g_of, parts.node, len(parts))
     code_len = operand_code.lengths
@@ -155,6 +158,8 @@ def threshold_stage(
         load = length * (np.diff(reads.indptr) - owner_len).clip(min=1.0)
         pools = allocate_pools(parts.need, routing, load, width, min_size=6 * length)
         units = assign_units(pools, length, rng)
+        if home:
+            units, stats["home_gates"] = home_units(parts, pools, units, length, rng)
         if repair_rounds and _repairable(parts, operand_code, theta):
             units, stats["repair"] = _repair_units(
                 parts, operand_code, units, pools, rng, repair_rounds
@@ -171,6 +176,93 @@ def threshold_stage(
     stats["fan_in_fraction_mean"] = float(used.mean() / operand_code.width) if len(used) else 0.0
     stats["fan_in_fraction_max"] = float(used.max() / operand_code.width) if len(used) else 0.0
     return layer, units, stats
+
+
+def home_units(
+    parts: Parts,
+    pools: Any,
+    units: sparse.csr_array,
+    length: int,
+    rng: np.random.Generator,
+) -> tuple[sparse.csr_array, int]:
+    """Home units: every feature owns ``length // 2`` random units of each shared pool, and a
+    2-input part there uses the union of its operands' home units (topped up with random
+    units of the pool to ``length``).
+
+    A feature's code then enters its home units once for all of its gates instead of once
+    per gate, which roughly halves the load (read-set bits) of the layer. Parts in private
+    blocks (influence channels) and parts with another arity keep ``units``. Returns the new
+    membership and the number of parts placed on home units.
+    """
+    n = len(parts)
+    arity = np.bincount(parts.g_of, minlength=n)
+    shared = np.array([name.endswith(":shared") for name in pools.names], dtype=bool)
+    sel = np.flatnonzero((arity == 2) & shared[pools.pool_of_gate])
+    half = length // 2
+    if len(sel) == 0 or half == 0:
+        return units, 0
+    cols = units.indices.reshape(n, length).astype(np.int64).copy()
+    order = np.argsort(parts.g_of, kind="stable")
+    operands = parts.node[order].reshape(-1, 2) if (arity == 2).all() else None
+    if operands is None:
+        first = np.full(n, -1)
+        second = np.full(n, -1)
+        starts = np.cumsum(arity) - arity
+        sorted_nodes = parts.node[order]
+        first[sel] = sorted_nodes[starts[sel]]
+        second[sel] = sorted_nodes[starts[sel] + 1]
+        operands = np.stack([first, second], axis=1)
+    n_nodes = int(parts.node.max()) + 1
+    placed = 0
+    for pool in np.unique(pools.pool_of_gate[sel]):
+        in_pool = sel[pools.pool_of_gate[sel] == pool]
+        start, size = int(pools.start[pool]), int(pools.stop[pool] - pools.start[pool])
+        if size < 2 * length:
+            continue
+        homes = _distinct_rows(rng, n_nodes, half, size) + start
+        a, c = operands[in_pool, 0], operands[in_pool, 1]
+        chosen = np.concatenate(
+            [homes[a], homes[c], rng.integers(start, start + size, (len(in_pool), length))], 1
+        )
+        cols[in_pool] = _first_distinct(chosen, length, rng, start, size)
+        placed += len(in_pool)
+    cols.sort(axis=1)
+    new = sparse.csr_array(
+        (np.ones(n * length, dtype=np.int8), cols.ravel().astype(np.int32), units.indptr.copy()),
+        shape=units.shape,
+    )
+    return new, placed
+
+
+def _distinct_rows(rng: np.random.Generator, rows: int, length: int, size: int) -> np.ndarray:
+    """(rows, length) distinct values in range(size) per row."""
+    out = rng.integers(0, size, (rows, length))
+    while True:
+        srt = np.sort(out, axis=1)
+        dup = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+        if not dup.any():
+            return out
+        out[dup] = rng.integers(0, size, (int(dup.sum()), length))
+
+
+def _first_distinct(
+    chosen: np.ndarray, length: int, rng: np.random.Generator, start: int, size: int
+) -> np.ndarray:
+    """Per row, the first ``length`` distinct values of ``chosen`` (redrawing the tail if short)."""
+    while True:
+        order = np.argsort(chosen, axis=1, kind="stable")
+        srt = np.take_along_axis(chosen, order, axis=1)
+        first = np.ones_like(chosen, dtype=bool)
+        first[:, 1:] = srt[:, 1:] != srt[:, :-1]
+        keep = np.zeros_like(first)
+        np.put_along_axis(keep, order, first, axis=1)
+        # positions of kept values in their original order; take the first `length`
+        rank = np.cumsum(keep, axis=1)
+        short = rank[:, -1] < length
+        if not short.any():
+            mask = keep & (rank <= length)
+            return chosen[mask].reshape(len(chosen), length)
+        chosen[short, -length:] = rng.integers(start, start + size, (int(short.sum()), length))
 
 
 NON_MONOTONE = (OP_CODE["xor"], OP_CODE["andnot"])
@@ -253,6 +345,11 @@ def _hidden_layer(
         layers.append(layer)
         memberships.append((sel, units))
         if not is_private:
+            # The hidden repair clears the hidden layer only: the output layer can still
+            # misfire (true parts' hidden units are shared with other gates' parts), so it is
+            # recorded as "hidden_repair", never as the network's s = 2 certificate.
+            if "repair" in st:
+                st["hidden_repair"] = st.pop("repair")
             stats.update(st)
     weight = sparse.vstack([lay.weight for lay in layers], format="csr")
     bias = np.concatenate([lay.bias for lay in layers])
@@ -335,6 +432,16 @@ def _check_one_level(task: Task, name: str) -> np.ndarray:
     return outs - task.features
 
 
+def _pairs_at_s2(task: Task) -> bool:
+    """A 2-input AND task at sparsity <= 2 (where the s = 2 certificate applies)."""
+    return bool(
+        task.sparsity <= 2
+        and task.n_gates > 0
+        and (task.ops == OP_CODE["and"]).all()
+        and (task.arity == 2).all()
+    )
+
+
 CERTIFY_LIMIT = 200_000
 REPAIR_LIMIT = 300_000
 """Above this many gates the s = 2 repair (minutes of work) is skipped by default; the widths
@@ -353,9 +460,45 @@ class _Certified(Construction):
 
     certify: bool = True
     width_scale: float = 1.0
+    fallback: bool = False
 
     def build_once(self, task: Task, rng: np.random.Generator) -> Network:
         raise NotImplementedError
+
+    def resolved(self, task: Task) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def superposition_does_not_pay(self, task: Task) -> str | None:
+        """Why the automatic superposed widths are no use for ``task``, or None if they are.
+
+        With every parameter automatic, the explicit network (one unit per feature and per
+        gate, exact) is built instead when no width meets the failure targets, or when the
+        superposed widths would need at least its m + m' neurons. That happens for tasks whose
+        features are read by very many gates at larger s (universal AND at s = 5: a unit that
+        hosts two gates fires for one operand of each). With ``fallback`` off (always for
+        ``superposed3``) the superposed design is built regardless and the reason is recorded
+        in ``extras["warning"]``.
+        """
+        given = ("ell", "ell_out", "t", "n_in", "n_hidden", "n_out")
+        if (
+            getattr(self, "explicit_inputs", False)
+            or getattr(self, "explicit_outputs", False)
+            or getattr(self, "home", False)
+            or any(getattr(self, name, None) is not None for name in given)
+        ):
+            return None
+        p = self.resolved(task)
+        total = int(p["n_in"]) + int(p.get("n_hidden", 0)) + int(p["n_out"])
+        explicit = task.features + task.n_gates
+        feasible = bool(p["auto"].get("feasible", True))
+        if feasible and total < explicit:
+            return None
+        why = (
+            f"no automatic width meets the failure target (closest: {total:,} neurons)"
+            if not feasible
+            else f"the automatic widths need {total:,} neurons"
+        )
+        return f"{why}, not fewer than the explicit network's m + m' = {explicit:,}"
 
     def _certificate(self, net: Network) -> dict[str, Any] | None:
         from superpose.verify import verify
@@ -380,6 +523,23 @@ class _Certified(Construction):
     def build(self, task: Task, rng: np.random.Generator) -> Network:
         if not self.width_scale > 0:
             raise SuperposeError(f"width_scale must be > 0, got {self.width_scale!r}")
+        reason = self.superposition_does_not_pay(task)
+        if reason is not None and not self.fallback:
+            net = self._build_certified(task, rng)
+            net.extras["warning"] = f"superposition does not pay here: {reason}"
+            return net
+        if reason is not None:
+            saved = (self.explicit_inputs, self.explicit_outputs)
+            self.explicit_inputs = self.explicit_outputs = True
+            try:
+                net = self._build_certified(task, rng)
+            finally:
+                self.explicit_inputs, self.explicit_outputs = saved
+            net.extras["fallback"] = f"explicit inputs and outputs: {reason}"
+            return net
+        return self._build_certified(task, rng)
+
+    def _build_certified(self, task: Task, rng: np.random.Generator) -> Network:
         if not self.certify:
             return self.build_once(task, rng)
         base = self.width_scale
@@ -412,6 +572,13 @@ class Superposed(_Certified):
     :func:`~superpose.constructions.params.repair_params` instead, and the few gates open to
     some 2-sparse input are repaired afterwards, which certifies every <= 2-sparse input
     (``extras["repair"]["certified_s2"]``).
+
+    ``home=True`` (opt-in, 2-AND at s <= 2 only) places each gate on its operands' home units
+    (:func:`home_units`); it is not calibrated: give ``ell_out`` (even) and the widths.
+
+    With every parameter automatic and ``fallback`` on, a task for which superposition does
+    not pay gets the explicit network instead (see ``superposition_does_not_pay``); the reason
+    is recorded in ``extras["fallback"]``.
     """
 
     name = "superposed"
@@ -429,9 +596,13 @@ class Superposed(_Certified):
         explicit_outputs: bool = False,
         certify: bool = True,
         repair: bool = True,
+        home: bool = False,
+        fallback: bool = True,
     ) -> None:
         self.certify = certify
+        self.fallback = fallback
         self.repair = repair
+        self.home = home
         self.ell = ell
         self.ell_out = ell_out
         self.n_in = n_in
@@ -472,14 +643,18 @@ class Superposed(_Certified):
             and task.n_gates <= REPAIR_LIMIT
             and not self.explicit_inputs
             and not self.explicit_outputs
-            and task.sparsity <= 2
-            and task.n_gates > 0
-            and (task.ops == OP_CODE["and"]).all()
-            and (task.arity == 2).all()
+            and _pairs_at_s2(task)
         )
 
     def build_once(self, task: Task, rng: np.random.Generator) -> Network:
         gates = _check_one_level(task, self.name)
+        if self.home and not _pairs_at_s2(task):
+            # A triangle a-c-p of gates puts p's code into all home units of gate (a, c), so
+            # input {a, p} fools it; only the s = 2 repair finds and fixes such gates.
+            raise SuperposeError(
+                "home=True needs a 2-input AND task at sparsity <= 2 (the s = 2 repair removes "
+                f"the gates a triangle of gates fools); got sparsity {task.sparsity}"
+            )
         parts = gate_parts(task, gates, signed=False)
         p = self.resolved(task)
         input_code, operand_code, overlaps = input_code_for(
@@ -494,6 +669,7 @@ class Superposed(_Certified):
             rng,
             private=self.explicit_outputs,
             repair_rounds=12 if self._repairs(task) else 0,
+            home=self.home and not self.explicit_outputs,
         )
         output_code: Code = (
             ExplicitCode(task.n_gates) if self.explicit_outputs else BloomCode(units)
@@ -505,9 +681,14 @@ class Superposed(_Certified):
 
 
 class Superposed3(_Certified):
-    """Three-layer superposed network: input code -> hidden threshold layer -> output code."""
+    """Three-layer superposed network: input code -> hidden threshold layer -> output code.
+
+    No explicit fallback: its explicit variants keep the hidden layer, so they are never
+    cheaper than the explicit two-layer network that ``superposed`` falls back to.
+    """
 
     name = "superposed3"
+    fallback = False
 
     def __init__(
         self,

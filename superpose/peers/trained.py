@@ -8,8 +8,11 @@ is the input layer: the features themselves, or a fixed Bloom or linear code of 
 Training data are s-sparse inputs of the task (a third uniform, a third holding every operand
 of a random output gate, a third all but one), labelled by the shared ground-truth evaluator.
 The loss is a mean squared error whose true (rare) outputs are weighted ``pos_weight`` times
-more. Several widths train at once along an instance axis (one batched ``einsum``); biases of
-ReLU units are kept <= 0 so that an all-zero input maps to zero (the network invariant).
+more. Units are leaky ReLUs (slope 0.1) for the first 70% of the steps, so that no unit dies
+for good, then plain ReLUs, the activation the saved network computes (Busch's thesis trains
+leaky-ReLU first, then fine-tunes with ReLU). Several widths train at once along an instance
+axis (one batched ``einsum``); biases of ReLU units are kept <= 0 so that an all-zero input
+maps to zero (the network invariant).
 Each trained instance is converted to a :class:`~superpose.network.Network` (dense weights as
 CSR) and checked by the same verifier as every construction.
 
@@ -33,6 +36,9 @@ from superpose.network import Layer, Network
 from superpose.peers.universal_and import READOUT_TRAINED, DenseExplicitCode
 from superpose.task import Task
 from superpose.verify import random_inputs
+
+LEAKY_SLOPE = 0.1
+LEAKY_FRACTION = 0.7
 
 
 def _torch() -> Any:
@@ -149,23 +155,24 @@ def train_mlp(
 ) -> list[Network]:
     """Train one ReLU MLP per hidden width in ``widths`` on ``task``; return them as Networks.
 
-        ``pos_weight`` weighs the loss of true outputs: a number, ``"sqrt"`` (the square root of
-        the negative/positive ratio of the training data, the default) or ``"balanced"`` (the
-        ratio itself). ``input_code`` / ``output_code`` fix the input layer / output layer
-        (explicit when ``None``; Bloom or linear codes make the network work in superposition).
-        A width of 0 means no hidden layer (only with a Bloom output code: one weight layer from
-        the input code to the output code, like the two-layer construction). Seeds: ``seed``
-        drives both the torch initialisation (``torch.Generator``) and the data
-        (``numpy.random.Generator``). ``threads`` sets torch's intra-op threads during training
-    (1 by default: on a shared 2-core machine more threads contend and run slower). ``save_dir`` writes each network with
-        :func:`superpose.io.save_network` into ``save_dir/trained-w{width}``.
+    ``pos_weight`` weighs the loss of true outputs: a number, ``"sqrt"`` (the square root of
+    the negative/positive ratio of the training data, the default) or ``"balanced"`` (the
+    ratio itself). ``input_code`` / ``output_code`` fix the input layer / output layer
+    (explicit when ``None``; Bloom or linear codes make the network work in superposition).
+    A width of 0 means no hidden layer (only with a Bloom output code: one weight layer from
+    the input code to the output code, like the two-layer construction). Seeds: ``seed``
+    drives both the torch initialisation (``torch.Generator``) and the data
+    (``numpy.random.Generator``). ``threads`` sets torch's intra-op threads during training
+    (1 by default: on a shared 2-core machine more threads contend and run slower).
+    ``save_dir`` writes each network with :func:`superpose.io.save_network` into
+    ``save_dir/trained-w{width}``.
 
-        Example:
-            >>> from superpose import families, verify
-            >>> task = families.universal_and(8, sparsity=2)
-            >>> nets = train_mlp(task, [28], steps=300, seed=0)  # doctest: +SKIP
-            >>> nets[0].extras["readout"]  # doctest: +SKIP
-            'trained'
+    Example:
+        >>> from superpose import families, verify
+        >>> task = families.universal_and(8, sparsity=2)
+        >>> nets = train_mlp(task, [28], steps=300, seed=0)  # doctest: +SKIP
+        >>> nets[0].extras["readout"]  # doctest: +SKIP
+        'trained'
     """
     torch = _torch()
     old_threads = torch.get_num_threads()
@@ -274,11 +281,14 @@ def _train(
     label = f"training {len(widths)} width(s) on {task.n_outputs} outputs"
     losses = [torch.zeros(len(g.widths)) for g in groups]
     with progress_bar(label, steps, enabled=progress) as advance:
-        for _step in range(steps):
+        for step in range(steps):
             z, _y, target = make_batch(batch_size)
             weight = 1.0 + (pw - 1.0) * target
+            # Leaky ReLU for the first 70% of the steps (no unit dies for good), then the
+            # plain ReLU the saved network computes (Busch's leaky-then-ReLU schedule).
+            slope = LEAKY_SLOPE if step < LEAKY_FRACTION * steps else 0.0
             for gi, group in enumerate(groups):
-                out = group.forward(z, decode_matrix)
+                out = group.forward(z, decode_matrix, slope)
                 per_instance = (weight * (out - target[None]) ** 2).mean(dim=(1, 2))
                 group.step(per_instance.sum())
                 losses[gi] = per_instance.detach()
@@ -379,8 +389,12 @@ class _Group:
             self.opts.append(torch.optim.Adam(params, lr=lr))
         self.scheds = [torch.optim.lr_scheduler.CosineAnnealingLR(o, steps) for o in self.opts]
 
-    def forward(self, z: Any, decode_matrix: Any) -> Any:
+    def forward(self, z: Any, decode_matrix: Any, slope: float = 0.0) -> Any:
         torch = self.torch
+
+        def act(v: Any) -> Any:
+            return torch.nn.functional.leaky_relu(v, slope) if slope else torch.relu(v)
+
         if isinstance(z, tuple):  # (on-unit indices, values), padded with value 0
             idx, val = z
             pre = torch.nn.functional.embedding_bag(
@@ -390,12 +404,12 @@ class _Group:
             pre = z @ self.first
         pre = pre.view(-1, self.inst, self.d_first).transpose(0, 1)  # (inst, batch, d)
         if self.hidden:
-            h = torch.relu(pre + self.b1[:, None, :]) * self.mask[:, None, :]
+            h = act(pre + self.b1[:, None, :]) * self.mask[:, None, :]
             out = torch.einsum("ibd,iod->ibo", h, self.w2)
         else:
             out = pre
         if self.b2 is not None:
-            out = torch.relu(out + self.b2[:, None, :])
+            out = act(out + self.b2[:, None, :])
         if decode_matrix is not None:
             out = out @ decode_matrix  # the linear code's read-out E^T z
         return out

@@ -1,0 +1,609 @@
+"""Levels of a deep task: levelling with carries, sparsity bounds per stage, per-level checks.
+
+* :func:`layout` splits a task into stages. A gate's level is one more than its deepest
+  operand (inputs are level 0); stage L computes the gates of level L and carries forward
+  (``copy``) every node that is read after level L or is an output but was made earlier, so
+  that each stage reads only the stage before it. Only gates some output depends on are kept.
+* :func:`active_bounds` bounds, for every stage, how many of its nodes can be true at once on
+  an input with at most s active features. All ops map all-zero operands to 0, so a true node
+  always has an active input in its backward cone; the *relaxed* circuit (``xor`` -> ``or``,
+  ``andnot(a, b)`` -> ``copy(a)``) is monotone and true wherever the task is, so bounds for it
+  hold for the task. Methods, tightest first:
+
+  - ``exact`` (s <= 3): a set of inputs whose true set is more than the union of the true
+    sets of its proper subsets must be the union of minimal supports of two operands of one
+    AND gate ("candidate" sets). The true sets of every single input and of every candidate
+    pair (and triple) are evaluated; every other set is bounded by the sums of single-input
+    counts and pair surpluses. The result is a safe upper bound, tight up to overlaps.
+  - ``cone``: the sum of the s largest forward cones (nodes reachable from one input) of the
+    stage -- safe for any s, loose for deep circuits (cones roughly double per level).
+
+  ``exact`` falls back to ``cone`` when the candidate sets exceed ``max_candidates``.
+* :func:`level_report` runs inputs through a circuit network, decodes *every* stage with its
+  own code and compares each with the truth: how often each level's output code is wrong,
+  and how errors accumulate with depth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from superpose.errors import SuperposeError
+from superpose.evaluate import evaluate_nodes
+from superpose.task import OP_CODE, Task
+
+DEFAULT_MAX_CANDIDATES = 3_000_000
+"""Largest number of candidate input sets the ``exact`` bound evaluates before falling back."""
+
+
+# --- levelling ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Stages of a deep task: stage L (1-based) computes ``gates[L-1]`` and carries ``carried[L-1]``."""
+
+    depth: int
+    gates: list[np.ndarray]  # gate indices computed at each stage
+    carried: list[np.ndarray]  # node ids copied forward at each stage
+    needed: np.ndarray  # per gate: some output depends on it
+    last_use: np.ndarray  # per node: last stage that reads it (depth + 1 for outputs)
+
+    def nodes(self, stage: int, features: int) -> np.ndarray:
+        """Node ids held by stage ``stage`` (1-based): its gates, then its carries."""
+        i = stage - 1
+        return np.concatenate([features + self.gates[i], self.carried[i]]).astype(np.int64)
+
+    @property
+    def carries(self) -> list[int]:
+        return [len(c) for c in self.carried]
+
+    @property
+    def total_carries(self) -> int:
+        return int(sum(self.carries))
+
+
+def needed_gates(task: Task) -> np.ndarray:
+    """Per gate: whether some output depends on it."""
+    needed = np.zeros(task.n_nodes, dtype=bool)
+    needed[task.outputs] = True
+    if task.depth > 1:
+        # Level by level from the top: a needed gate needs its operands.
+        level = task.gate_level
+        for lev in range(task.depth, 0, -1):
+            g = np.flatnonzero((level == lev) & needed[task.features :])
+            if len(g):
+                arity = task.arity[g]
+                pos = np.arange(int(arity.sum())) - np.repeat(np.cumsum(arity) - arity, arity)
+                needed[task.gate_inputs[np.repeat(task.gate_indptr[g], arity) + pos]] = True
+    return needed[task.features :]
+
+
+def layout(task: Task) -> Layout:
+    """Levels and carries of ``task`` (see the module docstring).
+
+    Example:
+        >>> t = Task.from_gates(4, 2, [("and", [0, 1]), ("or", [4, 2]), ("and", [5, 3])], [6, 4])
+        >>> lay = layout(t)
+        >>> lay.depth, [g.tolist() for g in lay.gates], lay.carries
+        (3, [[0], [1], [2]], [2, 2, 1])
+    """
+    depth = max(task.depth, 1)
+    levels = task.node_level
+    needed = needed_gates(task)
+    last_use = levels.astype(np.int64).copy()
+    reader_level = np.repeat(task.gate_level, task.arity)
+    keep = np.repeat(needed, task.arity)
+    np.maximum.at(last_use, task.gate_inputs[keep], reader_level[keep])
+    last_use[task.outputs] = depth + 1
+    gates, carried = [], []
+    for level in range(1, depth + 1):
+        gates.append(np.flatnonzero((task.gate_level == level) & needed).astype(np.int64))
+        carried.append(np.flatnonzero((levels < level) & (last_use > level)).astype(np.int64))
+    return Layout(depth, gates, carried, needed, last_use)
+
+
+def level_membership(task: Task, lay: Layout) -> sparse.csr_array:
+    """(nodes, levels) 0/1: gate g (needed) sits in the column of its own level."""
+    g = np.concatenate(lay.gates) if lay.gates else np.zeros(0, np.int64)
+    lev = task.gate_level[g].astype(np.int64) - 1
+    return sparse.csr_array(
+        (np.ones(len(g), dtype=np.int64), (task.features + g, lev)),
+        shape=(task.n_nodes, lay.depth),
+    )
+
+
+def stage_membership(task: Task, lay: Layout) -> sparse.csr_array:
+    """(nodes, stages) 0/1: node v is held by stage L (as a gate of L or a carry)."""
+    rows, cols = [], []
+    for i in range(lay.depth):
+        nodes = lay.nodes(i + 1, task.features)
+        rows.append(nodes)
+        cols.append(np.full(len(nodes), i, dtype=np.int64))
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    return sparse.csr_array(
+        (np.ones(len(r), dtype=np.int64), (r, c)), shape=(task.n_nodes, lay.depth)
+    )
+
+
+# --- sparsity bounds ---------------------------------------------------------------------
+
+
+def relaxed(task: Task) -> Task:
+    """The monotone relaxation: xor -> or, andnot(a, b) -> copy(a). True wherever ``task`` is."""
+    ops = task.ops.copy()
+    is_andnot = ops == OP_CODE["andnot"]
+    ops[ops == OP_CODE["xor"]] = OP_CODE["or"]
+    if not is_andnot.any():
+        return Task(
+            task.features, task.sparsity, ops, task.gate_indptr, task.gate_inputs, task.outputs
+        )
+    ops[is_andnot] = OP_CODE["copy"]
+    arity = task.arity.copy()
+    keep = np.ones(len(task.gate_inputs), dtype=bool)
+    second = task.gate_indptr[:-1][is_andnot] + 1
+    keep[second] = False
+    arity[is_andnot] = 1
+    indptr = np.zeros(task.n_gates + 1, dtype=np.int64)
+    np.cumsum(arity, out=indptr[1:])
+    return Task(task.features, task.sparsity, ops, indptr, task.gate_inputs[keep], task.outputs)
+
+
+@dataclass
+class ActiveBounds:
+    """Upper bounds on simultaneously true nodes per stage, for inputs with <= ``sparsity`` active."""
+
+    sparsity: int
+    method: str  # "exact" or "cone"
+    bounds: list[int]  # per stage 1..depth (its gates and carries)
+    cone: list[int]  # the cone bound, for comparison
+    single_max: list[int]  # most nodes one input switches on, per stage
+    level_bounds: list[int] = field(default_factory=list)  # per level: its own gates only
+    level_cone: list[int] = field(default_factory=list)
+    candidates: int = 0  # candidate input sets evaluated
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _top_sum(col: np.ndarray, k: int) -> int:
+    if k <= 0 or len(col) == 0:
+        return 0
+    k = min(k, len(col))
+    return int(np.partition(col, len(col) - k)[len(col) - k :].sum())
+
+
+def _batches_of_sets(sets: np.ndarray, m: int, batch: int = 16384):
+    """Yield (start, csr batch) for rows of input ids (-1 = unused slot)."""
+    for start in range(0, len(sets), batch):
+        part = sets[start : start + batch]
+        r, c = np.nonzero(part >= 0)
+        x = sparse.csr_array(
+            (np.ones(len(r), dtype=np.int32), (r, part[r, c])), shape=(len(part), m)
+        )
+        yield start, x
+
+
+def _stage_counts(task: Task, sets: np.ndarray, member: sparse.csr_array) -> np.ndarray:
+    """(len(sets), stages): true nodes of each stage for each input set."""
+    out = np.zeros((len(sets), member.shape[1]), dtype=np.int64)
+    for start, x in _batches_of_sets(sets, task.features):
+        v = evaluate_nodes(task, x)
+        out[start : start + x.shape[0]] = np.asarray((v @ member).toarray())
+    return out
+
+
+def _cone_counts(task: Task, member: sparse.csr_array) -> np.ndarray:
+    """(features, stages): nodes of each stage in each input's forward cone."""
+    m, n = task.features, task.n_nodes
+    g_of = np.repeat(np.arange(task.n_gates), task.arity) + m
+    reads = sparse.csr_array(
+        (np.ones(len(g_of), dtype=np.int8), (task.gate_inputs, g_of)), shape=(n, n)
+    )
+    frontier = sparse.csr_array(
+        (np.ones(m, dtype=np.int8), (np.arange(m), np.arange(m))), shape=(m, n)
+    )
+    reach = frontier.copy()
+    for _ in range(max(task.depth, 1)):
+        frontier = sparse.csr_array(frontier @ reads)
+        frontier.data[:] = 1
+        if frontier.nnz == 0:
+            break
+        reach = reach + frontier
+    reach.data[:] = 1
+    return np.asarray((sparse.csr_array(reach, dtype=np.int64) @ member).toarray())
+
+
+def _and_operand_pairs(task: Task) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b): every pair of distinct operands of every AND gate."""
+    is_and = np.flatnonzero(task.ops == OP_CODE["and"])
+    if len(is_and) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    arity = task.arity[is_and]
+    a_list, b_list = [], []
+    for i in range(int(arity.max())):
+        for j in range(i + 1, int(arity.max())):
+            g = is_and[arity > j]
+            a_list.append(task.gate_inputs[task.gate_indptr[g] + i])
+            b_list.append(task.gate_inputs[task.gate_indptr[g] + j])
+    return np.concatenate(a_list), np.concatenate(b_list)
+
+
+def _cross(sup_a: list[np.ndarray], sup_b: list[np.ndarray], size: int, limit: int) -> np.ndarray:
+    """Unions of one row of ``sup_a[k]`` and one of ``sup_b[k]`` with exactly ``size`` members."""
+    out = []
+    total = 0
+    for sa, sb in zip(sup_a, sup_b, strict=True):
+        if len(sa) == 0 or len(sb) == 0:
+            continue
+        total += len(sa) * len(sb)
+        if total > limit:
+            raise _TooMany
+        ra = np.repeat(sa, len(sb), axis=0)
+        rb = np.tile(sb, (len(sa), 1))
+        out.append(np.concatenate([ra, rb], axis=1))
+    if not out:
+        return np.zeros((0, size), dtype=np.int64)
+    rows = np.sort(np.concatenate(out), axis=1)
+    # Collapse repeats within a row (-1 marks a removed slot), keep rows of `size` distinct ids.
+    dup = np.zeros(rows.shape, dtype=bool)
+    dup[:, 1:] = rows[:, 1:] == rows[:, :-1]
+    rows = np.where(dup | (rows < 0), np.iinfo(np.int64).max, rows)
+    rows = np.sort(rows, axis=1)
+    distinct = (rows < np.iinfo(np.int64).max).sum(axis=1)
+    rows = rows[distinct == size][:, :size]
+    if len(rows) == 0:
+        return np.zeros((0, size), dtype=np.int64)
+    return np.unique(rows, axis=0)
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _supports_of(node_ids: np.ndarray, sets: np.ndarray, new: sparse.csc_array) -> list[np.ndarray]:
+    """For each node, the input sets (rows of ``sets``) on which it is newly true."""
+    return [sets[new.indices[new.indptr[v] : new.indptr[v + 1]]] for v in node_ids]
+
+
+def active_bounds(
+    task: Task,
+    sparsity: int | None = None,
+    lay: Layout | None = None,
+    method: str = "auto",
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
+) -> ActiveBounds:
+    """Upper bound on true nodes per stage for inputs with at most ``sparsity`` active features.
+
+    Example:
+        >>> t = Task.from_gates(4, 2, [("and", [0, 1]), ("or", [4, 2]), ("or", [5, 3])])
+        >>> b = active_bounds(t)
+        >>> b.method, b.bounds, b.cone
+        ('exact', [2, 2, 3], [2, 4, 6])
+    """
+    s = task.sparsity if sparsity is None else int(sparsity)
+    if s < 1:
+        raise SuperposeError(f"sparsity must be >= 1, got {s}")
+    if method not in ("auto", "exact", "cone"):
+        raise SuperposeError(f"unknown bound method {method!r} (known: auto, exact, cone)")
+    lay = lay if lay is not None else layout(task)
+    mono = relaxed(task)
+    # Columns: stages 1..D (gates and carries), then levels 1..D (own gates only).
+    member = sparse.csr_array(
+        sparse.hstack([stage_membership(task, lay), level_membership(task, lay)], format="csr")
+    )
+    m, depth = task.features, lay.depth
+    s = min(s, m)
+    cols = 2 * depth
+    cones = _cone_counts(mono, member)
+    cone = [_top_sum(cones[:, c], s) for c in range(cols)]
+    ids = np.arange(m, dtype=np.int64)[:, None]
+    single = _stage_counts(mono, ids, member)
+    single_max = [int(single[:, c].max(initial=0)) for c in range(cols)]
+
+    def result(method: str, bounds: list[int], **kw: Any) -> ActiveBounds:
+        b = [int(min(x, y)) for x, y in zip(bounds, cone, strict=True)]
+        return ActiveBounds(
+            s, method, b[:depth], cone[:depth], single_max[:depth], b[depth:], cone[depth:], **kw
+        )
+
+    if method == "cone" or (method == "auto" and s > 3):
+        note = "exact bounds are implemented for s <= 3; cone bound used" if s > 3 else ""
+        return result("cone", cone, note=note)
+    if s == 1:
+        return result("exact", single_max)
+    try:
+        bounds, n_cand, extra = _exact_bounds(mono, s, member, single, max_candidates)
+    except _TooMany:
+        return result(
+            "cone", cone, note=f"more than {max_candidates:,} candidate input sets; cone bound used"
+        )
+    return result("exact", bounds, candidates=n_cand, extra=extra)
+
+
+def _exact_bounds(
+    mono: Task, s: int, member: sparse.csr_array, single: np.ndarray, limit: int
+) -> tuple[list[int], int, dict[str, Any]]:
+    """The ``exact`` method for s in {2, 3} (see the module docstring)."""
+    m, depth = mono.features, member.shape[1]
+    n = mono.n_nodes
+    ids = np.arange(m, dtype=np.int64)
+    v1 = evaluate_nodes(
+        mono, sparse.csr_array((np.ones(m, dtype=np.int32), (ids, ids)), shape=(m, m))
+    )
+    v1_csc = sparse.csc_array(v1)
+    a_ops, b_ops = _and_operand_pairs(mono)
+    singles = ids[:, None]
+    sup1 = _supports_of(np.arange(n), singles, v1_csc)
+    pairs = _cross([sup1[a] for a in a_ops], [sup1[b] for b in b_ops], 2, limit)
+    n_cand = len(pairs)
+    top = lambda k: [_top_sum(single[:, L], k) for L in range(depth)]  # noqa: E731
+    m2 = top(2)
+    surplus2 = [0] * depth
+    new2_csc = None
+    if len(pairs):
+        counts2 = np.zeros((len(pairs), depth), dtype=np.int64)
+        new_rows, new_cols = [], []
+        for start, x in _batches_of_sets(pairs, m):
+            v = evaluate_nodes(mono, x)
+            counts2[start : start + x.shape[0]] = np.asarray((v @ member).toarray())
+            # Newly true on the pair: true, but not on either single input.
+            union = sparse.csr_array(x @ v1)
+            union.data[:] = 1
+            new = sparse.csr_array(v - union.astype(v.dtype))
+            new.eliminate_zeros()
+            coo = new.tocoo()
+            keep = coo.data > 0
+            new_rows.append(coo.coords[0][keep] + start)
+            new_cols.append(coo.coords[1][keep])
+        r, c = np.concatenate(new_rows), np.concatenate(new_cols)
+        new2 = sparse.csr_array((np.ones(len(r), dtype=np.int64), (r, c)), shape=(len(pairs), n))
+        surplus = np.asarray((new2 @ member).toarray())
+        surplus2 = [int(surplus[:, L].max(initial=0)) for L in range(depth)]
+        m2 = [max(m2[L], int(counts2[:, L].max())) for L in range(depth)]
+        new2_csc = sparse.csc_array(new2)
+    extra: dict[str, Any] = {"candidate_pairs": int(len(pairs)), "pair_surplus_max": surplus2}
+    if s == 2:
+        return m2, n_cand, extra
+    # s = 3: a set without a triple interaction is the union of its pairs' true sets:
+    # no candidate pair among them -> three singles; one -> that pair plus a single; two or
+    # three sharing input i -> |T_i| + two (|T_j| + surplus_ij) + at most one more surplus.
+    m3 = [max(t3, c2 + t1) for t3, c2, t1 in zip(top(3), m2, top(1), strict=True)]
+    if len(pairs):
+        for L in range(depth):
+            ii = np.concatenate([pairs[:, 0], pairs[:, 1]])
+            jj = np.concatenate([pairs[:, 1], pairs[:, 0]])
+            w = single[jj, L] + np.concatenate([surplus[:, L], surplus[:, L]])
+            order = np.lexsort((-w, ii))
+            ii, w = ii[order], w[order]
+            first = np.r_[True, ii[1:] != ii[:-1]]
+            rank = np.arange(len(ii)) - np.maximum.accumulate(
+                np.where(first, np.arange(len(ii)), 0)
+            )
+            top2 = np.bincount(ii[rank < 2], weights=w[rank < 2], minlength=m)
+            best = int((single[:, L] + top2).max()) + surplus2[L]
+            m3[L] = max(m3[L], best)
+    if (mono.arity[mono.ops == OP_CODE["and"]] > 2).any():
+        raise _TooMany  # k-ary ANDs can join three singles at once; not enumerated
+    sup2 = (
+        _supports_of(np.arange(n), pairs, new2_csc)
+        if new2_csc is not None
+        else [np.zeros((0, 2), np.int64)] * n
+    )
+    pad1 = [np.concatenate([s1, np.full((len(s1), 1), -1)], axis=1) for s1 in sup1]
+    sup12 = [np.concatenate([p1, p2]) if len(p2) else p1 for p1, p2 in zip(pad1, sup2, strict=True)]
+    triples = _cross([sup12[a] for a in a_ops], [sup12[b] for b in b_ops], 3, limit - n_cand)
+    n_cand += len(triples)
+    extra["candidate_triples"] = int(len(triples))
+    if len(triples):
+        counts3 = _stage_counts(mono, triples, member)
+        m3 = [max(m3[L], int(counts3[:, L].max())) for L in range(depth)]
+    return m3, n_cand, extra
+
+
+def width_needed(active: int, code_length: int, density: float = 0.1) -> int:
+    """Width keeping ``active`` codes of ``code_length`` neurons below ``density`` of a layer on."""
+    return math.ceil(active * code_length / -math.log1p(-density))
+
+
+# --- per-level verification --------------------------------------------------------------
+
+
+def stage_codes(net: Any) -> list[tuple[np.ndarray, Any]]:
+    """(node ids, Bloom code) of every layer of a ``circuit`` network.
+
+    A freshly built network carries them; a loaded one is rebuilt from its task, parameters
+    and seed (with both seed conventions of the API and the CLI), and used only if the
+    rebuilt layers equal the loaded ones.
+    """
+    codes = getattr(net, "stage_codes", None)
+    if codes is not None:
+        return codes
+    if net.construction != "circuit":
+        raise SuperposeError(
+            f"per-level checks need a 'circuit' network; this one was built by {net.construction!r}"
+        )
+    from superpose.constructions import make_construction
+
+    params = {k: v for k, v in net.params.items() if k != "compiled_to_relu"}
+    seed = net.seed if net.seed is not None else 0
+    for rng in (
+        np.random.default_rng(np.random.SeedSequence([seed, 2])),
+        np.random.default_rng(seed),
+    ):
+        try:
+            again = make_construction("circuit", **params).build(net.task, rng)
+        except SuperposeError:
+            continue
+        if len(again.layers) == len(net.layers) and all(
+            a.weight.shape == b.weight.shape
+            and (a.weight != b.weight).nnz == 0
+            and np.array_equal(a.bias, b.bias)
+            for a, b in zip(again.layers, net.layers, strict=True)
+        ):
+            return again.stage_codes  # type: ignore[attr-defined]
+    raise SuperposeError(
+        "could not recover the per-stage codes of this network (rebuilding it from its task, "
+        "parameters and seed gave different weights)"
+    )
+
+
+def _decode(code: Any, z: Any, inhib: np.ndarray | None) -> sparse.csr_array:
+    """Decode a stage; a xor / andnot node whose detector unit is on reads as off."""
+    got = sparse.csr_array(code.decode(z), dtype=np.int8)
+    if inhib is None or not (inhib >= 0).any():
+        return got
+    rows = np.flatnonzero(inhib >= 0)
+    det_on = sparse.csr_array(sparse.csr_array(z)[:, inhib[rows]]).tocoo()
+    keep = det_on.data > 0
+    mask = sparse.csr_array(
+        (
+            np.ones(int(keep.sum()), dtype=np.int8),
+            (det_on.coords[0][keep], rows[det_on.coords[1][keep]]),
+        ),
+        shape=got.shape,
+    )
+    out = sparse.csr_array(got - got.multiply(mask), dtype=np.int8)
+    out.eliminate_zeros()
+    return out
+
+
+@dataclass
+class LevelReport:
+    """Per stage: how often its code is wrong, end to end and when fed a clean input."""
+
+    mode: str
+    inputs_checked: int = 0
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def level_report(
+    net: Any,
+    mode: str = "random",
+    samples: int = 2000,
+    rng: np.random.Generator | None = None,
+    *,
+    max_exhaustive: int = 5_000_000,
+    batch_size: int = 1024,
+) -> LevelReport:
+    """Decode every stage of a ``circuit`` network and compare it with the truth of its nodes.
+
+    For each stage: inputs on which some node it holds is wrong (``wrong_end_to_end``), the
+    false positives / negatives among its nodes, inputs on which it is the *first* wrong stage,
+    and ``wrong_clean_input``: inputs on which the stage is wrong even when fed the exact code
+    of the previous stage's truth (the error the stage adds by itself). Also the true nodes
+    and units on per input (mean and max), which show sparsity through depth.
+
+    Example:
+        >>> from superpose import families, build
+        >>> task = families.layered_circuit(20, 10, 3, np.random.default_rng(0), ops=("and", "or"))
+        >>> rep = level_report(build(task, "circuit"), "exhaustive")
+        >>> [row["wrong_end_to_end"] for row in rep.stages]
+        [0, 0, 0]
+    """
+    from superpose.task import n_sparse_inputs
+    from superpose.verify import MODES, exhaustive_inputs, random_inputs, targeted_inputs
+
+    if mode not in MODES:
+        raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    codes = stage_codes(net)
+    task = net.task
+    total = n_sparse_inputs(task.features, task.sparsity)
+    if mode == "exhaustive" and total > max_exhaustive:
+        raise SuperposeError(
+            f"exhaustive per-level check needs {total:,} inputs, above the limit of {max_exhaustive:,}"
+        )
+    sources = []
+    if mode in ("exhaustive", "all") and total <= max_exhaustive:
+        sources.append(exhaustive_inputs(task.features, task.sparsity, batch_size))
+    if mode in ("random", "all"):
+        sources.append(random_inputs(task, samples, rng, batch_size))
+    if mode in ("targeted", "all"):
+        sources.append(targeted_inputs(net, samples, rng, batch_size))
+    keys = (
+        "wrong_end_to_end",
+        "first_wrong",
+        "wrong_clean_input",
+        "false_positives",
+        "false_negatives",
+        "true_nodes_sum",
+        "true_nodes_max",
+        "units_on_sum",
+        "units_on_max",
+    )
+    acc = [dict.fromkeys(keys, 0) for _ in codes]
+    report = LevelReport(mode)
+    for source in sources:
+        for batch in source:
+            n = batch.shape[0]
+            report.inputs_checked += n
+            truth = evaluate_nodes(task, batch)
+            z = net.encode(batch)
+            already = np.zeros(n, dtype=bool)
+            prev_truth = None
+            for i, (layer, entry) in enumerate(zip(net.layers, codes, strict=True)):
+                nodes, code = entry[0], entry[1]
+                inhib = entry[2] if len(entry) > 2 else None
+                z_clean = None
+                if i > 0 and prev_truth is not None:
+                    z_clean = layer.apply(codes[i - 1][1].encode(prev_truth))
+                elif i == 0:
+                    z_clean = layer.apply(net.encode(batch))
+                z = layer.apply(z)
+                want = sparse.csr_array(truth[:, nodes], dtype=np.int8)
+                got = _decode(code, z, inhib)
+                diff = sparse.csr_array(got - want)
+                diff.eliminate_zeros()
+                bad_rows = np.diff(diff.indptr) > 0
+                row = acc[i]
+                row["wrong_end_to_end"] += int(bad_rows.sum())
+                row["first_wrong"] += int((bad_rows & ~already).sum())
+                already |= bad_rows
+                row["false_positives"] += int((diff.data > 0).sum())
+                row["false_negatives"] += int((diff.data < 0).sum())
+                clean = sparse.csr_array(_decode(code, z_clean, inhib) - want)
+                clean.eliminate_zeros()
+                row["wrong_clean_input"] += int((np.diff(clean.indptr) > 0).sum())
+                t_count = np.diff(want.indptr)
+                on = np.diff(sparse.csr_array(z).indptr)
+                row["true_nodes_sum"] += int(t_count.sum())
+                row["true_nodes_max"] = max(row["true_nodes_max"], int(t_count.max(initial=0)))
+                row["units_on_sum"] += int(on.sum())
+                row["units_on_max"] = max(row["units_on_max"], int(on.max(initial=0)))
+                prev_truth = want
+    stats = net.extras.get("stages", [{} for _ in codes])
+    n = max(report.inputs_checked, 1)
+    for i, (row, entry) in enumerate(zip(acc, codes, strict=True)):
+        nodes = entry[0]
+        st = stats[i] if i < len(stats) else {}
+        report.stages.append(
+            {
+                "stage": i + 1,
+                "level": st.get("level", i + 1),
+                "kind": st.get("kind", "level"),
+                "nodes": int(len(nodes)),
+                "width": int(net.layers[i].n_out),
+                "wrong_end_to_end": row["wrong_end_to_end"],
+                "error_rate": row["wrong_end_to_end"] / n,
+                "first_wrong": row["first_wrong"],
+                "wrong_clean_input": row["wrong_clean_input"],
+                "false_positives": row["false_positives"],
+                "false_negatives": row["false_negatives"],
+                "true_nodes_mean": row["true_nodes_sum"] / n,
+                "true_nodes_max": row["true_nodes_max"],
+                "units_on_mean": row["units_on_sum"] / n,
+                "units_on_max": row["units_on_max"],
+            }
+        )
+    return report
