@@ -126,6 +126,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         estimate_task_memory,
         parse_bytes,
         peak_rss_bytes,
+        peak_rss_children_bytes,
     )
     from superpose.parallel import verify_parallel
     from superpose.verify import random_inputs
@@ -166,6 +167,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
             "jobs": args.jobs,
         }
     out["peak_rss_bytes"] = peak_rss_bytes()
+    out["peak_rss_worker_bytes"] = peak_rss_children_bytes()  # largest verification worker
     # Forward pass: the same batch through sparse and dense versions of the same weights.
     batch = next(random_inputs(task, args.batch, np.random.default_rng(args.seed + 3), args.batch))
     reps = max(1, args.repeat)
@@ -220,6 +222,14 @@ def _fmt_rate(v: Any) -> str:
     return "–" if v is None else f"{v:,.0f}"
 
 
+def _fmt_rss(r: dict[str, Any]) -> str:
+    """Peak RSS of the benchmark process, and of its largest verification worker if any."""
+    main = f"{r['peak_rss_bytes'] / 2**30:.2f}"
+    jobs = max(r.get(f"verify_{m}", {}).get("jobs", 1) for m in ("random", "targeted"))
+    worker = r.get("peak_rss_worker_bytes", 0)
+    return f"{main} (worker {worker / 2**30:.2f})" if jobs > 1 and worker else main
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of the results (what the README quotes)."""
     head = (
@@ -242,7 +252,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['outputs']:,} | {r['construction']} | {r['layer_widths']} | "
             f"{r['build_seconds']:.1f} | {_fmt_rate(vr.get('inputs_per_second'))} | "
             f"{_fmt_rate(vt.get('inputs_per_second'))} | {errors} | "
-            f"{r['peak_rss_bytes'] / 2**30:.2f} | "
+            f"{_fmt_rss(r)} | "
             f"{_fmt_rate(r['sparse_forward_inputs_per_second'])} | "
             f"{_fmt_rate(dense_rate) if dense_rate else 'does not fit'} | "
             f"{f'{speed:,.0f}x' if speed else '–'} |"

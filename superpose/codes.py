@@ -19,11 +19,45 @@ from scipy import sparse
 
 from superpose.errors import SuperposeError
 
+_DECODE_BLOCK = 2**24  # (rows x width) booleans of the batch held at once while decoding
+
 
 def _bool_rows(x: sparse.sparray | np.ndarray) -> sparse.csr_array:
     out = sparse.csr_array(x, dtype=np.float64)
     out.data = (out.data > 0.5).astype(np.float64)
     out.eliminate_zeros()
+    return out
+
+
+def _expand(indptr: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of every stored entry of a CSR structure."""
+    rows = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+    return rows, indices.astype(np.int64)
+
+
+def _gather_ranges(
+    indptr: np.ndarray, indices: np.ndarray, which: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The concatenated CSR rows ``which`` and, per entry, its position in ``which``."""
+    which = np.asarray(which, dtype=np.int64)
+    starts = indptr[which].astype(np.int64)
+    counts = indptr[which + 1].astype(np.int64) - starts
+    owner = np.repeat(np.arange(len(which), dtype=np.int64), counts)
+    ends = np.cumsum(counts)
+    pos = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+    pos += np.repeat(starts - (ends - counts), counts)
+    return indices[pos].astype(np.int64), owner
+
+
+def _csr_from_sorted(
+    rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int, int]
+) -> sparse.csr_array:
+    """A CSR array from entries sorted by (row, column), without duplicates."""
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    idx = np.int32 if max(shape[1], len(cols)) < 2**31 else np.int64
+    out = sparse.csr_array((data, cols.astype(idx), indptr.astype(idx)), shape=shape)
+    out.has_sorted_indices = True
     return out
 
 
@@ -114,6 +148,10 @@ class BloomCode(Code):
             )
         self.slack = int(slack)
         self._membership_t: sparse.csr_array | None = None
+        self._anchors_t: sparse.csr_array | None = None
+        self._column_counts: np.ndarray | None = None
+        self._anchor_next: np.ndarray | None = None
+        self._membership_t_counts: sparse.csr_array | None = None
 
     @classmethod
     def random(
@@ -138,18 +176,177 @@ class BloomCode(Code):
             self.membership.indptr[feature] : self.membership.indptr[feature + 1]
         ]
 
+    @property
+    def anchors_t(self) -> sparse.csr_array:
+        """(width, features): each feature listed under its first ``slack + 1`` neurons.
+
+        A feature that decodes as present has at most ``slack`` of its neurons off, so one of
+        these anchors is on: the features anchored at the on-neurons are the only candidates.
+        """
+        if self._anchors_t is None:
+            m = self.membership
+            k = np.minimum(self.lengths, self.slack + 1)
+            rows = np.repeat(np.arange(self.n_features, dtype=np.int64), k)
+            offsets = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
+            units = m.indices[np.repeat(m.indptr[:-1], k) + offsets]
+            self._anchors_t = sparse.csr_array(
+                (np.ones(len(rows), dtype=np.int8), (units, rows)),
+                shape=(self.width, self.n_features),
+            )
+        return self._anchors_t
+
     def encode(self, x: sparse.sparray | np.ndarray) -> sparse.csr_array:
-        z = _bool_rows(x) @ self.membership
-        z = sparse.csr_array(z, dtype=np.float64)
-        z.data[:] = 1.0
-        return z
+        on = _bool_rows(x)
+        m = self.membership
+        rows, feats = _expand(on.indptr, on.indices)
+        units, owner = _gather_ranges(m.indptr, m.indices, feats)
+        key = np.unique(rows[owner] * self.width + units)
+        r, u = np.divmod(key, self.width)
+        return _csr_from_sorted(r, u, np.ones(len(u)), (on.shape[0], self.width))
 
     def decode(self, z: sparse.sparray | np.ndarray) -> sparse.csr_array:
+        """Features with at least ``len(S_f) - slack`` neurons on (a neuron is on above 1/2).
+
+        Two exact methods, chosen per block of rows by their estimated cost:
+
+        * anchored: the candidates are the features anchored at an on-neuron
+          (:attr:`anchors_t`); each is checked neuron by neuron against a boolean block of
+          the batch and dropped as soon as it cannot reach its threshold. The work follows
+          the on-neurons times the features anchored there, not all their features.
+        * counted: one sparse product (on-neurons x membership^T, in small integers) counts
+          every feature's on-neurons; cheaper when most neurons are on (a broken network).
+        """
         on = _bool_rows(z)
-        counts = sparse.csr_array(on @ self.membership_t)
-        counts.data = counts.data >= (self.lengths[counts.indices] - self.slack)
-        counts.eliminate_zeros()
-        return sparse.csr_array(counts, dtype=bool)
+        on.sort_indices()
+        n = on.shape[0]
+        block = max(1, _DECODE_BLOCK // max(self.width, 1))
+        parts = [self._decode_block(on[start : start + block]) for start in range(0, n, block)]
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return sparse.csr_array((n, self.n_features), dtype=bool)
+        return sparse.csr_array(sparse.vstack(parts, format="csr"), dtype=bool)
+
+    def _decode_block(self, on: sparse.csr_array) -> sparse.csr_array:
+        """The features read as present in a block of on-neurons (rows of the batch)."""
+        n_rows = on.shape[0]
+        part_rows, part_units = _expand(on.indptr, on.indices)
+        anchors = self.anchors_t
+        anchored = np.diff(anchors.indptr)[part_units]
+        # Estimated work of both methods: candidates x expected checks (a candidate survives
+        # a check with the fraction of neurons that are on) against the product's entries.
+        lit_share = len(part_units) / max(1, n_rows * self.width)
+        checks = min(float(self.lengths.max(initial=1)), 1.0 / max(1e-9, 1.0 - lit_share))
+        product = self.column_counts[part_units].sum()
+        if lit_share > 0.2 or float(anchored.sum()) * (1.0 + checks) > product:
+            return self._decode_counted(on)
+        lit = np.zeros(n_rows * self.width, dtype=bool)
+        lit[part_rows * self.width + part_units] = True
+        m_indptr, m_indices = self.membership.indptr, self.membership.indices
+        if self.slack:
+            cand, owner = _gather_ranges(anchors.indptr, anchors.indices, part_units)
+            key = np.unique(part_rows[owner] * self.n_features + cand)
+            rows, cand = np.divmod(key, self.n_features)
+            base = rows * self.width  # each candidate's row offset in ``lit``
+            k = 0
+        else:
+            # The anchor (member 0) is on: that is how a candidate is found. Check member 1
+            # straight from the anchor table, before gathering anything else per candidate
+            # (few survive it).
+            starts = anchors.indptr[part_units].astype(np.int64)
+            counts = anchors.indptr[part_units + 1].astype(np.int64) - starts
+            ends = np.cumsum(counts)
+            pos = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+            pos += np.repeat(starts - (ends - counts), counts)
+            base = np.repeat(part_rows * self.width, counts)
+            hit = lit[base + self.anchor_next[pos]]
+            base, cand = base[hit], anchors.indices[pos[hit]].astype(np.int64)
+            k = 2
+        misses_left = np.full(len(cand), self.slack, dtype=np.int64)
+        first = m_indptr[cand].astype(np.int64)
+        length = self.lengths[cand]
+        found_rows: list[np.ndarray] = []
+        found_feats: list[np.ndarray] = []
+        while True:
+            done = k >= length
+            if done.any():
+                found_rows.append(base[done] // self.width)
+                found_feats.append(cand[done])
+                keep = ~done
+                base, cand, first, length, misses_left = (
+                    base[keep],
+                    cand[keep],
+                    first[keep],
+                    length[keep],
+                    misses_left[keep],
+                )
+            if not len(cand):
+                break
+            hit = lit[base + m_indices[first + k]]
+            if k == 1 and not self.slack and hit.sum() > 0.25 * len(hit):
+                # Most candidates survive their first check (most neurons of the features
+                # anchored here are on): counting every feature is cheaper.
+                return self._decode_counted(on)
+            if self.slack:
+                misses_left -= ~hit
+                keep = misses_left >= 0
+            else:
+                keep = hit
+            base, cand, first, length, misses_left = (
+                base[keep],
+                cand[keep],
+                first[keep],
+                length[keep],
+                misses_left[keep],
+            )
+            k += 1
+        r = np.concatenate(found_rows) if found_rows else np.zeros(0, np.int64)
+        f = np.concatenate(found_feats) if found_feats else np.zeros(0, np.int64)
+        out = sparse.coo_array(
+            (np.ones(len(f), dtype=bool), (r, f)), shape=(n_rows, self.n_features)
+        ).tocsr()
+        return sparse.csr_array(out)
+
+    def _decode_counted(self, on: sparse.csr_array) -> sparse.csr_array:
+        """The same as the anchored check, by one sparse product in small integers."""
+        mt = self.membership_t_counts
+        on_int = sparse.csr_array(on, dtype=mt.dtype)
+        on_int.data[:] = 1
+        counts = sparse.csr_array(on_int @ mt)
+        hit = counts.data >= (self.lengths[counts.indices] - self.slack)
+        kept = np.concatenate([[0], np.cumsum(hit)])
+        indptr = kept[counts.indptr]
+        return sparse.csr_array(
+            (np.ones(int(indptr[-1]), dtype=bool), counts.indices[hit], indptr),
+            shape=counts.shape,
+        )
+
+    @property
+    def anchor_next(self) -> np.ndarray:
+        """Per entry of :attr:`anchors_t` (slack 0): its feature's second neuron (its only
+        neuron, the anchor itself, for a feature of one neuron)."""
+        if self._anchor_next is None:
+            at, m = self.anchors_t, self.membership
+            f = at.indices.astype(np.int64)
+            second = np.where(self.lengths[f] > 1, m.indptr[f] + 1, m.indptr[f])
+            self._anchor_next = m.indices[second].astype(np.int64)
+        return self._anchor_next
+
+    @property
+    def column_counts(self) -> np.ndarray:
+        """How many features own each neuron."""
+        if self._column_counts is None:
+            self._column_counts = np.bincount(self.membership.indices, minlength=self.width)
+        return self._column_counts
+
+    @property
+    def membership_t_counts(self) -> sparse.csr_array:
+        """membership^T in the smallest integer type that holds every feature's length."""
+        if self._membership_t_counts is None:
+            top = int(self.lengths.max(initial=1))
+            dtype = np.int8 if top <= 127 else np.int16 if top <= 32767 else np.int32
+            self._membership_t_counts = sparse.csr_array(self.membership_t, dtype=dtype)
+        return self._membership_t_counts
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {

@@ -301,6 +301,23 @@ def peak_rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
+def peak_rss_children_bytes() -> int:
+    """Largest peak resident memory of any finished child process (``RUSAGE_CHILDREN``).
+
+    Forked workers share the parent's pages until they write them, so this counts shared
+    pages too: add it to :func:`peak_rss_bytes` only as an upper bound.
+
+    Example:
+        >>> peak_rss_children_bytes() >= 0
+        True
+    """
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
 __all__ = [
     "LIMIT_ENV",
     "MemoryEstimate",
@@ -311,5 +328,6 @@ __all__ = [
     "format_bytes",
     "parse_bytes",
     "peak_rss_bytes",
+    "peak_rss_children_bytes",
     "physical_memory_bytes",
 ]

@@ -29,12 +29,28 @@ from superpose.task import Task
 ACTIVATIONS = ("relu", "step", "linear")
 
 
+# The forward pass keeps a dense copy of W^T when that is exact and costs little memory: a
+# layer of the superposed designs is about half full, so its dense float32 transpose is no
+# larger than the CSR one, and gathering the dense rows of the (few) active inputs is several
+# times faster than a sparse-sparse product whose result is nearly dense anyway.
+DENSE_FORWARD_MAX_BYTES = 2 * 2**30
+"""Largest dense transposed weight matrix the forward pass keeps (per layer)."""
+DENSE_FORWARD_RATIO = 2.0
+"""The dense transpose may take at most this many times the bytes of the CSR transpose."""
+_DENSE_BLOCK = 2**21  # (rows x units) pre-activations computed at once on the dense path
+
+
 def _activate(values: np.ndarray, activation: str) -> np.ndarray:
     if activation == "relu":
         return np.maximum(values, 0)
     if activation == "step":
         return (values >= 0).astype(values.dtype)
     return values
+
+
+def _exact_limit(dtype: np.dtype) -> float:
+    """Integers up to this magnitude are exact in ``dtype``, and so is every sum of them."""
+    return float(2 ** (np.finfo(dtype).nmant + 1))
 
 
 @dataclass(eq=False)
@@ -51,6 +67,10 @@ class Layer:
     bias: np.ndarray
     activation: str
     _weight_t: sparse.csr_array | None = field(default=None, repr=False)
+    _dense_t: np.ndarray | None = field(default=None, repr=False)
+    _dense_bound: float | None = field(default=None, repr=False)
+    _abs_weight: sparse.csr_array | None = field(default=None, repr=False)
+    _integral: bool | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.weight = sparse.csr_array(self.weight)
@@ -92,10 +112,105 @@ class Layer:
             self._weight_t = sparse.csr_array(self.weight.T)
         return self._weight_t
 
+    def _dense_forward(self) -> tuple[np.ndarray, float] | None:
+        """The dense W^T (C order) and max_j sum_i |W_ji|, when the dense path is allowed.
+
+        Allowed when every weight and bias is an integer (so every sum of them times integer
+        activations is exact in the weight dtype, in any order: the dense and the sparse
+        products agree bit for bit) and the dense matrix is small (``DENSE_FORWARD_RATIO``
+        times the CSR transpose, at most ``DENSE_FORWARD_MAX_BYTES``). Computed once.
+        """
+        if self._dense_bound is None:
+            w = self.weight
+            itemsize = w.dtype.itemsize
+            dense_bytes = self.n_in * self.n_out * itemsize
+            csr_bytes = w.nnz * (itemsize + w.indices.dtype.itemsize) + 8 * (self.n_in + 1)
+            if (
+                self.integral()
+                and w.nnz
+                and dense_bytes <= DENSE_FORWARD_RATIO * csr_bytes
+                and dense_bytes <= DENSE_FORWARD_MAX_BYTES
+            ):
+                self._dense_t = np.ascontiguousarray(self.weight_t.toarray())
+                self._weight_t = None  # the dense copy replaces the CSR transpose
+                row_abs = np.asarray(abs(w).sum(axis=1)).ravel()
+                self._dense_bound = float(row_abs.max() + np.abs(self.bias).max())
+            else:
+                self._dense_bound = -1.0
+        if self._dense_t is None:
+            return None
+        return self._dense_t, self._dense_bound
+
+    def integral(self) -> bool:
+        """Whether every weight and bias is an integer; computed once."""
+        if self._integral is None:
+            w = self.weight
+            self._integral = bool(
+                np.all(w.data == np.round(w.data)) and np.all(self.bias == np.round(self.bias))
+            )
+        return self._integral
+
+    def abs_weight(self) -> sparse.csr_array:
+        """``|W|`` (the weights themselves when none is negative); computed once."""
+        if self._abs_weight is None:
+            w = self.weight
+            self._abs_weight = w if not (w.data < 0).any() else abs(w)
+        return self._abs_weight
+
+    def warm(self) -> None:
+        """Prepare the forward pass's cached form of the weights (before forking workers)."""
+        if self._dense_forward() is None:
+            _ = self.weight_t
+
+    def _apply_dense(self, z: sparse.csr_array, dense_t: np.ndarray) -> sparse.csr_array:
+        """Sparse integer activations times the dense W^T, in row blocks, back to CSR."""
+        n, n_out = z.shape[0], self.n_out
+        step = max(1, _DENSE_BLOCK // max(n_out, 1))
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        threshold = -self.bias
+        for start in range(0, n, step):
+            p = np.asarray(z[start : start + step] @ dense_t)
+            if self.activation == "step":
+                flat = np.flatnonzero(p >= threshold)
+                v = np.ones(len(flat), dtype=p.dtype)
+            else:
+                p += self.bias
+                if self.activation == "relu":
+                    np.maximum(p, 0, out=p)
+                flat = np.flatnonzero(p)
+                v = p.ravel()[flat]
+            r, c = np.divmod(flat, n_out)
+            rows.append(r + start)
+            cols.append(c)
+            vals.append(v)
+        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(r, minlength=n), out=indptr[1:])
+        cols_all = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        vals_all = np.concatenate(vals) if vals else np.zeros(0, self.weight.dtype)
+        index_dtype = np.int32 if max(n_out, len(cols_all)) < 2**31 else np.int64
+        return sparse.csr_array(
+            (vals_all, cols_all.astype(index_dtype), indptr.astype(index_dtype)),
+            shape=(n, n_out),
+        )
+
     def apply(self, z: sparse.sparray | np.ndarray) -> sparse.csr_array | np.ndarray:
         """Activations of this layer for a batch ``z`` of shape (batch, n_in)."""
         if sparse.issparse(z):
-            p = sparse.csr_array(sparse.csr_array(z, dtype=self.weight.dtype) @ self.weight_t)
+            z = sparse.csr_array(z)
+            if z.dtype != self.weight.dtype:
+                z = z.astype(self.weight.dtype)
+            dense = self._dense_forward()
+            if dense is not None and z.nnz:
+                dense_t, bound = dense
+                top = float(np.abs(z.data).max())
+                if np.all(z.data == np.round(z.data)) and top * bound < _exact_limit(
+                    self.weight.dtype
+                ):
+                    return self._apply_dense(z, dense_t)
+            p = sparse.csr_array(z @ self.weight_t)
             p.data += self.bias[p.indices]
             p.data = _activate(p.data, self.activation)
             p.eliminate_zeros()

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from superpose.codes import BloomCode
 from superpose.errors import SuperposeError
 from superpose.network import Network
 from superpose.task import n_sparse_inputs
@@ -181,12 +182,17 @@ def merge_reports(mode: str, parts: list[tuple[Chunk, VerificationReport]]) -> V
 
 
 def _warm(net: Network) -> None:
-    """Compute the cached transposes once, so forked workers share them."""
+    """Compute the cached forms of the weights and codes once, so forked workers share them."""
     for layer in net.layers:
-        _ = layer.weight_t
-    for code in (net.input_code, net.output_code):
-        if hasattr(code, "membership_t"):
-            _ = code.membership_t
+        layer.warm()
+        layer.integral()
+        layer.abs_weight()
+    code = net.output_code
+    if isinstance(code, BloomCode):
+        _ = code.anchors_t
+        _ = code.column_counts
+        if not code.slack:
+            _ = code.anchor_next
 
 
 def _init_worker(net: Network | None, directory: str | None) -> None:

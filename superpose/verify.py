@@ -16,6 +16,7 @@ the per-input error rate.
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -165,26 +166,52 @@ def _fill(chosen: np.ndarray, target: int, features: int, rng: np.random.Generat
     return chosen
 
 
+def _fill_list(
+    chosen: list[int], target: int, features: int, rng: np.random.Generator
+) -> list[int]:
+    """:func:`_fill` on Python ints (the same draws from ``rng``), sorted."""
+    have = set(chosen)
+    target = min(target, features)
+    while len(have) < target:
+        have.update(rng.integers(0, features, target - len(have)).tolist())
+    return sorted(have)
+
+
+def _sorted_rows_to_batch(rows: list[list[int]], features: int) -> sparse.csr_array:
+    """A 0/1 batch from rows of sorted, distinct feature indices."""
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=indptr[1:])
+    indices = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=indptr[-1])
+    data = np.ones(len(indices), dtype=np.int32)
+    batch = sparse.csr_array((data, indices, indptr), shape=(len(rows), features))
+    batch.has_canonical_format = True
+    return batch
+
+
 def random_inputs(
     task: Task, count: int, rng: np.random.Generator, batch_size: int = 2048
 ) -> Iterator[sparse.csr_array]:
     """s-sparse inputs; even rows hold every operand of a random output, odd rows all but one."""
     leaves = _Leaves(task)
+    as_list: dict[int, list[int]] = {}
     s, m = task.sparsity, task.features
     done = 0
     while done < count:
         n = min(batch_size, count - done)
         rows = []
         outs = task.outputs[rng.integers(0, task.n_outputs, n)]
-        for i, node in enumerate(outs):
-            base = leaves(int(node))
+        for i, node in enumerate(outs.tolist()):
+            base = as_list.get(node)
+            if base is None:
+                base = as_list[node] = leaves(node).tolist()
             if len(base) > s:
-                base = rng.choice(base, s, replace=False)
+                base = rng.choice(np.asarray(base), s, replace=False).tolist()
             if (done + i) % 2 == 1 and len(base) > 0:
-                base = np.delete(base, rng.integers(len(base)))
-            rows.append(_fill(base, s, m, rng))
+                j = int(rng.integers(len(base)))
+                base = base[:j] + base[j + 1 :]
+            rows.append(_fill_list(base, s, m, rng))
         done += n
-        yield _rows_to_batch(rows, m)
+        yield _sorted_rows_to_batch(rows, m)
 
 
 def _support(net: Network, outputs: np.ndarray) -> sparse.csr_array | None:
@@ -198,8 +225,34 @@ def _support(net: Network, outputs: np.ndarray) -> sparse.csr_array | None:
     return None
 
 
+def _traced(net: Network, abs_weights: list[sparse.csr_array], outputs: np.ndarray) -> Any:
+    """(K, input width): the weight each input unit sends into each output's units."""
+    v = _support(net, outputs)
+    if v is None:
+        return None
+    for layer, w in zip(reversed(net.layers), reversed(abs_weights), strict=True):
+        exact = None
+        if (
+            w.dtype.kind == "f"
+            and w.dtype.itemsize < v.dtype.itemsize
+            and w is layer.abs_weight()
+            and layer.integral()
+            and np.all(v.data == np.round(v.data))
+        ):
+            # Sums of non-negative integers are exact in w's type while the result is: skip
+            # converting the (large) weights to float64 on every call.
+            low = sparse.csr_array(sparse.csr_array(v, dtype=w.dtype) @ w)
+            if not low.nnz or float(low.data.max()) < 2.0 ** (np.finfo(w.dtype).nmant + 1):
+                exact = sparse.csr_array(low, dtype=v.dtype)
+        v = exact if exact is not None else sparse.csr_array(v @ w)
+    return v
+
+
 def _feature_scores(
-    net: Network, abs_weights: list[sparse.csr_array], outputs: np.ndarray, reader: Any
+    net: Network,
+    abs_weights: list[sparse.csr_array],
+    outputs: np.ndarray,
+    reader: _Reader,
 ) -> np.ndarray | None:
     """(K, candidates) dense: how much weight each candidate feature's code sends into each
     output's units.
@@ -209,27 +262,57 @@ def _feature_scores(
     candidate features). For the two-layer 2-AND design at s = 2, a feature whose code fully
     covers a gate's common read set gets the top score: when every feature is a candidate, the
     search finds a fooling input whenever one exists.
+
+    With integer traced weights (every construction here) the sums are exact in any order, so
+    they are gathered from the dense trace, one product of the candidates' codes with it;
+    otherwise one sparse product in the original order.
     """
-    v = _support(net, outputs)
-    if v is None or reader is None:
+    if reader.rows is None and reader.matrix is None:
         return None
-    for w in reversed(abs_weights):
-        v = sparse.csr_array(v @ w)
-    if sparse.issparse(reader):
-        return np.asarray(sparse.csr_array(v @ reader).toarray())
-    return np.abs(v.toarray()) @ reader
+    v = _traced(net, abs_weights, outputs)
+    if v is None:
+        return None
+    if reader.rows is not None:
+        if np.all(v.data == np.round(v.data)) and (
+            not v.nnz or float(np.abs(v.data).max()) * reader.max_length < 2.0**52
+        ):
+            dense_t = np.ascontiguousarray(v.toarray().T)  # (input width, K)
+            return np.ascontiguousarray(np.asarray(reader.rows @ dense_t).T)
+        return np.asarray(sparse.csr_array(v @ reader.columns()).toarray())
+    return np.abs(v.toarray()) @ reader.matrix
 
 
-def _candidate_reader(net: Network, candidates: np.ndarray) -> Any:
+@dataclass
+class _Reader:
+    """Input units -> candidate features: ``rows`` (candidates, width) 0/1 sparse, or a dense
+    ``matrix`` (width, candidates) for linear codes."""
+
+    rows: sparse.csr_array | None = None
+    matrix: np.ndarray | None = None
+    max_length: int = 1
+    _columns: sparse.csr_array | None = field(default=None, repr=False)
+
+    def columns(self) -> sparse.csr_array:
+        """The (width, candidates) form: ``rows`` transposed."""
+        if self._columns is None:
+            assert self.rows is not None
+            self._columns = sparse.csr_array(self.rows.T)
+        return self._columns
+
+
+def _candidate_reader(net: Network, candidates: np.ndarray) -> _Reader:
     """Input units -> candidate features, in the form :func:`_feature_scores` multiplies by."""
     code = net.input_code
     if isinstance(code, BloomCode):
-        return sparse.csr_array(code.membership_t[:, candidates], dtype=np.float64)
+        rows = sparse.csr_array(code.membership[candidates], dtype=np.float64)
+        return _Reader(rows=rows, max_length=int(code.lengths.max()) if code.n_features else 1)
     if isinstance(code, ExplicitCode):
         k = len(candidates)
-        return sparse.csr_array((np.ones(k), (candidates, np.arange(k))), shape=(code.width, k))
+        return _Reader(
+            rows=sparse.csr_array((np.ones(k), (np.arange(k), candidates)), shape=(k, code.width))
+        )
     matrix = getattr(code, "matrix", None)
-    return None if matrix is None else np.abs(matrix[:, candidates])
+    return _Reader(matrix=None if matrix is None else np.abs(matrix[:, candidates]))
 
 
 def targeted_inputs(
@@ -244,13 +327,14 @@ def targeted_inputs(
     task = net.task
     leaves = _Leaves(task)
     s, m = task.sparsity, task.features
-    abs_weights = [abs(layer.weight) for layer in net.layers]
+    abs_weights = [layer.abs_weight() for layer in net.layers]
     # Every feature is a candidate distractor up to EXACT_SCORING features; above that a
     # fixed random sample of that many (scoring all 10^6 would cost seconds per gate).
     if m <= EXACT_SCORING:
         candidates = np.arange(m)
     else:
         candidates = np.sort(rng.choice(m, EXACT_SCORING, replace=False))
+    n_cand = len(candidates)
     reader = _candidate_reader(net, candidates)
     chunk = int(max(1, min(256, 20_000_000 // len(candidates))))
     done = 0
@@ -274,15 +358,21 @@ def targeted_inputs(
             part = need[start : start + chunk]
             outs = np.array([j for _, j, _ in part])
             scores = _feature_scores(net, abs_weights, outs, reader)
-            for r, (i, j, room) in enumerate(part):
-                if scores is None:
+            if scores is None:
+                for i, _j, room in part:
                     rows[i] = _fill(rows[i], len(rows[i]) + room, m, rng)
-                    continue
-                row = scores[r].copy()
+                continue
+            for r, (i, j, room) in enumerate(part):
+                row = scores[r]  # a fresh array: scored in place
                 taken = np.concatenate([leaves(int(task.outputs[j])), rows[i]])
-                row[np.isin(candidates, taken)] = -np.inf
-                n_cand = len(candidates)
-                top = np.argpartition(-row, room - 1)[:room] if room < n_cand else np.arange(n_cand)
+                pos = np.searchsorted(candidates, taken)
+                ok = pos < n_cand
+                pos, taken = pos[ok], taken[ok]
+                row[pos[candidates[pos] == taken]] = -np.inf
+                if room < n_cand:
+                    top = np.argpartition(-row, room - 1)[:room]
+                else:
+                    top = np.arange(n_cand)
                 rows[i] = np.concatenate([rows[i], candidates[top[np.isfinite(row[top])]]])
         done += n
         yield _rows_to_batch(rows, m)
@@ -291,10 +381,17 @@ def targeted_inputs(
 # --- checking ---------------------------------------------------------------------------
 
 
+_ARITY_CACHE: weakref.WeakKeyDictionary[Task, np.ndarray] = weakref.WeakKeyDictionary()
+
+
 def _output_arity(task: Task) -> np.ndarray:
+    cached = _ARITY_CACHE.get(task)
+    if cached is not None:
+        return cached
     is_gate = task.outputs >= task.features
     arity = np.ones(task.n_outputs, dtype=np.int64)
     arity[is_gate] = task.arity[task.outputs[is_gate] - task.features]
+    _ARITY_CACHE[task] = arity
     return arity
 
 
@@ -306,8 +403,7 @@ def check_batch(net: Network, batch: sparse.csr_array, mode: str = "batch") -> V
     if n == 0:
         return report
     truth = evaluate(task, batch)
-    pred = sparse.csr_array(net.predict(batch), dtype=np.int8)
-    diff = sparse.csr_array(pred - sparse.csr_array(truth.values, dtype=np.int8)).tocoo()
+    pred = sparse.csr_array(net.predict(batch))
     arity = _output_arity(task)
     # Per-class counts of checked (input, output) pairs.
     act = truth.active_operands.tocoo()
@@ -330,28 +426,59 @@ def check_batch(net: Network, batch: sparse.csr_array, mode: str = "batch") -> V
         )
         report.by_class[label]["checked"] += c * n - nonzero_by_arity.get(k, 0)
     report.inputs_checked = n
-    mask = diff.data != 0
-    rows, cols, vals = diff.coords[0][mask], diff.coords[1][mask], diff.data[mask]
-    if len(rows):
-        active = np.asarray(truth.active_operands[rows, cols]).ravel()
-        for _r, c, v, a in zip(
-            rows.tolist(), cols.tolist(), vals.tolist(), active.tolist(), strict=True
-        ):
-            label = class_label(int(a), int(arity[c]))
-            key = "false_positives" if v > 0 else "false_negatives"
-            report.by_class.setdefault(
-                label, {"checked": 0, "false_positives": 0, "false_negatives": 0}
-            )
-            report.by_class[label][key] += 1
-        report.false_positives = int((vals > 0).sum())
-        report.false_negatives = int((vals < 0).sum())
-        bad_rows = np.unique(rows)
+    # Predicted and true outputs as sorted sets of (input, output) keys.
+    n_out = task.n_outputs
+    pred_keys = _true_keys(pred, n_out)
+    true_keys = _true_keys(truth.values, n_out)
+    false_pos = pred_keys[~_members(pred_keys, true_keys)]
+    false_neg = true_keys[~_members(true_keys, pred_keys)]
+    if len(false_pos) or len(false_neg):
+        ops = truth.active_operands
+        op_keys = _true_keys(ops, n_out, keep_order=True)
+        op_vals = ops.data[ops.data != 0] if op_keys.size else np.zeros(0, ops.dtype)
+        order = np.argsort(op_keys, kind="stable")
+        op_keys, op_vals = op_keys[order], op_vals[order]
+        for keys, name in ((false_pos, "false_positives"), (false_neg, "false_negatives")):
+            if not len(keys):
+                continue
+            pos = np.minimum(np.searchsorted(op_keys, keys), max(len(op_keys) - 1, 0))
+            found = op_keys[pos] == keys if len(op_keys) else np.zeros(len(keys), dtype=bool)
+            active = np.where(found, op_vals[pos] if len(op_vals) else 0, 0).astype(np.int64)
+            group = arity[keys % n_out] * 1000 + active
+            g_uniq, g_cnt = np.unique(group, return_counts=True)
+            for key, c in zip(g_uniq.tolist(), g_cnt.tolist(), strict=True):
+                k, a = divmod(key, 1000)
+                label = class_label(a, k)
+                report.by_class.setdefault(
+                    label, {"checked": 0, "false_positives": 0, "false_negatives": 0}
+                )
+                report.by_class[label][name] += c
+        report.false_positives = len(false_pos)
+        report.false_negatives = len(false_neg)
+        bad_rows = np.unique(np.concatenate([false_pos, false_neg]) // n_out)
         report.inputs_with_error = len(bad_rows)
-        for r in bad_rows[:MAX_EXAMPLES]:
+        for r in bad_rows[:MAX_EXAMPLES].tolist():
             report.failing_inputs.append(
                 batch.indices[batch.indptr[r] : batch.indptr[r + 1]].tolist()
             )
     return report
+
+
+def _true_keys(x: sparse.csr_array, n_cols: int, keep_order: bool = False) -> np.ndarray:
+    """``row * n_cols + column`` of the non-zero entries of ``x`` (sorted unless keep_order)."""
+    x = sparse.csr_array(x)
+    rows = np.repeat(np.arange(x.shape[0], dtype=np.int64), np.diff(x.indptr))
+    keep = x.data != 0
+    keys = rows[keep] * n_cols + x.indices[keep].astype(np.int64)
+    return keys if keep_order else np.sort(keys)
+
+
+def _members(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Which entries of ``a`` occur in the sorted array ``b``."""
+    if not len(b):
+        return np.zeros(len(a), dtype=bool)
+    pos = np.minimum(np.searchsorted(b, a), len(b) - 1)
+    return b[pos] == a
 
 
 def _run(

@@ -217,3 +217,33 @@ def test_from_arrays_rejects_inconsistent_data():
     lin = CODES["linear"]
     with pytest.raises(SuperposeError, match="shape"):
         code_from_arrays({**lin.meta(), "width": 10}, lin.to_arrays())
+
+
+@given(
+    st.integers(1, 40),
+    st.integers(2, 30),
+    st.integers(1, 5),
+    st.integers(0, 3),
+    st.lists(st.sets(st.integers(0, 29)), min_size=1, max_size=12),
+    st.integers(0, 2**31),
+)
+def test_bloom_decode_of_any_on_set_matches_its_definition(n, width, length, slack, on, seed):
+    # Arbitrary on-sets (not only encodings), sparse and nearly full rows, uneven lengths:
+    # both decoding methods (anchored candidates, counted product) against the definition.
+    length = min(length, width)
+    members = BloomCode.random(n, width, length, np.random.default_rng(seed)).membership
+    lengths = np.random.default_rng(seed + 1).integers(1, length + 1, n)
+    dense_m = members.toarray().astype(bool)
+    for f in range(n):
+        cols = np.flatnonzero(dense_m[f])[: lengths[f]]
+        dense_m[f] = False
+        dense_m[f, cols] = True
+    slack = min(slack, int(dense_m.sum(axis=1).min()) - 1)
+    code = BloomCode(sparse.csr_array(dense_m.astype(np.int8)), slack=slack)
+    rows = [{u for u in r if u < width} for r in on]
+    z = rows_to_csr(rows, width).astype(np.float64)
+    sets = bloom_members(code)
+    want = [{f for f in range(n) if len(sets[f] & r) >= len(sets[f]) - slack} for r in rows]
+    assert as_sets(code.decode(z)) == want
+    assert as_sets(code.decode(z.toarray())) == want
+    assert as_sets(code._decode_counted(sparse.csr_array(z))) == want

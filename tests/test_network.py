@@ -366,3 +366,34 @@ def test_bias_is_never_silently_changed_by_the_weight_dtype(bias):
     want = (x @ np.array([1.0, 1.0]) + bias >= 0).astype(float).reshape(-1, 1)
     np.testing.assert_array_equal(lay.apply(x), want)
     np.testing.assert_array_equal(dense(lay.apply(sparse.csr_array(x))), want)
+
+
+@given(integer_networks(), st.data())
+def test_dense_and_sparse_forward_paths_agree(net, data):
+    # The cached dense W^T path (integer weights) and the sparse product give the same output.
+    m = net.task.features
+    rows = data.draw(st.lists(st.sets(st.integers(0, m - 1)), min_size=1, max_size=10))
+    x = rows_to_csr(rows, m)
+    fast = dense(net.forward(net.encode(x)))
+    plain = [Layer(lay.weight, lay.bias, lay.activation) for lay in net.layers]
+    for lay in plain:
+        lay._dense_bound = -1.0  # refuse the dense path
+    z = net.encode(x)
+    for lay in plain:
+        z = lay.apply(z)
+    np.testing.assert_array_equal(fast, dense(z))
+    np.testing.assert_array_equal(fast, reference_forward(net, x.toarray()))
+
+
+def test_half_full_integer_layer_uses_the_dense_path():
+    rng = np.random.default_rng(0)
+    w = (rng.random((40, 30)) < 0.5).astype(np.float32)
+    lay = Layer(sparse.csr_array(w), np.full(40, -2.0, dtype=np.float32), "step")
+    x = sparse.csr_array((rng.random((25, 30)) < 0.1).astype(np.float32))
+    out = lay.apply(x)
+    assert lay._dense_t is not None and lay._weight_t is None
+    np.testing.assert_array_equal(dense(out), (x.toarray() @ w.T - 2 >= 0).astype(np.float32))
+    assert out.nnz == int(np.count_nonzero(dense(out)))  # no stored zeros
+    # non-integer activations fall back to the sparse product
+    half = sparse.csr_array(x * 0.5)
+    np.testing.assert_array_equal(dense(lay.apply(half)), (half.toarray() @ w.T - 2 >= 0))

@@ -360,3 +360,56 @@ def test_report_dict_and_merge():
 def test_check_batch_empty(and2_net):
     report = check_batch(and2_net, sparse.csr_array((0, 20)))
     assert report.inputs_checked == 0 and report.passed
+
+
+# --- error accounting on randomly broken networks -------------------------------------------
+
+
+@given(tasks(max_features=7, max_gates=8), st.data())
+def test_errors_by_class_match_brute_force_on_broken_networks(task, data):
+    # Break a naive network at random (weights and biases redrawn in a few units) and compare
+    # every count of the report with a brute-force comparison of its predictions to the truth.
+    net = build(task, "naive")
+    layers = list(net.layers)
+    k = data.draw(st.integers(0, len(layers) - 1))
+    lay = layers[k]
+    w = lay.weight.toarray()
+    b = lay.bias.copy()
+    for _ in range(data.draw(st.integers(1, 4))):
+        r = data.draw(st.integers(0, w.shape[0] - 1))
+        c = data.draw(st.integers(0, w.shape[1] - 1))
+        w[r, c] = data.draw(st.sampled_from([-1.0, 0.0, 1.0, 2.0]))
+        if lay.activation != "step":
+            b[r] = data.draw(st.sampled_from([0.0, -1.0, -2.0]))
+    layers[k] = Layer(sparse.csr_array(w), b, lay.activation)
+    broken = Network(layers, net.input_code, net.output_code, task)
+    rows = all_sparse_rows(task.features, task.sparsity)
+    x = rows_to_csr(rows, task.features)
+    report = check_batch(broken, x)
+    pred = broken.predict(x).toarray().astype(int)
+    arity = [
+        1 if node < task.features else len(task.operands(node - task.features))
+        for node in task.outputs.tolist()
+    ]
+    fp = fn = 0
+    bad: list[int] = []
+    by: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        truth, counts = brute_outputs(task, row)
+        for j, (t, c) in enumerate(zip(truth, counts, strict=True)):
+            if pred[i, j] != t:
+                slot = by.setdefault(label_of(c, arity[j]), [0, 0])
+                slot[0 if pred[i, j] else 1] += 1
+        if pred[i].tolist() != truth:
+            bad.append(i)
+        fp += int(((pred[i] == 1) & (np.array(truth) == 0)).sum())
+        fn += int(((pred[i] == 0) & (np.array(truth) == 1)).sum())
+    assert (report.false_positives, report.false_negatives) == (fp, fn)
+    assert report.inputs_with_error == len(bad)
+    got = {
+        label: [v["false_positives"], v["false_negatives"]]
+        for label, v in report.by_class.items()
+        if v["false_positives"] or v["false_negatives"]
+    }
+    assert got == by
+    assert report.failing_inputs == [list(rows[i]) for i in bad[:10]]
