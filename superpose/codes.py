@@ -272,13 +272,8 @@ class BloomCode(Code):
             if done.any():
                 found_rows.append(base[done] // self.width)
                 found_feats.append(cand[done])
-                keep = ~done
                 base, cand, first, length, misses_left = (
-                    base[keep],
-                    cand[keep],
-                    first[keep],
-                    length[keep],
-                    misses_left[keep],
+                    a[~done] for a in (base, cand, first, length, misses_left)
                 )
             if not len(cand):
                 break
@@ -293,11 +288,7 @@ class BloomCode(Code):
             else:
                 keep = hit
             base, cand, first, length, misses_left = (
-                base[keep],
-                cand[keep],
-                first[keep],
-                length[keep],
-                misses_left[keep],
+                a[keep] for a in (base, cand, first, length, misses_left)
             )
             k += 1
         r = np.concatenate(found_rows) if found_rows else np.zeros(0, np.int64)

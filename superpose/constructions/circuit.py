@@ -52,7 +52,6 @@ from scipy import sparse, special
 from superpose.codes import BloomCode
 from superpose.constructions._bloom import operand_matrix, read_sets, threshold_layer
 from superpose.constructions.superposed import (
-    CERTIFY_SCALES,
     Parts,
     _Certified,
     input_code_for,
@@ -300,31 +299,12 @@ class Circuit(_Certified):
         """Build; when every <= s-sparse input can be checked, widen until all are correct.
 
         The deep construction has its own explicit / private fallbacks (module docstring), so
-        it runs its own certification loop rather than the one-level constructions' one.
+        it skips the one-level constructions' explicit fallback and goes straight to their
+        certification loop.
         """
         if not self.width_scale > 0:
             raise SuperposeError(f"width_scale must be > 0, got {self.width_scale!r}")
-        if not self.certify:
-            return self.build_once(task, rng)
-        base = self.width_scale
-        tried = []
-        try:
-            for factor in CERTIFY_SCALES:
-                self.width_scale = base * factor
-                net = self.build_once(task, rng)
-                cert = self._certificate(net)
-                if cert is None:
-                    return net
-                tried.append({"width_scale": self.width_scale, "passed": cert["passed"]})
-                if cert["passed"]:
-                    net.extras["certificate"] = {**cert, "tried": tried}
-                    return net
-        finally:
-            self.width_scale = base
-        raise SuperposeError(
-            f"'circuit' found no certified network up to {CERTIFY_SCALES[-1]}x the automatic "
-            f"widths (tried {tried}); use --construction naive for this task"
-        )
+        return self._build_certified(task, rng)
 
     # planning ---------------------------------------------------------------------------
     def _check_ops(self, task: Task) -> None:
