@@ -51,10 +51,15 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-OPS = ("and", "or")
-
-
-def _task(features: int, per_level: int, depth: int, sparsity: int, seed: int, outputs: str):
+def _task(
+    features: int,
+    per_level: int,
+    depth: int,
+    sparsity: int,
+    seed: int,
+    outputs: str,
+    ops: tuple[str, ...],
+):
     from superpose import families
 
     return families.layered_circuit(
@@ -62,7 +67,7 @@ def _task(features: int, per_level: int, depth: int, sparsity: int, seed: int, o
         per_level,
         depth,
         np.random.default_rng(seed),
-        ops=OPS,
+        ops=ops,
         sparsity=sparsity,
         outputs=outputs,
     )
@@ -308,9 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ops", nargs="+", default=["and", "or"], help="gate ops of the circuit")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
-    global OPS
-    OPS = tuple(args.ops)
-    suffix = "" if OPS == ("and", "or") else "-" + "-".join(OPS)
+    ops = tuple(args.ops)
+    suffix = "" if ops == ("and", "or") else "-" + "-".join(ops)
     if args.quick:
         args.features, args.per_level, args.samples, args.level_samples = 2000, 1000, 500, 300
         args.sweep_features, args.sweep_gates, args.sweep_samples = 1000, 1600, 300
@@ -330,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cleanup_study:
         depth = 6
-        task = _task(args.sweep_features, args.sweep_gates // depth, depth, 2, args.seed, "all")
+        task = _task(
+            args.sweep_features, args.sweep_gates // depth, depth, 2, args.seed, "all", ops
+        )
         rows = []
         for scale in args.study_scales:
             for cleanup in (0, args.cleanup or 2):
@@ -358,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for depth in args.sweep_depths:
             per_level = args.sweep_gates // depth
-            task = _task(args.sweep_features, per_level, depth, args.sparsity[0], args.seed, "all")
+            task = _task(
+                args.sweep_features, per_level, depth, args.sparsity[0], args.seed, "all", ops
+            )
             naive = naive_neurons(task)
             for cleanup in sorted({0, args.cleanup}):
                 if cleanup and depth <= cleanup:
@@ -383,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     for s in args.sparsity:
-        task = _task(args.features, args.per_level, args.depth, s, args.seed, args.outputs)
+        task = _task(args.features, args.per_level, args.depth, s, args.seed, args.outputs, ops)
         naive = naive_neurons(task)
         for sizing in args.sizings:
             for cleanup in sorted({0, args.cleanup}):

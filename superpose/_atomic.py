@@ -43,8 +43,12 @@ def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
     if not target.parent.is_dir():
         return removed
     for path in target.parent.glob(f".{glob_escape(target.name)}.*.tmp"):
-        pid_text = path.name[len(target.name) + 2 :].split(".", 1)[0]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+        # ".NAME." + "PID" + "." + random part (never holds a dot) + ".tmp"; anything else,
+        # e.g. ".NAME.1.PID.x.tmp" of a target "NAME.1", is not ours.
+        pid_text, dot, random_part = path.name[len(target.name) + 2 : -4].partition(".")
+        if not dot or "." in random_part or not pid_text.isdigit():
+            continue
+        if int(pid_text) == os.getpid() or _alive(int(pid_text)):
             continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

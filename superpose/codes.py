@@ -278,10 +278,6 @@ class BloomCode(Code):
             if not len(cand):
                 break
             hit = lit[base + m_indices[first + k]]
-            if k == 1 and not self.slack and hit.sum() > 0.25 * len(hit):
-                # Most candidates survive their first check (most neurons of the features
-                # anchored here are on): counting every feature is cheaper.
-                return self._decode_counted(on)
             if self.slack:
                 misses_left -= ~hit
                 keep = misses_left >= 0

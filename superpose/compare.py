@@ -1232,7 +1232,11 @@ class _Runner:
             last_fail = d
             d *= 2
         else:
-            note = f"no zero-error width up to d={largest} (the next, {d}, exceeds the cap {cap})"
+            note = (
+                f"the first width d={d} exceeds the cap {cap}"
+                if largest is None
+                else f"no zero-error width up to d={largest} (the next, {d}, exceeds the cap {cap})"
+            )
         note = _join(note, skipped)
         if first_pass is None:
             row = None

@@ -27,7 +27,7 @@ from scipy import sparse, stats
 from superpose.codes import BloomCode, ExplicitCode
 from superpose.errors import SuperposeError
 from superpose.evaluate import evaluate
-from superpose.network import Network
+from superpose.network import Network, _exact_limit
 from superpose.task import Task, n_sparse_inputs
 
 MODES = ("exhaustive", "random", "targeted", "all")
@@ -242,7 +242,7 @@ def _traced(net: Network, abs_weights: list[sparse.csr_array], outputs: np.ndarr
             # Sums of non-negative integers are exact in w's type while the result is: skip
             # converting the (large) weights to float64 on every call.
             low = sparse.csr_array(sparse.csr_array(v, dtype=w.dtype) @ w)
-            if not low.nnz or float(low.data.max()) < 2.0 ** (np.finfo(w.dtype).nmant + 1):
+            if not low.nnz or float(low.data.max()) < _exact_limit(w.dtype):
                 exact = sparse.csr_array(low, dtype=v.dtype)
         v = exact if exact is not None else sparse.csr_array(v @ w)
     return v
@@ -274,7 +274,7 @@ def _feature_scores(
         return None
     if reader.rows is not None:
         if np.all(v.data == np.round(v.data)) and (
-            not v.nnz or float(np.abs(v.data).max()) * reader.max_length < 2.0**52
+            not v.nnz or float(np.abs(v.data).max()) * reader.max_length < _exact_limit(np.float64)
         ):
             dense_t = np.ascontiguousarray(v.toarray().T)  # (input width, K)
             return np.ascontiguousarray(np.asarray(reader.rows @ dense_t).T)

@@ -370,11 +370,13 @@ def test_a_dead_writers_temporary_files_are_removed_and_a_live_ones_kept(tmp_pat
         stale = tmp_path / f".network.json.{dead.pid}.abc123.tmp"
         busy = tmp_path / f".network.json.{live.pid}.def456.tmp"
         other = tmp_path / f".notes.txt.{dead.pid}.ghi789.tmp"  # another file's: not ours
-        for p in (stale, busy, other):
+        # a writer of "network.json.1" (a dead pid in its name's place): not ours either
+        sibling = tmp_path / f".network.json.{dead.pid}.{live.pid}.jkl012.tmp"
+        for p in (stale, busy, other, sibling):
             p.write_text("partial")
         write_files({tmp_path / "network.json": b"{}"})
         assert not stale.exists()
-        assert busy.read_text() == "partial" and other.exists()
+        assert busy.read_text() == "partial" and other.exists() and sibling.exists()
         assert (tmp_path / "network.json").read_bytes() == b"{}"
     finally:
         live.kill()
