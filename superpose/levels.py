@@ -314,7 +314,7 @@ def active_bounds(
             s, method, b[:depth], cone[:depth], single_max[:depth], b[depth:], cone[depth:], **kw
         )
 
-    if method == "cone" or (method == "auto" and s > 3):
+    if method == "cone" or s > 3:
         note = "exact bounds are implemented for s <= 3; cone bound used" if s > 3 else ""
         return result("cone", cone, note=note)
     if s == 1:
@@ -433,6 +433,7 @@ def stage_codes(net: Any) -> list[tuple[np.ndarray, Any]]:
     from superpose.constructions import make_construction
 
     params = {k: v for k, v in net.params.items() if k != "compiled_to_relu"}
+    params["certify"] = False  # the recorded width_scale is the certified one: build it once
     seed = net.seed if net.seed is not None else 0
     for rng in (
         np.random.default_rng(np.random.SeedSequence([seed, 2])),

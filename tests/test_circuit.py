@@ -336,3 +336,28 @@ def test_cli_build_info_verify_levels(tmp_path, capsys) -> None:
     assert all(r["wrong_end_to_end"] == 0 for r in levels)
     assert main(["verify", str(out), "--mode", "exhaustive", "--levels"]) == 0
     assert "per-level check" in capsys.readouterr().out
+
+
+def test_a_loaded_certified_circuit_still_reports_per_level(tmp_path):
+    """Certification widened the network (its first widths failed): the saved parameters and
+    seed must rebuild the same weights, or the per-level check cannot recover the stages."""
+    from superpose import load_network, save_network
+    from superpose.levels import level_report
+
+    task = families.layered_circuit(400, 300, 3, np.random.default_rng(0), sparsity=2)
+    net = build(task, "circuit", seed=0, width_scale=0.3)
+    assert net.params["width_scale"] > 0.3  # widened by the certificate
+    save_network(net, tmp_path / "c")
+    loaded = load_network(tmp_path / "c")
+    report = level_report(loaded, "random", samples=200, rng=np.random.default_rng(1))
+    fresh = level_report(net, "random", samples=200, rng=np.random.default_rng(1))
+    assert report == fresh
+
+
+def test_exact_bounds_above_s3_fall_back_to_the_cone_bound():
+    from superpose.levels import active_bounds
+
+    task = families.layered_circuit(30, 20, 3, np.random.default_rng(0), sparsity=5)
+    exact = active_bounds(task, method="exact")
+    cone = active_bounds(task, method="cone")
+    assert exact.method == "cone" and list(exact.bounds) == list(cone.bounds)

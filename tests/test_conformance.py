@@ -298,3 +298,21 @@ def test_failure_rule_predicts_the_collision_errors_it_guards_against():
     rate = verify(net, "random", samples=3000, rng=_rng(1)).inputs_with_error / 3000
     assert 0.01 < rate < 0.04
     assert rate / 2 < predicted < rate * 2
+
+
+def test_explicit_input_widths_are_sized_for_explicit_codes():
+    """Explicit inputs share no bits between features: the rule must not charge them for it
+    (it once asked for 179,991 output units at m = 150, s = 3)."""
+    from superpose.constructions.params import auto_params
+
+    task = families.pairs(150, 1500, _rng(0), sparsity=3)
+    p = auto_params(task, explicit_inputs=True)
+    assert p.feasible and p.n_in == 150 and p.n_out < 10_000
+    net = build(task, "superposed", seed=0, explicit_inputs=True, certify=False)
+    assert verify(net, "targeted", samples=1000, rng=_rng(1)).inputs_with_error == 0
+
+
+def test_build_picks_circuit_for_deep_tasks_and_superposed_otherwise():
+    deep = families.layered_circuit(20, 10, 2, _rng(0), sparsity=2)
+    assert build(deep).construction == "circuit"
+    assert build(families.pairs(30, 60, _rng(1), sparsity=2)).construction == "superposed"

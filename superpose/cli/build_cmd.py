@@ -135,14 +135,13 @@ def build_command(
     ] = False,
 ) -> None:
     """Build a network for a task and save it to a directory."""
-    from superpose.constructions import DEFAULT_CONSTRUCTION, build
+    from superpose.constructions import build, default_construction
     from superpose.io import save_network
 
     task = load_or_generate_task(
         task_file, family, features, outputs, sparsity, influence, arity, depth, seed
     )
-    # A task whose gates read other gates is a deep circuit: the circuit construction.
-    name = construction or ("circuit" if task.depth > 1 else DEFAULT_CONSTRUCTION)
+    name = construction or default_construction(task)
     params = parse_params(param)
     from superpose.memory import check_memory, estimate_task_memory
 

@@ -38,15 +38,20 @@ def make_construction(name: str, **params: Any) -> Construction:
         raise SuperposeError(f"construction {name!r}: {exc}") from None
 
 
+def default_construction(task: Task) -> str:
+    """``circuit`` for a task whose gates read other gates, else ``DEFAULT_CONSTRUCTION``."""
+    return "circuit" if task.depth > 1 else DEFAULT_CONSTRUCTION
+
+
 def build(
     task: Task,
-    construction: str | Construction = DEFAULT_CONSTRUCTION,
+    construction: str | Construction | None = None,
     *,
     seed: int | None = 0,
     rng: np.random.Generator | None = None,
     **params: Any,
 ) -> Network:
-    """Build a network computing ``task``.
+    """Build a network computing ``task`` (by default with :func:`default_construction`).
 
     Example:
         >>> from superpose import Task
@@ -54,6 +59,8 @@ def build(
         >>> net.counts()["neurons"]
         3
     """
+    if construction is None:
+        construction = default_construction(task)
     con = (
         construction
         if isinstance(construction, Construction)
@@ -71,6 +78,7 @@ __all__ = [
     "Construction",
     "DEFAULT_CONSTRUCTION",
     "build",
+    "default_construction",
     "make_construction",
     "register",
 ]

@@ -150,15 +150,24 @@ def max_fan_in(
     m: int,
     failure: float,
     load: float,
+    explicit_inputs: bool = False,
 ) -> float:
     """Largest fan-in fraction f meeting the failure target and the adversarial target.
 
-    Returns the smallest fraction tried (1e-4) when none meets them; ``auto_params`` then marks
-    its choice infeasible.
+    The widths follow from f as in :func:`auto_params`: equal widths sqrt(load / ln(1/(1-f)));
+    with explicit inputs n_in = m and n_out = load / (m ln(1/(1-f))), and no adversarial test
+    (a distractor is one input unit, inside a unit's read set only through a collision, which
+    ``gate_failure`` counts). Returns the smallest fraction tried (1e-4) when none meets them;
+    ``auto_params`` then marks its choice infeasible.
     """
     lo, hi = MIN_FAN_IN, 0.95
 
     def ok(f: float) -> bool:
+        if explicit_inputs:
+            n_out = load / (m * -math.log1p(-f))
+            # Explicit codes share no bits (n_in = inf: no shared-bit term).
+            risk = gate_failure(f, ell, ell_out, k, s, per_active, n_gates, math.inf, n_out)
+            return risk <= failure
         n_in = math.sqrt(load / -math.log1p(-f))
         return (
             gate_failure(f, ell, ell_out, k, s, per_active, n_gates, n_in) <= failure
@@ -215,7 +224,7 @@ def auto_params(
     for e in ells:
         for eo in ell_outs:
             load = eo * mean_arity * e * n_gates
-            f = max_fan_in(e, eo, k, s, per_active, n_gates, m, failure, load)
+            f = max_fan_in(e, eo, k, s, per_active, n_gates, m, failure, load, explicit_inputs)
             if explicit_inputs:
                 n_in = m
                 n_out = math.ceil(load / (n_in * -math.log1p(-f)))
@@ -223,7 +232,8 @@ def auto_params(
                 n_in = n_out = math.ceil(math.sqrt(load / -math.log1p(-f)))
                 n_in = max(n_in, 4 * e * s)
             n_out = max(n_out, 2 * eo)
-            predicted = gate_failure(f, e, eo, k, s, per_active, n_gates, n_in, n_out)
+            shared_bits_over = math.inf if explicit_inputs else n_in  # explicit: none shared
+            predicted = gate_failure(f, e, eo, k, s, per_active, n_gates, shared_bits_over, n_out)
             feasible = predicted <= failure and (
                 explicit_inputs
                 or adversarial_risk(f, e, eo, k, s, m, n_in, per_active) <= ADVERSARIAL_TARGET

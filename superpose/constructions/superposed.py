@@ -544,9 +544,13 @@ class _Certified(Construction):
             return self.build_once(task, rng)
         base = self.width_scale
         tried = []
+        # Every attempt starts from the same random state, so the network depends only on
+        # (seed, recorded width_scale): rebuilding it from network.json gives the same weights.
+        start = rng.bit_generator.state
         try:
             for factor in CERTIFY_SCALES:
                 self.width_scale = base * factor
+                rng.bit_generator.state = start
                 net = self.build_once(task, rng)
                 cert = self._certificate(net)
                 if cert is None:
