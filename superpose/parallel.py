@@ -184,13 +184,13 @@ def merge_reports(mode: str, parts: list[tuple[Chunk, VerificationReport]]) -> V
 def _warm(net: Network) -> None:
     """Compute the cached forms of the weights and codes once, so forked workers share them."""
     for layer in net.layers:
-        layer.warm()
-        layer.integral()
+        layer.warm()  # also computes layer.integral()
         layer.abs_weight()
     code = net.output_code
     if isinstance(code, BloomCode):
         _ = code.anchors_t
         _ = code.column_counts
+        _ = code.membership_t_counts  # the counted decode (most neurons on)
         if not code.slack:
             _ = code.anchor_next
 

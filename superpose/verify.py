@@ -365,10 +365,8 @@ def targeted_inputs(
             for r, (i, j, room) in enumerate(part):
                 row = scores[r]  # a fresh array: scored in place
                 taken = np.concatenate([leaves(int(task.outputs[j])), rows[i]])
-                pos = np.searchsorted(candidates, taken)
-                ok = pos < n_cand
-                pos, taken = pos[ok], taken[ok]
-                row[pos[candidates[pos] == taken]] = -np.inf
+                found, pos = _lookup(candidates, taken)
+                row[pos[found]] = -np.inf
                 if room < n_cand:
                     top = np.argpartition(-row, room - 1)[:room]
                 else:
@@ -395,6 +393,29 @@ def _output_arity(task: Task) -> np.ndarray:
     return arity
 
 
+def _class_counts(report: VerificationReport, label: str) -> dict[str, int]:
+    """The counts of class ``label`` in ``report.by_class`` (created at zero if missing)."""
+    return report.by_class.setdefault(
+        label, {"checked": 0, "false_positives": 0, "false_negatives": 0}
+    )
+
+
+def _count_by_class(
+    report: VerificationReport, arity: np.ndarray, active: np.ndarray, name: str
+) -> dict[int, int]:
+    """Add each (output arity, active operands) pair to count ``name`` of its class.
+
+    Returns how many pairs were added per arity.
+    """
+    uniq, cnt = np.unique(arity * 1000 + active, return_counts=True)
+    by_arity: dict[int, int] = {}
+    for key, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
+        k, a = divmod(key, 1000)
+        _class_counts(report, class_label(a, k))[name] += c
+        by_arity[k] = by_arity.get(k, 0) + c
+    return by_arity
+
+
 def check_batch(net: Network, batch: sparse.csr_array, mode: str = "batch") -> VerificationReport:
     """Compare the network with the ground truth on one batch of inputs."""
     task = net.task
@@ -407,31 +428,18 @@ def check_batch(net: Network, batch: sparse.csr_array, mode: str = "batch") -> V
     arity = _output_arity(task)
     # Per-class counts of checked (input, output) pairs.
     act = truth.active_operands.tocoo()
-    keys = arity[act.coords[1]] * 1000 + act.data
-    uniq, cnt = np.unique(keys, return_counts=True)
-    nonzero_by_arity: dict[int, int] = {}
-    for key, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
-        k, a = divmod(key, 1000)
-        label = class_label(a, k)
-        report.by_class.setdefault(
-            label, {"checked": 0, "false_positives": 0, "false_negatives": 0}
-        )
-        report.by_class[label]["checked"] += c
-        nonzero_by_arity[k] = nonzero_by_arity.get(k, 0) + c
+    nonzero_by_arity = _count_by_class(report, arity[act.coords[1]], act.data, "checked")
     ar_uniq, ar_cnt = np.unique(arity, return_counts=True)
     for k, c in zip(ar_uniq.tolist(), ar_cnt.tolist(), strict=True):
-        label = class_label(0, k)
-        report.by_class.setdefault(
-            label, {"checked": 0, "false_positives": 0, "false_negatives": 0}
-        )
-        report.by_class[label]["checked"] += c * n - nonzero_by_arity.get(k, 0)
+        counts = _class_counts(report, class_label(0, k))
+        counts["checked"] += c * n - nonzero_by_arity.get(k, 0)
     report.inputs_checked = n
     # Predicted and true outputs as sorted sets of (input, output) keys.
     n_out = task.n_outputs
     pred_keys = _true_keys(pred, n_out)
     true_keys = _true_keys(truth.values, n_out)
-    false_pos = pred_keys[~_members(pred_keys, true_keys)]
-    false_neg = true_keys[~_members(true_keys, pred_keys)]
+    false_pos = pred_keys[~_lookup(true_keys, pred_keys)[0]]
+    false_neg = true_keys[~_lookup(pred_keys, true_keys)[0]]
     if len(false_pos) or len(false_neg):
         ops = truth.active_operands
         op_keys = _true_keys(ops, n_out, keep_order=True)
@@ -441,18 +449,9 @@ def check_batch(net: Network, batch: sparse.csr_array, mode: str = "batch") -> V
         for keys, name in ((false_pos, "false_positives"), (false_neg, "false_negatives")):
             if not len(keys):
                 continue
-            pos = np.minimum(np.searchsorted(op_keys, keys), max(len(op_keys) - 1, 0))
-            found = op_keys[pos] == keys if len(op_keys) else np.zeros(len(keys), dtype=bool)
+            found, pos = _lookup(op_keys, keys)
             active = np.where(found, op_vals[pos] if len(op_vals) else 0, 0).astype(np.int64)
-            group = arity[keys % n_out] * 1000 + active
-            g_uniq, g_cnt = np.unique(group, return_counts=True)
-            for key, c in zip(g_uniq.tolist(), g_cnt.tolist(), strict=True):
-                k, a = divmod(key, 1000)
-                label = class_label(a, k)
-                report.by_class.setdefault(
-                    label, {"checked": 0, "false_positives": 0, "false_negatives": 0}
-                )
-                report.by_class[label][name] += c
+            _count_by_class(report, arity[keys % n_out], active, name)
         report.false_positives = len(false_pos)
         report.false_negatives = len(false_neg)
         bad_rows = np.unique(np.concatenate([false_pos, false_neg]) // n_out)
@@ -473,12 +472,16 @@ def _true_keys(x: sparse.csr_array, n_cols: int, keep_order: bool = False) -> np
     return keys if keep_order else np.sort(keys)
 
 
-def _members(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Which entries of ``a`` occur in the sorted array ``b``."""
-    if not len(b):
-        return np.zeros(len(a), dtype=bool)
-    pos = np.minimum(np.searchsorted(b, a), len(b) - 1)
-    return b[pos] == a
+def _lookup(sorted_array: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``values`` occur in ``sorted_array``, and where: ``(found, pos)``.
+
+    ``pos`` is each value's insertion point clipped to the last index (all 0 when the array is
+    empty); ``sorted_array[pos[found]] == values[found]``.
+    """
+    if not len(sorted_array):
+        return np.zeros(len(values), dtype=bool), np.zeros(len(values), dtype=np.intp)
+    pos = np.minimum(np.searchsorted(sorted_array, values), len(sorted_array) - 1)
+    return sorted_array[pos] == values, pos
 
 
 def _run(

@@ -17,6 +17,7 @@ from scipy import sparse
 
 from superpose.codes import ExplicitCode
 from superpose.constructions.base import Construction
+from superpose.levels import layout
 from superpose.network import Layer, Network
 from superpose.task import OP_CODE, Task
 
@@ -33,17 +34,6 @@ def _alphas(op: int, arity: int, last: bool) -> list[tuple[int, float]]:
     return [(0, 1.0)] + [(j, -2.0 if j % 2 else 2.0) for j in range(1, arity)]
 
 
-def _needed_gates(task: Task) -> np.ndarray:
-    """Gates that some output depends on."""
-    needed = np.zeros(task.n_nodes, dtype=bool)
-    needed[task.outputs] = True
-    if task.depth > 1:
-        for g in range(task.n_gates - 1, -1, -1):
-            if needed[task.features + g]:
-                needed[task.operands(g)] = True
-    return needed[task.features :]
-
-
 class Naive(Construction):
     """One ReLU per gate where one suffices (and, copy, andnot; or at the last level).
 
@@ -58,15 +48,9 @@ class Naive(Construction):
 
     def build(self, task: Task, rng: np.random.Generator) -> Network:
         m, n_nodes = task.features, task.n_nodes
-        depth = max(task.depth, 1)
-        levels = task.node_level
-        needed = _needed_gates(task)
-        # Last level at which each node is read (outputs are "read" after the last level).
-        last_use = levels.copy()
-        reader_level = np.repeat(task.gate_level, task.arity)
-        keep = np.repeat(needed, task.arity)
-        np.maximum.at(last_use, task.gate_inputs[keep], reader_level[keep])
-        last_use[task.outputs] = depth + 1
+        # Stages: gates some output depends on, and the nodes carried past their level.
+        lay = layout(task)
+        depth = lay.depth
         # R: value of each available node as a combination of the current layer's units.
         rep = sparse.csr_array((np.ones(m), (np.arange(m), np.arange(m))), shape=(n_nodes, m))
         layers: list[Layer] = []
@@ -75,7 +59,7 @@ class Naive(Construction):
             a_rows, a_cols, a_vals, biases = [], [], [], []
             r_rows, r_cols, r_vals = [], [], []
             unit = 0
-            for g in np.flatnonzero((task.gate_level == level) & needed):
+            for g in lay.gates[level - 1]:
                 ops = task.operands(g)
                 op, k = int(task.ops[g]), len(ops)
                 coef = np.ones(k)
@@ -90,8 +74,7 @@ class Naive(Construction):
                     r_cols.append(unit)
                     r_vals.append(alpha)
                     unit += 1
-            carried = np.flatnonzero((levels < level) & (last_use > level))
-            for v in carried:
+            for v in lay.carried[level - 1]:
                 a_rows.append(unit)
                 a_cols.append(int(v))
                 a_vals.append(1.0)
