@@ -60,6 +60,23 @@ class AutoParams:
         return asdict(self)
 
 
+def _shared_bits(bits: int, need: int, n_in: float) -> tuple[np.ndarray, np.ndarray]:
+    """(v, log P(v)): how many of ``bits`` random input bits land in ``need`` given ones.
+
+    Each bit lands there with probability need / n_in (binomial); v runs to min(bits, need).
+    """
+    q = min(1.0, need / max(n_in, 1.0))
+    v = np.arange(0, min(bits, need) + 1)
+    log_pmf = (
+        special.gammaln(bits + 1)
+        - special.gammaln(v + 1)
+        - special.gammaln(bits - v + 1)
+        + special.xlogy(v, q)
+        + special.xlog1py(bits - v, -q)
+    )
+    return v, log_pmf
+
+
 def gate_failure(
     f: float,
     ell: int,
@@ -89,15 +106,7 @@ def gate_failure(
         bits = others * ell
         if bits < need:
             continue
-        q = min(1.0, need / max(n_in, 1.0))
-        v = np.arange(0, min(bits, need) + 1)
-        log_pmf = (
-            special.gammaln(bits + 1)
-            - special.gammaln(v + 1)
-            - special.gammaln(bits - v + 1)
-            + special.xlogy(v, q)
-            + special.xlog1py(bits - v, -q)
-        )
+        v, log_pmf = _shared_bits(bits, need, n_in)
         # P(Bin(bits - v, f) >= need - v); certain once the shared bits alone reach `need`.
         p_unit = np.where(need - v > 0, special.bdtrc(need - v - 1, bits - v, f), 1.0)
         if k - j == 1:
@@ -109,7 +118,15 @@ def gate_failure(
 
 
 def adversarial_risk(
-    f: float, ell: int, ell_out: int, k: int, s: int, m: int, n_in: float, per_active: float = 2.0
+    f: float,
+    ell: int,
+    ell_out: int,
+    k: int,
+    s: int,
+    m: int,
+    n_in: float,
+    per_active: float = 2.0,
+    n_out: float | None = None,
 ) -> float:
     """Chance that some set of distractors fools a gate that misses one operand (union bound).
 
@@ -121,19 +138,11 @@ def adversarial_risk(
     if r < 1:
         return 0.0
     bits = r * ell
-    q = min(1.0, ell / max(n_in, 1.0))
-    v = np.arange(0, min(bits, ell) + 1)
-    log_pmf = (
-        special.gammaln(bits + 1)
-        - special.gammaln(v + 1)
-        - special.gammaln(bits - v + 1)
-        + special.xlogy(v, q)
-        + special.xlog1py(bits - v, -q)
-    )
+    v, log_pmf = _shared_bits(bits, ell, n_in)
     p_unit = np.where(ell - v > 0, special.bdtrc(ell - v - 1, bits - v, f), 1.0)
     # Collisions: a distractor that is itself an operand of a gate coded on the unit puts its
     # whole code there; each of the r distractors is one with probability ~ influence l' / n.
-    hosted = min(1.0, r * per_active * ell_out / max(n_in, 1.0))
+    hosted = min(1.0, r * per_active * ell_out / max(n_in if n_out is None else n_out, 1.0))
     p_unit = np.minimum(1.0, p_unit + hosted)
     p_gate = float(np.sum(np.exp(log_pmf) * p_unit**ell_out))
     log_sets = special.gammaln(m + 1) - special.gammaln(r + 1) - special.gammaln(max(m - r, 0) + 1)
@@ -155,10 +164,9 @@ def max_fan_in(
     """Largest fan-in fraction f meeting the failure target and the adversarial target.
 
     The widths follow from f as in :func:`auto_params`: equal widths sqrt(load / ln(1/(1-f)));
-    with explicit inputs n_in = m and n_out = load / (m ln(1/(1-f))), and no adversarial test
-    (a distractor is one input unit, inside a unit's read set only through a collision, which
-    ``gate_failure`` counts). Returns the smallest fraction tried (1e-4) when none meets them;
-    ``auto_params`` then marks its choice infeasible.
+    with explicit inputs n_in = m and n_out = load / (m ln(1/(1-f))), and no bits shared
+    between codes (n_in = inf in the shared-bit terms). Returns the smallest fraction tried
+    (1e-4) when none meets them; ``auto_params`` then marks its choice infeasible.
     """
     lo, hi = MIN_FAN_IN, 0.95
 
@@ -166,8 +174,11 @@ def max_fan_in(
         if explicit_inputs:
             n_out = load / (m * -math.log1p(-f))
             # Explicit codes share no bits (n_in = inf: no shared-bit term).
-            risk = gate_failure(f, ell, ell_out, k, s, per_active, n_gates, math.inf, n_out)
-            return risk <= failure
+            return (
+                gate_failure(f, ell, ell_out, k, s, per_active, n_gates, math.inf, n_out) <= failure
+                and adversarial_risk(f, ell, ell_out, k, s, m, math.inf, per_active, n_out)
+                <= ADVERSARIAL_TARGET
+            )
         n_in = math.sqrt(load / -math.log1p(-f))
         return (
             gate_failure(f, ell, ell_out, k, s, per_active, n_gates, n_in) <= failure
@@ -234,10 +245,8 @@ def auto_params(
             n_out = max(n_out, 2 * eo)
             shared_bits_over = math.inf if explicit_inputs else n_in  # explicit: none shared
             predicted = gate_failure(f, e, eo, k, s, per_active, n_gates, shared_bits_over, n_out)
-            feasible = predicted <= failure and (
-                explicit_inputs
-                or adversarial_risk(f, e, eo, k, s, m, n_in, per_active) <= ADVERSARIAL_TARGET
-            )
+            adversarial = adversarial_risk(f, e, eo, k, s, m, shared_bits_over, per_active, n_out)
+            feasible = predicted <= failure and adversarial <= ADVERSARIAL_TARGET
             cand = AutoParams(e, eo, f, n_in, n_out, load, predicted, feasible)
             # Feasible choices first, then the fewest neurons.
             key = (not cand.feasible, cand.n_in + cand.n_out)
