@@ -824,33 +824,21 @@ class _Runner:
         skip_hopeless: bool = False,
     ) -> Row:
         method = f"uand-{law}" + ("/lin-in" if linear else "")
+
+        def unbuilt(note: str) -> Row:
+            return Row(
+                setting.workload, setting.name, method, READOUT_LINEAR, width, None, None, note=note
+            )
+
         if skip_hopeless and law == "bernoulli":
             p = busch_p(sub.features, width)
             if max(sub.sparsity - 1, 1) * p > 0.7:
-                return Row(
-                    setting.workload,
-                    setting.name,
-                    method,
-                    READOUT_LINEAR,
-                    width,
-                    None,
-                    None,
-                    note=f"not built: p={p:.3g}, mean class-01 error (s-1)p > 0.7 (Busch)",
-                )
+                return unbuilt(f"not built: p={p:.3g}, mean class-01 error (s-1)p > 0.7 (Busch)")
         self.say(f"{setting.workload} {setting.name}: {method} d={width}")
         try:
             net = self.peer_net(sub, law, width, linear)
         except (SuperposeError, MemoryError) as exc:
-            return Row(
-                setting.workload,
-                setting.name,
-                method,
-                READOUT_LINEAR,
-                width,
-                None,
-                None,
-                note=f"skipped: {exc}",
-            )
+            return unbuilt(f"skipped: {exc}")
         params, extra = _peer_params(net, total)
         note = _sample_note(sub, total)
         if net.extras.get("p") is not None:

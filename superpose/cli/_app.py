@@ -46,19 +46,25 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-@contextmanager
-def progress_bar(description: str, total: int | None, enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields ``advance(n)``."""
-    progress = Progress(
+def new_progress(
+    enabled: bool = True, remaining: bool = True, extra: tuple[Any, ...] = ()
+) -> Progress:
+    """The rich progress display every command uses: on stderr, gone when done."""
+    columns: list[Any] = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-        disable=not enabled,
-    )
+    ]
+    if remaining:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, *extra, console=err_console, transient=True, disable=not enabled)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None, enabled: bool = True) -> Iterator[Any]:
+    """A rich progress bar on stderr; yields ``advance(n)``."""
+    progress = new_progress(enabled)
     with progress:
         task_id = progress.add_task(description, total=total)
 

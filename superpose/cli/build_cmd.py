@@ -9,7 +9,14 @@ import numpy as np
 import typer
 from rich.markup import escape
 
-from superpose.cli._app import app, console, err_console, parse_params, print_json
+from superpose.cli._app import (
+    app,
+    console,
+    err_console,
+    new_progress,
+    parse_params,
+    print_json,
+)
 from superpose.errors import SuperposeError
 
 
@@ -195,22 +202,11 @@ def _search(
     show: bool,
 ) -> Any:
     """Run the width search with a progress bar (one line per probe); the network found."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from superpose.cli._app import err_console
     from superpose.constructions.search import search_width
 
     if samples < 1:
         raise SuperposeError(f"--search-samples must be >= 1, got {samples}")
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not show,
-    )
+    progress = new_progress(show, remaining=False)
     with progress:
         bar = progress.add_task(f"width search: building {name}", total=None)
 

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from superpose.cli._app import app, console, err_console, print_json
+from superpose.cli._app import app, console, new_progress, print_json
 
 
 @app.command("demo")
@@ -25,15 +24,7 @@ def demo_command(
     from superpose.demo import run_demo
 
     size = {"features": 2000, "outputs": 2000, "samples": 500} if quick else {}
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=as_json,
-    )
+    progress = new_progress(not as_json, remaining=False)
 
     def start(description: str, total: int):
         task_id = progress.add_task(description, total=total)

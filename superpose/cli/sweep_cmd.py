@@ -6,17 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TextColumn
 from rich.table import Table
 
-from superpose.cli._app import app, console, err_console, print_json
+from superpose.cli._app import app, console, err_console, new_progress, print_json
 from superpose.errors import SuperposeError
 
 
@@ -93,17 +86,7 @@ def sweep_command(
         else:
             console.print(_plan_table(spec, pending))
         return 0
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[last]}"),
-        console=err_console,
-        transient=True,
-        disable=as_json,
-    )
+    progress = new_progress(not as_json, extra=(TextColumn("{task.fields[last]}"),))
     where = f"dask at {address}" if address else executor
     try:
         with progress:
