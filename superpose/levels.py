@@ -328,21 +328,75 @@ def active_bounds(
     return result("exact", bounds, candidates=n_cand, extra=extra)
 
 
+def _candidate_pairs(
+    mono: Task, limit: int
+) -> tuple[sparse.csr_array, list[np.ndarray], np.ndarray]:
+    """True nodes of every single input, each node's single supports, and the candidate pairs
+    (the input pairs that meet at an AND gate: the only pairs that make a node newly true)."""
+    m = mono.features
+    ids = np.arange(m, dtype=np.int64)
+    v1 = evaluate_nodes(
+        mono, sparse.csr_array((np.ones(m, dtype=np.int32), (ids, ids)), shape=(m, m))
+    )
+    sup1 = _supports_of(np.arange(mono.n_nodes), ids[:, None], sparse.csc_array(v1))
+    a_ops, b_ops = _and_operand_pairs(mono)
+    pairs = _cross([sup1[a] for a in a_ops], [sup1[b] for b in b_ops], 2, limit)
+    return v1, sup1, pairs
+
+
+def operands_meet(
+    task: Task,
+    gates: np.ndarray,
+    sparsity: int | None = None,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
+) -> np.ndarray:
+    """For each 2-input gate, whether both operands can be true at once on an input with at
+    most s active features (``False`` is a proof; ``True`` may be conservative).
+
+    A ``xor`` or ``andnot`` gate whose operands never meet computes ``or`` / ``copy`` on every
+    s-sparse input. Exact for s <= 2 on the relaxed (monotone) circuit: there, both operands
+    are true on a set iff it holds a support of each, so either both have a single-input
+    support, or both are true on one single input or one candidate pair. Conservative (all
+    ``True``) for s >= 3 or when the candidate pairs exceed ``max_candidates``.
+
+    Example:
+        >>> t = Task.from_gates(4, 2, [("and", [0, 1]), ("and", [2, 3]), ("xor", [4, 5]), ("xor", [0, 4])])
+        >>> operands_meet(t, np.array([2, 3])).tolist()
+        [False, True]
+    """
+    s = task.sparsity if sparsity is None else int(sparsity)
+    gates = np.asarray(gates, dtype=np.int64)
+    meet = np.ones(len(gates), dtype=bool)
+    if len(gates) == 0 or s >= 3:
+        return meet
+    if (task.arity[gates] != 2).any():
+        raise SuperposeError("operands_meet: every gate must have exactly 2 operands")
+    a = task.gate_inputs[task.gate_indptr[gates]]
+    b = task.gate_inputs[task.gate_indptr[gates] + 1]
+    mono = relaxed(task)
+    try:
+        v1, sup1, pairs = _candidate_pairs(mono, max_candidates)
+    except _TooMany:
+        return meet
+    v1 = sparse.csc_array(v1, dtype=np.int32)
+    together = np.asarray((v1[:, a].multiply(v1[:, b])).sum(axis=0)).ravel() > 0
+    if s >= 2:
+        single = np.array([len(x) > 0 for x in sup1])
+        together |= single[a] & single[b]
+        for _, x in _batches_of_sets(pairs, task.features):
+            v = sparse.csc_array(evaluate_nodes(mono, x), dtype=np.int32)
+            together |= np.asarray((v[:, a].multiply(v[:, b])).sum(axis=0)).ravel() > 0
+    return together
+
+
 def _exact_bounds(
     mono: Task, s: int, member: sparse.csr_array, single: np.ndarray, limit: int
 ) -> tuple[list[int], int, dict[str, Any]]:
     """The ``exact`` method for s in {2, 3} (see the module docstring)."""
     m, depth = mono.features, member.shape[1]
     n = mono.n_nodes
-    ids = np.arange(m, dtype=np.int64)
-    v1 = evaluate_nodes(
-        mono, sparse.csr_array((np.ones(m, dtype=np.int32), (ids, ids)), shape=(m, m))
-    )
-    v1_csc = sparse.csc_array(v1)
+    v1, sup1, pairs = _candidate_pairs(mono, limit)
     a_ops, b_ops = _and_operand_pairs(mono)
-    singles = ids[:, None]
-    sup1 = _supports_of(np.arange(n), singles, v1_csc)
-    pairs = _cross([sup1[a] for a in a_ops], [sup1[b] for b in b_ops], 2, limit)
     n_cand = len(pairs)
     top = lambda k: [_top_sum(single[:, L], k) for L in range(depth)]  # noqa: E731
     m2 = top(2)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from superpose import SuperposeError, Task, build, families, load_task, verify
 from superpose.constructions.circuit import Circuit
@@ -295,7 +297,7 @@ def test_level_report_finds_errors_of_a_too_narrow_network() -> None:
     task = families.layered_circuit(
         300, 300, 3, np.random.default_rng(0), ops=("and", "or"), sparsity=2
     )
-    net = build(task, Circuit(width_scale=0.15, certify=False), seed=0)
+    net = build(task, Circuit(width_scale=0.06, certify=False), seed=0)
     rep = level_report(net, "random", 300, np.random.default_rng(1))
     ends = verify(net, "random", 300, np.random.default_rng(1))
     firsts = sum(r["first_wrong"] for r in rep.stages)
@@ -345,8 +347,8 @@ def test_a_loaded_certified_circuit_still_reports_per_level(tmp_path):
     from superpose.levels import level_report
 
     task = families.layered_circuit(400, 300, 3, np.random.default_rng(0), sparsity=2)
-    net = build(task, "circuit", seed=0, width_scale=0.3)
-    assert net.params["width_scale"] > 0.3  # widened by the certificate
+    net = build(task, "circuit", seed=0, width_scale=0.1)
+    assert net.params["width_scale"] > 0.1  # widened by the certificate
     save_network(net, tmp_path / "c")
     loaded = load_network(tmp_path / "c")
     report = level_report(loaded, "random", samples=200, rng=np.random.default_rng(1))
@@ -361,3 +363,110 @@ def test_exact_bounds_above_s3_fall_back_to_the_cone_bound():
     exact = active_bounds(task, method="exact")
     cone = active_bounds(task, method="cone")
     assert exact.method == "cone" and list(exact.bounds) == list(cone.bounds)
+
+
+# --- xor / andnot detectors, mixed pools, carries ------------------------------------------------
+
+
+def _meet_by_enumeration(task: Task, a: np.ndarray, b: np.ndarray, sparsity: int) -> np.ndarray:
+    """Ground truth: are nodes a[i] and b[i] both true on some input with <= s active?"""
+    from superpose.evaluate import evaluate_nodes
+    from superpose.verify import exhaustive_inputs
+
+    meet = np.zeros(len(a), dtype=bool)
+    for x in exhaustive_inputs(task.features, sparsity, 4096):
+        v = evaluate_nodes(task, x).toarray().astype(bool)
+        meet |= (v[:, a] & v[:, b]).any(axis=0)
+    return meet
+
+
+@given(seed=st.integers(0, 10_000), sparsity=st.integers(1, 3), depth=st.integers(1, 4))
+@settings(max_examples=25, deadline=None)
+def test_operands_meet_never_misses_a_meeting(seed: int, sparsity: int, depth: int) -> None:
+    # False must be a proof: checked on every <= s-sparse input of the task itself; for
+    # s <= 2 it is exact on the monotone relaxation.
+    from superpose.levels import operands_meet, relaxed
+
+    task = families.layered_circuit(
+        12,
+        8,
+        depth,
+        np.random.default_rng(seed),
+        ops=("and", "or", "xor", "andnot"),
+        sparsity=sparsity,
+    )
+    two = np.flatnonzero(task.arity == 2)
+    a = task.gate_inputs[task.gate_indptr[two]]
+    b = task.gate_inputs[task.gate_indptr[two] + 1]
+    got = operands_meet(task, two)
+    assert not (_meet_by_enumeration(task, a, b, sparsity) & ~got).any()
+    if sparsity <= 2:
+        assert np.array_equal(got, _meet_by_enumeration(relaxed(task), a, b, sparsity))
+
+
+def test_xor_whose_operands_never_meet_needs_no_detector() -> None:
+    # Gates 4 and 5 need two inputs each, so with s = 2 their xor is their or: no detector and
+    # no resolve layer; the xor of two inputs (gate 7) can meet and keeps its detector.
+    gates = [("and", [0, 1]), ("and", [2, 3]), ("xor", [4, 5]), ("xor", [0, 2])]
+    task = Task.from_gates(4, 2, gates, outputs=[6])
+    net = build(task, Circuit(certify=False))
+    assert net.extras["detectors_skipped"] == 1
+    assert sum(s["detector_units"] for s in net.extras["stages"]) == 0
+    assert len(net.layers) == task.depth
+    assert verify(net, "exhaustive").inputs_with_error == 0
+    both = Task.from_gates(4, 2, [*gates, ("or", [6, 7])], outputs=[8])
+    net = build(both, Circuit(certify=False))
+    assert net.extras["detectors_skipped"] == 1
+    assert sum(s["detector_units"] for s in net.extras["stages"]) == 1
+    assert verify(net, "exhaustive").inputs_with_error == 0
+
+
+@pytest.mark.parametrize("carries", ["copy", "encode"])
+@pytest.mark.parametrize("seed", range(2))
+def test_conformance_carries_exhaustive(carries: str, seed: int) -> None:
+    # Copying carried codes unit by unit and re-encoding them into each pool compute the
+    # same function (checked on every <= 2-sparse input, xor and andnot included).
+    task = families.layered_circuit(
+        14,
+        8,
+        4,
+        np.random.default_rng(300 + seed),
+        ops=("and", "or", "xor", "andnot"),
+        sparsity=2,
+        outputs="last",
+    )
+    net = build(task, Circuit(carries=carries, certify=False), seed=seed)
+    copies = sum(net.extras["copy_widths"][:-1])
+    assert (copies == 0) == (carries == "encode")
+    assert verify(net, "exhaustive").inputs_with_error == 0
+
+
+def test_mixed_pool_units_fire_for_every_true_part() -> None:
+    # "any present" parts (bits weigh 2) and 2-ANDs share units; every unit of a true part
+    # must fire, on every input with <= 2 active operands.
+    from superpose.codes import BloomCode, random_sets
+    from superpose.constructions.superposed import Parts, threshold_stage
+
+    rng = np.random.default_rng(3)
+    n_nodes, n_parts, ell = 30, 60, 4
+    code = BloomCode(random_sets(n_nodes, 200, ell, rng))
+    ops = rng.choice(n_nodes, size=(n_parts, 2))
+    ops[:, 1] = (ops[:, 0] + 1 + rng.integers(0, n_nodes - 1, n_parts)) % n_nodes
+    need = rng.integers(1, 3, n_parts)
+    parts = Parts(
+        np.arange(n_parts),
+        np.ones(n_parts, np.int8),
+        need,
+        np.repeat(np.arange(n_parts), 2),
+        ops.ravel(),
+    )
+    layer, units, _ = threshold_stage(parts, code, 60, ell, 0.3, rng, mix=True)
+    units = units.toarray().astype(bool)
+    for i in range(n_nodes):
+        for j in range(i, n_nodes):
+            x = np.zeros((1, n_nodes))
+            x[0, [i, j]] = 1
+            on = layer.apply(code.encode(x)).toarray()[0] > 0
+            active = np.isin(ops, [i, j])
+            true = np.where(need == 1, active.any(axis=1), active.all(axis=1))
+            assert on[units[true].any(axis=0)].all()

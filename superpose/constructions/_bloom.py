@@ -210,14 +210,21 @@ def threshold_layer(
     reads: sparse.csr_array,
     gate_threshold: np.ndarray,
     dtype: type = np.float32,
+    weight_two: np.ndarray | None = None,
 ) -> tuple[Layer, np.ndarray]:
     """Step units: unit o reads the union of ``reads`` over its gates, threshold = min over them.
 
-    Returns the layer and each unit's fan-in (number of inputs it reads).
+    Bits read by a gate flagged in ``weight_two`` weigh 2 (and its threshold must count
+    them twice). Returns the layer and each unit's fan-in (number of inputs it reads).
     """
     n_units = units.shape[1]
     w = sparse.csr_array(units.T.astype(np.int32) @ reads.astype(np.int32))
     w.data = np.ones(len(w.data), dtype=dtype)
+    if weight_two is not None and weight_two.any():
+        doubled = sparse.csr_array(reads.astype(np.int32).multiply(weight_two[:, None]))
+        two = sparse.csr_array(units.T.astype(np.int32) @ sparse.csr_array(doubled, dtype=np.int32))
+        two.data = np.ones(len(two.data), dtype=dtype)
+        w = sparse.csr_array(w + two)  # 1 + 1 on bits a doubled gate reads
     w.sort_indices()
     theta = np.full(n_units, np.inf)
     coo = units.tocoo()

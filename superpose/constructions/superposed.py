@@ -131,20 +131,34 @@ def threshold_stage(
     private: bool = False,
     repair_rounds: int = 0,
     home: bool = False,
+    mix: bool = False,
 ) -> tuple[Layer, sparse.csr_array, dict[str, Any]]:
     """One threshold layer computing ``parts``: each part gets ``length`` units of its pool.
 
     With ``private`` every part gets its own single unit (explicit outputs). With ``home``,
     2-input parts of the shared pool take their units from their operands' home units (see
-    :func:`home_units`). Returns the layer, the (parts, width) unit membership and
-    statistics for the network's extras.
+    :func:`home_units`). With ``mix``, "any present" parts (threshold one code) and 2-ANDs of
+    disjoint codes of equal length (threshold two codes) share units: the former's bits
+    weigh 2, so both fire at twice one code; the codes of true parts then spread over the
+    whole pool instead of crowding the pool of one kind. Returns the layer, the (parts,
+    width) unit membership and statistics for the network's extras.
     """
     reads = read_sets(operand_code, parts.g_of, parts.node, len(parts))
     code_len = operand_code.lengths
     min_len = np.full(len(parts), np.iinfo(np.int64).max)
     np.minimum.at(min_len, parts.g_of, code_len[parts.node])
+    max_len = np.zeros(len(parts), dtype=np.int64)
+    np.maximum.at(max_len, parts.g_of, code_len[parts.node])
     # "any present" needs the shortest operand code; an AND needs the whole union.
     theta = np.where(parts.need == 1, min_len, np.diff(reads.indptr))
+    klass = parts.need.astype(np.int64)
+    double = np.zeros(len(parts), dtype=bool)
+    if mix:
+        double = (parts.need == 1) & (min_len == max_len)
+        pair = (parts.need == 2) & (theta == 2 * min_len) & (min_len == max_len)
+        mixed = double | pair
+        klass = np.where(mixed, 0, klass)
+        theta = np.where(double, 2 * theta, theta)
     stats: dict[str, Any] = {}
     if private:
         units = sparse.csr_array(sparse.eye_array(len(parts), dtype=np.int8, format="csr"))
@@ -156,7 +170,7 @@ def threshold_stage(
         routing = route(parts.g_of, parts.node, len(parts), operand_code.n_features, cutoff)
         owner_len = np.where(routing.owner >= 0, code_len[np.maximum(routing.owner, 0)], 0)
         load = length * (np.diff(reads.indptr) - owner_len).clip(min=1.0)
-        pools = allocate_pools(parts.need, routing, load, width, min_size=6 * length)
+        pools = allocate_pools(klass, routing, load, width, min_size=6 * length)
         units = assign_units(pools, length, rng)
         if home:
             units, stats["home_gates"] = home_units(parts, pools, units, length, rng)
@@ -171,7 +185,7 @@ def threshold_stage(
         stats["influence_cutoff"] = routing.cutoff
         stats["pools"] = len(pools.names)
         stats["largest_block"] = int(pools.sizes()[1:].max()) if len(pools.names) > 1 else 0
-    layer, fan_in = threshold_layer(units, reads, theta)
+    layer, fan_in = threshold_layer(units, reads, theta, weight_two=double if mix else None)
     used = fan_in[fan_in > 0]
     stats["fan_in_fraction_mean"] = float(used.mean() / operand_code.width) if len(used) else 0.0
     stats["fan_in_fraction_max"] = float(used.max() / operand_code.width) if len(used) else 0.0
