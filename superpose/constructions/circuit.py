@@ -269,6 +269,64 @@ def stray(active: float) -> float:
     return max(1.0, STRAY_SHARE * active)
 
 
+def _chain_widths(
+    floors: list[float],
+    products: list[float],
+    layer_blocks: list[list[int]],
+    fixed_input: bool = False,
+) -> list[float]:
+    """Block widths minimising the total neurons of a chain of layers.
+
+    Block 0 is the input layer, block i + 1 the pool of stage i; layer i holds the blocks
+    ``layer_blocks[i]``. Stage i needs ``(width of layer i - 1) * pool_i >= products[i]`` and
+    every block its floor. Each pool is written as ``max(floor, t * product / previous layer)``
+    with a slack t >= 1 (the input as ``max(floor, t * sqrt(products[0]))``), so every choice of
+    slacks is feasible; the slacks are set by coordinate descent on a log grid. Plain float
+    arithmetic, so the result does not depend on BLAS threads (SLSQP's did).
+
+    Example:
+        >>> [round(w) for w in _chain_widths([10.0, 10.0, 10.0], [1e4, 1e4], [[1], [2]])]
+        [100, 100, 100]
+    """
+    n = len(floors)
+
+    def widths(t: list[float]) -> list[float]:
+        w = [0.0] * n
+        w[0] = floors[0] if fixed_input else max(floors[0], t[0] * math.sqrt(products[0]))
+        for i in range(n - 1):
+            prev = w[0] if i == 0 else sum(w[b] for b in layer_blocks[i - 1])
+            w[i + 1] = max(floors[i + 1], t[i + 1] * products[i] / prev)
+        return w
+
+    def total(t: list[float]) -> float:
+        w = widths(t)
+        return w[0] + sum(sum(w[b] for b in blocks) for blocks in layer_blocks)
+
+    def descend(t: list[float]) -> tuple[float, list[float]]:
+        best = total(t)
+        for _ in range(100):
+            improved = False
+            for j in range(1, n):
+                for f in STEPS:
+                    trial = t.copy()
+                    trial[j] = max(1.0, t[j] * f)
+                    value = total(trial)
+                    if value < best * (1 - 1e-12):
+                        t, best, improved = trial, value, True
+            if not improved:
+                break
+        return best, t
+
+    # The input width is searched on a grid (the total is not convex in it: a narrow input
+    # layer makes the first pool wide but every copy of the inputs cheap).
+    starts = [1.0] if fixed_input else [2.0 ** (k / 4) for k in range(-16, 9)]
+    _, t = min(descend([t0] + [1.0] * (n - 1)) for t0 in starts)
+    return widths(t)
+
+
+STEPS = tuple(2.0 ** (k / 16) for k in (-16, -8, -4, -2, -1, 1, 2, 4, 8, 16))
+
+
 class Circuit(_Certified):
     """Deep superposed network: one Bloom-coded threshold layer per circuit level (copy/and/or).
 
@@ -436,8 +494,6 @@ class Circuit(_Certified):
         needs ``n_{i-1} * pool_i >= K_i`` (fan-in rule) and ``pool_i >= floor_i`` (decoding);
         the widths minimising the total neurons are found in log space (SLSQP).
         """
-        from scipy.optimize import minimize
-
         s = task.sparsity
         target = self.failure / (2 * len(stages))
         level_active = {0: s}
@@ -521,50 +577,14 @@ class Circuit(_Certified):
                 products[i] = 0.0 if private[i] else ell * e_in * n_ops / -math.log1p(-fans[i])
                 if private[i]:
                     floors[i + 1] = ceilings[i + 1] = max(ell * n_parts, 1)
-            # Feasible start: sweep forward, each pool meeting its product.
-            x = np.log(np.maximum(width, floors))
-            w = np.exp(x)
-            w[0] = floors[0] if explicit_in else max(floors[0], math.sqrt(products[0]))
-            for i in range(len(stages)):
-                n_prev = w[0] if i == 0 else sum(w[b] for b in layer_blocks[i - 1])
-                w[i + 1] = max(floors[i + 1], products[i] / n_prev)
-            x0 = np.log(w)
-            log_k, log_floor = np.log(np.maximum(products, 1e-300)), np.log(floors)
-            log_ceil = np.log(ceilings)
-
-            def layer_width(xv: np.ndarray, i: int) -> float:
-                if i < 0:
-                    return float(np.exp(xv[0]))
-                return float(sum(np.exp(xv[b]) for b in layer_blocks[i]))
-
-            def total(xv: np.ndarray) -> float:
-                return layer_width(xv, -1) + sum(layer_width(xv, i) for i in range(len(stages)))
-
-            cons = [
-                {
-                    "type": "ineq",
-                    "fun": (
-                        lambda xv, i=i, lk=log_k: (
-                            math.log(layer_width(xv, i - 1)) + xv[i + 1] - lk[i]
-                        )
-                    ),
-                }
-                for i in range(len(stages))
-                if products[i] > 0
-            ]
-            res = minimize(
-                total,
-                x0,
-                method="SLSQP",
-                constraints=cons,
-                bounds=[
-                    (lf, lf + 1e-9 if (explicit_in and j == 0) or np.isfinite(lc) else lf + 30)
-                    for j, (lf, lc) in enumerate(zip(log_floor, log_ceil, strict=True))
-                ],
-                options={"maxiter": 200, "ftol": 1e-6},
+            width = np.array(
+                _chain_widths(
+                    [float(f) for f in floors],
+                    [float(k) for k in products],
+                    layer_blocks,
+                    fixed_input=explicit_in,
+                )
             )
-            xv = res.x if res.success and all(c["fun"](res.x) > -1e-6 for c in cons) else x0
-            width = np.exp(xv)
             # A pool at least as wide as l private units per part is built that way instead.
             grew = False
             for i, sp in enumerate(specs):
