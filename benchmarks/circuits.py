@@ -113,7 +113,7 @@ def run_one(
         "layer_widths": counts["layer_widths"],
         "nonzero_parameters": counts["nonzero_parameters"],
         "m_plus_gates": task.features + task.n_gates,
-        "ell": net.extras["ell"],
+        "ell": net.extras["ells"],
         "active_bounds": net.extras["active_bounds"],
         "stage_active_bounds": net.extras["stage_active_bounds"],
         "cone_bounds": net.extras["cone_bounds"],

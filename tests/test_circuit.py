@@ -347,8 +347,8 @@ def test_a_loaded_certified_circuit_still_reports_per_level(tmp_path):
     from superpose.levels import level_report
 
     task = families.layered_circuit(400, 300, 3, np.random.default_rng(0), sparsity=2)
-    net = build(task, "circuit", seed=0, width_scale=0.1)
-    assert net.params["width_scale"] > 0.1  # widened by the certificate
+    net = build(task, "circuit", seed=0, width_scale=0.5)
+    assert net.params["width_scale"] > 0.5  # widened by the certificate
     save_network(net, tmp_path / "c")
     loaded = load_network(tmp_path / "c")
     report = level_report(loaded, "random", samples=200, rng=np.random.default_rng(1))
@@ -470,3 +470,75 @@ def test_mixed_pool_units_fire_for_every_true_part() -> None:
             active = np.isin(ops, [i, j])
             true = np.where(need == 1, active.any(axis=1), active.all(axis=1))
             assert on[units[true].any(axis=0)].all()
+
+
+# --- sizing: the chain of widths -------------------------------------------------------------
+
+
+def _chain_total(w: list[float], layer_blocks: list[list[int]]) -> float:
+    return w[0] + sum(sum(w[b] for b in blocks) for blocks in layer_blocks)
+
+
+def _chain_ok(w, floors, products, layer_blocks, ceilings) -> bool:
+    for i, k in enumerate(products):
+        prev = w[0] if i == 0 else sum(w[b] for b in layer_blocks[i - 1])
+        if prev * w[i + 1] < k * (1 - 1e-9):
+            return False
+    return all(
+        f * (1 - 1e-9) <= x <= c * (1 + 1e-9) for x, f, c in zip(w, floors, ceilings, strict=True)
+    )
+
+
+@given(seed=st.integers(0, 10_000))
+@settings(max_examples=15, deadline=None)
+def test_chain_widths_near_the_grid_optimum(seed: int) -> None:
+    # Two stages, the second layer also copying the input block: the solver's total must be
+    # feasible and within 2% of the best point of a fine grid over all three widths.
+    from superpose.constructions.circuit import _chain_widths
+
+    rng = np.random.default_rng(seed)
+    floors = [float(x) for x in rng.uniform(10, 300, 3)]
+    products = [float(x) for x in rng.uniform(1e3, 1e6, 2)]
+    blocks = [[1], [2, 0]] if seed % 2 else [[1], [2]]
+    ceilings = [np.inf] * 3
+    got = _chain_widths(floors, products, blocks)
+    assert _chain_ok(got, floors, products, blocks, ceilings)
+    axis = np.geomspace(10, 1e5, 241)
+    a, b, c = np.meshgrid(axis, axis, axis, indexing="ij", sparse=True)
+    layer1 = b
+    layer2 = c + (a if seed % 2 else 0)
+    ok = (a * b >= products[0]) & (layer1 * c >= products[1])
+    ok &= (a >= floors[0]) & (b >= floors[1]) & (c >= floors[2])
+    best = float(np.where(ok, a + layer1 + layer2, np.inf).min())
+    assert _chain_total(got, blocks) <= best * 1.02
+
+
+def test_chain_widths_widen_the_layer_before_a_capped_pool() -> None:
+    from superpose.constructions.circuit import _chain_widths
+
+    w = _chain_widths([10.0, 10.0, 10.0], [1e4, 1e4], [[1], [2]], ceilings=[np.inf, np.inf, 20.0])
+    assert w[2] <= 20.0 + 1e-9 and w[1] * w[2] >= 1e4 * (1 - 1e-9)
+    assert w[1] >= 500 * (1 - 1e-9) and w[0] * w[1] >= 1e4 * (1 - 1e-9)
+
+
+def test_per_stage_code_lengths_recorded_and_correct() -> None:
+    task = families.layered_circuit(
+        30, 12, 3, np.random.default_rng(4), ops=("and", "or", "xor"), sparsity=2, outputs="last"
+    )
+    net = build(task, "circuit", seed=0)
+    ells = net.extras["ells"]
+    assert len(ells) == len(net.layers) + 1 and ells[0] == net.extras["ell"]
+    for stage, ell in zip(net.extras["stages"], ells[1:], strict=True):
+        assert stage["ell"] == ell
+    assert verify(net, "exhaustive").inputs_with_error == 0
+
+
+def test_failure_target_is_lowered_where_every_input_is_checked() -> None:
+    from superpose.constructions.circuit import CIRCUIT_FAILURE
+    from superpose.task import n_sparse_inputs
+
+    small = families.layered_circuit(300, 10, 2, np.random.default_rng(0), sparsity=2)
+    large = families.layered_circuit(2000, 10, 2, np.random.default_rng(0), sparsity=2)
+    assert Circuit()._failure(small) == pytest.approx(0.1 / n_sparse_inputs(300, 2))
+    assert Circuit()._failure(large) == CIRCUIT_FAILURE
+    assert Circuit(failure=1e-3)._failure(small) == 1e-3

@@ -17,16 +17,20 @@ triples that meet at an AND gate; the cone bound as fallback). A level whose bou
 ``max_active`` is refused, naming the level, the bound and the width it would need.
 
 **Sizing** (our model). A pool unit reading a fraction f of the previous layer fires falsely
-with probability p = P(Bin(on_bits, f) >= l) (on_bits: l bits per true code it can see, plus
-allowed stray units); a part fails when all l of its units do. f is the largest fan-in keeping
-the expected false parts per input below ``failure`` and the expected stray units below
+with probability p = P(Bin(on_bits, f) >= l_in) (on_bits: l_in bits per true code it can see,
+plus allowed stray units); a part fails when all l of its units do. f is the largest fan-in
+keeping the expected false parts per input below ``failure`` and the expected stray units below
 ``max(1, a/4)`` codes (stray units are copied forward and feed every later layer). Then
-``pool_L * n_{L-1} >= l^2 * operands_L / ln(1/(1 - f))`` and a decoding floor
-``pool_L >= (a + strays) l / (target/parts)^(1/l)``; widths minimising the total are chosen
-(forward sweep, then SLSQP), l from a grid. ``a`` is the worst-case bound (``sizing="bound"``,
-the default) or the most true gates seen on sampled inputs (``sizing="sampled"``: narrower, no
-worst-case claim). A pool as wide as l private units per part is built with private units; a
-superposed input layer as wide as m is explicit (inputs read later are then re-encoded).
+``pool_L * n_read >= l_in * l * operands_L / ln(1/(1 - f))`` (n_read: the width of the blocks
+the pool reads, not of the copies beside them) and a decoding floor
+``pool_L >= (a + strays) l / (target/parts)^(1/l)``. Every block has its own code length l
+(one length for all first, then each block's by coordinate descent over a grid), and the
+widths minimising the total are found by :func:`_chain_widths` (deterministic). ``a`` is the
+worst-case bound (``sizing="bound"``, the default) or the most true gates seen on sampled inputs
+(``sizing="sampled"``: narrower, no worst-case claim). A pool as wide as l private units per
+part is built with private units (its l units fire together, so the layer before must keep
+one unit's false firing below the target); a superposed input layer as wide as m is explicit
+(inputs read later are then re-encoded).
 
 **Mixed pools.** "Any present" parts (or, copy: threshold one code) and 2-ANDs (two codes) share
 the pool's units: bits read by the former weigh 2. Separate pools per threshold would crowd the
@@ -54,6 +58,7 @@ of Hänni et al.; :func:`superpose.levels.level_report` measures what it costs a
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +69,7 @@ from scipy import sparse, special
 from superpose.codes import BloomCode
 from superpose.constructions._bloom import operand_matrix, read_sets, threshold_layer
 from superpose.constructions.superposed import (
+    CERTIFY_LIMIT,
     Parts,
     _Certified,
     input_code_for,
@@ -80,7 +86,7 @@ from superpose.levels import (
     width_needed,
 )
 from superpose.network import Layer, Network
-from superpose.task import OP_CODE, Task
+from superpose.task import OP_CODE, Task, n_sparse_inputs
 
 SIZINGS = ("bound", "sampled")
 CARRIES = ("auto", "copy", "encode")
@@ -108,6 +114,7 @@ class Stage:
     fan_in: float = 0.0
     pool: int = 0  # planned width of the gate pool
     private: bool = False  # each part owns l units (no sharing): when sharing would be wider
+    ell: int = 0  # code length of the pool's parts
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -222,17 +229,30 @@ def _private_stage(
     return layer, units, {"fan_in_fraction_max": frac}
 
 
-def _resolve_width(n_parts: int, active: int, ell: int, n_prev: int, target: float) -> int:
-    """Width of the last pool that re-encodes xor / andnot outputs (copy parts)."""
+def _resolve_width(
+    n_parts: int, active: int, ell_in: int, ell: int, n_prev: int, target: float
+) -> int:
+    """Width of the last pool that re-encodes xor / andnot outputs (copy parts of codes of
+    length ``ell_in``, new codes of length ``ell``)."""
     if n_parts == 0:
         return 6 * ell
     a = min(active, n_parts)
-    f = fan_in_for(n_parts, ell * (a + stray(a)), ell, ell, target)
+    f = fan_in_for(n_parts, ell_in * (a + stray(a)), ell_in, ell, target)
     cover = (target / n_parts) ** (1.0 / ell)
-    need = max(ell * ell * n_parts / -math.log1p(-f) / max(n_prev, 1), (a + stray(a)) * ell / cover)
+    need = max(
+        ell_in * ell * n_parts / -math.log1p(-f) / max(n_prev, 1), (a + stray(a)) * ell / cover
+    )
     return int(math.ceil(max(6 * ell, need)))
 
 
+def _best_resolve(
+    n_parts: int, active: int, ell_in: int, n_prev: int, target: float, grid: list[int]
+) -> tuple[int, int]:
+    """(width, code length) of the narrowest resolve pool over the code lengths in ``grid``."""
+    return min((_resolve_width(n_parts, active, ell_in, e, n_prev, target), e) for e in grid)
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def fan_in_for(
     parts: int, on_bits: float, need: int, ell_out: int, target: float, unit_cap: float = 1.0
 ) -> float:
@@ -274,54 +294,76 @@ def _chain_widths(
     products: list[float],
     layer_blocks: list[list[int]],
     fixed_input: bool = False,
+    ceilings: list[float] | None = None,
+    read_blocks: list[list[int]] | None = None,
 ) -> list[float]:
     """Block widths minimising the total neurons of a chain of layers.
 
     Block 0 is the input layer, block i + 1 the pool of stage i; layer i holds the blocks
-    ``layer_blocks[i]``. Stage i needs ``(width of layer i - 1) * pool_i >= products[i]`` and
-    every block its floor. Each pool is written as ``max(floor, t * product / previous layer)``
+    ``layer_blocks[i]``. Stage i needs ``(width of the blocks it reads) * pool_i >= products[i]``
+    (``read_blocks[i]``; default: the whole layer before) and every block its floor. Each
+    pool is written as ``max(floor, t * product / read width)``
     with a slack t >= 1 (the input as ``max(floor, t * sqrt(products[0]))``), so every choice of
-    slacks is feasible; the slacks are set by coordinate descent on a log grid. Plain float
-    arithmetic, so the result does not depend on BLAS threads (SLSQP's did).
+    slacks meets the products; a block above its ceiling (a private pool has a fixed width)
+    is charged a large penalty, so the descent widens the layer before it instead. The
+    slacks are set by coordinate descent on a log grid. Element-wise arithmetic only (no
+    BLAS), so the result does not depend on BLAS threads (SLSQP's did).
 
     Example:
         >>> [round(w) for w in _chain_widths([10.0, 10.0, 10.0], [1e4, 1e4], [[1], [2]])]
-        [100, 100, 100]
+        [71, 141, 71]
     """
     n = len(floors)
+    lo = np.asarray(floors, dtype=np.float64)
+    caps = np.asarray(ceilings if ceilings is not None else [math.inf] * n, dtype=np.float64)
+    k = np.asarray(products, dtype=np.float64)
+    member = np.zeros((len(layer_blocks), n))
+    for i, blocks in enumerate(layer_blocks):
+        member[i, blocks] = 1.0
+    # The blocks each stage's units read (default: the whole layer before).
+    reads = read_blocks if read_blocks is not None else [[0], *layer_blocks[:-1]]
+    read_member = np.zeros((len(reads), n))
+    for i, blocks in enumerate(reads):
+        read_member[i, blocks] = 1.0
 
-    def widths(t: list[float]) -> list[float]:
-        w = [0.0] * n
-        w[0] = floors[0] if fixed_input else max(floors[0], t[0] * math.sqrt(products[0]))
+    def widths(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Widths and penalised totals for a batch of slack vectors t (rows)."""
+        w = np.zeros_like(t)
+        w[:, 0] = lo[0] if fixed_input else np.maximum(lo[0], t[:, 0] * math.sqrt(k[0]))
+        excess = np.zeros(len(t))
         for i in range(n - 1):
-            prev = w[0] if i == 0 else sum(w[b] for b in layer_blocks[i - 1])
-            w[i + 1] = max(floors[i + 1], t[i + 1] * products[i] / prev)
-        return w
+            prev = (w * read_member[i]).sum(axis=1)
+            w[:, i + 1] = np.maximum(lo[i + 1], t[:, i + 1] * k[i] / prev)
+            excess += np.maximum(w[:, i + 1] - caps[i + 1], 0.0)
+            w[:, i + 1] = np.minimum(w[:, i + 1], caps[i + 1])
+        total = w[:, 0] + (w * member.sum(axis=0)).sum(axis=1)
+        return w, total + 1e3 * excess
 
-    def total(t: list[float]) -> float:
-        w = widths(t)
-        return w[0] + sum(sum(w[b] for b in blocks) for blocks in layer_blocks)
-
-    def descend(t: list[float]) -> tuple[float, list[float]]:
-        best = total(t)
-        for _ in range(100):
-            improved = False
-            for j in range(1, n):
-                for f in STEPS:
-                    trial = t.copy()
-                    trial[j] = max(1.0, t[j] * f)
-                    value = total(trial)
-                    if value < best * (1 - 1e-12):
-                        t, best, improved = trial, value, True
-            if not improved:
-                break
-        return best, t
-
+    steps = np.asarray(STEPS)
     # The input width is searched on a grid (the total is not convex in it: a narrow input
-    # layer makes the first pool wide but every copy of the inputs cheap).
-    starts = [1.0] if fixed_input else [2.0 ** (k / 4) for k in range(-16, 9)]
-    _, t = min(descend([t0] + [1.0] * (n - 1)) for t0 in starts)
-    return widths(t)
+    # layer makes the first pool wide but every copy of the inputs cheap); coordinate descent
+    # from every start at once.
+    starts = [1.0] if fixed_input else [2.0 ** (x / 2) for x in range(-8, 5)]
+    t = np.ones((len(starts), n))
+    t[:, 0] = starts
+    best = widths(t)[1]
+    for _ in range(100):
+        improved = False
+        for j in range(1, n):
+            trials = np.repeat(t[:, None, :], len(steps), axis=1)
+            trials[:, :, j] = np.maximum(1.0, t[:, j : j + 1] * steps[None, :])
+            totals = widths(trials.reshape(-1, n))[1].reshape(len(starts), len(steps))
+            pick = np.argmin(totals, axis=1)
+            value = totals[np.arange(len(starts)), pick]
+            better = value < best * (1 - 1e-12)
+            if better.any():
+                improved = True
+                t[better] = trials[np.flatnonzero(better), pick[better]]
+                best = np.where(better, value, best)
+        if not improved:
+            break
+    t = t[int(np.argmin(best))]
+    return [float(x) for x in widths(t[None, :])[0][0]]
 
 
 STEPS = tuple(2.0 ** (k / 16) for k in (-16, -8, -4, -2, -1, 1, 2, 4, 8, 16))
@@ -344,7 +386,7 @@ class Circuit(_Certified):
     def __init__(
         self,
         max_active: int = 256,
-        failure: float = CIRCUIT_FAILURE,
+        failure: float | None = None,
         heavy_share: float = 0.3,
         width_scale: float = 1.0,
         certify: bool = True,
@@ -379,6 +421,18 @@ class Circuit(_Certified):
         self.sample_inputs = sample_inputs
         self.carries = carries
 
+    def _failure(self, task: Task) -> float:
+        """The failure target: ``failure`` if given; else CIRCUIT_FAILURE, lowered to 0.1 /
+        (number of inputs) when few enough inputs exist to check every one for a certificate
+        (so that the first widths usually pass it). It depends on the task only, so a network
+        rebuilt from its saved parameters gets the same widths."""
+        if self.failure is not None:
+            return float(self.failure)
+        total = n_sparse_inputs(task.features, task.sparsity)
+        if total <= CERTIFY_LIMIT:
+            return min(CIRCUIT_FAILURE, 0.1 / total)
+        return CIRCUIT_FAILURE
+
     def build(self, task: Task, rng: np.random.Generator) -> Network:
         """Build; when every <= s-sparse input can be checked, widen until all are correct.
 
@@ -388,7 +442,51 @@ class Circuit(_Certified):
         """
         if not self.width_scale > 0:
             raise SuperposeError(f"width_scale must be > 0, got {self.width_scale!r}")
-        return self._build_certified(task, rng)
+        # The sizing does not depend on width_scale: certification attempts share it.
+        self._sizing_memo: tuple[Task, dict[bool, Any]] | None = (task, {})
+        try:
+            return self._build_certified(task, rng)
+        finally:
+            self._sizing_memo = None
+
+    def _cheapest(self, task: Task, explicit: bool) -> tuple[Any, ...]:
+        """The sized plan with the fewest planned neurons: one code length for all blocks
+        first, then each block's own (coordinate descent over neighbouring lengths).
+        Returns (layout, stages, info, planned total, code lengths, input width, encode)."""
+        memo = getattr(self, "_sizing_memo", None)
+        if memo is not None and memo[0] is task and explicit in memo[1]:
+            return memo[1][explicit]
+        lay, stages, info = self.plan(task)
+        detect = info["detect"]
+        modes = {"auto": (False, True), "copy": (False,), "encode": (True,)}[self.carries]
+        grid = [self.ell] if self.ell else list(ELL_GRID)
+        best = None
+        for enc in modes:
+            for e in grid:
+                ells = [e] * (len(stages) + 1)
+                total, w0, _ = self._size(task, lay, stages, ells, detect, explicit, enc)
+                if best is None or total < best[0]:
+                    best = (total, ells, w0, enc)
+        assert best is not None
+        total, ells, w0, enc = best
+        for _ in range(2 if len(grid) > 1 else 0):
+            improved = False
+            for j in range(1 if explicit else 0, len(ells)):
+                for e in (ells[j] - 2, ells[j] - 1, ells[j] + 1, ells[j] + 2):
+                    if e not in grid:
+                        continue
+                    trial = [*ells[:j], e, *ells[j + 1 :]]
+                    t, w, _ = self._size(task, lay, stages, trial, detect, explicit, enc)
+                    if t < total * (1 - 1e-9):
+                        total, ells, w0, improved = t, trial, w, True
+            if not improved:
+                break
+        # Leave the chosen plan in `stages`.
+        self._size(task, lay, stages, ells, detect, explicit, enc)
+        result = (lay, stages, info, total, ells, w0, enc)
+        if memo is not None and memo[0] is task:
+            memo[1][explicit] = result
+        return result
 
     # planning ---------------------------------------------------------------------------
     def _check_ops(self, task: Task) -> None:
@@ -482,20 +580,20 @@ class Circuit(_Certified):
         task: Task,
         lay: Layout,
         stages: list[Stage],
-        ell: int,
+        ells: list[int],
         detect: np.ndarray,
         explicit_in: bool = False,
         encode: bool = False,
     ) -> tuple[float, int, list[int]]:
-        """Planned total neurons, input width and pool widths for code length ``ell``.
+        """Planned total neurons, input width and pool widths for code lengths ``ells``.
 
-        Blocks: 0 = the input code, i + 1 = the pool of stage i. Layer i holds its own pool
-        and copies of the earlier blocks that still hold a needed node. Each stage's pool
-        needs ``n_{i-1} * pool_i >= K_i`` (fan-in rule) and ``pool_i >= floor_i`` (decoding);
-        the widths minimising the total neurons are found in log space (SLSQP).
+        Blocks: 0 = the input code, i + 1 = the pool of stage i; ``ells[b]`` is block b's code
+        length. Layer i holds its own pool and copies of the earlier blocks that still hold a
+        needed node. Each stage's pool needs ``n_{i-1} * pool_i >= K_i`` (fan-in rule) and
+        ``pool_i >= floor_i`` (decoding); :func:`_chain_widths` minimises the total.
         """
         s = task.sparsity
-        target = self.failure / (2 * len(stages))
+        target = self._failure(task) / (2 * len(stages))
         level_active = {0: s}
         for st in stages:
             if st.kind == "level":
@@ -506,9 +604,12 @@ class Circuit(_Certified):
         current = [0]
         specs = []
         held_before = np.arange(task.features)
+        level_ell = {0: 1 if explicit_in else ells[0]}  # code length where a level's nodes live
+        level_block = {0: 0}  # the block that holds a level's nodes
+        read_blocks: list[list[int]] = []
         for i, st in enumerate(stages):
             held_after = self._held(lay, task, st.level)
-            ell_in = 1 if explicit_in and i == 0 else ell
+            ell = ells[i + 1]
             if st.kind == "level":
                 n_parts = len(st.gates)
                 n_ops = int(task.arity[st.gates].sum())
@@ -551,16 +652,33 @@ class Circuit(_Certified):
                 block_nodes.append(held_after)
                 current = [i + 1]
             layer_blocks.append(list(current))
+            read_blocks.append(sorted({level_block[b] for b in blocks}) or [0])
             held_before = held_after
             a_in = sum(level_active.get(b, 0) for b in blocks)
-            if ell_in == 1:
+            ell_in = min((level_ell[b] for b in blocks), default=ell)
+            ell_read = max((level_ell[b] for b in blocks), default=ell)
+            if ell_read == 1:
                 on_bits = float(s)  # an explicit input layer has no stray units
             else:
-                on_bits = ell * (a_in + sum(stray(level_active.get(b, 0)) for b in blocks))
+                on_bits = sum(
+                    level_ell[b] * (level_active.get(b, 0) + stray(level_active.get(b, 0)))
+                    for b in blocks
+                )
             cover = (target / max(n_parts, 1)) ** (1.0 / ell)
             floor = max(6.0 * ell, (a_out + stray(a_out)) * ell / cover)
-            specs.append((n_parts, n_ops, on_bits, a_out, a_in, floor, ell_in * k_min))
-        floor0 = max(4.0 * ell * s, (s + 1) * ell / (target / task.features) ** (1.0 / ell))
+            arity = int(task.arity[st.gates].max()) if len(st.gates) else 1
+            specs.append(
+                (n_parts, n_ops, on_bits, a_out, a_in, floor, ell_in * k_min, ell, ell_read, arity)
+            )
+            # Where each level's nodes live from now on.
+            if st.kind == "level" and not (encode or (explicit_in and i == 0)):
+                level_ell[st.level] = ell
+                level_block[st.level] = i + 1
+            else:
+                level_ell = {lv: ell for lv in level_ell} | {st.level: ell}
+                level_block = {lv: i + 1 for lv in level_ell}
+        ell0 = ells[0]
+        floor0 = max(4.0 * ell0 * s, (s + 1) * ell0 / (target / task.features) ** (1.0 / ell0))
         floors = np.array(
             [float(task.features) if explicit_in else floor0] + [sp[5] for sp in specs]
         )
@@ -570,60 +688,67 @@ class Circuit(_Certified):
         private = [False] * len(stages)
         ceilings = np.full(len(floors), np.inf)
         for _round in range(4):
-            for i, (n_parts, n_ops, on_bits, a_out, _, _, need) in enumerate(specs):
+            for i, (n_parts, n_ops, on_bits, a_out, _, _, need, ell, e_in, arity) in enumerate(
+                specs
+            ):
                 cap = stray(a_out) * ell / max(width[i + 1], 1.0)
-                e_in = 1 if explicit_in and i == 0 else ell
-                fans[i] = fan_in_for(n_parts, on_bits, need, ell, target, cap)
-                products[i] = 0.0 if private[i] else ell * e_in * n_ops / -math.log1p(-fans[i])
                 if private[i]:
+                    # A part's l private units read the same bits and fire together: one unit's
+                    # false-firing chance is the part's. It reads ~arity codes of the layer
+                    # before, which must be wide enough for that.
                     floors[i + 1] = ceilings[i + 1] = max(ell * n_parts, 1)
+                    fans[i] = fan_in_for(n_parts, on_bits, need, 1, target)
+                    products[i] = floors[i + 1] * arity * e_in / fans[i]
+                else:
+                    fans[i] = fan_in_for(n_parts, on_bits, need, ell, target, cap)
+                    products[i] = ell * e_in * n_ops / -math.log1p(-fans[i])
             width = np.array(
                 _chain_widths(
                     [float(f) for f in floors],
                     [float(k) for k in products],
                     layer_blocks,
                     fixed_input=explicit_in,
+                    ceilings=[float(c) for c in ceilings],
+                    read_blocks=read_blocks,
                 )
             )
             # A pool at least as wide as l private units per part is built that way instead.
             grew = False
             for i, sp in enumerate(specs):
-                if not private[i] and width[i + 1] >= ell * sp[0]:
+                if not private[i] and width[i + 1] >= sp[7] * sp[0]:
                     private[i], grew = True, True
             if not grew and _round >= 2:
                 break
         for i, st in enumerate(stages):
             st.fan_in, st.a_in, st.pool = fans[i], specs[i][4], int(math.ceil(width[i + 1]))
-            st.private = private[i]
+            st.private, st.ell = private[i], specs[i][7]
             if st.private:
-                st.pool = ell * specs[i][0]
+                st.pool = specs[i][7] * specs[i][0]
         planned = width[0] + sum(sum(width[b] for b in layer_blocks[i]) for i in range(len(stages)))
+        last = lay.gates[-1]
+        if np.isin(task.features + last[detect[last]], task.outputs).any():
+            # xor / andnot outputs need a resolve layer; it re-encodes every output (its width
+            # depends on the last pool's code length, so it is part of the plan).
+            n_out = len(task.outputs)
+            a_all = sum(
+                level_active.get(int(lv), 0) for lv in np.unique(task.node_level[task.outputs])
+            )
+            last_width = sum(width[b] for b in layer_blocks[-1])
+            planned += _best_resolve(
+                n_out, a_all, specs[-1][7], int(last_width), target, list(ELL_GRID)
+            )[0]
         return float(planned), int(math.ceil(width[0])), [st.pool for st in stages]
 
     # building ---------------------------------------------------------------------------
     def build_once(self, task: Task, rng: np.random.Generator) -> Network:
-        lay, stages, info = self.plan(task)
         m = task.features
         scale = self.width_scale
-        detect = info["detect"]
-        modes = {"auto": (False, True), "copy": (False,), "encode": (True,)}[self.carries]
-
-        def cheapest(explicit: bool) -> tuple[float, int, int, bool]:
-            plans = [
-                (self._size(task, lay, stages, e, detect, explicit, enc)[:2], e, enc)
-                for e in ([self.ell] if self.ell else ELL_GRID)
-                for enc in modes
-            ]
-            (total, w0), e, enc = min(plans, key=lambda p: p[0][0])
-            return total, e, w0, enc
-
-        planned_total, ell, w0, encode = cheapest(False)
-        explicit_in = max(4 * ell * task.sparsity, round(w0 * scale)) >= m
+        lay, stages, info, planned_total, ells, w0, encode = self._cheapest(task, False)
+        explicit_in = max(4 * ells[0] * task.sparsity, round(w0 * scale)) >= m
         if explicit_in:
             # A superposed input layer would be no narrower than one neuron per feature.
-            planned_total, ell, w0, encode = cheapest(True)
-        # Leave the chosen plan in `stages`.
-        self._size(task, lay, stages, ell, detect, explicit_in, encode)
+            lay, stages, info, planned_total, ells, w0, encode = self._cheapest(task, True)
+        ell = ells[0]
         n_in = m if explicit_in else max(4 * ell * task.sparsity, round(w0 * scale))
         input_code, first_code, overlaps = input_code_for(
             task, stages[0].gates, n_in, ell, explicit_in, rng
@@ -633,7 +758,7 @@ class Circuit(_Certified):
         held_units = sparse.csr_array(first_code.membership, dtype=np.int8)
         inhib = np.full(m, -1, dtype=np.int64)  # per held row: its unresolved detector unit
         width = n_in
-        target = self.failure / (2 * len(stages))
+        target = self._failure(task) / (2 * len(stages))
         resolve = Stage(lay.depth, "resolve", np.zeros(0, np.int64), [lay.depth])
         todo = list(stages)
         layers: list[Layer] = []
@@ -641,6 +766,7 @@ class Circuit(_Certified):
         stage_stats = []
         while todo:
             st = todo.pop(0)
+            ell = st.ell
             row_of = np.full(task.n_nodes, -1, dtype=np.int64)
             row_of[held] = np.arange(len(held))
             operand_code = BloomCode(held_units)
@@ -666,16 +792,19 @@ class Circuit(_Certified):
                     # re-encode every node the last layer holds: whichever is narrower.
                     a_pending = stages[-1].sized_for
                     copied_units = len(np.unique(held_units[row_of[carry]].indices))
-                    narrow = _resolve_width(len(pending), a_pending, ell, width, target)
+                    grid = [self.ell] if self.ell else list(ELL_GRID)
+                    ell_in = stages[-1].ell
+                    narrow = _best_resolve(len(pending), a_pending, ell_in, width, target, grid)
                     levels_held = np.unique(task.node_level[keep])
                     sized = info["sized_for"]
                     a_all = sum(task.sparsity if lv == 0 else sized[lv - 1] for lv in levels_held)
-                    whole = _resolve_width(len(keep), a_all, ell, width, target)
-                    if whole < narrow + copied_units:
+                    whole = _best_resolve(len(keep), a_all, ell_in, width, target, grid)
+                    if whole[0] < narrow[0] + copied_units:
                         pending, carry = keep, np.zeros(0, np.int64)
-                        st.pool = whole
+                        st.pool, ell = whole
                     else:
-                        st.pool = narrow
+                        st.pool, ell = narrow
+                    st.ell = ell
                     st.private = st.pool >= ell * len(pending)
                 parts = _parts(task, st.gates, pending, row_of)
                 new_nodes = np.concatenate([m + st.gates, pending]).astype(np.int64)
@@ -802,7 +931,8 @@ class Circuit(_Certified):
             "stages_total": len(stage_stats),
             "cleanup_stages": len(stage_stats) - len(levels_only),
             "sizing": self.sizing,
-            "ell": int(ell),
+            "ell": int(ells[0]),
+            "ells": [int(ells[0])] + [int(x["ell"]) for x in stage_stats],
             "widths": [int(input_code.width)] + [x["width"] for x in stage_stats],
             "pool_widths": [x["pool_width"] for x in stage_stats],
             "copy_widths": [x["copy_width"] for x in stage_stats],
