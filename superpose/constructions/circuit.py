@@ -61,7 +61,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse, special
@@ -243,6 +243,26 @@ def _resolve_width(
         ell_in * ell * n_parts / -math.log1p(-f) / max(n_prev, 1), (a + stray(a)) * ell / cover
     )
     return int(math.ceil(max(6 * ell, need)))
+
+
+class _Spec(NamedTuple):
+    """One stage as the sizing sees it."""
+
+    n_parts: int
+    n_ops: int  # operand reads of its parts
+    on_bits: float  # bits of true (and stray) codes its units can see
+    a_out: int  # its true codes, sized for
+    a_in: int  # true codes it reads
+    floor: float  # decoding floor of its pool
+    need: int  # on bits that fire a unit ("any present": one input code)
+    ell: int  # code length of its pool
+    ell_read: int  # longest code it reads
+    arity: int  # most operands of one gate
+
+
+def _active_in(task: Task, nodes: np.ndarray, active: dict[int, int]) -> int:
+    """True codes at most among ``nodes``: the sized-for count of every level they come from."""
+    return int(sum(active.get(int(lv), 0) for lv in np.unique(task.node_level[nodes])))
 
 
 def _best_resolve(
@@ -636,9 +656,7 @@ class Circuit(_Certified):
                     carried = carried[~np.isin(carried, prev)]
                     n_parts += len(carried)
                     n_ops += len(carried)
-                    a_out += sum(
-                        level_active.get(int(v), 0) for v in np.unique(task.node_level[carried])
-                    )
+                    a_out += _active_in(task, carried, level_active)
                     keep = []
                     k_min = 1 if len(carried) else k_min
                     if encode:
@@ -668,7 +686,18 @@ class Circuit(_Certified):
             floor = max(6.0 * ell, (a_out + stray(a_out)) * ell / cover)
             arity = int(task.arity[st.gates].max()) if len(st.gates) else 1
             specs.append(
-                (n_parts, n_ops, on_bits, a_out, a_in, floor, ell_in * k_min, ell, ell_read, arity)
+                _Spec(
+                    n_parts,
+                    n_ops,
+                    on_bits,
+                    a_out,
+                    a_in,
+                    floor,
+                    ell_in * k_min,
+                    ell,
+                    ell_read,
+                    arity,
+                )
             )
             # Where each level's nodes live from now on.
             if st.kind == "level" and not (encode or (explicit_in and i == 0)):
@@ -680,7 +709,7 @@ class Circuit(_Certified):
         ell0 = ells[0]
         floor0 = max(4.0 * ell0 * s, (s + 1) * ell0 / (target / task.features) ** (1.0 / ell0))
         floors = np.array(
-            [float(task.features) if explicit_in else floor0] + [sp[5] for sp in specs]
+            [float(task.features) if explicit_in else floor0] + [sp.floor for sp in specs]
         )
         width = floors.copy()
         products = np.zeros(len(stages))
@@ -715,27 +744,25 @@ class Circuit(_Certified):
             # A pool at least as wide as l private units per part is built that way instead.
             grew = False
             for i, sp in enumerate(specs):
-                if not private[i] and width[i + 1] >= sp[7] * sp[0]:
+                if not private[i] and width[i + 1] >= sp.ell * sp.n_parts:
                     private[i], grew = True, True
             if not grew and _round >= 2:
                 break
         for i, st in enumerate(stages):
-            st.fan_in, st.a_in, st.pool = fans[i], specs[i][4], int(math.ceil(width[i + 1]))
-            st.private, st.ell = private[i], specs[i][7]
+            st.fan_in, st.a_in, st.pool = fans[i], specs[i].a_in, int(math.ceil(width[i + 1]))
+            st.private, st.ell = private[i], specs[i].ell
             if st.private:
-                st.pool = specs[i][7] * specs[i][0]
+                st.pool = specs[i].ell * specs[i].n_parts
         planned = width[0] + sum(sum(width[b] for b in layer_blocks[i]) for i in range(len(stages)))
         last = lay.gates[-1]
         if np.isin(task.features + last[detect[last]], task.outputs).any():
             # xor / andnot outputs need a resolve layer; it re-encodes every output (its width
             # depends on the last pool's code length, so it is part of the plan).
             n_out = len(task.outputs)
-            a_all = sum(
-                level_active.get(int(lv), 0) for lv in np.unique(task.node_level[task.outputs])
-            )
+            a_all = _active_in(task, task.outputs, level_active)
             last_width = sum(width[b] for b in layer_blocks[-1])
             planned += _best_resolve(
-                n_out, a_all, specs[-1][7], int(last_width), target, list(ELL_GRID)
+                n_out, a_all, specs[-1].ell, int(last_width), target, list(ELL_GRID)
             )[0]
         return float(planned), int(math.ceil(width[0])), [st.pool for st in stages]
 
@@ -795,9 +822,8 @@ class Circuit(_Certified):
                     grid = [self.ell] if self.ell else list(ELL_GRID)
                     ell_in = stages[-1].ell
                     narrow = _best_resolve(len(pending), a_pending, ell_in, width, target, grid)
-                    levels_held = np.unique(task.node_level[keep])
-                    sized = info["sized_for"]
-                    a_all = sum(task.sparsity if lv == 0 else sized[lv - 1] for lv in levels_held)
+                    sized = {0: task.sparsity} | dict(enumerate(info["sized_for"], start=1))
+                    a_all = _active_in(task, keep, sized)
                     whole = _best_resolve(len(keep), a_all, ell_in, width, target, grid)
                     if whole[0] < narrow[0] + copied_units:
                         pending, carry = keep, np.zeros(0, np.int64)
