@@ -6,8 +6,14 @@ The public API is a handful of verbs:
 >>> import superpose as sp
 >>> task = sp.families.pairs(40, 200, np.random.default_rng(0), sparsity=2)
 >>> net = sp.build(task, "naive")
+>>> net.extras["check"]["kind"], net.extras["check"]["passed"]
+('exact', True)
 >>> sp.verify(net, mode="random", samples=200, rng=np.random.default_rng(1)).inputs_with_error
 0
+
+``build`` checks every network it returns (an exact certificate where one exists, else every
+<= s-sparse input, else random + targeted samples), grows the widths when the check fails and
+falls back to the explicit network when nothing passes; see :mod:`superpose.pipeline`.
 """
 
 import os as _os
@@ -21,12 +27,15 @@ if _sys.argv and _os.path.basename(_sys.argv[0]) == "superpose":
     guard_start_up()
 
 from superpose import families  # noqa: E402
+from superpose.check import Check, check_network  # noqa: E402
 from superpose.codes import BloomCode, ExplicitCode, LinearCode  # noqa: E402
-from superpose.constructions import CONSTRUCTIONS, build  # noqa: E402
+from superpose.constructions import CONSTRUCTIONS  # noqa: E402
 from superpose.errors import SuperposeError  # noqa: E402
 from superpose.evaluate import evaluate  # noqa: E402
 from superpose.io import load_network, save_network  # noqa: E402
 from superpose.network import Layer, Network  # noqa: E402
+from superpose.pipeline import build  # noqa: E402
+from superpose.seeds import Seeds  # noqa: E402
 from superpose.task import Task, load_task  # noqa: E402
 from superpose.verify import VerificationReport, verify  # noqa: E402
 
@@ -35,14 +44,17 @@ __version__ = "0.1.0"
 __all__ = [
     "CONSTRUCTIONS",
     "BloomCode",
+    "Check",
     "ExplicitCode",
     "Layer",
     "LinearCode",
     "Network",
+    "Seeds",
     "SuperposeError",
     "Task",
     "VerificationReport",
     "build",
+    "check_network",
     "evaluate",
     "families",
     "load_network",

@@ -4,7 +4,8 @@ Three codes share one interface (``encode``, ``decode``, ``to_arrays``/``from_ar
 
 * :class:`ExplicitCode` -- one neuron per feature.
 * :class:`BloomCode` -- feature f owns a set S_f of neurons; the layer is the OR of the active
-  sets; f reads as present iff at least ``len(S_f) - slack`` of its neurons are on.
+  sets; f reads as present iff at least ``need[f]`` of its neurons are on (``len(S_f) - slack``
+  unless a per-feature need is given).
 * :class:`LinearCode` -- z = E x with Gaussian or +-1 columns; read by E^T z and a threshold.
 
 Batches are ``scipy.sparse`` arrays of shape (batch, features) or (batch, width).
@@ -130,7 +131,9 @@ class BloomCode(Code):
 
     kind = "bloom"
 
-    def __init__(self, membership: sparse.sparray, slack: int = 0) -> None:
+    def __init__(
+        self, membership: sparse.sparray, slack: int = 0, need: np.ndarray | None = None
+    ) -> None:
         m = sparse.csr_array(membership, dtype=np.int8)
         m.sum_duplicates()
         m.sort_indices()
@@ -147,11 +150,48 @@ class BloomCode(Code):
                 f"Bloom code slack must be in 0..{self.lengths.min() - 1}, got {slack}"
             )
         self.slack = int(slack)
+        self.custom_need = need is not None
+        if need is None:
+            self.need = self.lengths - self.slack
+        else:
+            if self.slack:
+                raise SuperposeError("give a Bloom code either a slack or a per-feature need")
+            need = np.asarray(need)
+            if need.shape != (self.n_features,) or need.dtype.kind not in "iu":
+                raise SuperposeError(
+                    f"Bloom code need must be {self.n_features} integers, got {need.dtype} "
+                    f"of shape {need.shape}"
+                )
+            need = need.astype(np.int64)
+            bad = (need < 1) | (need > self.lengths)
+            if bad.any():
+                f = int(np.flatnonzero(bad)[0])
+                raise SuperposeError(
+                    f"Bloom code: feature {f} needs {int(need[f])} of its {int(self.lengths[f])} "
+                    "neurons; must be 1..length"
+                )
+            self.need = need
+        self._spare = self.lengths - self.need  # neurons a present feature may miss
         self._membership_t: sparse.csr_array | None = None
         self._anchors_t: sparse.csr_array | None = None
         self._column_counts: np.ndarray | None = None
         self._anchor_next: np.ndarray | None = None
         self._membership_t_counts: sparse.csr_array | None = None
+
+    def required(self) -> np.ndarray:
+        """How many of its neurons each feature needs on to read as present (``need``).
+
+        ``lengths - slack`` unless a per-feature ``need`` was given (e.g. 1 of 2 for a gate
+        built from two mutually exclusive units).
+
+        Example:
+            >>> code = BloomCode(sparse.csr_array(np.array([[1, 1, 0], [0, 1, 1]])), need=np.array([2, 1]))
+            >>> code.required().tolist()
+            [2, 1]
+            >>> code.decode(np.array([[0.0, 0.0, 1.0]])).toarray().astype(int).tolist()
+            [[0, 1]]
+        """
+        return self.need
 
     @classmethod
     def random(
@@ -178,14 +218,15 @@ class BloomCode(Code):
 
     @property
     def anchors_t(self) -> sparse.csr_array:
-        """(width, features): each feature listed under its first ``slack + 1`` neurons.
+        """(width, features): each feature listed under its first ``length - need + 1`` neurons.
 
-        A feature that decodes as present has at most ``slack`` of its neurons off, so one of
-        these anchors is on: the features anchored at the on-neurons are the only candidates.
+        A feature that decodes as present has at most ``length - need`` of its neurons off, so
+        one of these anchors is on: the features anchored at the on-neurons are the only
+        candidates.
         """
         if self._anchors_t is None:
             m = self.membership
-            k = np.minimum(self.lengths, self.slack + 1)
+            k = self._spare + 1
             rows = np.repeat(np.arange(self.n_features, dtype=np.int64), k)
             offsets = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
             units = m.indices[np.repeat(m.indptr[:-1], k) + offsets]
@@ -205,7 +246,7 @@ class BloomCode(Code):
         return _csr_from_sorted(r, u, np.ones(len(u)), (on.shape[0], self.width))
 
     def decode(self, z: sparse.sparray | np.ndarray) -> sparse.csr_array:
-        """Features with at least ``len(S_f) - slack`` neurons on (a neuron is on above 1/2).
+        """Features with at least ``need[f]`` neurons on (a neuron is on above 1/2).
 
         Two exact methods, chosen per block of rows by their estimated cost:
 
@@ -243,7 +284,9 @@ class BloomCode(Code):
         lit = np.zeros(n_rows * self.width, dtype=bool)
         lit[part_rows * self.width + part_units] = True
         m_indptr, m_indices = self.membership.indptr, self.membership.indices
-        if self.slack:
+        spare = self._spare
+        any_spare = bool(spare.any())
+        if any_spare:
             cand, owner = _gather_ranges(anchors.indptr, anchors.indices, part_units)
             key = np.unique(part_rows[owner] * self.n_features + cand)
             rows, cand = np.divmod(key, self.n_features)
@@ -262,7 +305,7 @@ class BloomCode(Code):
             hit = lit[base + self.anchor_next[pos]]
             base, cand = base[hit], anchors.indices[pos[hit]].astype(np.int64)
             k = 2
-        misses_left = np.full(len(cand), self.slack, dtype=np.int64)
+        misses_left = spare[cand] if any_spare else np.zeros(len(cand), dtype=np.int64)
         first = m_indptr[cand].astype(np.int64)
         length = self.lengths[cand]
         found_rows: list[np.ndarray] = []
@@ -278,7 +321,7 @@ class BloomCode(Code):
             if not len(cand):
                 break
             hit = lit[base + m_indices[first + k]]
-            if self.slack:
+            if any_spare:
                 misses_left -= ~hit
                 keep = misses_left >= 0
             else:
@@ -300,7 +343,7 @@ class BloomCode(Code):
         on_int = sparse.csr_array(on, dtype=mt.dtype)
         on_int.data[:] = 1
         counts = sparse.csr_array(on_int @ mt)
-        hit = counts.data >= (self.lengths[counts.indices] - self.slack)
+        hit = counts.data >= self.need[counts.indices]
         kept = np.concatenate([[0], np.cumsum(hit)])
         indptr = kept[counts.indptr]
         return sparse.csr_array(
@@ -336,17 +379,23 @@ class BloomCode(Code):
         return self._membership_t_counts
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {
+        arrays = {
             "indptr": self.membership.indptr.astype(np.int64),
             "indices": self.membership.indices.astype(np.int32),
         }
+        if self.custom_need:
+            arrays["need"] = self.need.astype(np.int32)
+        return arrays
 
     def meta(self) -> dict[str, Any]:
-        return {
+        out = {
             **super().meta(),
             "slack": self.slack,
             "mean_length": float(self.lengths.mean()) if self.n_features else 0.0,
         }
+        if self.custom_need:
+            out["per_feature_need"] = True
+        return out
 
     @classmethod
     def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> BloomCode:
@@ -362,9 +411,10 @@ class BloomCode(Code):
         if len(indices) and (indices.min() < 0 or indices.max() >= w):
             raise SuperposeError("Bloom code refers to a neuron outside its width")
         data = np.ones(len(indices), dtype=np.int8)
-        return cls(
-            sparse.csr_array((data, indices, indptr), shape=(n, w)), int(meta.get("slack", 0))
-        )
+        membership = sparse.csr_array((data, indices, indptr), shape=(n, w))
+        if "need" in arrays:
+            return cls(membership, need=arrays["need"])
+        return cls(membership, int(meta.get("slack", 0)))
 
 
 class LinearCode(Code):

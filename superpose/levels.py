@@ -474,7 +474,7 @@ def stage_codes(net: Any) -> list[tuple[np.ndarray, Any]]:
     """(node ids, Bloom code) of every layer of a ``circuit`` network.
 
     A freshly built network carries them; a loaded one is rebuilt from its task, parameters
-    and seed (with both seed conventions of the API and the CLI), and used only if the
+    and seed (the ``build`` stream of :class:`superpose.seeds.Seeds`), and used only if the
     rebuilt layers equal the loaded ones.
     """
     codes = getattr(net, "stage_codes", None)
@@ -486,13 +486,11 @@ def stage_codes(net: Any) -> list[tuple[np.ndarray, Any]]:
         )
     from superpose.constructions import make_construction
 
-    params = {k: v for k, v in net.params.items() if k != "compiled_to_relu"}
-    params["certify"] = False  # the recorded width_scale is the certified one: build it once
+    from superpose.seeds import Seeds
+
+    params = {k: v for k, v in net.params.items() if k not in ("compiled_to_relu", "certify")}
     seed = net.seed if net.seed is not None else 0
-    for rng in (
-        np.random.default_rng(np.random.SeedSequence([seed, 2])),
-        np.random.default_rng(seed),
-    ):
+    for rng in (Seeds(seed).rng("build"),):
         try:
             again = make_construction("circuit", **params).build(net.task, rng)
         except SuperposeError:

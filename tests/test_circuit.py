@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from superpose import SuperposeError, Task, build, families, load_task, verify
+from superpose import SuperposeError, Task, families, load_task, verify
+from superpose.constructions import build
 from superpose.constructions.circuit import Circuit
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -219,7 +220,7 @@ def test_conformance_deep_xor_andnot_exhaustive(seed: int, sparsity: int) -> Non
         ops=("and", "or", "xor", "andnot"),
         sparsity=sparsity,
     )
-    net = build(task, Circuit(certify=False), seed=seed)
+    net = build(task, Circuit(), seed=seed)
     assert verify(net, "exhaustive").inputs_with_error == 0
     from superpose.levels import level_report
 
@@ -297,7 +298,7 @@ def test_level_report_finds_errors_of_a_too_narrow_network() -> None:
     task = families.layered_circuit(
         300, 300, 3, np.random.default_rng(0), ops=("and", "or"), sparsity=2
     )
-    net = build(task, Circuit(width_scale=0.06, certify=False), seed=0)
+    net = build(task, Circuit(width_scale=0.06), seed=0)
     rep = level_report(net, "random", 300, np.random.default_rng(1))
     ends = verify(net, "random", 300, np.random.default_rng(1))
     firsts = sum(r["first_wrong"] for r in rep.stages)
@@ -344,11 +345,13 @@ def test_a_loaded_certified_circuit_still_reports_per_level(tmp_path):
     """Certification widened the network (its first widths failed): the saved parameters and
     seed must rebuild the same weights, or the per-level check cannot recover the stages."""
     from superpose import load_network, save_network
+    from superpose import build as checked_build
     from superpose.levels import level_report
 
     task = families.layered_circuit(400, 300, 3, np.random.default_rng(0), sparsity=2)
-    net = build(task, "circuit", seed=0, width_scale=0.5)
-    assert net.params["width_scale"] > 0.5  # widened by the certificate
+    net = checked_build(task, "circuit", seed=0, width_scale=0.5, fallback=False)
+    assert net.params["width_scale"] > 0.5  # widened by the build's check
+    assert net.extras["check"]["passed"] and net.extras["check_attempts"]
     save_network(net, tmp_path / "c")
     loaded = load_network(tmp_path / "c")
     report = level_report(loaded, "random", samples=200, rng=np.random.default_rng(1))
@@ -409,13 +412,13 @@ def test_xor_whose_operands_never_meet_needs_no_detector() -> None:
     # no resolve layer; the xor of two inputs (gate 7) can meet and keeps its detector.
     gates = [("and", [0, 1]), ("and", [2, 3]), ("xor", [4, 5]), ("xor", [0, 2])]
     task = Task.from_gates(4, 2, gates, outputs=[6])
-    net = build(task, Circuit(certify=False))
+    net = build(task, Circuit())
     assert net.extras["detectors_skipped"] == 1
     assert sum(s["detector_units"] for s in net.extras["stages"]) == 0
     assert len(net.layers) == task.depth
     assert verify(net, "exhaustive").inputs_with_error == 0
     both = Task.from_gates(4, 2, [*gates, ("or", [6, 7])], outputs=[8])
-    net = build(both, Circuit(certify=False))
+    net = build(both, Circuit())
     assert net.extras["detectors_skipped"] == 1
     assert sum(s["detector_units"] for s in net.extras["stages"]) == 1
     assert verify(net, "exhaustive").inputs_with_error == 0
@@ -435,7 +438,7 @@ def test_conformance_carries_exhaustive(carries: str, seed: int) -> None:
         sparsity=2,
         outputs="last",
     )
-    net = build(task, Circuit(carries=carries, certify=False), seed=seed)
+    net = build(task, Circuit(carries=carries), seed=seed)
     copies = sum(net.extras["copy_widths"][:-1])
     assert (copies == 0) == (carries == "encode")
     assert verify(net, "exhaustive").inputs_with_error == 0

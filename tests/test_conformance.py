@@ -23,6 +23,7 @@ from superpose import (
     save_network,
     verify,
 )
+from superpose.constructions import build as build_design
 
 NAMES = sorted(CONSTRUCTIONS)
 
@@ -79,15 +80,11 @@ CASES = {
 }
 
 
-def design_params(name: str) -> dict:
-    """Build the construction's own design, never the explicit network it may fall back to on
-    tasks where superposition does not pay (that path: test_fallback_* below)."""
-    return {"fallback": False} if name == "superposed" else {}
-
-
 def build_or_skip(task: Task, name: str, seed: int = 0):
+    """The construction's own design, grown by the build pipeline until its check passes but
+    never replaced by the explicit network (``fallback=False``)."""
     try:
-        return build(task, name, seed=seed, **design_params(name))
+        return build(task, name, seed=seed, fallback=False)
     except SuperposeError as exc:
         if name == "naive":
             raise
@@ -117,7 +114,7 @@ def test_exhaustively_correct(name, case):
 @given(task=tasks(max_features=8, max_gates=8))
 def test_random_small_tasks(name, task):
     try:
-        net = build(task, name, seed=0, **design_params(name))
+        net = build(task, name, seed=0, fallback=False)
     except SuperposeError:
         if name == "naive":
             raise
@@ -220,8 +217,8 @@ HOME_CASES = {
 def test_home_units_exhaustively_correct(case):
     """The opt-in home-unit layout of ``superposed`` passes the same exhaustive check."""
     task = HOME_CASES[case]()
-    net = build(task, "superposed", seed=0, home=True, ell_out=6)
-    assert net.extras["certificate"]["kind"] == "s2-repair"
+    net = build_design(task, "superposed", seed=0, home=True, ell_out=6)
+    assert net.extras["repair"]["certified_s2"]
     report = verify(net, "exhaustive")
     assert report.inputs_checked == n_sparse(task.features, task.sparsity)
     assert report.inputs_with_error == 0, (report.failing_inputs, report.by_class)
@@ -230,9 +227,7 @@ def test_home_units_exhaustively_correct(case):
 def test_home_units_share_a_feature_s_units():
     """Without repair, every gate of a feature uses that feature's home units."""
     task = families.pairs(400, 800, _rng(21), sparsity=2)
-    net = build(
-        task, "superposed", home=True, repair=False, certify=False, ell=4, ell_out=6, n_in=300
-    )
+    net = build_design(task, "superposed", home=True, repair=False, ell=4, ell_out=6, n_in=300)
     units = net.output_code.membership
     assert net.extras["home_gates"] == task.n_gates
     ops = task.gate_inputs.reshape(-1, 2)
@@ -247,7 +242,7 @@ def test_home_units_share_a_feature_s_units():
 def test_home_units_refuse_tasks_without_the_s2_repair():
     task = families.pairs(30, 60, _rng(1), sparsity=3)
     with pytest.raises(SuperposeError, match="home=True"):
-        build(task, "superposed", home=True)
+        build_design(task, "superposed", home=True)
 
 
 # --- where superposition does not pay ------------------------------------------------------
@@ -258,27 +253,29 @@ def test_fallback_gives_the_exact_explicit_network_where_superposition_does_not_
     gates fires for one operand of each; the automatic widths would exceed m + m'."""
     task = families.universal_and(20, sparsity=5)
     net = build(task, "superposed", seed=0)
+    assert net.construction == "naive"
     assert "m + m' = 210" in net.extras["fallback"]
     assert net.counts()["neurons"] == task.features + task.n_gates
+    assert net.extras["check"]["passed"] and net.extras["check"]["kind"] in ("exact", "exhaustive")
     assert verify(net, "exhaustive").inputs_with_error == 0
-    again = build(task, "superposed", seed=0, **net.params)  # the recorded params rebuild it
-    assert again.counts() == net.counts() and "fallback" not in again.extras
+    kept = build(task, "superposed", seed=0, fallback=False, check=False)
+    assert kept.construction == "superposed" and "fallback" not in kept.extras
 
 
 def test_no_fallback_where_superposition_pays():
     task = families.pairs(1000, 1000, _rng(0), sparsity=2)
     net = build(task, "superposed", seed=0)
-    assert "fallback" not in net.extras
+    assert "fallback" not in net.extras and net.construction == "superposed"
     assert net.counts()["neurons"] < task.features + task.n_gates
 
 
-def test_superposed3_keeps_its_design_and_warns_where_superposition_does_not_pay():
-    net = build(families.universal_and(100, sparsity=5), "superposed3", seed=0)
-    assert "fallback" not in net.extras
-    assert "does not pay" in net.extras["warning"] and "m + m' = 5,050" in net.extras["warning"]
-    # where every input can be checked, the certificate refuses rather than warns
-    with pytest.raises(SuperposeError, match="no certified network"):
-        build(families.universal_and(20, sparsity=5), "superposed3", seed=0)
+def test_superposed3_falls_back_where_superposition_does_not_pay():
+    task = families.universal_and(20, sparsity=5)
+    net = build(task, "superposed3", seed=0)
+    assert net.construction == "naive" and "does not pay" not in net.extras["fallback"]
+    assert "m + m' = 210" in net.extras["fallback"]
+    kept = build(task, "superposed3", seed=0, fallback=False, check=False)
+    assert kept.construction == "superposed3"
 
 
 def test_failure_rule_predicts_the_collision_errors_it_guards_against():
@@ -292,9 +289,7 @@ def test_failure_rule_predicts_the_collision_errors_it_guards_against():
     n, ell, ell_out = 34467, 4, 3
     f = -math.expm1(-ell_out * 2 * ell * task.n_gates / n**2)
     predicted = gate_failure(f, ell, ell_out, 2, 5, 2 * task.n_gates / 100, task.n_gates, n)
-    net = build(
-        task, "superposed", seed=0, ell=ell, ell_out=ell_out, n_in=n, n_out=n, certify=False
-    )
+    net = build_design(task, "superposed", seed=0, ell=ell, ell_out=ell_out, n_in=n, n_out=n)
     rate = verify(net, "random", samples=3000, rng=_rng(1)).inputs_with_error / 3000
     assert 0.01 < rate < 0.04
     assert rate / 2 < predicted < rate * 2
@@ -308,11 +303,11 @@ def test_explicit_input_widths_are_sized_for_explicit_codes():
     task = families.pairs(150, 1500, _rng(0), sparsity=3)
     p = auto_params(task, explicit_inputs=True)
     assert p.feasible and p.n_in == 150 and p.n_out < 10_000
-    net = build(task, "superposed", seed=0, explicit_inputs=True, certify=False)
+    net = build_design(task, "superposed", seed=0, explicit_inputs=True)
     assert verify(net, "targeted", samples=1000, rng=_rng(1)).inputs_with_error == 0
 
 
 def test_build_picks_circuit_for_deep_tasks_and_superposed_otherwise():
     deep = families.layered_circuit(20, 10, 2, _rng(0), sparsity=2)
     assert build(deep).construction == "circuit"
-    assert build(families.pairs(30, 60, _rng(1), sparsity=2)).construction == "superposed"
+    assert build(families.pairs(1000, 1000, _rng(1), sparsity=2)).construction == "superposed"

@@ -815,12 +815,24 @@ def test_exhaustive_verification_above_the_limit_is_refused_up_front(capsys, tmp
     assert time.monotonic() - start < 5
 
 
-def test_width_too_small_is_refused_with_a_clear_message(capsys, tmp_path):
+def test_width_too_small_falls_back_or_exits_1_saying_which(capsys, tmp_path):
+    """A width no check passes: the explicit network, saying so; with --no-fallback the
+    failing network is written, its check recorded, and the exit code is 1."""
+    from superpose import load_network
+
     args = ("build", "--family", "and2", "--features", "40", "--outputs", "200")
-    code, _, err = cli(capsys, *args, "--param", "width_scale=0.01", "--out", tmp_path / "w")
-    assert code == 2
-    one_error_line(err, "no certified network", "width")
-    assert not (tmp_path / "w").exists()
+    code, out, err = cli(capsys, *args, "--param", "width_scale=0.01", "--out", tmp_path / "w")
+    assert code == 0
+    assert "fallback:" in err and "failed its exhaustive check" in " ".join(err.split())
+    net = load_network(tmp_path / "w")
+    assert net.construction == "naive" and net.extras["check"]["passed"]
+    code, out, err = cli(
+        capsys, *args, "--param", "width_scale=0.01", "--no-fallback", "--out", tmp_path / "v"
+    )
+    assert code == 1 and "WRONG" in err
+    net = load_network(tmp_path / "v")
+    assert net.construction == "superposed" and not net.extras["check"]["passed"]
+    assert net.extras["check"]["inputs_with_error"] > 0
 
 
 # --- 6. interrupt -----------------------------------------------------------------------

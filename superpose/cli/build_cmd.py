@@ -140,15 +140,47 @@ def build_command(
             help="With --search-width: check every <= s-sparse input per probe when feasible.",
         ),
     ] = False,
+    check_samples: Annotated[
+        int,
+        typer.Option(
+            "--check-samples",
+            help="Random and targeted inputs (each) of the check after building, when neither "
+            "an exact certificate nor an exhaustive check (<= 10^6 inputs) applies.",
+        ),
+    ] = 2000,
+    no_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-check",
+            help="Skip the check after building (network.json then records check kind 'none').",
+        ),
+    ] = False,
+    no_fallback: Annotated[
+        bool,
+        typer.Option(
+            "--no-fallback",
+            help="When no width passes the check, write the failing network and exit 1 "
+            "instead of building the explicit network.",
+        ),
+    ] = False,
 ) -> None:
-    """Build a network for a task and save it to a directory."""
-    from superpose.constructions import build, default_construction
+    """Build a network for a task, check it, and save it to a directory.
+
+    The check is the strongest the network affords: an exact certificate, else every input
+    with <= s active features (up to 10^6 of them), else random + targeted samples. It is
+    printed and recorded in network.json; a failing check grows the widths, then falls back
+    to the explicit network (or, with --no-fallback, writes the failing network and exits 1).
+    """
+    from superpose.check import recorded_check
     from superpose.io import save_network
+    from superpose.pipeline import choose_construction
 
     task = load_or_generate_task(
         task_file, family, features, outputs, sparsity, influence, arity, depth, seed
     )
-    name = construction or default_construction(task)
+    if check_samples < 1:
+        raise SuperposeError(f"--check-samples must be >= 1, got {check_samples}")
+    name = construction or choose_construction(task)[0]
     params = parse_params(param)
     from superpose.memory import check_memory, estimate_task_memory
 
@@ -156,25 +188,31 @@ def build_command(
         estimate_task_memory(
             task,
             name,
-            verify=search_width,
+            verify=search_width or not no_check,
             **{k: v for k, v in params.items() if k not in _ESTIMATE_ARGS},
         ),
         override=force_memory,
         what=f"this build ({name}, m={task.features:,}, m'={task.n_gates:,})",
     )
     if search_width:
+        if no_check:
+            raise SuperposeError("--search-width always checks its network; drop --no-check")
         net = _search(task, name, params, seed, search_samples, search_exhaustive, not as_json)
     else:
         if search_exhaustive or search_samples != 2000:
             raise SuperposeError("--search-samples / --search-exhaustive need --search-width")
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-        with console.status(f"building {name} network for {task.n_gates:,} gates", spinner="dots"):
-            net = build(task, name, seed=seed, rng=rng, **params)
+        net = _build(
+            task, construction, params, seed, check_samples, no_check, no_fallback, not as_json
+        )
     save_network(net, out)
     counts = net.counts()
     notes = {k: net.extras[k] for k in ("fallback", "warning") if k in net.extras}
+    check = recorded_check(net)
+    failed = check is not None and check.kind != "none" and not check.passed
     if as_json:
         extra: dict[str, Any] = dict(notes)
+        if check is not None:
+            extra["check"] = check.to_dict()
         if search_width:
             rec = net.extras["width_search"]
             extra["width_search"] = {
@@ -182,14 +220,82 @@ def build_command(
                 for k in ("width_scale", "last_failing_scale", "widths", "samples", "mode")
             } | {"probes": len(rec["probes"])}
         print_json({"out": str(out), **counts, **extra})
-        return
-    console.print(
-        f"built [bold]{name}[/]: {counts['neurons']:,} neurons {counts['layer_widths']}, "
-        f"{counts['nonzero_parameters']:,} non-zero parameters -> {out}"
-    )
-    for kind, text in notes.items():
-        # Plain text: the reason quotes numbers only, but never let it be read as markup.
-        err_console.print(f"[yellow]{kind}:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    else:
+        console.print(
+            f"built [bold]{escape(net.construction)}[/]: {counts['neurons']:,} neurons "
+            f"{counts['layer_widths']}, {counts['nonzero_parameters']:,} non-zero parameters "
+            f"-> {escape(str(out))}",
+            highlight=False,
+        )
+        for kind, text in notes.items():
+            # Plain text: the reason quotes numbers only, but never let it be read as markup.
+            err_console.print(f"[yellow]{kind}:[/] {escape(text)}", highlight=False, soft_wrap=True)
+        if check is not None:
+            style = "green" if check.passed else ("yellow" if check.kind == "none" else "red")
+            console.print(
+                f"[{style}]{escape(check.describe())}[/]", highlight=False, soft_wrap=True
+            )
+    if failed:
+        err_console.print(
+            f"[bold red]error:[/] the network written to {escape(str(out))} is WRONG on "
+            f"{check.inputs_with_error:,} checked input(s) ({check.kind} check); "
+            "rerun without --no-fallback to get the explicit network",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+
+
+def _build(
+    task: Any,
+    construction: str | None,
+    params: dict[str, Any],
+    seed: int,
+    check_samples: int,
+    no_check: bool,
+    no_fallback: bool,
+    show: bool,
+) -> Any:
+    """The checked build (superpose.pipeline.build) with a status line per attempt."""
+    from superpose.pipeline import build
+
+    progress = new_progress(show, remaining=False)
+    with progress:
+        bar = progress.add_task("building", total=None)
+
+        def report(event: dict[str, Any]) -> None:
+            kind = event["event"]
+            if kind == "build":
+                scale = event["width_scale"]
+                progress.update(
+                    bar,
+                    description=f"building {event['construction']} for {task.n_gates:,} gates"
+                    + (f" (widths x{scale:g})" if scale != 1.0 else ""),
+                    completed=0,
+                    total=None,
+                )
+            elif kind == "check":
+                progress.update(bar, description="checking", completed=0, total=None)
+            elif kind == "checked":
+                progress.update(bar, completed=event["n"])
+            elif kind == "result" and show and not event["check"].passed:
+                c = event["check"]
+                progress.console.print(
+                    f"[yellow]attempt {event['attempt'] + 1}: {c.kind} check found "
+                    f"{c.inputs_with_error:,} wrong input(s); growing the widths[/]",
+                    highlight=False,
+                )
+
+        return build(
+            task,
+            construction,
+            seed=seed,
+            check=not no_check,
+            check_samples=check_samples,
+            fallback=not no_fallback,
+            progress=report,
+            **params,
+        )
 
 
 def _search(

@@ -12,6 +12,7 @@ from superpose.constructions.naive import Naive
 from superpose.constructions.superposed import Superposed, Superposed3
 from superpose.errors import SuperposeError
 from superpose.network import Network
+from superpose.seeds import Seeds
 from superpose.task import Task
 
 CONSTRUCTIONS: dict[str, type[Construction]] = {
@@ -51,7 +52,11 @@ def build(
     rng: np.random.Generator | None = None,
     **params: Any,
 ) -> Network:
-    """Build a network computing ``task`` (by default with :func:`default_construction`).
+    """Build the construction's network for ``task``: one attempt, no check, no fallback.
+
+    This is the raw design (used by the width search, benchmarks and the conformance suite);
+    :func:`superpose.build` is the checked build every user-facing path goes through. The
+    random choices come from ``rng``, or from the ``build`` stream of ``Seeds(seed)``.
 
     Example:
         >>> from superpose import Task
@@ -67,7 +72,7 @@ def build(
         else make_construction(construction, **params)
     )
     if rng is None:
-        rng = np.random.default_rng(seed)
+        rng = Seeds(0 if seed is None else seed).rng("build")
     net = con.build(task, rng)
     net.seed = seed
     return net

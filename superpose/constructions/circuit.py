@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -69,7 +70,6 @@ from scipy import sparse, special
 from superpose.codes import BloomCode
 from superpose.constructions._bloom import operand_matrix, read_sets, threshold_layer
 from superpose.constructions.superposed import (
-    CERTIFY_LIMIT,
     Parts,
     _Certified,
     input_code_for,
@@ -97,6 +97,9 @@ fewer true gates, and the false-firing chance falls steeply with them, so the ra
 random inputs is orders of magnitude lower (0 wrong in 10^4 random + 10^4 targeted inputs on
 the depth-4 benchmark; 1e-6 costs 18% more neurons there)."""
 ELL_GRID = tuple(range(3, 11))
+CERTIFIABLE = 200_000
+"""Below this many <= s-sparse inputs the failure target is lowered so that the first widths
+usually pass the exhaustive check that every build runs on itself."""
 
 
 @dataclass
@@ -388,6 +391,12 @@ def _chain_widths(
 
 STEPS = tuple(2.0 ** (k / 16) for k in (-16, -8, -4, -2, -1, 1, 2, 4, 8, 16))
 
+_SIZING_MEMO: weakref.WeakKeyDictionary[Task, dict[tuple[Any, ...], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Sized plans per task and parameters: the build pipeline's attempts (wider widths, same
+sizing) and planning before building reuse them."""
+
 
 class Circuit(_Certified):
     """Deep superposed network: one Bloom-coded threshold layer per circuit level (copy/and/or).
@@ -409,7 +418,6 @@ class Circuit(_Certified):
         failure: float | None = None,
         heavy_share: float = 0.3,
         width_scale: float = 1.0,
-        certify: bool = True,
         sizing: str = "bound",
         cleanup: int = 0,
         ell: int | None = None,
@@ -432,7 +440,6 @@ class Circuit(_Certified):
         self.failure = failure
         self.heavy_share = heavy_share
         self.width_scale = width_scale
-        self.certify = certify
         self.sizing = sizing
         self.cleanup = cleanup
         self.ell = ell
@@ -449,33 +456,37 @@ class Circuit(_Certified):
         if self.failure is not None:
             return float(self.failure)
         total = n_sparse_inputs(task.features, task.sparsity)
-        if total <= CERTIFY_LIMIT:
+        if total <= CERTIFIABLE:
             return min(CIRCUIT_FAILURE, 0.1 / total)
         return CIRCUIT_FAILURE
 
     def build(self, task: Task, rng: np.random.Generator) -> Network:
-        """Build; when every <= s-sparse input can be checked, widen until all are correct.
+        """One build at ``width_scale`` (checking and growing is the build pipeline's job).
 
-        The deep construction has its own explicit / private fallbacks (module docstring), so
-        it skips the one-level constructions' explicit fallback and goes straight to their
-        certification loop.
+        The deep construction has its own explicit / private fallbacks (module docstring).
         """
         if not self.width_scale > 0:
             raise SuperposeError(f"width_scale must be > 0, got {self.width_scale!r}")
-        # The sizing does not depend on width_scale: certification attempts share it.
-        self._sizing_memo: tuple[Task, dict[bool, Any]] | None = (task, {})
-        try:
-            return self._build_certified(task, rng)
-        finally:
-            self._sizing_memo = None
+        return self.build_once(task, rng)
+
+    def plan_neurons(self, task: Task) -> None:
+        """No pre-build comparison with the explicit network: the sizing itself already picks
+        explicit or private blocks where superposition does not pay (module docstring)."""
+        return None
+
+    def _memo_key(self, explicit: bool) -> tuple[Any, ...]:
+        """The parameters the sizing depends on (not ``width_scale``: attempts share it)."""
+        params = {k: v for k, v in self.get_params().items() if k != "width_scale"}
+        return (explicit, tuple(sorted((k, repr(v)) for k, v in params.items())))
 
     def _cheapest(self, task: Task, explicit: bool) -> tuple[Any, ...]:
         """The sized plan with the fewest planned neurons: one code length for all blocks
         first, then each block's own (coordinate descent over neighbouring lengths).
         Returns (layout, stages, info, planned total, code lengths, input width, encode)."""
-        memo = getattr(self, "_sizing_memo", None)
-        if memo is not None and memo[0] is task and explicit in memo[1]:
-            return memo[1][explicit]
+        memo = _SIZING_MEMO.setdefault(task, {})
+        key = self._memo_key(explicit)
+        if key in memo:
+            return memo[key]
         lay, stages, info = self.plan(task)
         detect = info["detect"]
         modes = {"auto": (False, True), "copy": (False,), "encode": (True,)}[self.carries]
@@ -504,11 +515,19 @@ class Circuit(_Certified):
         # Leave the chosen plan in `stages`.
         self._size(task, lay, stages, ells, detect, explicit, enc)
         result = (lay, stages, info, total, ells, w0, enc)
-        if memo is not None and memo[0] is task:
-            memo[1][explicit] = result
+        memo[key] = result
         return result
 
     # planning ---------------------------------------------------------------------------
+    @classmethod
+    def supports(cls, task: Task) -> str | None:
+        """Why ``circuit`` cannot build ``task`` (None when it can)."""
+        bad = (task.ops == OP_CODE["xor"]) & (task.arity > 2)
+        if bad.any():
+            g = int(np.flatnonzero(bad)[0])
+            return f"gate {g} (id {g + task.features}): xor of {int(task.arity[g])} inputs"
+        return None
+
     def _check_ops(self, task: Task) -> None:
         bad = (task.ops == OP_CODE["xor"]) & (task.arity > 2)
         if bad.any():

@@ -306,3 +306,242 @@ def repair_params(task: Task) -> AutoParams:
                 best = cand
     assert best is not None
     return best
+
+
+# --- several pools: one per threshold class ---------------------------------------------------
+
+DEAD, PRIVATE = 0, -1
+"""Pool class codes besides k >= 1 (full operand codes a unit needs): k-ANDs with k > s can
+never be true on an s-sparse input (class DEAD: one silent unit for all of them); xor and
+andnot are not monotone and get private units (class PRIVATE, see
+:func:`superpose.constructions.superposed.private_units`)."""
+
+
+def gate_classes(task: Task) -> np.ndarray:
+    """Per gate of a one-level task: the pool class (``k`` full codes, ``DEAD`` or ``PRIVATE``).
+
+    Example:
+        >>> t = Task.from_gates(8, 2, [("and", [0, 1]), ("or", [2, 3, 4]), ("copy", [5]),
+        ...                            ("and", [0, 2, 4]), ("xor", [6, 7])])
+        >>> gate_classes(t).tolist()
+        [2, 1, 1, 0, -1]
+    """
+    ops, arity, s = task.ops, task.arity, task.sparsity
+    cls = np.where(ops == OP_CODE["and"], arity, 1).astype(np.int64)
+    cls[(ops == OP_CODE["and"]) & (arity > s)] = DEAD
+    cls[(ops == OP_CODE["xor"]) | (ops == OP_CODE["andnot"])] = PRIVATE
+    return cls
+
+
+def collision_share(exposed: float, ell_out: int, target: float = ADVERSARIAL_TARGET) -> float:
+    """Largest share of a pool's units one shared feature may sit in (through its gates).
+
+    A feature in a share q of the units lies in all l' units of another gate with probability
+    about q^l'; ``exposed`` gates face that risk on one input (every gate of an OR/COPY pool,
+    which a single present feature can fool; for k-ANDs the gates that already see k - 1
+    operands). Keeping exposed * q^l' below ``target`` gives q; features read by more gates
+    of the pool move to a private block (influence channels).
+
+    Example:
+        >>> round(collision_share(1500, 6), 3)
+        0.043
+    """
+    return float((target / max(exposed, 1.0)) ** (1.0 / ell_out))
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """The planned shared pool of one threshold class and the failure the rule predicts."""
+
+    need: int  # full operand codes a unit needs (1: or/copy, k: k-AND)
+    gates: int
+    operands: int
+    fan_in: float
+    width: int
+    heavy_share: float
+    predicted_failure: float  # expected false gates per random s-sparse input
+    predicted_adversarial: float  # union bound: chance some input fools a gate missing one operand
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    """Code lengths, the input width and one pool per threshold class (see :func:`layer_params`)."""
+
+    ell: int
+    ell_out: int
+    n_in: int
+    pools: tuple[PoolPlan, ...]
+    private_units: int
+    dead_units: int
+    feasible: bool
+
+    @property
+    def n_out(self) -> int:
+        return sum(p.width for p in self.pools) + self.private_units + self.dead_units
+
+    @property
+    def predicted_failure(self) -> float:
+        return float(sum(p.predicted_failure for p in self.pools))
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["pools"] = [p.as_dict() for p in self.pools]
+        out["n_out"] = self.n_out
+        out["predicted_failure"] = self.predicted_failure
+        return out
+
+
+def _pool_fan_in(
+    ell: int,
+    ell_out: int,
+    need: int,
+    s: int,
+    per_active: float,
+    gates: int,
+    m: int,
+    failure: float,
+    n_in: float,
+    load: float,
+    explicit_inputs: bool,
+) -> float:
+    """Largest fan-in fraction of one pool meeting its share of the failure targets, with the
+    input width fixed (several pools share it); the pool's width follows from the fan-in."""
+    bits_over = math.inf if explicit_inputs else n_in
+    lo, hi = MIN_FAN_IN, 0.95
+
+    def ok(f: float) -> bool:
+        n_out = load / (n_in * -math.log1p(-f))
+        return (
+            gate_failure(f, ell, ell_out, need, s, per_active, gates, bits_over, n_out) <= failure
+            and adversarial_risk(f, ell, ell_out, need, s, m, bits_over, per_active, n_out)
+            <= ADVERSARIAL_TARGET
+        )
+
+    if not ok(lo):
+        return lo
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def cover_free_width(ell: int, s: int, m: int, operands: int) -> float:
+    """Input width at which no s active features cover another operand's code (union bound).
+
+    A private unit (xor / andnot) reads an operand as present when all l bits of its code are
+    on; s other active features light about s l bits, covering a given code with probability
+    about (s l / n)^l. Over the ``operands`` codes such units read and the C(m, s) inputs this
+    must stay below the adversarial target: n >= s l / (target / (C(m, s) operands))^(1/l).
+
+    Example:
+        >>> 1000 < cover_free_width(10, 2, 100_000, 20_000) < 2500
+        True
+    """
+    if operands == 0:
+        return 0.0
+    log_sets = float(
+        special.gammaln(m + 1) - special.gammaln(s + 1) - special.gammaln(max(m - s, 0) + 1)
+    )
+    log_q = (math.log(ADVERSARIAL_TARGET) - log_sets - math.log(operands)) / ell
+    return s * ell / math.exp(min(log_q, 0.0))
+
+
+def layer_params(
+    task: Task,
+    failure: float = DEFAULT_FAILURE,
+    ell: int | None = None,
+    ell_out: int | None = None,
+    explicit_inputs: bool = False,
+    private_units: int = 0,
+) -> LayerParams:
+    """Widths for a one-level task whose gates need different thresholds: one pool per class.
+
+    A unit's threshold is the smallest among the gates it hosts, so gates of different
+    classes must not share units: an OR (threshold l) hosted beside a 2-AND (2l) would make
+    the AND fire on one operand. Each class therefore gets its own pool, sized by the failure
+    rule for *its* threshold (:func:`gate_failure` with k = the class): an OR/COPY unit fires
+    when any one code lies inside its read set, so its pool needs a far lower fan-in than a
+    2-AND pool on the same input layer. The pools share the input layer; for fan-ins f_c and
+    loads L_c (l' x read-set bits of the class) pool c needs L_c / (n_in ln(1/(1-f_c))) units,
+    and n_in = sqrt(sum_c L_c / ln(1/(1-f_c))) minimises the total. The failure target is
+    split across classes by their share of the gates. k-ANDs with k > s are never true on an
+    s-sparse input and cost one silent unit; xor/andnot gates cost ``private_units``, and
+    their operands' codes must not be covered by the other active features
+    (:func:`cover_free_width` bounds n_in from below).
+
+    Example:
+        >>> import numpy as np
+        >>> t = Task.from_gates(400, 2, [("and", [i, i + 1]) for i in range(0, 300, 2)]
+        ...                     + [("or", [i, i + 2]) for i in range(1, 301, 2)])
+        >>> p = layer_params(t)
+        >>> [(pool.need, pool.fan_in < 0.5) for pool in p.pools]
+        [(1, True), (2, False)]
+    """
+    m, s = task.features, task.sparsity
+    cls = gate_classes(task)
+    needs = sorted(int(c) for c in np.unique(cls[cls > 0]))
+    n_live = int((cls > 0).sum())
+    dead = 1 if (cls == DEAD).any() else 0
+    inputs = n_sparse_inputs(m, s)
+    if inputs <= CERTIFIABLE_INPUTS:
+        failure = min(failure, 0.1 / inputs)
+    ops_of = {c: int(task.arity[cls == c].sum()) for c in needs}
+    private_operands = int(task.arity[cls == PRIVATE].sum())
+    gates_of = {c: int((cls == c).sum()) for c in needs}
+    ells = [1] if explicit_inputs else ([ell] if ell else list(range(4, 15)))
+    ell_outs = [ell_out] if ell_out else list(range(3, 11))
+    best: LayerParams | None = None
+    best_key: tuple[bool, int] | None = None
+    for e in ells:
+        for eo in ell_outs:
+            loads = {c: eo * e * ops_of[c] for c in needs}
+            # Start from equal widths for the whole load, then refine n_in twice.
+            n_in = float(m) if explicit_inputs else math.sqrt(sum(loads.values()) / 0.7) + 1.0
+            fans: dict[int, float] = {}
+            for _ in range(3):
+                for c in needs:
+                    share = failure * gates_of[c] / max(n_live, 1)
+                    fans[c] = _pool_fan_in(
+                        e,
+                        eo,
+                        c,
+                        s,
+                        ops_of[c] / max(m, 1),
+                        gates_of[c],
+                        m,
+                        share,
+                        n_in,
+                        loads[c],
+                        explicit_inputs,
+                    )
+                if explicit_inputs:
+                    break
+                n_in = math.sqrt(sum(loads[c] / -math.log1p(-fans[c]) for c in needs))
+            cover = 0.0 if explicit_inputs else cover_free_width(e, s, m, private_operands)
+            n_in_int = m if explicit_inputs else max(math.ceil(max(n_in, cover)), 4 * e * s)
+            pools = []
+            feasible = True
+            bits_over = math.inf if explicit_inputs else n_in_int
+            for c in needs:
+                f = fans[c]
+                width = max(6 * eo, math.ceil(loads[c] / (n_in_int * -math.log1p(-f))))
+                per_active = ops_of[c] / max(m, 1)
+                pred = gate_failure(f, e, eo, c, s, per_active, gates_of[c], bits_over, width)
+                adv = adversarial_risk(f, e, eo, c, s, m, bits_over, per_active, width)
+                share = failure * gates_of[c] / max(n_live, 1)
+                feasible &= pred <= share * 1.0001 and adv <= ADVERSARIAL_TARGET * 1.0001
+                exposed = gates_of[c] if c == 1 else max(1.0, s * per_active)
+                pools.append(
+                    PoolPlan(
+                        c, gates_of[c], ops_of[c], f, width, collision_share(exposed, eo), pred, adv
+                    )
+                )
+            cand = LayerParams(e, eo, n_in_int, tuple(pools), private_units, dead, bool(feasible))
+            key = (not cand.feasible, cand.n_in + cand.n_out)
+            if best_key is None or key < best_key:
+                best, best_key = cand, key
+    assert best is not None
+    return best

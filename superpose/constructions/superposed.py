@@ -45,10 +45,18 @@ from superpose.constructions._bloom import (
 )
 from superpose.constructions.base import Construction
 from superpose.constructions.channels import Routing, route
-from superpose.constructions.params import DEFAULT_FAILURE, auto_params, repair_params
+from superpose.constructions.params import (
+    DEAD,
+    DEFAULT_FAILURE,
+    PRIVATE,
+    auto_params,
+    gate_classes,
+    layer_params,
+    repair_params,
+)
 from superpose.errors import SuperposeError
 from superpose.network import Layer, Network
-from superpose.task import OP_CODE, OPS, Task, n_sparse_inputs
+from superpose.task import OP_CODE, OPS, Task
 
 MONOTONE_OPS = {OP_CODE["copy"], OP_CODE["and"], OP_CODE["or"]}
 
@@ -119,6 +127,146 @@ def input_code_for(
         return ExplicitCode(task.features), BloomCode(eye), 0
     code, overlaps = disjoint_code(task, gates, task.features, width, ell, rng)
     return code, code, overlaps
+
+
+def output_gates(task: Task) -> Task:
+    """The one-level task whose gates are ``task``'s outputs, in order: the same truth.
+
+    An input listed as an output becomes a copy gate; gates no output lists are dropped.
+    Returns ``task`` itself when its outputs already are its gates in order.
+
+    Example:
+        >>> t = Task.from_gates(3, 2, [("and", [0, 1]), ("or", [1, 2])], outputs=[4, 0])
+        >>> [(t2.op_name(g), t2.operands(g).tolist()) for t2 in [output_gates(t)] for g in range(2)]
+        [('or', [1, 2]), ('copy', [0])]
+    """
+    m, outs = task.features, task.outputs
+    if task.depth > 1:
+        raise SuperposeError(f"the task has {task.depth} levels; a one-level task is needed")
+    if len(outs) == task.n_gates and np.array_equal(outs, np.arange(m, m + task.n_gates)):
+        return task
+    is_gate = outs >= m
+    g = outs[is_gate] - m
+    ops = np.full(len(outs), OP_CODE["copy"], dtype=np.int8)
+    ops[is_gate] = task.ops[g]
+    arity = np.ones(len(outs), dtype=np.int64)
+    arity[is_gate] = task.arity[g]
+    indptr = np.zeros(len(outs) + 1, dtype=np.int64)
+    np.cumsum(arity, out=indptr[1:])
+    starts = np.zeros(len(outs), dtype=np.int64)
+    starts[is_gate] = task.gate_indptr[g]
+    pos = np.repeat(starts, arity) + (np.arange(int(indptr[-1])) - np.repeat(indptr[:-1], arity))
+    from_gate = np.repeat(is_gate, arity)
+    inputs = np.repeat(outs, arity)
+    inputs[from_gate] = task.gate_inputs[pos[from_gate]]
+    return Task(
+        m,
+        task.sparsity,
+        ops,
+        indptr,
+        inputs.astype(np.int64),
+        np.arange(m, m + len(outs), dtype=np.int64),
+        task.family,
+        task.source,
+    )
+
+
+def _true_sets(op: int, arity: int, s: int) -> list[tuple[int, ...]]:
+    """Operand positions T (|T| <= s) on which a non-monotone gate is true when exactly T holds."""
+    import itertools
+
+    out = []
+    for size in range(1, min(arity, s) + 1):
+        for t in itertools.combinations(range(arity), size):
+            if op == OP_CODE["xor"] and size % 2 == 1:
+                out.append(t)
+            elif op == OP_CODE["andnot"] and t == (0,):
+                out.append(t)
+    return out
+
+
+def private_unit_count(task: Task, gates: np.ndarray) -> int:
+    """How many private units :func:`private_units` makes for ``gates`` (xor / andnot)."""
+    total = 0
+    for op, arity in set(zip(task.ops[gates].tolist(), task.arity[gates].tolist(), strict=True)):
+        n = int(((task.ops[gates] == op) & (task.arity[gates] == arity)).sum())
+        total += n * len(_true_sets(op, arity, task.sparsity))
+    return total
+
+
+def _code_bits(nodes: np.ndarray, memb: sparse.csr_array) -> sparse.csr_array:
+    """(rows, width) 0/1: per row, the union of the codes of the nodes in that row."""
+    n, k = nodes.shape
+    sel = sparse.csr_array(
+        (np.ones(n * k, dtype=np.int32), (np.repeat(np.arange(n), k), nodes.ravel())),
+        shape=(n, memb.shape[0]),
+    )
+    out = sparse.csr_array(sel @ memb)
+    out.data[:] = 1
+    return out
+
+
+def private_units(
+    task: Task, gates: np.ndarray, code: BloomCode, ell: int
+) -> tuple[sparse.csr_array, np.ndarray, np.ndarray]:
+    """Step units for non-monotone gates (xor of any arity, andnot), each owned by one gate.
+
+    A gate true on exactly the present operand sets T (|T| <= s) gets one unit per T: weight
+    M on the bits of T's codes (P), -1 on the other operands' bits (N), threshold
+    M |P| - (L - 1) with L the fewest bits another operand has outside P and M = L. The unit
+    fires iff every bit of P is on and fewer than L bits of N are: "T is present and no other
+    operand is" in the Bloom code's own terms (an operand reads present iff all its bits are
+    on). With no other operand (T = all operands) it is the plain AND of P. The gate reads
+    true iff *any* of its units fires; the units of one gate are mutually exclusive, since
+    each excludes the others' extra operands. XOR = odd |T|; ANDNOT(a, b) = {a}. Explicit
+    inputs (l = 1) make every unit exact; with Bloom codes an error needs other active
+    features to cover an operand's bits, which the build's check finds.
+
+    Returns (weights (units, width), thresholds, owning gate position of each unit).
+    """
+    memb = sparse.csr_array(code.membership, dtype=np.int32)
+    rows_w, thetas, owners = [], [], []
+    ops, arity = task.ops[gates], task.arity[gates]
+    for op, k in sorted(set(zip(ops.tolist(), arity.tolist(), strict=True))):
+        pos = np.flatnonzero((ops == op) & (arity == k))
+        g = gates[pos]
+        operands = task.gate_inputs[task.gate_indptr[g][:, None] + np.arange(k)]  # (n, k)
+        for t in _true_sets(op, k, task.sparsity):
+            n = len(g)
+            inside = [j for j in range(k) if j in t]
+            outside = [j for j in range(k) if j not in t]
+
+            def bits(cols: list[int], operands: np.ndarray = operands) -> sparse.csr_array:
+                return _code_bits(operands[:, cols], memb)
+
+            p_bits = bits(inside)
+            size_p = np.diff(p_bits.indptr).astype(np.float64)
+            if outside:
+                n_bits = bits(outside)
+                n_bits = sparse.csr_array(n_bits - n_bits.multiply(p_bits))
+                n_bits.eliminate_zeros()
+                fewest = np.full(n, np.inf)
+                for j in outside:
+                    own = bits([j])
+                    own = sparse.csr_array(own - own.multiply(p_bits))
+                    own.eliminate_zeros()
+                    fewest = np.minimum(fewest, np.diff(own.indptr))
+                fewest = np.maximum(fewest, 1.0)  # an operand hidden inside P: L = 1
+                mult = fewest
+                theta = mult * size_p - (fewest - 1)
+                w = sparse.csr_array(p_bits.multiply(mult[:, None]) - n_bits)
+            else:
+                theta = size_p
+                w = p_bits
+            rows_w.append(sparse.csr_array(w, dtype=np.float32))
+            thetas.append(theta)
+            owners.append(pos)
+    weight = sparse.vstack(rows_w, format="csr") if rows_w else sparse.csr_array((0, code.width))
+    return (
+        sparse.csr_array(weight, dtype=np.float32),
+        np.concatenate(thetas).astype(np.float32),
+        np.concatenate(owners).astype(np.int64),
+    )
 
 
 def threshold_stage(
@@ -456,25 +604,21 @@ def _pairs_at_s2(task: Task) -> bool:
     )
 
 
-CERTIFY_LIMIT = 200_000
 REPAIR_LIMIT = 300_000
 """Above this many gates the s = 2 repair (minutes of work) is skipped by default; the widths
 then come from the failure-probability rule alone."""
-CERTIFY_SCALES = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
 
 
 class _Certified(Construction):
-    """Random constructions that certify themselves whenever a certificate is within reach.
+    """The superposed constructions: widths from a failure rule, scaled by ``width_scale``.
 
-    Two certificates: the s = 2 repair of the two-layer 2-AND design (exact for every
-    <= 2-sparse input, any size), and exhaustive verification when the task has at most
-    ``CERTIFY_LIMIT`` inputs with <= s active features. On failure the widths grow (codes
-    redrawn) until the check passes; the certificate is recorded in ``extras``.
+    One attempt per ``build``: checking the result, growing the widths when a check fails and
+    falling back to the explicit network are the build pipeline's job
+    (:mod:`superpose.pipeline`), the same for every construction.
     """
 
-    certify: bool = True
     width_scale: float = 1.0
-    fallback: bool = False
+    _width_params: tuple[str, ...] = ("ell", "ell_out", "t", "n_in", "n_hidden", "n_out")
 
     def build_once(self, task: Task, rng: np.random.Generator) -> Network:
         raise NotImplementedError
@@ -482,103 +626,38 @@ class _Certified(Construction):
     def resolved(self, task: Task) -> dict[str, Any]:
         raise NotImplementedError
 
-    def superposition_does_not_pay(self, task: Task) -> str | None:
-        """Why the automatic superposed widths are no use for ``task``, or None if they are.
+    @classmethod
+    def supports(cls, task: Task) -> str | None:
+        """Why this construction cannot build ``task`` (None when it can)."""
+        if task.depth > 1:
+            return f"the task has {task.depth} levels; '{cls.name}' builds one level"
+        outs = task.outputs
+        if (outs < task.features).any() or len(np.unique(outs)) != task.n_gates:
+            return f"'{cls.name}' needs every gate to be an output and no input listed as one"
+        return cls._op_support(task)
 
-        With every parameter automatic, the explicit network (one unit per feature and per
-        gate, exact) is built instead when no width meets the failure targets, or when the
-        superposed widths would need at least its m + m' neurons. That happens for tasks whose
-        features are read by very many gates at larger s (universal AND at s = 5: a unit that
-        hosts two gates fires for one operand of each). With ``fallback`` off (always for
-        ``superposed3``) the superposed design is built regardless and the reason is recorded
-        in ``extras["warning"]``.
-        """
-        given = ("ell", "ell_out", "t", "n_in", "n_hidden", "n_out")
+    @classmethod
+    def _op_support(cls, task: Task) -> str | None:
+        return None
+
+    def plan_neurons(self, task: Task) -> tuple[int, bool] | None:
+        """(neurons at the automatic widths, whether they meet the failure targets), without
+        building; None when some width is given by hand (then there is nothing to compare)."""
         if (
             getattr(self, "explicit_inputs", False)
             or getattr(self, "explicit_outputs", False)
             or getattr(self, "home", False)
-            or any(getattr(self, name, None) is not None for name in given)
+            or any(getattr(self, name, None) is not None for name in self._width_params)
         ):
             return None
         p = self.resolved(task)
         total = int(p["n_in"]) + int(p.get("n_hidden", 0)) + int(p["n_out"])
-        explicit = task.features + task.n_gates
-        feasible = bool(p["auto"].get("feasible", True))
-        if feasible and total < explicit:
-            return None
-        why = (
-            f"no automatic width meets the failure target (closest: {total:,} neurons)"
-            if not feasible
-            else f"the automatic widths need {total:,} neurons"
-        )
-        return f"{why}, not fewer than the explicit network's m + m' = {explicit:,}"
-
-    def _certificate(self, net: Network) -> dict[str, Any] | None:
-        from superpose.verify import verify
-
-        task = net.task
-        if "repair" in net.extras:
-            ok = bool(net.extras["repair"]["certified_s2"])
-            return {
-                "kind": "s2-repair",
-                "passed": ok,
-                "inputs_covered": n_sparse_inputs(task.features, 2),
-            }
-        if n_sparse_inputs(task.features, task.sparsity) <= CERTIFY_LIMIT:
-            report = verify(net, "exhaustive", max_exhaustive=CERTIFY_LIMIT)
-            return {
-                "kind": "exhaustive",
-                "passed": report.passed,
-                "inputs_checked": report.inputs_checked,
-            }
-        return None
+        return total, bool(p["auto"].get("feasible", True))
 
     def build(self, task: Task, rng: np.random.Generator) -> Network:
         if not self.width_scale > 0:
             raise SuperposeError(f"width_scale must be > 0, got {self.width_scale!r}")
-        reason = self.superposition_does_not_pay(task)
-        if reason is not None and not self.fallback:
-            net = self._build_certified(task, rng)
-            net.extras["warning"] = f"superposition does not pay here: {reason}"
-            return net
-        if reason is not None:
-            saved = (self.explicit_inputs, self.explicit_outputs)
-            self.explicit_inputs = self.explicit_outputs = True
-            try:
-                net = self._build_certified(task, rng)
-            finally:
-                self.explicit_inputs, self.explicit_outputs = saved
-            net.extras["fallback"] = f"explicit inputs and outputs: {reason}"
-            return net
-        return self._build_certified(task, rng)
-
-    def _build_certified(self, task: Task, rng: np.random.Generator) -> Network:
-        if not self.certify:
-            return self.build_once(task, rng)
-        base = self.width_scale
-        tried = []
-        # Every attempt starts from the same random state, so the network depends only on
-        # (seed, recorded width_scale): rebuilding it from network.json gives the same weights.
-        start = rng.bit_generator.state
-        try:
-            for factor in CERTIFY_SCALES:
-                self.width_scale = base * factor
-                rng.bit_generator.state = start
-                net = self.build_once(task, rng)
-                cert = self._certificate(net)
-                if cert is None:
-                    return net
-                tried.append({"width_scale": self.width_scale, "passed": cert["passed"]})
-                if cert["passed"]:
-                    net.extras["certificate"] = {**cert, "tried": tried}
-                    return net
-        finally:
-            self.width_scale = base
-        raise SuperposeError(
-            f"'{self.name}' found no certified network up to {CERTIFY_SCALES[-1]}x the automatic widths "
-            f"(tried {tried}); use --construction naive for this task"
-        )
+        return self.build_once(task, rng)
 
 
 class Superposed(_Certified):
@@ -594,12 +673,19 @@ class Superposed(_Certified):
     ``home=True`` (opt-in, 2-AND at s <= 2 only) places each gate on its operands' home units
     (:func:`home_units`); it is not calibrated: give ``ell_out`` (even) and the widths.
 
-    With every parameter automatic and ``fallback`` on, a task for which superposition does
-    not pay gets the explicit network instead (see ``superposition_does_not_pay``); the reason
-    is recorded in ``extras["fallback"]``.
+    With every parameter automatic, :meth:`plan_neurons` tells the build pipeline the planned
+    neurons, so a task for which superposition does not pay gets the explicit network instead
+    (the reason lands in ``extras["fallback"]``).
     """
 
     name = "superposed"
+
+    @classmethod
+    def supports(cls, task: Task) -> str | None:
+        """Every one-level task (any op and arity, outputs in any order, inputs as outputs)."""
+        if task.depth > 1:
+            return f"the task has {task.depth} levels; '{cls.name}' builds one level"
+        return None
 
     def __init__(
         self,
@@ -612,13 +698,9 @@ class Superposed(_Certified):
         width_scale: float = 1.0,
         explicit_inputs: bool = False,
         explicit_outputs: bool = False,
-        certify: bool = True,
         repair: bool = True,
         home: bool = False,
-        fallback: bool = True,
     ) -> None:
-        self.certify = certify
-        self.fallback = fallback
         self.repair = repair
         self.home = home
         self.ell = ell
@@ -632,25 +714,89 @@ class Superposed(_Certified):
         self.explicit_outputs = explicit_outputs
 
     def resolved(self, task: Task) -> dict[str, Any]:
-        """The parameters actually used for ``task`` (auto choices filled in)."""
-        if self._repairs(task) and self.ell is None and self.ell_out is None:
-            auto = repair_params(task)
-        else:
-            auto = auto_params(task, self.failure, self.ell, self.ell_out, self.explicit_inputs)
+        """The parameters actually used for ``task`` (auto choices filled in).
+
+        ``pools`` lists one shared pool per threshold class (need = full operand codes its
+        units need) with its width; ``private_units`` (xor / andnot) and ``dead_units`` (k-ANDs
+        with k > s) follow them in the layer.
+        """
+        norm = output_gates(task)
+        cls = gate_classes(norm)
+        needs = [int(c) for c in np.unique(cls[cls > 0])]
+        private = int(private_unit_count(norm, np.flatnonzero(cls == PRIVATE)))
         scale = self.width_scale
-        n_in = self.n_in or (
-            task.features if self.explicit_inputs else max(4 * auto.ell, round(auto.n_in * scale))
+        if self.explicit_outputs:
+            monotone = int((cls > 0).sum())
+            dead = int((cls == DEAD).sum())
+            auto = auto_params(norm, self.failure, self.ell, 1, self.explicit_inputs)
+            pools = [
+                {"need": c, "width": int((cls == c).sum()), "heavy_share": self.heavy_share}
+                for c in needs
+            ]
+            n_out = monotone + private + dead
+            return self._widths(norm, auto.ell, 1, auto.n_in, pools, private, dead, n_out, auto)
+        if len(needs) <= 1 and private == 0 and not (cls == DEAD).any():
+            if self._repairs(norm) and self.ell is None and self.ell_out is None:
+                auto = repair_params(norm)
+            else:
+                auto = auto_params(norm, self.failure, self.ell, self.ell_out, self.explicit_inputs)
+            n_out = self.n_out or max(2 * auto.ell_out, round(auto.n_out * scale))
+            pools = [
+                {"need": c, "width": int(n_out), "heavy_share": self.heavy_share} for c in needs
+            ]
+            return self._widths(
+                norm, auto.ell, auto.ell_out, auto.n_in, pools, 0, 0, int(n_out), auto
+            )
+        lp = layer_params(norm, self.failure, self.ell, self.ell_out, self.explicit_inputs, private)
+        pools = [
+            {
+                "need": pool.need,
+                "width": max(6 * lp.ell_out, round(pool.width * scale)),
+                "heavy_share": min(self.heavy_share, pool.heavy_share),
+            }
+            for pool in lp.pools
+        ]
+        n_out = sum(pool["width"] for pool in pools) + private + lp.dead_units
+        if self.n_out is not None:
+            room = self.n_out - private - lp.dead_units
+            if room < 6 * lp.ell_out * max(1, len(pools)):
+                raise SuperposeError(
+                    f"n_out={self.n_out} leaves no room for {len(pools)} pool(s) beside "
+                    f"{private} private and {lp.dead_units} silent units"
+                )
+            total = sum(pool["width"] for pool in pools)
+            for pool in pools:
+                pool["width"] = max(6 * lp.ell_out, round(pool["width"] * room / total))
+            n_out = sum(pool["width"] for pool in pools) + private + lp.dead_units
+        return self._widths(
+            norm, lp.ell, lp.ell_out, lp.n_in, pools, private, lp.dead_units, n_out, lp
         )
-        n_out = self.n_out or (
-            task.n_gates
-            if self.explicit_outputs
-            else max(2 * auto.ell_out, round(auto.n_out * scale))
-        )
+
+    def _widths(
+        self,
+        task: Task,
+        ell: int,
+        ell_out: int,
+        n_in_auto: float,
+        pools: list[dict[str, Any]],
+        private: int,
+        dead: int,
+        n_out: int,
+        auto: Any,
+    ) -> dict[str, Any]:
+        """The resolved record: the input width (given, explicit, or scaled) and the pools."""
+        if self.explicit_inputs:
+            n_in = task.features
+        else:
+            n_in = self.n_in or max(4 * ell, round(n_in_auto * self.width_scale))
         return {
-            "ell": 1 if self.explicit_inputs else auto.ell,
-            "ell_out": 1 if self.explicit_outputs else auto.ell_out,
-            "n_in": task.features if self.explicit_inputs else int(n_in),
-            "n_out": task.n_gates if self.explicit_outputs else int(n_out),
+            "ell": 1 if self.explicit_inputs else int(ell),
+            "ell_out": int(ell_out),
+            "n_in": int(n_in),
+            "n_out": int(n_out),
+            "pools": pools,
+            "private_units": int(private),
+            "dead_units": int(dead),
             "auto": auto.as_dict(),
         }
 
@@ -665,48 +811,146 @@ class Superposed(_Certified):
         )
 
     def build_once(self, task: Task, rng: np.random.Generator) -> Network:
-        gates = _check_one_level(task, self.name)
-        if self.home and not _pairs_at_s2(task):
+        norm = output_gates(task)
+        if self.home and not _pairs_at_s2(norm):
             # A triangle a-c-p of gates puts p's code into all home units of gate (a, c), so
             # input {a, p} fools it; only the s = 2 repair finds and fixes such gates.
             raise SuperposeError(
                 "home=True needs a 2-input AND task at sparsity <= 2 (the s = 2 repair removes "
                 f"the gates a triangle of gates fools); got sparsity {task.sparsity}"
             )
-        parts = gate_parts(task, gates, signed=False)
         p = self.resolved(task)
+        gates = np.arange(norm.n_gates)
+        cls = gate_classes(norm)
         input_code, operand_code, overlaps = input_code_for(
-            task, gates, p["n_in"], p["ell"], self.explicit_inputs, rng
+            norm, gates, p["n_in"], p["ell"], self.explicit_inputs, rng
         )
-        layer, units, stats = threshold_stage(
-            parts,
-            operand_code,
-            p["n_out"],
-            p["ell_out"],
-            self.heavy_share,
-            rng,
-            private=self.explicit_outputs,
-            repair_rounds=12 if self._repairs(task) else 0,
-            home=self.home and not self.explicit_outputs,
+        blocks: list[tuple[np.ndarray, Layer, sparse.csr_array]] = []
+        pool_stats: list[dict[str, Any]] = []
+        for pool in p["pools"]:
+            sel = np.flatnonzero(cls == pool["need"])
+            parts = gate_parts(norm, sel, signed=False)
+            repairs = (
+                pool["need"] == 2
+                and norm.sparsity <= 2
+                and len(sel) <= REPAIR_LIMIT
+                and self.repair
+                and not self.explicit_inputs
+                and not self.explicit_outputs
+            )
+            layer, units, stats = threshold_stage(
+                parts,
+                operand_code,
+                pool["width"],
+                p["ell_out"],
+                pool["heavy_share"],
+                rng,
+                private=self.explicit_outputs,
+                repair_rounds=12 if repairs else 0,
+                home=self.home and not self.explicit_outputs,
+            )
+            blocks.append((sel, layer, units))
+            pool_stats.append({"need": pool["need"], "gates": int(len(sel)), **stats})
+        signed = np.flatnonzero(cls == PRIVATE)
+        if len(signed):
+            weight, theta, owner = private_units(norm, signed, operand_code, p["ell"])
+            units = sparse.csr_array(
+                (np.ones(len(owner), dtype=np.int8), (owner, np.arange(len(owner)))),
+                shape=(len(signed), len(owner)),
+            )
+            blocks.append((signed, Layer(weight, -theta, "step"), units))
+        dead = np.flatnonzero(cls == DEAD)
+        if len(dead):
+            # Never true on an s-sparse input: units that read nothing and never fire.
+            n_dead = len(dead) if self.explicit_outputs else 1
+            silent = Layer(
+                sparse.csr_array((n_dead, operand_code.width), dtype=np.float32),
+                -np.ones(n_dead, dtype=np.float32),
+                "step",
+            )
+            cols = np.arange(len(dead)) if self.explicit_outputs else np.zeros(len(dead), np.int64)
+            units = sparse.csr_array(
+                (np.ones(len(dead), dtype=np.int8), (np.arange(len(dead)), cols)),
+                shape=(len(dead), n_dead),
+            )
+            blocks.append((dead, silent, units))
+        layer, output_code = _assemble(
+            norm.n_gates, blocks, any_of=signed, explicit=self.explicit_outputs
         )
-        output_code: Code = (
-            ExplicitCode(task.n_gates) if self.explicit_outputs else BloomCode(units)
-        )
-        extras = {"resolved": p, "overlapping_gates": overlaps, **stats}
+        extras: dict[str, Any] = {"resolved": p, "overlapping_gates": overlaps}
+        if len(pool_stats) == 1 and not len(signed) and not len(dead):
+            extras.update({k: v for k, v in pool_stats[0].items() if k not in ("need", "gates")})
+        else:
+            extras["pool_stats"] = pool_stats
+            for st in pool_stats:
+                if "repair" in st:
+                    extras["repair"] = st["repair"]
+        extras["private_units"] = int(p["private_units"])
         return Network(
             [layer], input_code, output_code, task, self.name, self.get_params(), extras=extras
         )
 
 
+def _assemble(
+    n_gates: int,
+    blocks: list[tuple[np.ndarray, Layer, sparse.csr_array]],
+    any_of: np.ndarray,
+    explicit: bool,
+) -> tuple[Layer, Code]:
+    """One layer from the blocks (pools, private units, the silent unit) and the output code.
+
+    Each block is (gates, layer, unit membership of those gates). Gates in ``any_of`` read
+    true when any of their units fires (a per-feature need of 1); the others need all.
+    """
+    rows, cols, offset = [], [], 0
+    for sel, layer, units in blocks:
+        coo = units.tocoo()
+        rows.append(sel[coo.coords[0]])
+        cols.append(coo.coords[1] + offset)
+        offset += layer.n_out
+    r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    membership = sparse.csr_array((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n_gates, offset))
+    if len(blocks) == 1:
+        layer = blocks[0][1]
+    else:
+        dtype = np.result_type(*(b[1].weight.dtype for b in blocks))
+        layer = Layer(
+            sparse.vstack(
+                [sparse.csr_array(b[1].weight, dtype=dtype) for b in blocks], format="csr"
+            ),
+            np.concatenate([b[1].bias.astype(dtype) for b in blocks]),
+            "step",
+        )
+    lengths = np.diff(membership.indptr)
+    if explicit and not len(any_of) and (lengths == 1).all() and offset == n_gates:
+        # One unit per gate: reorder the units into gate order, an explicit output code.
+        perm = membership.indices  # the unit of each gate
+        layer = Layer(sparse.csr_array(layer.weight[perm]), layer.bias[perm], "step")
+        return layer, ExplicitCode(n_gates)
+    if len(any_of):
+        need = lengths.copy()
+        need[any_of] = 1
+        return layer, BloomCode(membership, need=need)
+    return layer, BloomCode(membership)
+
+
 class Superposed3(_Certified):
     """Three-layer superposed network: input code -> hidden threshold layer -> output code.
 
-    No explicit fallback: its explicit variants keep the hidden layer, so they are never
-    cheaper than the explicit two-layer network that ``superposed`` falls back to.
+    Its explicit variants keep the hidden layer, so they are never cheaper than the explicit
+    network the build pipeline falls back to.
     """
 
     name = "superposed3"
-    fallback = False
+
+    @classmethod
+    def _op_support(cls, task: Task) -> str | None:
+        bad = (task.ops == OP_CODE["xor"]) & (task.arity > 2)
+        if bad.any():
+            g = int(np.flatnonzero(bad)[0])
+            return f"gate {g}: xor of {int(task.arity[g])} inputs (2-input xor only)"
+        return None
 
     def __init__(
         self,
@@ -721,9 +965,7 @@ class Superposed3(_Certified):
         width_scale: float = 1.0,
         explicit_inputs: bool = False,
         explicit_outputs: bool = False,
-        certify: bool = True,
     ) -> None:
-        self.certify = certify
         self.ell = ell
         self.ell_out = ell_out
         self.t = t

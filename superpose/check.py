@@ -1,0 +1,288 @@
+"""The check every build runs on itself: the strongest one it can afford, recorded with the network.
+
+A verification tool that can be silently wrong is worse than none, so a network never leaves
+``superpose.build`` (or ``superpose build``) without saying how it is known to be right. Three
+kinds of evidence, strongest first:
+
+* ``exact`` -- a certificate (:mod:`superpose.certificate`) covering *every* input with at most
+  s active features, computed from the weights and codes without enumerating the inputs
+  (C(10^5, <= 2) = 5.0e9 inputs at m = 10^5). Exact: no sampling, no probability.
+* ``exhaustive`` -- when no certificate applies and there are at most ``exhaustive_limit``
+  (10^6) such inputs, every one of them is run through the network and compared with the truth.
+* ``sampled`` -- otherwise ``samples`` random and ``samples`` targeted inputs
+  (:mod:`superpose.verify`). Evidence, not proof: the record carries the counts and a one-sided
+  95% Clopper-Pearson bound on the per-input error rate.
+
+``none`` is recorded only when the caller turned the check off. The result says which stronger
+checks were skipped and why (``skipped``), so a reader never has to guess.
+
+Example:
+    >>> import numpy as np
+    >>> from superpose import Task
+    >>> from superpose.constructions import build
+    >>> net = build(Task.from_gates(4, 2, [("and", [0, 1]), ("or", [2, 3])]), "naive")
+    >>> c = check_network(net)
+    >>> c.kind in ("exact", "exhaustive"), c.passed
+    (True, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from superpose.errors import SuperposeError
+from superpose.network import Network
+from superpose.task import n_sparse_inputs
+from superpose.verify import clopper_pearson_upper, verify
+
+KINDS = ("exact", "exhaustive", "sampled", "none")
+DEFAULT_SAMPLES = 2000
+EXHAUSTIVE_LIMIT = 1_000_000
+"""Instances with at most this many <= s-sparse inputs are checked on all of them."""
+MAX_FAILING = 10
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a network was checked on and what was found; ``to_dict`` is its JSON record."""
+
+    kind: str
+    sparsity: int
+    inputs_checked: int = 0
+    inputs_with_error: int = 0
+    outputs_with_error: int | None = None
+    method: str | None = None
+    random: dict[str, int] | None = None
+    targeted: dict[str, int] | None = None
+    skipped: tuple[str, ...] = ()
+    failing_inputs: tuple[tuple[int, ...], ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise SuperposeError(f"unknown check kind {self.kind!r} (known: {', '.join(KINDS)})")
+
+    @property
+    def passed(self) -> bool:
+        """True when the check ran and found no wrong input (never for kind ``none``)."""
+        return self.kind != "none" and self.inputs_with_error == 0
+
+    @property
+    def error_rate_upper_95(self) -> float | None:
+        """For sampled checks, the 95% upper bound on the per-input error rate."""
+        if self.kind != "sampled":
+            return None
+        return clopper_pearson_upper(self.inputs_with_error, self.inputs_checked)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "sparsity": self.sparsity,
+            "passed": self.passed,
+            "inputs_checked": self.inputs_checked,
+            "inputs_with_error": self.inputs_with_error,
+        }
+        if self.outputs_with_error is not None:
+            out["outputs_with_error"] = self.outputs_with_error
+        if self.method is not None:
+            out["method"] = self.method
+        if self.random is not None:
+            out["random"] = dict(self.random)
+        if self.targeted is not None:
+            out["targeted"] = dict(self.targeted)
+        if self.kind == "sampled":
+            out["error_rate_upper_95"] = self.error_rate_upper_95
+        out["skipped"] = list(self.skipped)
+        out["failing_inputs"] = [list(x) for x in self.failing_inputs]
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Check:
+        """The record ``to_dict`` wrote (as read back from ``network.json``)."""
+        known = {
+            "kind",
+            "sparsity",
+            "passed",
+            "inputs_checked",
+            "inputs_with_error",
+            "outputs_with_error",
+            "method",
+            "random",
+            "targeted",
+            "error_rate_upper_95",
+            "skipped",
+            "failing_inputs",
+        }
+        return cls(
+            kind=str(data["kind"]),
+            sparsity=int(data["sparsity"]),
+            inputs_checked=int(data.get("inputs_checked", 0)),
+            inputs_with_error=int(data.get("inputs_with_error", 0)),
+            outputs_with_error=data.get("outputs_with_error"),
+            method=data.get("method"),
+            random=data.get("random"),
+            targeted=data.get("targeted"),
+            skipped=tuple(data.get("skipped", ())),
+            failing_inputs=tuple(tuple(x) for x in data.get("failing_inputs", ())),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+    def describe(self) -> str:
+        """One line saying what was checked and what was found (what ``build`` prints)."""
+        s = self.sparsity
+        wrong = (
+            "no wrong input"
+            if self.passed
+            else f"{self.inputs_with_error:,} wrong input(s)"
+            + (
+                f" on {self.outputs_with_error:,} output(s)"
+                if self.outputs_with_error is not None
+                else ""
+            )
+        )
+        if self.kind == "exact":
+            what = (
+                f"exact certificate ({self.method}) over all {self.inputs_checked:,} inputs "
+                f"with <= {s} active features"
+            )
+        elif self.kind == "exhaustive":
+            what = f"exhaustive over all {self.inputs_checked:,} inputs with <= {s} active features"
+        elif self.kind == "sampled":
+            r = (self.random or {}).get("inputs", 0)
+            t = (self.targeted or {}).get("inputs", 0)
+            what = f"sampled {r:,} random + {t:,} targeted inputs (evidence, not proof)"
+            if self.passed:
+                wrong += f", error rate < {self.error_rate_upper_95:.2g} at 95%"
+        else:
+            return "check: none (turned off): this network was NOT checked"
+        line = f"check: {what}: {wrong}"
+        if self.skipped and self.kind != "exact":
+            line += "; stronger checks skipped: " + "; ".join(self.skipped)
+        return line
+
+
+def none_check(sparsity: int, reason: str = "turned off") -> Check:
+    """The record of a network that was not checked."""
+    return Check("none", sparsity, skipped=(reason,))
+
+
+def _exact(
+    net: Network, budget_seconds: float | None, progress: Progress | None
+) -> tuple[Check | None, str]:
+    """The certificate's verdict, or None and why it does not apply."""
+    try:  # TODO(lead): the certificate engine lands from the `cert` branch
+        from superpose import certificate
+    except ImportError:
+        return None, "no exact certificate engine in this build"
+
+    s = net.task.sparsity
+    reason = certificate.unsupported(net, s)
+    if reason is not None:
+        return None, f"no exact certificate: {reason}"
+    cert = certificate.certify(net, s, budget_seconds=budget_seconds, progress=progress)
+    if not cert.complete:
+        return None, f"exact certificate ({cert.method}) ran out of its {budget_seconds:g} s budget"
+    failing = tuple(tuple(int(v) for v in x) for _, x in cert.examples[:MAX_FAILING])
+    wrong = int(len(cert.wrong_outputs))
+    return (
+        Check(
+            "exact",
+            s,
+            inputs_checked=int(cert.inputs_covered),
+            # An exact certificate names wrong outputs; the failing inputs listed are examples.
+            inputs_with_error=len({x for x in failing}) if wrong else 0,
+            outputs_with_error=wrong,
+            method=cert.method,
+            failing_inputs=failing,
+        ),
+        "",
+    )
+
+
+def check_network(
+    net: Network,
+    *,
+    samples: int = DEFAULT_SAMPLES,
+    exhaustive_limit: int = EXHAUSTIVE_LIMIT,
+    rng: np.random.Generator | None = None,
+    exact: bool = True,
+    exact_budget_seconds: float | None = 600.0,
+    progress: Progress | None = None,
+) -> Check:
+    """The strongest check ``net`` can afford: exact certificate, else exhaustive, else sampled.
+
+    ``samples`` random and ``samples`` targeted inputs for the sampled check (drawn from
+    ``rng``); ``exhaustive_limit`` caps the exhaustive check; ``exact=False`` skips the
+    certificate (a caller that will check exactly later). ``progress(n)`` is called as inputs
+    are checked (exhaustive and sampled).
+    """
+    if samples < 1:
+        raise SuperposeError(f"check samples must be >= 1, got {samples}")
+    task = net.task
+    s = task.sparsity
+    skipped: list[str] = []
+    if exact:
+        found, why = _exact(net, exact_budget_seconds, None)
+        if found is not None:
+            return found
+        skipped.append(why)
+    else:
+        skipped.append("exact certificate not requested")
+    total = n_sparse_inputs(task.features, s)
+    if total <= exhaustive_limit:
+        rep = verify(net, "exhaustive", max_exhaustive=exhaustive_limit, progress=progress)
+        return Check(
+            "exhaustive",
+            s,
+            inputs_checked=rep.inputs_checked,
+            inputs_with_error=rep.inputs_with_error,
+            outputs_with_error=_outputs_wrong(rep),
+            skipped=tuple(skipped),
+            failing_inputs=tuple(tuple(x) for x in rep.failing_inputs[:MAX_FAILING]),
+        )
+    skipped.append(
+        f"exhaustive check needs {total:.3g} inputs (all <= {s}-sparse inputs of "
+        f"{task.features:,} features), above the limit of {exhaustive_limit:,}"
+    )
+    rng = rng if rng is not None else np.random.default_rng(0)
+    rep = verify(net, "random", samples, rng, progress=progress)
+    rand = {"inputs": rep.inputs_checked, "with_error": rep.inputs_with_error}
+    rep_t = verify(net, "targeted", samples, rng, progress=progress)
+    targ = {"inputs": rep_t.inputs_checked, "with_error": rep_t.inputs_with_error}
+    failing = (rep.failing_inputs + rep_t.failing_inputs)[:MAX_FAILING]
+    return Check(
+        "sampled",
+        s,
+        inputs_checked=rep.inputs_checked + rep_t.inputs_checked,
+        inputs_with_error=rep.inputs_with_error + rep_t.inputs_with_error,
+        random=rand,
+        targeted=targ,
+        skipped=tuple(skipped),
+        failing_inputs=tuple(tuple(x) for x in failing),
+    )
+
+
+def _outputs_wrong(rep: Any) -> int | None:
+    """Wrong (input, output) pairs are counted by the verifier; distinct outputs are not."""
+    return None
+
+
+def record(net: Network, check: Check) -> Network:
+    """Attach ``check`` to ``net`` (``net.extras["check"]``, saved in network.json)."""
+    net.extras["check"] = check.to_dict()
+    return net
+
+
+def recorded_check(net: Network) -> Check | None:
+    """The check recorded with ``net``, if any."""
+    data = net.extras.get("check")
+    if not isinstance(data, dict) or "kind" not in data:
+        return None
+    return Check.from_dict(data)

@@ -1,0 +1,282 @@
+"""Build, check, grow, fall back: the one path by which a network leaves the library.
+
+``superpose.build`` (and ``superpose build``) never hands back an unchecked network silently:
+
+1. **Choose.** The named construction, or :func:`choose_construction` (the cheapest one that
+   supports the task; the explicit network when superposition does not pay).
+2. **Build and check.** Build at the automatic widths, then run the strongest check the
+   network affords (:func:`superpose.check.check_network`: exact certificate, exhaustive, or
+   sampled) and record it in ``net.extras["check"]`` (saved in ``network.json``).
+3. **Grow.** A check that finds an error rebuilds with wider layers (``width_scale`` x 1.25,
+   1.5, 2, ... up to 4); every attempt restarts from the same random state, so the network
+   depends only on the seed and the recorded ``width_scale`` and rebuilds identically.
+4. **Fall back.** If no width passes, the explicit network (``naive``: one unit per gate, exact
+   by construction and certified by the cone certificate) is built instead and the reason is
+   recorded in ``extras["fallback"]``; with ``fallback=False`` the last failing network is
+   returned with its failing check (the CLI writes it and exits 1).
+
+Example:
+    >>> import numpy as np
+    >>> from superpose import families
+    >>> net = build(families.pairs(300, 600, np.random.default_rng(0)), seed=0)
+    >>> net.extras["check"]["kind"], net.extras["check"]["passed"]
+    ('exact', True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from superpose.check import (
+    DEFAULT_SAMPLES,
+    EXHAUSTIVE_LIMIT,
+    Check,
+    check_network,
+    none_check,
+    record,
+)
+from superpose.constructions import CONSTRUCTIONS, make_construction
+from superpose.constructions import build as build_unchecked
+from superpose.errors import SuperposeError
+from superpose.network import Network
+from superpose.seeds import Seeds
+from superpose.task import Task
+
+GROW = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
+"""Width multipliers tried, in order, until a network passes its check."""
+
+Events = Callable[[dict[str, Any]], None]
+"""Progress callback: ``{"event": "build", "attempt", "construction", "width_scale"}``,
+``{"event": "check", "attempt"}``, ``{"event": "checked", "n"}`` (inputs checked so far),
+``{"event": "result", "attempt", "check"}`` (a :class:`~superpose.check.Check`)."""
+
+
+def choose_construction(task: Task, params: dict[str, Any] | None = None) -> tuple[str, str]:
+    """The construction the default build uses for ``task``, and why (one line).
+
+    Every valid task is accepted: one-level tasks go to ``superposed`` when it supports them,
+    deep tasks to ``circuit``; anything those refuse is built explicitly (``naive``).
+    """
+    from superpose.constructions import default_construction
+
+    name = default_construction(task)
+    reason = unsupported(task, name, params or {})
+    if reason is None:
+        return name, f"default for a task of depth {task.depth}"
+    return "naive", f"explicit network: '{name}' does not handle this task ({reason})"
+
+
+def unsupported(task: Task, name: str, params: dict[str, Any]) -> str | None:
+    """Why construction ``name`` cannot build ``task`` (None if it can)."""
+    cls = CONSTRUCTIONS.get(name)
+    if cls is None:
+        raise SuperposeError(
+            f"unknown construction {name!r} (known: {', '.join(sorted(CONSTRUCTIONS))})"
+        )
+    supports = getattr(cls, "supports", None)
+    if supports is None:
+        return None
+    return supports(task)
+
+
+def does_not_pay(task: Task, name: str, params: dict[str, Any]) -> str | None:
+    """Why the construction's automatic widths are no better than the explicit network."""
+    con = make_construction(name, **params)
+    plan = getattr(con, "plan_neurons", None)
+    if plan is None:
+        return None
+    planned = plan(task)
+    if planned is None:
+        return None
+    neurons, feasible = planned
+    explicit = task.features + task.n_gates
+    if feasible and neurons < explicit:
+        return None
+    why = (
+        f"no automatic width meets the failure target (closest: {neurons:,} neurons)"
+        if not feasible
+        else f"the automatic widths need {neurons:,} neurons"
+    )
+    return f"{why}, not fewer than the explicit network's m + m' = {explicit:,}"
+
+
+def _scaled(name: str, params: dict[str, Any], factor: float) -> dict[str, Any] | None:
+    """``params`` with the widths grown by ``factor``, or None if the construction cannot grow."""
+    if factor == 1.0:
+        return dict(params)
+    import inspect
+
+    cls = CONSTRUCTIONS[name]
+    if "width_scale" not in inspect.signature(cls.__init__).parameters:
+        return None
+    fixed = [k for k in ("n_in", "n_hidden", "n_out") if params.get(k) is not None]
+    if fixed:
+        return None  # the caller fixed the widths: growing them is not ours to do
+    return {**params, "width_scale": float(params.get("width_scale", 1.0)) * factor}
+
+
+def build(
+    task: Task,
+    construction: str | None = None,
+    *,
+    seed: int = 0,
+    rng: np.random.Generator | None = None,
+    check: bool = True,
+    check_samples: int = DEFAULT_SAMPLES,
+    exhaustive_limit: int = EXHAUSTIVE_LIMIT,
+    exact_budget_seconds: float | None = 600.0,
+    fallback: bool = True,
+    grow: tuple[float, ...] = GROW,
+    progress: Events | None = None,
+    **params: Any,
+) -> Network:
+    """Build a network for ``task``, check it, grow or fall back until it is right.
+
+    ``construction`` (default: :func:`choose_construction`) and ``params`` pick the design;
+    ``seed`` seeds everything (:class:`superpose.seeds.Seeds`: the ``build`` and ``check``
+    streams); a caller with its own seeding (a sweep point) may pass the build stream as
+    ``rng`` (every attempt restarts from its state). ``check=False`` records ``{"kind": "none"}`` and skips steps 3-4. The returned
+    network carries ``extras["check"]``; ``extras["fallback"]`` says when and why the explicit
+    network was built instead; ``extras["check_attempts"]`` lists the widths that failed.
+
+    Example:
+        >>> from superpose import Task
+        >>> net = build(Task.from_gates(6, 2, [("xor", [0, 1]), ("andnot", [2, 3])]))
+        >>> net.extras["check"]["passed"]
+        True
+    """
+    seeds = Seeds(seed)
+    notes: dict[str, str] = {}
+    if construction is None:
+        name, why = choose_construction(task, params)
+        if name == "naive" and params:
+            params = {}  # the parameters were meant for the construction that refused
+        if name == "naive":
+            notes["fallback"] = why
+    else:
+        name = construction
+        reason = unsupported(task, name, params)
+        if reason is not None:
+            raise SuperposeError(f"construction {name!r} does not handle this task: {reason}")
+    make_construction(name, **params)  # bad parameters: one clear error before any work
+    if fallback and name != "naive":
+        reason = does_not_pay(task, name, params)
+        if reason is not None:
+            name, params = "naive", {}
+            notes["fallback"] = f"explicit network: {reason}"
+    start = rng.bit_generator.state if rng is not None else None
+    attempts: list[dict[str, Any]] = []
+    net: Network | None = None
+    last: Check | None = None
+    refused: SuperposeError | None = None
+    for i, factor in enumerate(grow if check else (1.0,)):
+        p = _scaled(name, params, factor)
+        if p is None:
+            break
+        if progress is not None:
+            progress(
+                {
+                    "event": "build",
+                    "attempt": i,
+                    "construction": name,
+                    "width_scale": p.get("width_scale", 1.0),
+                }
+            )
+        if rng is not None:
+            rng.bit_generator.state = start
+            attempt_rng = rng
+        else:
+            attempt_rng = seeds.rng("build")
+        try:
+            built = build_unchecked(task, name, seed=seed, rng=attempt_rng, **p)
+        except SuperposeError as exc:
+            if not check:
+                raise
+            # Too narrow to build at all (e.g. a code wider than its layer): grow.
+            refused = exc
+            attempts.append({"width_scale": p.get("width_scale", 1.0), "refused": str(exc)})
+            continue
+        net = built
+        if not check:
+            record(net, none_check(task.sparsity))
+            net.extras.update(notes)
+            return net
+        if progress is not None:
+            progress({"event": "check", "attempt": i})
+        last = _check(net, check_samples, exhaustive_limit, exact_budget_seconds, seeds, progress)
+        if progress is not None:
+            progress({"event": "result", "attempt": i, "check": last})
+        if last.passed:
+            record(net, last)
+            if attempts:
+                net.extras["check_attempts"] = attempts
+            net.extras.update(notes)
+            return net
+        attempts.append(
+            {
+                "width_scale": p.get("width_scale", 1.0),
+                "kind": last.kind,
+                "inputs_with_error": last.inputs_with_error,
+                "outputs_with_error": last.outputs_with_error,
+            }
+        )
+    if net is None or last is None:
+        assert refused is not None
+        if not fallback or name == "naive":
+            raise refused
+        why = f"explicit network: '{name}' could not be built at any width tried ({refused})"
+    elif not fallback or name == "naive":
+        record(net, last)
+        net.extras["check_attempts"] = attempts
+        net.extras.update(notes)
+        return net
+    else:
+        why = (
+            f"explicit network: '{name}' failed its {last.kind} check at every width tried "
+            f"(width_scale up to {attempts[-1]['width_scale']:g})"
+        )
+    explicit = build(
+        task,
+        "naive",
+        seed=seed,
+        rng=rng,
+        check=True,
+        check_samples=check_samples,
+        exhaustive_limit=exhaustive_limit,
+        exact_budget_seconds=exact_budget_seconds,
+        fallback=False,
+        progress=progress,
+    )
+    explicit.extras["fallback"] = why
+    explicit.extras["check_attempts"] = [{"construction": name, **a} for a in attempts]
+    return explicit
+
+
+def _check(
+    net: Network,
+    samples: int,
+    exhaustive_limit: int,
+    budget: float | None,
+    seeds: Seeds,
+    progress: Events | None,
+) -> Check:
+    counter = None
+    if progress is not None:
+        done = 0
+
+        def counter(n: int) -> None:
+            nonlocal done
+            done += n
+            progress({"event": "checked", "n": done})
+
+    return check_network(
+        net,
+        samples=samples,
+        exhaustive_limit=exhaustive_limit,
+        rng=seeds.rng("check"),
+        exact_budget_seconds=budget,
+        progress=counter,
+    )
