@@ -173,10 +173,11 @@ def none_check(sparsity: int, reason: str = "turned off") -> Check:
     return Check("none", sparsity, skipped=(reason,))
 
 
-def _exact(
-    net: Network, budget_seconds: float | None, progress: Progress | None
+def exact_check(
+    net: Network, budget_seconds: float | None = None, progress: Progress | None = None
 ) -> tuple[Check | None, str]:
-    """The certificate's verdict, or None and why it does not apply."""
+    """The exact certificate's verdict as a :class:`Check`, or None and why it does not apply
+    (no certificate for this network's structure, or the budget ran out)."""
     try:  # TODO(lead): the certificate engine lands from the `cert` branch
         from superpose import certificate
     except ImportError:
@@ -229,7 +230,7 @@ def check_network(
     s = task.sparsity
     skipped: list[str] = []
     if exact:
-        found, why = _exact(net, exact_budget_seconds, None)
+        found, why = exact_check(net, exact_budget_seconds)
         if found is not None:
             return found
         skipped.append(why)
@@ -243,7 +244,6 @@ def check_network(
             s,
             inputs_checked=rep.inputs_checked,
             inputs_with_error=rep.inputs_with_error,
-            outputs_with_error=_outputs_wrong(rep),
             skipped=tuple(skipped),
             failing_inputs=tuple(tuple(x) for x in rep.failing_inputs[:MAX_FAILING]),
         )
@@ -267,11 +267,6 @@ def check_network(
         skipped=tuple(skipped),
         failing_inputs=tuple(tuple(x) for x in failing),
     )
-
-
-def _outputs_wrong(rep: Any) -> int | None:
-    """Wrong (input, output) pairs are counted by the verifier; distinct outputs are not."""
-    return None
 
 
 def record(net: Network, check: Check) -> Network:

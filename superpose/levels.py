@@ -485,7 +485,6 @@ def stage_codes(net: Any) -> list[tuple[np.ndarray, Any]]:
             f"per-level checks need a 'circuit' network; this one was built by {net.construction!r}"
         )
     from superpose.constructions import make_construction
-
     from superpose.seeds import Seeds
 
     params = {k: v for k, v in net.params.items() if k not in ("compiled_to_relu", "certify")}

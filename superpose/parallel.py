@@ -43,6 +43,7 @@ from superpose.verify import (
     VerificationReport,
     check_batch,
     exhaustive_inputs,
+    skipped_checks,
     verify,
 )
 
@@ -246,14 +247,17 @@ def verify_parallel(
         net, mode, samples, rng_seed, chunk_size=chunk_size, max_exhaustive=max_exhaustive
     )
     results: list[VerificationReport | None] = [None] * len(chunks)
+    skipped = skipped_checks(net, mode, max_exhaustive)
     if jobs == 1 or len(chunks) <= 1:
         for chunk in chunks:
             results[chunk.index] = run_chunk(net, chunk)
             if progress is not None:
                 progress(_chunk_inputs(net, chunk))
-        return merge_reports(
+        report = merge_reports(
             mode, [(c, r) for c, r in zip(chunks, results, strict=True) if r is not None]
         )
+        report.skipped = skipped
+        return report
     _warm(net)
     method = _start_method()
     tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -301,9 +305,11 @@ def verify_parallel(
     finally:
         if tmp is not None:
             tmp.cleanup()
-    return merge_reports(
+    report = merge_reports(
         mode, [(c, r) for c, r in zip(chunks, results, strict=True) if r is not None]
     )
+    report.skipped = skipped
+    return report
 
 
 def terminate_pool(pool: ProcessPoolExecutor) -> None:

@@ -71,6 +71,8 @@ class VerificationReport:
     by_class: dict[str, dict[str, int]] = field(default_factory=dict)
     failing_inputs: list[list[int]] = field(default_factory=list)
     by_mode: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    """Checks the mode asked for but this run did not make, each with the reason."""
 
     @property
     def error_rate_upper_95(self) -> float:
@@ -495,6 +497,18 @@ def _run(
     return report
 
 
+def skipped_checks(net: Network, mode: str, max_exhaustive: int) -> list[str]:
+    """The checks ``mode`` names that a run skips, and why (so a report never hides one)."""
+    task = net.task
+    total = n_sparse_inputs(task.features, task.sparsity)
+    if mode == "all" and total > max_exhaustive:
+        return [
+            f"exhaustive: {total:,} inputs (all <= {task.sparsity}-sparse inputs of "
+            f"{task.features:,} features) exceed the limit of {max_exhaustive:,}"
+        ]
+    return []
+
+
 def planned_inputs(
     net: Network, mode: str, samples: int, max_exhaustive: int = DEFAULT_MAX_EXHAUSTIVE
 ) -> int:
@@ -544,7 +558,7 @@ def verify(
             f"{task.features} features), above the limit of {max_exhaustive:,}; use --mode random/targeted "
             "or raise --max-exhaustive"
         )
-    report = VerificationReport(mode)
+    report = VerificationReport(mode, skipped=skipped_checks(net, mode, max_exhaustive))
     parts: list[tuple[str, Iterator[sparse.csr_array]]] = []
     if mode in ("exhaustive", "all") and total <= max_exhaustive:
         parts.append(("exhaustive", exhaustive_inputs(task.features, task.sparsity, batch_size)))
@@ -578,6 +592,7 @@ __all__ = [
     "exhaustive_count",
     "exhaustive_inputs",
     "random_inputs",
+    "skipped_checks",
     "targeted_inputs",
     "verify",
 ]

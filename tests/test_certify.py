@@ -44,9 +44,7 @@ def _layout(net) -> tuple[PairLayout, np.ndarray]:
 def test_certificate_equals_exhaustive_check():
     task = families.pairs(120, 600, np.random.default_rng(3), sparsity=2)
     # Narrow on purpose, without repair, so that some gates are vulnerable.
-    net = build(
-        task, "superposed", repair=False, n_in=70, n_out=70, ell=3, ell_out=3
-    )
+    net = build(task, "superposed", repair=False, n_in=70, n_out=70, ell=3, ell_out=3)
     layout, read = _layout(net)
     gates, _ = vulnerable_pairs(layout, read)
     certified = set(np.unique(gates).tolist())

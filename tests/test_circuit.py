@@ -344,8 +344,8 @@ def test_cli_build_info_verify_levels(tmp_path, capsys) -> None:
 def test_a_loaded_certified_circuit_still_reports_per_level(tmp_path):
     """Certification widened the network (its first widths failed): the saved parameters and
     seed must rebuild the same weights, or the per-level check cannot recover the stages."""
-    from superpose import load_network, save_network
     from superpose import build as checked_build
+    from superpose import load_network, save_network
     from superpose.levels import level_report
 
     task = families.layered_circuit(400, 300, 3, np.random.default_rng(0), sparsity=2)

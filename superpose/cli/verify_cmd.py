@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from superpose.cli._app import app, console, print_json, progress_bar
@@ -67,7 +68,13 @@ def verify_command(
         Path, typer.Argument(help="Network directory written by 'superpose build'.")
     ],
     mode: Annotated[
-        str, typer.Option("--mode", help="exhaustive, random, targeted or all.")
+        str,
+        typer.Option(
+            "--mode",
+            help="exact (the certificate over every <= s-sparse input), exhaustive, random, "
+            "targeted, or all (exact where a certificate exists, exhaustive up to "
+            "--max-exhaustive inputs, random and targeted).",
+        ),
     ] = "all",
     samples: Annotated[
         int, typer.Option("--samples", help="Random and targeted inputs (each).")
@@ -89,30 +96,48 @@ def verify_command(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> int:
-    """Verify a network: exit 0 if no error was found, 1 if errors were found, 2 on bad input."""
+    """Verify a network: exit 0 if no error was found, 1 if errors were found, 2 on bad input.
+
+    Says which checks ran and which were skipped, and why.
+    """
+    from superpose.check import exact_check
     from superpose.io import load_network
     from superpose.parallel import verify_parallel
-    from superpose.verify import MODES, planned_inputs
+    from superpose.verify import MODES, VerificationReport, planned_inputs
 
-    if mode not in MODES:
-        raise SuperposeError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode not in (*MODES, "exact"):
+        raise SuperposeError(f"--mode must be one of exact, {', '.join(MODES)}, got {mode!r}")
     if samples < 0:
         raise SuperposeError(f"--samples must be >= 0, got {samples}")
-    net = load_network(directory)
-    total = planned_inputs(net, mode, samples, max_exhaustive)
     if jobs < 1:
         raise SuperposeError(f"--jobs must be >= 1, got {jobs}")
-    with progress_bar("verifying", total, enabled=not as_json) as advance:
-        report = verify_parallel(
-            net,
-            mode,
-            samples,
-            seed,
-            jobs,
-            max_exhaustive=max_exhaustive,
-            progress=advance,
-            network_dir=directory,
-        )
+    net = load_network(directory)
+    exact = None
+    skipped: list[str] = []
+    if mode in ("exact", "all"):
+        if not as_json:
+            console.print("exact certificate: running ...", highlight=False)
+        exact, why = exact_check(net)
+        if exact is None:
+            if mode == "exact":
+                raise SuperposeError(f"{directory}: {why}; use --mode all, exhaustive or random")
+            skipped.append(f"exact: {why}")
+    if mode == "exact":
+        report = VerificationReport("exact")
+    else:
+        total = planned_inputs(net, mode, samples, max_exhaustive)
+        with progress_bar("verifying", total, enabled=not as_json) as advance:
+            report = verify_parallel(
+                net,
+                mode,
+                samples,
+                seed,
+                jobs,
+                max_exhaustive=max_exhaustive,
+                progress=advance,
+                network_dir=directory,
+            )
+    report.skipped = skipped + report.skipped
     level_rep = None
     if levels:
         import numpy as np
@@ -126,23 +151,34 @@ def verify_command(
             np.random.default_rng(np.random.SeedSequence([seed, 7])),
             max_exhaustive=max_exhaustive,
         )
+    passed = report.passed and (exact is None or exact.passed)
     if as_json:
         out = report.to_dict()
+        out["passed"] = passed
+        out["exact"] = exact.to_dict() if exact is not None else None
         if level_rep is not None:
             out["levels"] = level_rep.to_dict()
         print_json(out)
-    else:
-        if level_rep is not None:
-            console.print(levels_table(level_rep))
+        return 0 if passed else 1
+    if level_rep is not None:
+        console.print(levels_table(level_rep))
+    if exact is not None:
+        style = "green" if exact.passed else "red"
+        console.print(f"[{style}]{escape(exact.describe())}[/]", highlight=False, soft_wrap=True)
+    if mode != "exact":
         console.print(report_table(report))
         verdict = (
             "[green]no error found[/]"
             if report.passed
             else f"[red]{report.inputs_with_error:,} inputs with errors[/]"
         )
+        ran = ", ".join(f"{k} {v['inputs_checked']:,}" for k, v in report.by_mode.items())
         console.print(
-            f"{report.inputs_checked:,} inputs checked: {verdict}; false positives {report.false_positives}, "
-            f"false negatives {report.false_negatives}; 95% upper bound on the error rate "
-            f"{report.error_rate_upper_95:.3g}"
+            f"{report.inputs_checked:,} inputs checked ({ran or 'none'}): {verdict}; false "
+            f"positives {report.false_positives}, false negatives {report.false_negatives}; 95% "
+            f"upper bound on the error rate {report.error_rate_upper_95:.3g}",
+            highlight=False,
         )
-    return 0 if report.passed else 1
+    for why in report.skipped:
+        console.print(f"[yellow]skipped[/] {escape(why)}", highlight=False, soft_wrap=True)
+    return 0 if passed else 1
