@@ -163,6 +163,9 @@ class Check:
         else:
             return "check: none (turned off): this network was NOT checked"
         line = f"check: {what}: {wrong}"
+        levels = self.extra.get("levels")
+        if isinstance(levels, dict) and levels.get("wrong_end_to_end") is not None:
+            line += f"; inputs wrong per level {levels['wrong_end_to_end']}"
         if self.skipped and self.kind != "exact":
             line += "; stronger checks skipped: " + "; ".join(self.skipped)
         return line
@@ -246,6 +249,7 @@ def check_network(
             inputs_with_error=rep.inputs_with_error,
             skipped=tuple(skipped),
             failing_inputs=tuple(tuple(x) for x in rep.failing_inputs[:MAX_FAILING]),
+            extra=_per_level(net, "exhaustive", samples, None, exhaustive_limit),
         )
     skipped.append(
         f"exhaustive check needs {total:.3g} inputs (all <= {s}-sparse inputs of "
@@ -266,7 +270,34 @@ def check_network(
         targeted=targ,
         skipped=tuple(skipped),
         failing_inputs=tuple(tuple(x) for x in failing),
+        extra=_per_level(net, "random", samples, rng, exhaustive_limit),
     )
+
+
+def _per_level(
+    net: Network, mode: str, samples: int, rng: np.random.Generator | None, limit: int
+) -> dict[str, Any]:
+    """For a deep (``circuit``) network, the same check on every level's decoded code.
+
+    The outputs decide ``passed``; a level can be wrong on an input and the outputs still be
+    right (a wrong carry that no output reads), so the levels are recorded beside the verdict:
+    per level, the inputs on which it holds a wrong node end to end, and when fed the exact
+    code of the previous level (the error the level adds by itself).
+    """
+    if net.construction != "circuit" or net.task.depth < 2:
+        return {}
+    from superpose.levels import level_report
+
+    rng = rng if rng is not None else np.random.default_rng(0)
+    rep = level_report(net, mode, samples, rng, max_exhaustive=limit)
+    return {
+        "levels": {
+            "mode": mode,
+            "inputs_checked": rep.inputs_checked,
+            "wrong_end_to_end": [int(r["wrong_end_to_end"]) for r in rep.stages],
+            "wrong_clean_input": [int(r["wrong_clean_input"]) for r in rep.stages],
+        }
+    }
 
 
 def record(net: Network, check: Check) -> Network:

@@ -191,3 +191,37 @@ def test_build_timeout_builds_in_a_child_and_counts_slow_builds_as_failures():
         search_width(task, samples=100, build_timeout=1e-3, max_scale=1.5)
     probes = info.value.record["probes"]
     assert probes and all(p["failed_on"] == "build time limit" for p in probes)
+
+
+def test_final_check_is_recorded_and_agrees_with_brute_force(s3_search):
+    """The search's last word is a check on inputs no probe saw, and it is true."""
+    task, net, rec = s3_search
+    final = rec["final_check"]
+    assert final["kind"] in ("exact", "exhaustive") and final["passed"]
+    assert net.extras["check"] == final
+    truth = verify(net, "exhaustive")
+    assert truth.inputs_with_error == 0
+
+
+def test_search_steps_up_when_the_chosen_network_fails_its_final_check(monkeypatch):
+    """An edge that a fresh check refutes is never returned: the scale steps up."""
+    import superpose.constructions.search as search
+    from superpose.check import Check
+
+    calls: list[float] = []
+    real = search._final_check
+
+    def fake(net, samples, seed, budget):
+        calls.append(1.0)
+        if len(calls) == 1:  # the first chosen network "fails" on fresh inputs
+            return Check("sampled", 2, inputs_checked=10, inputs_with_error=1)
+        return real(net, samples, seed, budget)
+
+    monkeypatch.setattr(search, "_final_check", fake)
+    task = pairs(200, 200, np.random.default_rng(1), sparsity=2)
+    net, rec = search_width(task, "superposed", samples=200, seed=0)
+    refuted = [p for p in rec["probes"] if p.get("failed_on", "").startswith("final")]
+    assert len(refuted) == 1 and len(calls) == 2
+    assert rec["width_scale"] > refuted[0]["scale"]
+    assert rec["final_check"]["passed"]
+    assert verify(net, "exhaustive").inputs_with_error == 0

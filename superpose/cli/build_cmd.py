@@ -327,6 +327,13 @@ def _search(
                 )
             elif kind == "checked":
                 progress.advance(bar, event["n"])
+            elif kind == "final" and show:
+                progress.console.print(
+                    f"scale {event['probe']['scale']:.3f}: [red]failed its final check[/] "
+                    f"({escape(event['check'].describe())}); stepping up",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             elif kind == "result" and show:
                 p = event["probe"]
                 if "error" in p:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from superpose.cli._app import app, console, print_json
@@ -13,6 +14,7 @@ from superpose.cli._app import app, console, print_json
 
 def network_info(directory: Path) -> dict[str, Any]:
     """Everything ``superpose info`` shows, as a dict."""
+    from superpose.check import recorded_check
     from superpose.io import load_network, read_meta
 
     meta = read_meta(directory)
@@ -28,6 +30,13 @@ def network_info(directory: Path) -> dict[str, Any]:
         "output_code": net.output_code.meta(),
         "extras": net.extras,
     }
+    # How the network is known to be right: the check it passed when it was written
+    # (kind exact / exhaustive / sampled / none); a network from an older build has none.
+    check = recorded_check(net)
+    info["check"] = check.to_dict() if check is not None else {"kind": "none", "passed": None}
+    info["check_line"] = (
+        check.describe() if check is not None else "check: none recorded (older file)"
+    )
     try:
         from superpose.bounds import tightness
     except ImportError:
@@ -74,10 +83,11 @@ def info_command(
             f"tightness.{key}", f"{value:.3g}" if isinstance(value, float) else str(value)
         )
     for key, value in info["extras"].items():
-        if key == "stages":
+        if key in ("stages", "check"):
             continue
         table.add_row(f"extras.{key}", str(value)[:200])
     console.print(table)
+    console.print(escape(info["check_line"]), highlight=False, soft_wrap=True)
     stages = info["extras"].get("stages")
     if stages:
         console.print(stages_table(stages, info["layer_widths"][0]))

@@ -10,6 +10,12 @@ every automatic width of a construction, so one number is searched:
    builds far below it can be slow (the s = 2 repair of ``superposed`` works hardest there).
 2. Bisect geometrically between the largest failing and the smallest passing scale until they
    are within ``tolerance`` of each other.
+3. Check the smallest passing network once more with the strongest check it affords
+   (:func:`superpose.check.check_network`: the exact certificate, else every input when there
+   are at most 10^6, else fresh random + targeted inputs no probe saw). The probes chose this
+   scale, so they cannot vouch for it: the search lands at the edge, where a fresh input is
+   most likely to fail. While the final check fails, the scale steps up by ``FINAL_STEP``.
+   The final check is recorded on the network (``extras["check"]``).
 
 A probe builds the network (same build seed for every probe) and checks ``samples`` random
 and ``samples`` targeted inputs from :mod:`superpose.verify` (the random inputs are the same
@@ -44,19 +50,23 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import sparse
 
 from superpose.errors import SuperposeError
 from superpose.network import Network
+
+if TYPE_CHECKING:
+    from superpose.check import Check
 from superpose.task import Task, n_sparse_inputs
 
 SearchProgress = Callable[[dict[str, Any]], None]
 """Called with events: ``{"event": "probe", "index", "scale", "widths", "planned"}`` when a
 probe starts, ``{"event": "checked", "n"}`` after each batch, ``{"event": "result", "probe"}``
-when it ends (``probe`` is the probe's record)."""
+when it ends (``probe`` is the probe's record), ``{"event": "final", "probe", "check"}`` when
+the chosen network fails its final check (the search then steps up)."""
 
 DEFAULT_SAMPLES = 2000
 MIN_SCALE = 0.3
@@ -64,6 +74,8 @@ MAX_SCALE = 6.0
 EXPAND = 1.5
 STEP_DOWN = 1.15
 TOLERANCE = 0.03
+FINAL_STEP = 0.1
+"""Relative step up when the chosen network fails its final check."""
 MAX_EXHAUSTIVE = 5_000_000
 BUILD_STREAM = 2  # SeedSequence([seed, 2]): the build rng, as `superpose build --seed` uses
 INPUT_STREAM = 3  # SeedSequence([seed, 3]): random / targeted inputs of every probe
@@ -162,42 +174,50 @@ def _check(
 def _build(make: Callable[[], Network], timeout: float | None) -> Network:
     """``make()``, in a forked child process killed after ``timeout`` seconds when given.
 
+    The child saves the network (safetensors + JSON, :func:`superpose.io.save_network`) into a
+    temporary directory and reports one line through a pipe; nothing crosses as a pickle.
     Raises TimeoutError when the child runs out of time; a SuperposeError raised by the build
     is raised again here.
     """
     if timeout is None:
         return make()
     import multiprocessing as mp
-    import pickle
+    import tempfile
+    from pathlib import Path
+
+    from superpose.io import load_network, save_network
 
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
+    with tempfile.TemporaryDirectory(prefix="superpose-probe-") as tmp:
+        out = Path(tmp) / "net"
 
-    def child() -> None:
-        try:
-            send.send_bytes(pickle.dumps(("ok", make()), protocol=pickle.HIGHEST_PROTOCOL))
-        except SuperposeError as exc:
-            send.send_bytes(pickle.dumps(("error", str(exc))))
-        except BaseException as exc:  # report anything else to the parent
-            send.send_bytes(pickle.dumps(("crash", f"{type(exc).__name__}: {exc}")))
+        def child() -> None:
+            try:
+                save_network(make(), out)
+                send.send_bytes(b"ok")
+            except SuperposeError as exc:
+                send.send_bytes(b"error " + str(exc).encode())
+            except BaseException as exc:  # report anything else to the parent
+                send.send_bytes(f"crash {type(exc).__name__}: {exc}".encode())
 
-    proc = ctx.Process(target=child, daemon=True)
-    proc.start()
-    send.close()
-    try:
-        if not recv.poll(timeout):
-            raise TimeoutError(f"build did not finish within {timeout:g} s")
+        proc = ctx.Process(target=child, daemon=True)
+        proc.start()
+        send.close()
         try:
-            kind, value = pickle.loads(recv.recv_bytes())
-        except EOFError:
-            raise SuperposeError(f"build process died (exit code {proc.exitcode})") from None
-    finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-        recv.close()
-    if kind == "ok":
-        return value
+            if not recv.poll(timeout):
+                raise TimeoutError(f"build did not finish within {timeout:g} s")
+            try:
+                kind, _, value = recv.recv_bytes().decode().partition(" ")
+            except EOFError:
+                raise SuperposeError(f"build process died (exit code {proc.exitcode})") from None
+        finally:
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+            recv.close()
+        if kind == "ok":
+            return load_network(out)
     if kind == "error":
         raise SuperposeError(value)
     raise RuntimeError(f"build failed in the child process: {value}")
@@ -221,6 +241,19 @@ def _certificate(net: Network) -> dict[str, Any] | None:
     }
 
 
+def _final_check(net: Network, samples: int, seed: int, budget: float | None) -> Check:
+    """The strongest check ``net`` affords (exact, exhaustive or sampled), on inputs drawn
+    from the ``check`` stream, which no probe used; recorded on the network."""
+    from superpose.check import check_network, record
+    from superpose.seeds import Seeds
+
+    found = check_network(
+        net, samples=samples, rng=Seeds(seed).rng("check"), exact_budget_seconds=budget
+    )
+    record(net, found)
+    return found
+
+
 def search_width(
     task: Task,
     construction: str = "superposed",
@@ -240,6 +273,7 @@ def search_width(
     use_certificates: bool = True,
     start_scale: float = 1.0,
     build_timeout: float | None = None,
+    final_check_budget: float | None = 600.0,
 ) -> tuple[Network, dict[str, Any]]:
     """Find the smallest ``width_scale`` of ``construction`` that passes verification.
 
@@ -269,6 +303,8 @@ def search_width(
             takes longer than this many seconds as a failed probe ("build time limit"); some
             builds are far slower below the edge (the s = 2 repair). ``None``: build in
             this process, no limit.
+        final_check_budget: seconds the exact certificate may take in the final check
+            (:func:`superpose.check.check_network`) before it falls back to sampling.
         use_certificates: a probe whose construction proved itself wrong (``certified_s2``
             False in ``extras["repair"]``) fails without sampling; a passing certificate is
             recorded with the probe.
@@ -463,6 +499,40 @@ def search_width(
             lo = mid
     assert best is not None
     chosen_scale, net = best
+    # 3. the final check: the probes' inputs chose this scale, so they cannot also vouch for
+    # it (a search returns the edge, where a fresh input is most likely to fail). The chosen
+    # network takes the strongest check it affords on inputs no probe saw; while that fails,
+    # the scale steps up (each step probed and checked the same way).
+    final = _final_check(net, samples, seed, final_check_budget)
+    while not final.passed:
+        failed = next(p for p in record["probes"] if p["scale"] == chosen_scale)
+        failed.update(passed=False, failed_on=f"final {final.kind} check")
+        failed["final_check"] = final.to_dict()
+        if progress is not None:
+            progress({"event": "final", "probe": failed, "check": final})
+        if chosen_scale >= max_scale or out_of_time():
+            record["stopped"] = "final check failed at max_scale"
+            raise WidthSearchError(
+                f"width search for {construction!r}: the chosen scale {chosen_scale} failed its "
+                f"final {final.kind} check and no larger scale passed",
+                record,
+            )
+        nxt = min(chosen_scale * (1 + FINAL_STEP), max_scale)
+        best = None
+        while best is None and nxt <= max_scale:
+            if probe(nxt):
+                break
+            if nxt >= max_scale:
+                break
+            nxt = min(nxt * (1 + FINAL_STEP), max_scale)
+        if best is None:
+            record["stopped"] = "final check failed; no larger scale passed"
+            raise WidthSearchError(
+                f"width search for {construction!r}: no scale above {chosen_scale} passed", record
+            )
+        chosen_scale, net = best
+        final = _final_check(net, samples, seed, final_check_budget)
+    record["final_check"] = final.to_dict()
     chosen = next(p for p in record["probes"] if p["scale"] == chosen_scale)
     failing = [
         p["scale"] for p in record["probes"] if not p["passed"] and p["scale"] < chosen_scale
