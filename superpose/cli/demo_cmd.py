@@ -44,6 +44,7 @@ def demo_command(
         "layer widths",
         "neurons",
         "non-zero params",
+        "check",
         "inputs checked",
         "with error",
     ):
@@ -54,6 +55,7 @@ def demo_command(
             str(r["layer_widths"]),
             f"{r['neurons']:,}",
             f"{r['nonzero_parameters']:,}",
+            r["check"],
             f"{r['inputs_checked']:,}",
             str(r["inputs_with_error"]),
         )
@@ -64,6 +66,7 @@ def demo_command(
             "",
             f"{bound.get('neurons_lower_bound', 0):,.0f}",
             f"{bound.get('parameters_lower_bound', 0):,.0f}",
+            "",
             "",
             "",
         )
