@@ -48,7 +48,7 @@ def demo_command(
         "inputs checked",
         "with error",
     ):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=col == "construction")
     for r in result["rows"]:
         table.add_row(
             r["construction"],
