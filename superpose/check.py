@@ -181,10 +181,7 @@ def exact_check(
 ) -> tuple[Check | None, str]:
     """The exact certificate's verdict as a :class:`Check`, or None and why it does not apply
     (no certificate for this network's structure, or the budget ran out)."""
-    try:  # TODO(lead): the certificate engine lands from the `cert` branch
-        from superpose import certificate
-    except ImportError:
-        return None, "no exact certificate engine in this build"
+    from superpose import certificate
 
     s = net.task.sparsity
     reason = certificate.unsupported(net, s)
@@ -192,19 +189,21 @@ def exact_check(
         return None, f"no exact certificate: {reason}"
     cert = certificate.certify(net, s, budget_seconds=budget_seconds, progress=progress)
     if not cert.complete:
-        return None, f"exact certificate ({cert.method}) ran out of its {budget_seconds:g} s budget"
+        why = cert.stats.get("stopped", "budget")
+        return None, f"exact certificate ({cert.method}) stopped: {why}"
     failing = tuple(tuple(int(v) for v in x) for _, x in cert.examples[:MAX_FAILING])
-    wrong = int(len(cert.wrong_outputs))
     return (
         Check(
             "exact",
             s,
             inputs_checked=int(cert.inputs_covered),
-            # An exact certificate names wrong outputs; the failing inputs listed are examples.
-            inputs_with_error=len({x for x in failing}) if wrong else 0,
-            outputs_with_error=wrong,
+            inputs_with_error=int(cert.inputs_with_error),
+            outputs_with_error=int(len(cert.wrong_outputs)),
             method=cert.method,
             failing_inputs=failing,
+            extra={
+                "inputs_run": int(cert.stats.get("candidate_pairs", 0)) + net.task.features + 1,
+            },
         ),
         "",
     )

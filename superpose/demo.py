@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from superpose._atomic import atomic_path, write_text
+from superpose.check import check_network
 from superpose.constructions import CONSTRUCTIONS, build
 from superpose.families import pairs
-from superpose.check import check_network
 
 DEMO_FEATURES = 20_000
 DEMO_OUTPUTS = 20_000

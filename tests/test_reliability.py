@@ -823,7 +823,7 @@ def test_width_too_small_falls_back_or_exits_1_saying_which(capsys, tmp_path):
     args = ("build", "--family", "and2", "--features", "40", "--outputs", "200")
     code, out, err = cli(capsys, *args, "--param", "width_scale=0.01", "--out", tmp_path / "w")
     assert code == 0
-    assert "fallback:" in err and "failed its exhaustive check" in " ".join(err.split())
+    assert "fallback:" in err and "failed its exact check" in " ".join(err.split())
     net = load_network(tmp_path / "w")
     assert net.construction == "naive" and net.extras["check"]["passed"]
     code, out, err = cli(

@@ -1,0 +1,114 @@
+"""The exact s <= 2 certificate (superpose.certificate) against brute force over every input.
+
+Networks are built by ``superposed`` on random op mixes (and/or/copy/xor/andnot, arity up to
+4, outputs that are inputs), some far too narrow, and then have weights and thresholds
+perturbed at random (signed weights anywhere): the set of wrong outputs and the number of
+wrong inputs must equal what running every <= 2-sparse input finds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from superpose import SuperposeError, Task
+from superpose.certificate import certify, unsupported
+from superpose.check import check_network
+from superpose.constructions import build
+from superpose.evaluate import evaluate
+from superpose.network import Layer, Network
+from superpose.verify import exhaustive_inputs
+
+OPS = ("and", "or", "copy", "xor", "andnot")
+
+
+def _truth(net: Network) -> tuple[set[int], int]:
+    wrong: set[int] = set()
+    inputs = 0
+    for x in exhaustive_inputs(net.task.features, 2):
+        diff = (net.predict(x) != evaluate(net.task, x).values).tocoo()
+        wrong |= set(diff.coords[1].tolist())
+        inputs += len(np.unique(diff.coords[0]))
+    return wrong, inputs
+
+
+def _task(rng: np.random.Generator, outputs: bool) -> Task:
+    m, n = int(rng.integers(15, 45)), int(rng.integers(20, 200))
+    gates = []
+    for _ in range(n):
+        op = OPS[int(rng.integers(len(OPS)))]
+        k = {"copy": 1, "andnot": 2}.get(op, int(rng.integers(2, 5)))
+        gates.append((op, [int(v) for v in rng.choice(m, k, replace=False)]))
+    outs = [int(v) for v in rng.choice(m + n, n // 2, replace=False)] if outputs else None
+    return Task.from_gates(m, 2, gates, outputs=outs)
+
+
+def _perturbed(net: Network, rng: np.random.Generator) -> Network:
+    layer = net.layers[0]
+    w = layer.weight.tocoo()
+    data = w.data.copy()
+    flip = rng.random(len(data)) < 0.05
+    data[flip] = rng.integers(-3, 4, size=int(flip.sum()))
+    extra = max(1, int(w.nnz * 0.02))
+    rows = np.concatenate([w.coords[0], rng.integers(0, layer.n_out, extra)])
+    cols = np.concatenate([w.coords[1], rng.integers(0, layer.n_in, extra)])
+    vals = np.concatenate([data, rng.integers(-2, 3, extra).astype(float)])
+    bias = np.minimum(layer.bias + rng.integers(-1, 2, len(layer.bias)), -1)
+    weight = sparse.csr_array((vals, (rows, cols)), shape=w.shape)
+    return Network([Layer(weight, bias, "step")], net.input_code, net.output_code, net.task)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_certificate_equals_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    task = _task(rng, outputs=seed % 3 == 0)
+    net = build(
+        task, "superposed", rng=np.random.default_rng(seed), width_scale=[0.2, 1.0][seed % 2]
+    )
+    for candidate in (net, _perturbed(net, rng)):
+        cert = certify(candidate, 2)
+        wrong, inputs = _truth(candidate)
+        assert cert.complete
+        assert set(cert.wrong_outputs.tolist()) == wrong
+        assert cert.inputs_with_error == inputs
+        assert set(cert.false_positive_outputs) | set(cert.false_negative_outputs) == wrong
+        for g, x in cert.examples:  # every example is a real wrong output
+            row = np.zeros((1, task.features))
+            row[0, list(x)] = 1
+            assert net.task is candidate.task
+            got = candidate.predict(row).toarray()[0, g]
+            assert got != evaluate(task, row).values.toarray()[0, g]
+
+
+def test_explicit_input_code_is_certified():
+    task = _task(np.random.default_rng(40), outputs=False)
+    net = build(task, "superposed", rng=np.random.default_rng(0), explicit_inputs=True)
+    cert = certify(net, 2)
+    wrong, _ = _truth(net)
+    assert set(cert.wrong_outputs.tolist()) == wrong
+
+
+def test_unsupported_networks_say_why():
+    task = Task.from_gates(6, 2, [("and", [0, 1]), ("xor", [2, 3])])
+    assert "step layer" in unsupported(build(task, "naive"), 2)
+    net = build(task, "superposed", rng=np.random.default_rng(0))
+    assert unsupported(net, 2) is None and "s = 3" in unsupported(net, 3)
+    with pytest.raises(SuperposeError, match="no exact certificate"):
+        certify(net, 3)
+
+
+def test_budget_exhaustion_claims_nothing():
+    task = _task(np.random.default_rng(41), outputs=False)
+    net = build(task, "superposed", rng=np.random.default_rng(0))
+    cert = certify(net, 2, budget_seconds=0.0)
+    assert not cert.complete and not cert.passed and cert.inputs_covered == 0
+
+
+def test_check_network_uses_the_certificate():
+    task = _task(np.random.default_rng(42), outputs=False)
+    net = build(task, "superposed", rng=np.random.default_rng(0), width_scale=0.2)
+    check = check_network(net)
+    wrong, inputs = _truth(net)
+    assert check.kind == "exact" and check.inputs_with_error == inputs
+    assert check.outputs_with_error == len(wrong)
