@@ -11,12 +11,16 @@ Let unit o fire on x iff ``w_o . z(x) + b_o >= 0`` (z(x) the OR of the active co
 output g read units U_g and decode as on iff at least q_g of them fire. For a pair {a, b}:
 
 * a unit that fires on {a, b} fires on {a} alone, on {b} alone, or *jointly*. A joint unit
-  needs the positive parts of both codes: c+_o(a) + c+_o(b) >= -b_o, with neither firing
-  alone. :func:`_joint_pairs` lists every such pair per unit (sorted contributions, two
-  pointers), so X holds every jointly fired pair.
-* if no unit of U_g fires jointly, the units firing on {a, b} are among those firing on a or on
-  b alone: n_g(a) + n_g(b) >= q_g with both n_g(a), n_g(b) >= 1 (n_g(f) = units of g fired by
-  f alone). X holds those pairs ("split" pairs).
+  needs the positive parts of both codes: c+_o(a) + c+_o(b) >= -b_o with neither firing alone,
+  so each of a, b brings at least -b_o - M_o (M_o: the most any non-firing feature brings)
+  and one of them at least half of -b_o.
+* so if {a, b} turns g on with neither feature doing it alone (n_g(f) = units of g that f
+  fires alone, both below q_g), both features reach (fire alone or can join) at least
+  q_g - N_g of g's units (N_g: the largest n_g below q_g), and one of them, the *leader*,
+  fires or is heavy in at least half of q_g. :func:`_candidate_pairs` keeps each unit's
+  "reach" and "lead" sets as bit rows over the features and finds, per output, the leaders
+  and the reaching features with a bitwise "at least t of L" (:func:`_at_least`); X holds
+  every (leader, reaching feature) pair.
 * an output that a single feature turns on stays on when a second feature joins, unless a
   unit has negative weights the second feature reaches (a unit's only way to fire less on
   more input). X holds (fires-alone, reaches-a-negative-weight) pairs of every signed unit.
@@ -148,24 +152,6 @@ def _output_operands(net: Network) -> list[np.ndarray]:
     return out
 
 
-def _pairs_at_least(values: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """All index pairs i < j with values[i] + values[j] >= threshold (vectorised)."""
-    order = np.argsort(values, kind="stable")
-    v = values[order]
-    # for position i, partners at positions > i with v >= threshold - v[i]
-    first = np.searchsorted(v, threshold - v, side="left")
-    first = np.maximum(first, np.arange(len(v)) + 1)
-    counts = np.maximum(len(v) - first, 0)
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    left = np.repeat(np.arange(len(v)), counts)
-    right = (
-        np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(first, counts)
-    )
-    return order[left], order[right]
-
-
 def _pair_keys(a: np.ndarray, b: np.ndarray, m: int) -> np.ndarray:
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     keep = lo != hi
@@ -258,21 +244,6 @@ def _set_bits(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bits = np.unpackbits(words[r, wi].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
     rr, b = np.nonzero(bits)
     return r[rr].astype(np.int64), wi[rr].astype(np.int64) * 64 + b
-
-
-def _pairs_within_groups(group: np.ndarray, item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair (item_i, item_j), i < j, of items sharing a group (``group`` sorted)."""
-    if len(group) < 2:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    sizes = np.diff(np.r_[starts, len(group)])
-    end = np.repeat(starts + sizes, sizes)
-    pos = np.arange(len(group))
-    counts = end - pos - 1
-    total = int(counts.sum())
-    left = np.repeat(pos, counts)
-    right = left + 1 + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
-    return item[left], item[right]
 
 
 def _bit_rows(columns: np.ndarray, pad: int) -> np.ndarray:

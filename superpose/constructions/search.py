@@ -57,10 +57,10 @@ from scipy import sparse
 
 from superpose.errors import SuperposeError
 from superpose.network import Network
+from superpose.task import Task, n_sparse_inputs
 
 if TYPE_CHECKING:
     from superpose.check import Check
-from superpose.task import Task, n_sparse_inputs
 
 SearchProgress = Callable[[dict[str, Any]], None]
 """Called with events: ``{"event": "probe", "index", "scale", "widths", "planned"}`` when a
@@ -510,25 +510,20 @@ def search_width(
         failed["final_check"] = final.to_dict()
         if progress is not None:
             progress({"event": "final", "probe": failed, "check": final})
-        if chosen_scale >= max_scale or out_of_time():
-            record["stopped"] = "final check failed at max_scale"
+        best = None
+        scale = chosen_scale
+        if not out_of_time():
+            while best is None and scale < max_scale:
+                scale = min(scale * (1 + FINAL_STEP), max_scale)
+                probe(scale)  # sets `best` when it passes
+        if best is None:
+            record["stopped"] = "final check failed; no larger scale passed" + (
+                " in time" if out_of_time() else f" up to {max_scale}"
+            )
             raise WidthSearchError(
                 f"width search for {construction!r}: the chosen scale {chosen_scale} failed its "
                 f"final {final.kind} check and no larger scale passed",
                 record,
-            )
-        nxt = min(chosen_scale * (1 + FINAL_STEP), max_scale)
-        best = None
-        while best is None and nxt <= max_scale:
-            if probe(nxt):
-                break
-            if nxt >= max_scale:
-                break
-            nxt = min(nxt * (1 + FINAL_STEP), max_scale)
-        if best is None:
-            record["stopped"] = "final check failed; no larger scale passed"
-            raise WidthSearchError(
-                f"width search for {construction!r}: no scale above {chosen_scale} passed", record
             )
         chosen_scale, net = best
         final = _final_check(net, samples, seed, final_check_budget)
