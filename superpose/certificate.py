@@ -110,11 +110,19 @@ class Certificate:
 
 def unsupported(net: Network, sparsity: int) -> str | None:
     """Why no exact certificate applies to ``net`` at ``sparsity`` (None when one does)."""
-    if sparsity > 2:
-        return f"s = {sparsity}: the exact certificate covers s <= 2"
+    if sparsity > 3:
+        return f"s = {sparsity}: the exact certificate covers s <= 3"
     acts = [layer.activation for layer in net.layers]
     if acts != ["step"]:
         return f"layers {', '.join(acts)}: the certificate covers one step layer between two codes"
+    if sparsity == 3:
+        layer = net.layers[0]
+        data = np.asarray(sparse.csr_array(layer.weight).data)
+        if (data < 0).any():
+            return "signed weights (xor / andnot units): the s = 3 certificate covers monotone networks"
+        bias = np.asarray(layer.bias)
+        if not (np.all(data == np.round(data)) and np.all(bias == np.round(bias))):
+            return "non-integer weights: the s = 3 certificate counts integer contributions"
     if net.task.depth > 1:
         return f"a task of depth {net.task.depth}: the certificate covers one level"
     for which, code in (("input", net.input_code), ("output", net.output_code)):
@@ -191,23 +199,27 @@ def certify(
             raise _OutOfBudget
 
     stats: dict[str, Any] = {}
+    method = "s3-candidates" if s == 3 else "s2-candidates"
     try:
-        keys = _candidate_pairs(net, s, tick, stats, progress) if s == 2 else np.empty(0, np.int64)
-        result = _run_candidates(net, s, keys, tick, progress)
+        empty = (np.empty(0, np.int64), np.empty(0, np.int64))
+        candidates = _candidate_pairs(net, s, tick, stats, progress) if s >= 2 else empty
+        triples = _candidate_triples(net, tick, stats) if s == 3 else empty
+        result = _run_candidates(net, s, candidates, triples, tick, progress)
     except _OutOfBudget as exc:
         stats["seconds"] = round(time.perf_counter() - start, 3)
         stats["stopped"] = str(exc) or "time budget"
         empty = np.empty(0, np.int64)
-        return Certificate(
-            s, "s2-candidates", False, 0, n_outputs, 0, empty, empty, empty, (), stats
-        )
+        return Certificate(s, method, False, 0, n_outputs, 0, empty, empty, empty, (), stats)
     wrong_inputs, exact_count, wrong, fp, fn, examples = result
     stats["seconds"] = round(time.perf_counter() - start, 3)
-    stats["candidate_pairs"] = int(len(keys))
+    stats["candidate_pairs"] = int(len(np.unique(candidates[0])))
+    stats["candidate_pair_outputs"] = int(len(candidates[0]))
+    if s == 3:
+        stats["candidate_triples"] = int(len(np.unique(triples[0])))
     stats["inputs_with_error_exact"] = exact_count
     return Certificate(
         s,
-        "s2-candidates",
+        method,
         True,
         n_sparse_inputs(m, s),
         n_outputs,
@@ -255,10 +267,10 @@ def _bit_rows(columns: np.ndarray, pad: int) -> np.ndarray:
 
 def _products_within_groups(
     g1: np.ndarray, f1: np.ndarray, g2: np.ndarray, f2: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every (f1_i, f2_j) with g1_i == g2_j (both lists sorted by group)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (group, f1_i, f2_j) with g1_i == g2_j (both lists sorted by group)."""
     if len(g1) == 0 or len(g2) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
     start2 = np.searchsorted(g2, g1, side="left")
     stop2 = np.searchsorted(g2, g1, side="right")
     counts = stop2 - start2
@@ -267,20 +279,24 @@ def _products_within_groups(
     right = np.repeat(start2, counts) + (
         np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     )
-    return f1[left], f2[right]
+    return g1[left], f1[left], f2[right]
 
 
 def _candidate_pairs(
     net: Network, s: int, tick: Callable[[], None], stats: dict[str, Any], progress: Progress | None
-) -> np.ndarray:
-    """Keys a * m + b (a < b) of every pair that may be wrong somewhere (see the module doc).
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (pair, output) that may be wrong without a wrong single explaining it.
 
-    Per unit o (threshold T_o = -b_o): S_o, the features firing it alone (exact), and P_o, the
-    features that can take part in firing it jointly: positive part c+_o(f) > 0 and at least
-    T_o - M_o, where M_o is the most any feature outside S_o brings. Both are bit rows over the
-    features. For output g (units U_g, need q_g), n_g(f) = |S(f) & U_g|; a pair that turns g
-    on with neither feature doing it alone has both features in at least q_g - N_g of the rows
-    S_o | P_o (N_g: the largest n_g below q_g), found by bitwise "at least t of L" per output.
+    Returns keys a * m + b (a < b) and, beside each, the output it may be wrong on (see the
+    module doc). Per unit o (threshold T_o = -b_o): S_o, the features firing it alone (exact),
+    and P_o, the features that can take part in firing it jointly: positive part c+_o(f) > 0
+    and at least T_o - M_o, where M_o is the most any feature outside S_o brings. Both are bit
+    rows over the features. For output g (units U_g, need q_g), n_g(f) = |S(f) & U_g|; a pair
+    that turns g on with neither feature doing it alone has both features in at least
+    q_g - N_g of the rows S_o | P_o (N_g: the largest n_g below q_g), found by bitwise "at
+    least t of L" per output. A pair that turns g *off* although feature a alone turns it on
+    must kill n_g(a) - q_g + 1 of the units a fires: its other feature reaches a negative
+    weight of that many of them (bit rows K_o of the signed units).
     """
     task = net.task
     m = task.features
@@ -295,11 +311,13 @@ def _candidate_pairs(
     words = (m + 63) // 64
     reach = np.zeros((n_units, words), dtype=np.uint64)  # S_o | P_o as bit rows
     lead = np.zeros((n_units, words), dtype=np.uint64)  # S_o | heavy partials (>= T_o / 2)
+    signed_index = np.cumsum(signed) - 1  # row of unit o in `kill` (signed units only)
+    kill = np.zeros((int(signed.sum()) + 1, words), dtype=np.uint64)  # K_o; last row empty
     block = max(1, min(n_units, BLOCK_BYTES // max(8 * m, 1)))
-    parts: list[np.ndarray] = []
+    keys: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
     alone_units: list[np.ndarray] = []
     alone_feats: list[np.ndarray] = []
-    signed_pairs = 0
     pad = words * 64 - m
     for lo in range(0, n_units, block):
         tick()
@@ -314,18 +332,14 @@ def _candidate_pairs(
         heavy = (cpos > 0) & (2 * cpos >= need) & ~fires
         reach[lo:hi] = _bit_rows(fires | joins, pad)
         lead[lo:hi] = _bit_rows(fires | heavy, pad)
+        sel = np.flatnonzero(signed[lo:hi])
+        if len(sel):
+            kill[signed_index[lo + sel]] = _bit_rows(full[:, sel] < cpos[:, sel], pad)
         u, f = np.nonzero(fires.T)
         alone_units.append(u + lo)
         alone_feats.append(f)
-        for j in np.flatnonzero(signed[lo:hi]):
-            ones = np.flatnonzero(fires[:, j])
-            neg = np.flatnonzero(full[:, j] < cpos[:, j])  # reaches a negative weight
-            if len(ones) and len(neg):
-                parts.append(_pair_keys(np.repeat(ones, len(neg)), np.tile(neg, len(ones)), m))
-                signed_pairs += len(ones) * len(neg)
         if progress is not None:
             progress(hi - lo)
-    stats["signed_pairs"] = int(signed_pairs)
     units = np.concatenate(alone_units).astype(np.int64)
     feats = np.concatenate(alone_feats).astype(np.int64)
     alone = sparse.csr_array(
@@ -346,6 +360,19 @@ def _candidate_pairs(
     on_alone_keys = np.sort(rows_of[alone_on] * m + counts.indices[alone_on].astype(np.int64))
     lengths = np.diff(u.indptr)
     chunk = max(1, 2**26 // max(8 * words * max(int(lengths.max(initial=1)), 1), 1))
+    total = 0
+
+    def add(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> int:
+        nonlocal total
+        lo_, hi_ = np.minimum(a, b), np.maximum(a, b)
+        keep = lo_ != hi_
+        keys.append(lo_[keep].astype(np.int64) * m + hi_[keep])
+        owners.append(out[keep].astype(np.int64))
+        total += int(keep.sum())
+        if total > MAX_CANDIDATES:
+            raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} candidate pairs")
+        return int(keep.sum())
+
     joint = 0
     for length in np.unique(lengths):
         outs_l = np.flatnonzero(lengths == length)
@@ -374,30 +401,370 @@ def _candidate_pairs(
                 # a feature that turns the output on alone is no leader (its pairs follow it)
                 drop = np.isin(outs_l[part][l_g] * m + l_f, on_alone_keys)
                 l_g, l_f = l_g[~drop], l_f[~drop]
-                n_z = np.bincount(z_g, minlength=len(part))
-                n_l = np.bincount(l_g, minlength=len(part))
-                if joint + signed_pairs + int((n_z * n_l).sum()) > MAX_CANDIDATES:
-                    raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} candidate pairs")
-                a, b = _products_within_groups(l_g, l_f, z_g, z_f)
+                grp, a, b = _products_within_groups(l_g, l_f, z_g, z_f)
                 if len(a):
-                    parts.append(_pair_keys(a, b, m))
-                    joint += len(a)
+                    joint += add(outs_l[part][grp], a, b)
     stats["reach_pairs"] = int(joint)
+    # Kills: (g, a) with a turning g on alone; partners that reach negative weights of at
+    # least n_g(a) - q_g + 1 of the units of g that a fires.
+    killed = 0
+    has_signed = np.asarray(u @ signed.astype(np.int64)).ravel() > 0
+    on_g = rows_of[alone_on]
+    on_a = counts.indices[alone_on].astype(np.int64)
+    on_need = counts.data[alone_on].astype(np.int64) - q[on_g] + 1
+    sel = np.flatnonzero(has_signed[on_g])
+    on_g, on_a, on_need = on_g[sel], on_a[sel], on_need[sel]
+    alone_t = sparse.csr_array(alone.T)  # (m, units)
+    for length in np.unique(lengths[on_g]):
+        which = np.flatnonzero(lengths[on_g] == length)
+        for thr in np.unique(on_need[which]):
+            sel_t = which[on_need[which] == thr]
+            for lo in range(0, len(sel_t), chunk):
+                tick()
+                part = sel_t[lo : lo + chunk]
+                g_, a_ = on_g[part], on_a[part]
+                members = u.indices[(u.indptr[g_][:, None] + np.arange(length)).ravel()]
+                members = members.reshape(-1, length)
+                fired = np.asarray(alone_t[np.repeat(a_, length), members.ravel()]).reshape(
+                    -1, length
+                )
+                row = np.where((fired > 0) & signed[members], signed_index[members], len(kill) - 1)
+                z = _at_least(kill[row], int(thr))
+                z_g, z_f = _set_bits(z)
+                keep = z_f < m
+                if keep.any():
+                    killed += add(g_[z_g[keep]], a_[z_g[keep]], z_f[keep])
+    stats["kill_pairs"] = int(killed)
     # Pairs inside each output's operands.
     within = 0
-    for ops in _output_operands(net):
+    for g, ops in enumerate(_output_operands(net)):
         if len(ops) > 1:
-            a, b = zip(*itertools.combinations(ops.tolist(), 2), strict=True)
-            parts.append(_pair_keys(np.array(a), np.array(b), m))
-            within += len(a)
+            a, b = (np.array(v) for v in zip(*itertools.combinations(ops.tolist(), 2), strict=True))
+            within += add(np.full(len(a), g), a, b)
     stats["operand_pairs"] = int(within)
-    return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+    if not keys:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    both = np.unique(np.stack([np.concatenate(keys), np.concatenate(owners)], axis=1), axis=0)
+    return both[:, 0], both[:, 1]
+
+
+def _level_rows(c: sparse.csr_array, need: np.ndarray) -> tuple[sparse.csr_array, np.ndarray]:
+    """Rows "features bringing at least j to unit o", j = 1 .. T_o, as one 0/1 matrix.
+
+    Row ``offset[o] + j - 1`` holds the features f with c[f, o] >= j; a query "at least r_o
+    at each unit o of a list" is then a sum of rows (one sparse product for many queries).
+    """
+    top = np.maximum(need, 0).astype(np.int64)
+    offset = np.concatenate([[0], np.cumsum(top)])
+    coo = c.tocoo()
+    f, o = coo.coords[0].astype(np.int64), coo.coords[1].astype(np.int64)
+    reps = np.minimum(coo.data.astype(np.int64), top[o])
+    keep = reps > 0
+    f, o, reps = f[keep], o[keep], reps[keep]
+    rows = np.repeat(offset[o], reps) + _ranks(reps)
+    d = sparse.csr_array(
+        (np.ones(len(rows), dtype=np.int32), (rows, np.repeat(f, reps))),
+        shape=(int(offset[-1]), c.shape[0]),
+    )
+    return d, offset
+
+
+def _features_meeting(
+    d: sparse.csr_array,
+    query_rows: np.ndarray,
+    query_of: np.ndarray,
+    n_queries: int,
+    need: np.ndarray,
+    tick: Callable[[], None],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(query, feature) for every feature in at least ``need[q]`` of query q's rows of ``d``."""
+    out_q: list[np.ndarray] = []
+    out_f: list[np.ndarray] = []
+    order = np.argsort(query_of, kind="stable")
+    query_of, query_rows = query_of[order], query_rows[order]
+    starts = np.searchsorted(query_of, np.arange(n_queries + 1))
+    nnz_row = np.diff(d.indptr)
+    step = 1 << 12
+    for lo in range(0, n_queries, step):
+        tick()
+        hi = min(n_queries, lo + step)
+        a, b = starts[lo], starts[hi]
+        if a == b:
+            continue
+        work = int(nnz_row[query_rows[a:b]].sum())
+        if work > 4 * MAX_CANDIDATES:
+            raise _OutOfBudget(f"a level query touches {work:,} entries")
+        q = sparse.csr_array(
+            (np.ones(b - a, dtype=np.int32), (query_of[a:b] - lo, query_rows[a:b])),
+            shape=(hi - lo, d.shape[0]),
+        )
+        counts = sparse.csr_array(q @ d)
+        r = np.repeat(np.arange(hi - lo, dtype=np.int64), np.diff(counts.indptr))
+        ok = counts.data >= need[lo + r]
+        out_q.append(r[ok] + lo)
+        out_f.append(counts.indices[ok].astype(np.int64))
+    if not out_q:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(out_q), np.concatenate(out_f)
+
+
+def _candidate_triples(
+    net: Network, tick: Callable[[], None], stats: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (triple, output) of a monotone network that may be wrong with no wrong pair or
+    single explaining it: keys (a m + b) m + c (a < b < c) and the output beside each.
+
+    With non-negative integer weights, unit o fires on x only if the contributions c_o(f)
+    (weights over f's code) of x's features sum to T_o. Output g turns on at a triple only if
+    at least q_g of its units do; a triple that turns g on although no pair inside it does
+    (every other triple is explained by one of its pairs) is found by three nested pigeonholes:
+    one feature a brings >= T_o / 3 to at least q_g / 3 of g's units; given a, one of the others
+    b brings >= r_o / 2 (r_o = T_o - c_o(a)) to at least half of the units a does not fire;
+    given a and b, the third brings the pair's exact shortfall at enough units to make q_g. Each level is one
+    sparse product with the level rows of :func:`_level_rows`. A feature that turns g on alone
+    explains every triple it is in except those whose other two features are g's operands
+    (listed), as are triples inside g's operands.
+    """
+    task = net.task
+    m = task.features
+    layer = net.layers[0]
+    w = sparse.csr_array(layer.weight, dtype=np.float32)
+    need_units = np.round(-np.asarray(layer.bias, dtype=np.float64)).astype(np.int64)
+    c = sparse.csr_array(_input_membership(net) @ sparse.csr_array(w.T))  # (m, units)
+    c.sort_indices()
+    d, offset = _level_rows(c, need_units)
+    u, q = _output_membership(net)
+    lengths = np.diff(u.indptr)
+    # An output on at every input (its always-firing units meet its need) has no new triple.
+    constant = np.asarray(u @ (need_units <= 0).astype(np.int64)).ravel() >= q
+    outs = np.flatnonzero(~constant & (lengths > 0)).astype(np.int64)
+
+    def contributions(f: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """c[f_i, units_i] (sparse lookup)."""
+        if len(f) == 0:
+            return np.zeros(0, dtype=np.int64)
+        return np.round(np.asarray(c[f, units]).ravel()).astype(np.int64)
+
+    def unit_lists(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query index, unit) for every unit of output g[i]."""
+        n = lengths[g]
+        return np.repeat(np.arange(len(g)), n), u.indices[np.repeat(u.indptr[g], n) + _ranks(n)]
+
+    def alone_on(g: np.ndarray, f: np.ndarray) -> np.ndarray:
+        qi, units = unit_lists(g)
+        fires = contributions(f[qi], units) >= need_units[units]
+        return np.bincount(qi, weights=fires, minlength=len(g)) >= q[g]
+
+    def level(qi: np.ndarray, units: np.ndarray, r: np.ndarray, n: int, want: np.ndarray):
+        """Features reaching r at enough units: r <= 0 counts everywhere."""
+        base = np.bincount(qi, weights=r <= 0, minlength=n).astype(np.int64)
+        pos = r > 0
+        rows = offset[units[pos]] + np.minimum(r[pos], need_units[units[pos]]) - 1
+        return _features_meeting(d, rows, qi[pos], n, want - base, tick), base
+
+    # Level 1: leaders.
+    qi, units = unit_lists(outs)
+    r1 = -(-need_units[units] // 3)
+    base1 = np.bincount(qi, weights=r1 <= 0, minlength=len(outs)).astype(np.int64)
+    want1 = -(-q // 3)
+    if (want1 - base1 <= 0).any():
+        raise _OutOfBudget("units that fire on every input: every feature would lead")
+    (g1, a1), _ = level(qi, units, r1, len(outs), want1)
+    g1 = outs[g1]
+    keep = ~alone_on(g1, a1)
+    g1, a1 = g1[keep], a1[keep]
+    stats["leaders"] = int(len(g1))
+    # Level 2: given (g, a), seconds b.
+    qi, units = unit_lists(g1)
+    r2 = need_units[units] - contributions(a1[qi], units)
+    fired_a = np.bincount(qi, weights=r2 <= 0, minlength=len(g1)).astype(np.int64)
+    half = np.where(r2 > 0, -(-r2 // 2), 0)
+    want2 = -(-(q[g1] - fired_a) // 2)
+    (p2, b2), _ = level(qi, units, half, len(g1), want2 + fired_a)
+    g2, a2 = g1[p2], a1[p2]
+    keep = (b2 != a2) & ~alone_on(g2, b2)
+    g2, a2, b2 = g2[keep], a2[keep], b2[keep]
+    stats["leader_pairs"] = int(len(g2))
+    if len(g2) > MAX_CANDIDATES:
+        raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} leader pairs")
+    # Level 3: given (g, a, b), thirds c.
+    outputs = _Outputs(net)
+    ops_all = _output_operands(net)
+    op_len = np.array([len(o) for o in ops_all], dtype=np.int64)
+    op_ptr = np.concatenate([[0], np.cumsum(op_len)])
+    op_flat = np.concatenate(ops_all) if ops_all else np.empty(0, np.int64)
+    keys: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    total = 0
+    step = 1 << 16
+    for lo in range(0, len(g2), step):
+        tick()
+        g, a, b = g2[lo : lo + step], a2[lo : lo + step], b2[lo : lo + step]
+        qi, units = unit_lists(g)
+        # What the third must bring: the pair's exact shortfall (codes may overlap).
+        margin, real = outputs.margins(np.stack([a, b], axis=1), g)
+        r3 = np.round(-margin[real]).astype(np.int64)
+        # A pair that turns g on explains its triples, except with one of g's operands.
+        on = ((margin >= 0) & real).sum(axis=1) >= q[g]
+        sel = np.isin(qi, np.flatnonzero(~on))
+        (p3, c3), _ = level(qi[sel], units[sel], r3[sel], len(g), q[g])
+        explained = np.flatnonzero(on)
+        n_ops = op_len[g[explained]]
+        p_ops = np.repeat(explained, n_ops)
+        c_ops = op_flat[np.repeat(op_ptr[g[explained]], n_ops) + _ranks(n_ops)]
+        p3, c3 = np.concatenate([p3, p_ops]), np.concatenate([c3, c_ops])
+        keep = (c3 != a[p3]) & (c3 != b[p3])
+        trip = np.sort(np.stack([a[p3][keep], b[p3][keep], c3[keep]], axis=1), axis=1)
+        keys.append((trip[:, 0] * m + trip[:, 1]) * m + trip[:, 2])
+        owners.append(g[p3][keep])
+        total += int(keep.sum())
+        if total > MAX_CANDIDATES:
+            raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} candidate triples")
+    stats["reach_triples"] = int(total)
+    # Triples inside an output's operands, and (alone-on feature, operand pair).
+    on_g, on_a = _alone_on_pairs(c, need_units, u, q)
+    extra_k: list[tuple[int, int, int]] = []
+    extra_o: list[int] = []
+    for g, ops in enumerate(ops_all):
+        if len(ops) >= 3:
+            for trip in itertools.combinations(sorted(ops.tolist()), 3):
+                extra_k.append(trip)
+                extra_o.append(g)
+    for g, a in zip(on_g.tolist(), on_a.tolist(), strict=True):
+        if constant[g]:
+            continue
+        ops = ops_all[g].tolist()
+        for x, y in itertools.combinations(ops, 2):
+            if a not in (x, y):
+                extra_k.append(tuple(sorted((a, x, y))))
+                extra_o.append(g)
+    if extra_k:
+        t = np.array(extra_k, dtype=np.int64)
+        keys.append((t[:, 0] * m + t[:, 1]) * m + t[:, 2])
+        owners.append(np.array(extra_o, dtype=np.int64))
+    stats["operand_triples"] = len(extra_k)
+    if not keys:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    both = np.unique(np.stack([np.concatenate(keys), np.concatenate(owners)], axis=1), axis=0)
+    return both[:, 0], both[:, 1]
+
+
+def _alone_on_pairs(
+    c: sparse.csr_array, need_units: np.ndarray, u: sparse.csr_array, q: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(output, feature) for every feature that turns the output on by itself."""
+    always = (need_units <= 0).astype(np.int64)  # units that fire on every input
+    fires = sparse.csr_array(c >= np.maximum(need_units, 1)[None, :], dtype=np.int32)
+    counts = sparse.csr_array(u @ sparse.csr_array(fires.T))  # (outputs, m)
+    rows = np.repeat(np.arange(counts.shape[0], dtype=np.int64), np.diff(counts.indptr))
+    on = counts.data + np.asarray(u @ always).ravel()[rows] >= q[rows]
+    return rows[on], counts.indices[on].astype(np.int64)
+
+
+class _Outputs:
+    """Decode chosen outputs on chosen inputs, reading only those outputs' units.
+
+    For a one-level step network the value of output g on input x needs only the units U_g:
+    unit o fires iff w_o . z(x) >= -b_o, z(x) the union of the active codes' bits. Weights are
+    looked up per (unit, bit), in a dense copy of the layer when it is small enough, else by
+    binary search in the sparse one.
+    """
+
+    DENSE_LIMIT = 200_000_000
+
+    def __init__(self, net: Network) -> None:
+        layer = net.layers[0]
+        w = sparse.csr_array(layer.weight, dtype=np.float32)
+        w.sort_indices()
+        self.n_units, self.n_in = w.shape
+        self.bias = np.asarray(layer.bias, dtype=np.float64)
+        self.dense: np.ndarray | None = None
+        if self.n_units * (self.n_in + 1) <= self.DENSE_LIMIT:
+            self.dense = np.zeros((self.n_units, self.n_in + 1), dtype=np.float32)
+            self.dense[:, : self.n_in] = w.toarray()
+        else:
+            rows = np.repeat(np.arange(self.n_units, dtype=np.int64), np.diff(w.indptr))
+            self.keys = rows * (self.n_in + 1) + w.indices
+            self.values = w.data
+        e = sparse.csr_array(_input_membership(net))
+        width = int(np.diff(e.indptr).max(initial=1))
+        self.bits = np.full((e.shape[0] + 1, width), self.n_in, dtype=np.int64)  # row m: none
+        lens = np.diff(e.indptr)
+        self.bits[np.repeat(np.arange(e.shape[0]), lens), _ranks(lens)] = e.indices
+        u, q = _output_membership(net)
+        length = int(np.diff(u.indptr).max(initial=1))
+        self.units = np.full((u.shape[0], max(length, 1)), -1, dtype=np.int64)
+        lens = np.diff(u.indptr)
+        self.units[np.repeat(np.arange(u.shape[0]), lens), _ranks(lens)] = u.indices
+        self.need = q
+        self.task = net.task
+
+    def _weights(self, units: np.ndarray, bits: np.ndarray) -> np.ndarray:
+        if self.dense is not None:
+            return self.dense[units, bits]
+        query = units * (self.n_in + 1) + bits
+        pos = np.minimum(np.searchsorted(self.keys, query), len(self.keys) - 1)
+        return np.where(self.keys[pos] == query, self.values[pos], 0.0)
+
+    def margins(self, rows: np.ndarray, outs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """w_o . z + b_o for each unit o of output ``outs[i]`` on input ``rows[i]`` (-1: no
+        feature), as (B, L), and which of the L slots are real units."""
+        feats = np.where(rows >= 0, rows, self.bits.shape[0] - 1)
+        bits = np.sort(self.bits[feats].reshape(len(rows), -1), axis=1)
+        bits[:, 1:][bits[:, 1:] == bits[:, :-1]] = self.n_in  # the union: each bit once
+        units = self.units[outs]  # (B, L)
+        real = units >= 0
+        safe = np.where(real, units, 0)
+        pre = self._weights(safe[:, :, None], bits[:, None, :]).sum(axis=2)
+        return pre + self.bias[safe], real
+
+    def decode(self, rows: np.ndarray, outs: np.ndarray) -> np.ndarray:
+        """Output ``outs[i]`` on the input whose active features are ``rows[i]`` (-1: none)."""
+        margin, real = self.margins(rows, outs)
+        return ((margin >= 0) & real).sum(axis=1) >= self.need[outs]
+
+    def truth(self, rows: np.ndarray, outs: np.ndarray) -> np.ndarray:
+        """The task's value of output ``outs[i]`` on input ``rows[i]``."""
+        x = _batch(rows, self.task.features)
+        values = sparse.csr_array(evaluate(self.task, x).values)
+        r = np.repeat(np.arange(values.shape[0], dtype=np.int64), np.diff(values.indptr))
+        on = r * self.task.n_outputs + values.indices
+        return np.isin(np.arange(len(rows), dtype=np.int64) * self.task.n_outputs + outs, on)
+
+
+def _ranks(lengths: np.ndarray) -> np.ndarray:
+    """0, 1, ..., n_i - 1 for each run of ``lengths``, concatenated."""
+    total = int(lengths.sum())
+    return np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def _unkey(keys: np.ndarray, m: int, width: int) -> np.ndarray:
+    """Input keys (sorted features in base m) back to rows of ``width`` features."""
+    cols = []
+    for _ in range(width):
+        keys, low = np.divmod(keys, m)
+        cols.append(low)
+    return np.stack(cols[::-1], axis=1)
+
+
+def _batch(rows: np.ndarray, m: int) -> sparse.csr_array:
+    on = rows >= 0
+    indptr = np.concatenate([[0], np.cumsum(on.sum(axis=1))])
+    return sparse.csr_array(
+        (np.ones(int(on.sum())), rows[on].astype(np.int64), indptr), shape=(len(rows), m)
+    )
 
 
 def _run_candidates(
-    net: Network, s: int, keys: np.ndarray, tick: Callable[[], None], progress: Progress | None
+    net: Network,
+    s: int,
+    candidates: tuple[np.ndarray, np.ndarray],
+    triples: tuple[np.ndarray, np.ndarray],
+    tick: Callable[[], None],
+    progress: Progress | None,
 ) -> tuple[int, bool, np.ndarray, np.ndarray, np.ndarray, tuple[tuple[int, tuple[int, ...]], ...]]:
-    """Run the empty input, every single and every candidate pair; compare with the truth.
+    """Run the empty input and every single through the network, each candidate (pair, output)
+    through its output's units; compare with the truth.
 
     A feature wrong on its own makes most pairs holding it wrong too (every pair outside the
     candidates decodes each output as one of its singles does), so when there are few such
@@ -410,54 +777,96 @@ def _run_candidates(
     fp = np.zeros(n_out, dtype=bool)
     fn = np.zeros(n_out, dtype=bool)
     examples: list[tuple[int, tuple[int, ...]]] = []
-    wrong_inputs = 0
     bad_singles: list[int] = []
+    wrong_keys: list[np.ndarray] = []
+    wrong_small = 0
 
-    def run(rows: np.ndarray) -> None:
-        """Rows of an (n, k) array of active features (-1 = none)."""
-        nonlocal wrong_inputs
+    def note(rows: np.ndarray, r: np.ndarray, c: np.ndarray, is_on: np.ndarray) -> None:
+        wrong[c] = True
+        fp[c[is_on]] = True
+        fn[c[~is_on]] = True
+        for ri, ci in zip(r[:MAX_EXAMPLES].tolist(), c[:MAX_EXAMPLES].tolist(), strict=True):
+            if len(examples) < MAX_EXAMPLES:
+                examples.append((int(ci), tuple(int(v) for v in rows[ri] if v >= 0)))
+
+    def run(rows: np.ndarray) -> np.ndarray:
+        """Rows of an (n, k) array of active features (-1 = none), every output; wrong rows."""
         tick()
-        on = rows >= 0
-        indptr = np.concatenate([[0], np.cumsum(on.sum(axis=1))])
-        x = sparse.csr_array(
-            (np.ones(int(on.sum())), rows[on].astype(np.int64), indptr), shape=(len(rows), m)
-        )
+        x = _batch(rows, m)
         pred = sparse.csr_array(net.predict(x), dtype=bool)
         truth = sparse.csr_array(evaluate(net.task, x).values, dtype=bool)
         diff = (pred != truth).tocoo()
+        bad = np.empty(0, np.int64)
         if diff.nnz:
             r, c = diff.coords
-            wrong[c] = True
-            is_on = np.asarray(pred[r, c]).ravel().astype(bool)
-            fp[c[is_on]] = True
-            fn[c[~is_on]] = True
+            note(rows, r, c, np.asarray(pred[r, c]).ravel().astype(bool))
             bad = np.unique(r)
-            wrong_inputs += len(bad)
-            if rows.shape[1] == 1:
-                bad_singles.extend(int(v) for v in rows[bad, 0] if v >= 0)
-            for ri, ci in zip(r[:MAX_EXAMPLES].tolist(), c[:MAX_EXAMPLES].tolist(), strict=True):
-                if len(examples) < MAX_EXAMPLES:
-                    examples.append((int(ci), tuple(int(v) for v in rows[ri] if v >= 0)))
         if progress is not None:
             progress(len(rows))
+        return bad
 
-    run(np.full((1, 1), -1, dtype=np.int64))
+    wrong_small += len(run(np.full((1, 1), -1, dtype=np.int64)))
     if s >= 1:
         for lo in range(0, m, BATCH):
-            run(np.arange(lo, min(m, lo + BATCH), dtype=np.int64)[:, None])
+            rows = np.arange(lo, min(m, lo + BATCH), dtype=np.int64)[:, None]
+            bad = run(rows)
+            wrong_small += len(bad)
+            bad_singles.extend(int(v) for v in rows[bad, 0])
+    outputs = _Outputs(net) if s >= 2 else None
+
+    def run_owned(keys: np.ndarray, owners: np.ndarray, width: int) -> list[np.ndarray]:
+        """Candidates (input key, output) through their outputs' units; the wrong keys."""
+        found: list[np.ndarray] = []
+        assert outputs is not None
+        for lo in range(0, len(keys), BATCH):
+            tick()
+            rows = _unkey(keys[lo : lo + BATCH], m, width)
+            outs = owners[lo : lo + BATCH]
+            on = outputs.decode(rows, outs)
+            bad = np.flatnonzero(on != outputs.truth(rows, outs))
+            if len(bad):
+                note(rows, bad, outs[bad], on[bad])
+                found.append(keys[lo : lo + BATCH][bad])
+            if progress is not None:
+                progress(len(rows))
+        return found
+
+    def run_keys(keys: np.ndarray, width: int) -> list[np.ndarray]:
+        """Inputs (keys) through the whole network; the wrong keys."""
+        found = []
+        for lo in range(0, len(keys), BATCH):
+            part = keys[lo : lo + BATCH]
+            found.append(part[run(_unkey(part, m, width))])
+        return found
+
     exact_count = True
-    if s >= 2 and bad_singles:
-        if len(bad_singles) * m <= MAX_EXTRA_PAIRS:
-            a = np.repeat(np.array(bad_singles, dtype=np.int64), m)
-            b = np.tile(np.arange(m, dtype=np.int64), len(bad_singles))
-            keys = np.union1d(keys, _pair_keys(a, b, m))
+    if s >= 2:
+        wrong_keys += run_owned(*candidates, 2)
+        if bad_singles:
+            if len(bad_singles) * m <= MAX_EXTRA_PAIRS:
+                a = np.repeat(np.array(bad_singles, dtype=np.int64), m)
+                b = np.tile(np.arange(m, dtype=np.int64), len(bad_singles))
+                lo_, hi_ = np.minimum(a, b), np.maximum(a, b)
+                wrong_keys += run_keys(np.unique((lo_ * m + hi_)[lo_ != hi_]), 2)
+            else:
+                exact_count = False
+    pairs = np.unique(np.concatenate(wrong_keys)) if wrong_keys else np.empty(0, np.int64)
+    wrong_pairs = len(pairs)
+    if s >= 3:
+        found = run_owned(*triples, 3)
+        # Every other wrong triple holds a wrong pair (module doc): run all of theirs.
+        if exact_count and len(pairs) * m <= MAX_EXTRA_PAIRS:
+            a, b = np.divmod(np.repeat(pairs, m), m)
+            c = np.tile(np.arange(m, dtype=np.int64), len(pairs))
+            trip = np.sort(np.stack([a, b, c], axis=1), axis=1)
+            ok = (trip[:, 0] != trip[:, 1]) & (trip[:, 1] != trip[:, 2])
+            trip = np.unique(trip[ok], axis=0)
+            found += run_keys((trip[:, 0] * m + trip[:, 1]) * m + trip[:, 2], 3)
         else:
             exact_count = False
-    for lo in range(0, len(keys), BATCH):
-        a, b = np.divmod(keys[lo : lo + BATCH], m)
-        run(np.stack([a, b], axis=1))
+        wrong_pairs += len(np.unique(np.concatenate(found))) if found else 0
     return (
-        wrong_inputs,
+        wrong_small + wrong_pairs,
         exact_count,
         np.flatnonzero(wrong),
         np.flatnonzero(fp),

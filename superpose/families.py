@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 
 from superpose.errors import SuperposeError
-from superpose.task import OP_CODE, Task
+from superpose.task import OP_CODE, OPS, Task
 
 INFLUENCE_PROFILES = ("uniform", "zipf", "star", "core", "matching")
 PAIR_FAMILIES = {"and2": "and", "or2": "or", "xor2": "xor", "andnot2": "andnot"}
-FAMILIES = ("permutation", *PAIR_FAMILIES, "kand", "uand", "circuit")
+FAMILIES = ("permutation", *PAIR_FAMILIES, "kand", "uand", "circuit", "stress")
+STRESS_PROFILES = ("uniform", "zipf", "core", "hub", "hub-and", "hub-or")
+STRESS_OPS = ("and", "or", "copy", "xor", "andnot")
 
 
 def _check_positive(name: str, value: int) -> None:
@@ -351,6 +353,122 @@ def layered_circuit(
     )
 
 
+def stress(
+    features: int,
+    outputs: int,
+    rng: np.random.Generator,
+    *,
+    sparsity: int = 2,
+    ops: tuple[str, ...] = STRESS_OPS,
+    max_arity: int = 4,
+    influence: str = "uniform+zipf+core+hub-and+hub-or",
+    hub_fraction: float = 0.5,
+    zipf_exponent: float = 1.0,
+) -> Task:
+    """A one-level task nobody tuned for: mixed ops and arities over mixed influence profiles.
+
+    The gates are split equally between the ``+``-joined parts of ``influence``; in each part
+    every gate draws its op from ``ops`` and its arity from 2..``max_arity`` (1 for ``copy``,
+    2 for ``andnot``), then its operands by the part's profile: ``uniform``; ``zipf`` (feature
+    weights ``rank^-zipf_exponent``); ``core`` (operands from ~sqrt(2 x part) features);
+    ``hub`` (one hub feature in ``hub_fraction`` of the part's gates, any op); ``hub-and`` and
+    ``hub-or`` (the same, the hub's gates all ANDs or all ORs: the two ways a hot feature
+    stresses shared units). Gates are distinct (op and operand set); every gate is an output.
+    The stress suite and ``benchmarks/stress.py`` draw from this.
+
+    Example:
+        >>> t = stress(60, 200, np.random.default_rng(0), influence="hub-or")
+        >>> int(t.influence.max()) >= 50, sorted(t.op_counts())
+        (True, ['and', 'andnot', 'copy', 'or', 'xor'])
+    """
+    _check_positive("features", features)
+    _check_positive("outputs", outputs)
+    if not 1 <= max_arity <= features:
+        raise SuperposeError(f"max_arity must be in 1..{features}, got {max_arity}")
+    for op in ops:
+        if op not in OP_CODE:
+            raise SuperposeError(f"unknown op {op!r} (known: {', '.join(OP_CODE)})")
+    if not ops:
+        raise SuperposeError("stress needs at least one op")
+    parts = influence.split("+")
+    for part in parts:
+        if part not in STRESS_PROFILES:
+            raise SuperposeError(
+                f"unknown stress profile {part!r} (known: {', '.join(STRESS_PROFILES)}, "
+                "or a mixture such as 'uniform+hub-or')"
+            )
+    if not 0 < hub_fraction <= 1:
+        raise SuperposeError(f"hub_fraction must be in (0, 1], got {hub_fraction}")
+    shares = [outputs // len(parts) + (i < outputs % len(parts)) for i in range(len(parts))]
+    op_codes = np.array([OP_CODE[o] for o in ops], dtype=np.int8)
+    zipf_p = (rng.permutation(features) + 1.0) ** -zipf_exponent
+    zipf_cdf = np.cumsum(zipf_p / zipf_p.sum())
+    keys: set[tuple[int, ...]] = set()
+    gates: list[tuple[int, tuple[int, ...]]] = []
+    for part, share in zip(parts, shares, strict=True):
+        hub = int(rng.integers(features))
+        core_size = min(features, math.ceil(math.sqrt(2 * share)) + 2 * max_arity)
+        core = rng.choice(features, core_size, replace=False)
+        made, tries = 0, 0
+        while made < share:
+            tries += 1
+            if tries > 50 * share + 1000:
+                raise SuperposeError(
+                    f"stress profile {part!r}: could not draw {share} distinct gates over "
+                    f"{features} features; lower the outputs"
+                )
+            on_hub = part.startswith("hub") and made < math.ceil(hub_fraction * share)
+            op = int(op_codes[rng.integers(len(op_codes))])
+            if on_hub and part != "hub":
+                op = OP_CODE[part[4:]]
+            name = OPS[op]
+            k = {"copy": 1, "andnot": 2}.get(name, int(rng.integers(2, max_arity + 1)))
+            k = min(k, features)
+            if on_hub and k == 1:
+                operands = np.array([hub])
+            elif on_hub:
+                rest = rng.integers(0, features - 1, k - 1)
+                operands = np.concatenate([[hub], rest + (rest >= hub)])
+            elif part == "zipf":
+                operands = np.minimum(np.searchsorted(zipf_cdf, rng.random(k)), features - 1)
+            elif part == "core":
+                operands = core[rng.integers(0, len(core), k)]
+            else:
+                operands = rng.integers(0, features, k)
+            ordered = tuple(int(v) for v in operands)
+            if len(set(ordered)) < k:  # operands drawn with replacement: redraw repeats
+                continue
+            # andnot is not symmetric: its operand order is part of the gate
+            key = (op, *(ordered if name == "andnot" else sorted(ordered)))
+            if key in keys:
+                continue
+            keys.add(key)
+            gates.append((op, ordered))
+            made += 1
+    order = rng.permutation(len(gates))
+    gates = [gates[i] for i in order]
+    lengths = np.array([len(g[1]) for g in gates], dtype=np.int64)
+    indptr = np.zeros(len(gates) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    family = {
+        "name": "stress",
+        "features": features,
+        "outputs": outputs,
+        "influence": influence,
+        "ops": list(ops),
+        "max_arity": max_arity,
+    }
+    return Task(
+        features,
+        min(sparsity, features),
+        np.array([g[0] for g in gates], dtype=np.int8),
+        indptr,
+        np.array([v for g in gates for v in g[1]], dtype=np.int64),
+        np.arange(features, features + len(gates), dtype=np.int64),
+        family,
+    )
+
+
 def generate(
     name: str,
     rng: np.random.Generator,
@@ -392,6 +510,9 @@ def generate(
         )
     if name == "kand":
         return k_and(features, outputs, arity, rng, sparsity)
+    if name == "stress":
+        mix = influence if influence != "uniform" else "uniform+zipf+core+hub-and+hub-or"
+        return stress(features, outputs, rng, sparsity=sparsity, max_arity=arity, influence=mix)
     if name == "circuit":
         per_level = max(1, outputs // depth)
         return layered_circuit(features, per_level, depth, rng, sparsity=sparsity, **extra)

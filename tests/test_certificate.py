@@ -23,10 +23,10 @@ from superpose.verify import exhaustive_inputs
 OPS = ("and", "or", "copy", "xor", "andnot")
 
 
-def _truth(net: Network) -> tuple[set[int], int]:
+def _truth(net: Network, sparsity: int = 2) -> tuple[set[int], int]:
     wrong: set[int] = set()
     inputs = 0
-    for x in exhaustive_inputs(net.task.features, 2):
+    for x in exhaustive_inputs(net.task.features, sparsity):
         diff = (net.predict(x) != evaluate(net.task, x).values).tocoo()
         wrong |= set(diff.coords[1].tolist())
         inputs += len(np.unique(diff.coords[0]))
@@ -93,7 +93,8 @@ def test_unsupported_networks_say_why():
     task = Task.from_gates(6, 2, [("and", [0, 1]), ("xor", [2, 3])])
     assert "step layer" in unsupported(build(task, "naive"), 2)
     net = build(task, "superposed", rng=np.random.default_rng(0))
-    assert unsupported(net, 2) is None and "s = 3" in unsupported(net, 3)
+    assert unsupported(net, 2) is None and "signed weights" in unsupported(net, 3)
+    assert "s = 4" in unsupported(net, 4)
     with pytest.raises(SuperposeError, match="no exact certificate"):
         certify(net, 3)
 
@@ -112,3 +113,75 @@ def test_check_network_uses_the_certificate():
     wrong, inputs = _truth(net)
     assert check.kind == "exact" and check.inputs_with_error == inputs
     assert check.outputs_with_error == len(wrong)
+
+
+def _monotone_task(rng: np.random.Generator) -> Task:
+    m, n = int(rng.integers(12, 30)), int(rng.integers(20, 150))
+    gates = []
+    for _ in range(n):
+        op = ("and", "or", "copy")[int(rng.integers(3))]
+        k = 1 if op == "copy" else int(rng.integers(2, 5))
+        gates.append((op, [int(v) for v in rng.choice(m, k, replace=False)]))
+    outs = (
+        [int(v) for v in rng.choice(m + n, n // 2, replace=False)] if rng.random() < 0.5 else None
+    )
+    # built for s = 2 half the time: right on pairs, wrong on triples no pair explains
+    return Task.from_gates(m, int(rng.choice([2, 3])), gates, outputs=outs)
+
+
+def _perturbed_monotone(net: Network, rng: np.random.Generator) -> Network:
+    layer = net.layers[0]
+    w = layer.weight.tocoo()
+    data = w.data.copy()
+    flip = rng.random(len(data)) < 0.05
+    data[flip] = rng.integers(0, 4, size=int(flip.sum()))
+    extra = max(1, int(w.nnz * 0.02))
+    rows = np.concatenate([w.coords[0], rng.integers(0, layer.n_out, extra)])
+    cols = np.concatenate([w.coords[1], rng.integers(0, layer.n_in, extra)])
+    vals = np.concatenate([data, rng.integers(0, 3, extra).astype(float)])
+    bias = np.minimum(layer.bias + rng.integers(-1, 2, len(layer.bias)), -1)
+    weight = sparse.csr_array((vals, (rows, cols)), shape=w.shape)
+    return Network([Layer(weight, bias, "step")], net.input_code, net.output_code, net.task)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_s3_certificate_equals_brute_force(seed):
+    """Monotone networks (and/or/copy, arity <= 4) at s = 3: built, narrow, perturbed."""
+    rng = np.random.default_rng(500 + seed)
+    task = _monotone_task(rng)
+    net = build(
+        task,
+        "superposed",
+        rng=rng,
+        width_scale=float(rng.choice([0.2, 0.5, 1.0])),
+        explicit_inputs=seed % 5 == 0,
+    )
+    for candidate in (net, _perturbed_monotone(net, rng)):
+        cert = certify(candidate, 3)
+        wrong, inputs = _truth(candidate, 3)
+        assert cert.complete and cert.method == "s3-candidates"
+        assert set(cert.wrong_outputs.tolist()) == wrong
+        assert cert.inputs_with_error == inputs
+        for g, x in cert.examples:
+            row = np.zeros((1, task.features))
+            row[0, list(x)] = 1
+            assert (
+                candidate.predict(row).toarray()[0, g] != evaluate(task, row).values.toarray()[0, g]
+            )
+
+
+def test_s3_finds_triples_no_pair_explains():
+    """A network right on every pair and wrong on some triple: only new triples show it."""
+    for seed in range(40):
+        rng = np.random.default_rng(900 + seed)
+        task = _monotone_task(rng).with_sparsity(2)
+        net = build(task, "superposed", rng=rng)
+        if certify(net, 2).passed:
+            wrong, inputs = _truth(net, 3)
+            if wrong:
+                break
+    else:
+        pytest.skip("no pair-correct, triple-wrong network in 40 draws")
+    cert = certify(net, 3)
+    assert cert.complete and set(cert.wrong_outputs.tolist()) == wrong
+    assert cert.inputs_with_error == inputs

@@ -149,6 +149,29 @@ def adversarial_risk(
     return float(np.exp(log_sets) * p_gate)
 
 
+def hub_width(top: float, ell_out: int, gates: int, target: float = ADVERSARIAL_TARGET) -> int:
+    """Pool width at which the heaviest active features fool fewer than ``target`` gates.
+
+    A feature that is an operand of I gates of a pool has its whole code in the read set of
+    every unit hosting one of them, about a share 1 - exp(-I l' / W) of the pool's W units
+    (each gate is coded on l' units). A gate of the pool that misses one operand fires on
+    each of its l' units with that probability when such a feature is active, so the input
+    made of the r = s - k + 1 heaviest features (``top``: their summed influence in the pool)
+    fools about gates x (1 - exp(-top l' / W))^l' gates. Averages hide this: one hub read by
+    a thousand ORs turns on a large share of a pool sized for the mean influence (the stress
+    suite's hub-or profile). Solving gates x p^l' <= target for W:
+
+        >>> hub_width(1000, 5, 8000), hub_width(2, 5, 8000)
+        (299202, 599)
+    """
+    if top <= 0 or gates <= 0:
+        return 0
+    p = (target / gates) ** (1.0 / ell_out)
+    if p >= 1.0:
+        return 0
+    return math.ceil(top * ell_out / -math.log1p(-p))
+
+
 def max_fan_in(
     ell: int,
     ell_out: int,
@@ -361,6 +384,7 @@ class PoolPlan:
     heavy_share: float
     predicted_failure: float  # expected false gates per random s-sparse input
     predicted_adversarial: float  # union bound: chance some input fools a gate missing one operand
+    hub_width: int = 0  # the width the heaviest features alone call for (:func:`hub_width`)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -449,6 +473,11 @@ def cover_free_width(ell: int, s: int, m: int, operands: int) -> float:
     return s * ell / math.exp(min(log_q, 0.0))
 
 
+def _ranks(lengths: np.ndarray) -> np.ndarray:
+    """0, 1, ..., n_i - 1 for each run of ``lengths``, concatenated."""
+    return np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
 def layer_params(
     task: Task,
     failure: float = DEFAULT_FAILURE,
@@ -489,6 +518,18 @@ def layer_params(
     if inputs <= CERTIFIABLE_INPUTS:
         failure = min(failure, 0.1 / inputs)
     ops_of = {c: int(task.arity[cls == c].sum()) for c in needs}
+    # The summed influence of the s heaviest features among the OR / COPY gates (hub_width).
+    # k-AND pools keep heavy features' gates off shared units (heavy_share) and measure
+    # clean with hubs; threshold-l pools are where a hub fires other gates' units.
+    top_of: dict[int, float] = {c: 0.0 for c in needs}
+    for c in needs[:1] if needs and needs[0] == 1 else []:
+        gates_c = np.flatnonzero(cls == c)
+        counts = np.diff(task.gate_indptr)[gates_c]
+        starts = task.gate_indptr[gates_c]
+        flat = task.gate_inputs[np.repeat(starts, counts) + _ranks(counts)]
+        infl = np.bincount(flat[flat < m], minlength=m) if len(flat) else np.zeros(1)
+        r = max(s - c + 1, 0)
+        top_of[c] = float(np.sort(infl)[::-1][:r].sum()) if r else 0.0
     private_operands = int(task.arity[cls == PRIVATE].sum())
     gates_of = {c: int((cls == c).sum()) for c in needs}
     ells = [1] if explicit_inputs else ([ell] if ell else list(range(4, 15)))
@@ -527,7 +568,8 @@ def layer_params(
             bits_over = math.inf if explicit_inputs else n_in_int
             for c in needs:
                 f = fans[c]
-                width = max(6 * eo, math.ceil(loads[c] / (n_in_int * -math.log1p(-f))))
+                hub = hub_width(top_of[c], eo, gates_of[c])
+                width = max(6 * eo, math.ceil(loads[c] / (n_in_int * -math.log1p(-f))), hub)
                 per_active = ops_of[c] / max(m, 1)
                 pred = gate_failure(f, e, eo, c, s, per_active, gates_of[c], bits_over, width)
                 adv = adversarial_risk(f, e, eo, c, s, m, bits_over, per_active, width)
@@ -536,7 +578,15 @@ def layer_params(
                 exposed = gates_of[c] if c == 1 else max(1.0, s * per_active)
                 pools.append(
                     PoolPlan(
-                        c, gates_of[c], ops_of[c], f, width, collision_share(exposed, eo), pred, adv
+                        c,
+                        gates_of[c],
+                        ops_of[c],
+                        f,
+                        width,
+                        collision_share(exposed, eo),
+                        pred,
+                        adv,
+                        hub,
                     )
                 )
             cand = LayerParams(e, eo, n_in_int, tuple(pools), private_units, dead, bool(feasible))
