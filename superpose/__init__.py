@@ -7,7 +7,7 @@ The public API is a handful of verbs:
 >>> task = sp.families.pairs(40, 200, np.random.default_rng(0), sparsity=2)
 >>> net = sp.build(task, "naive")
 >>> net.extras["check"]["kind"], net.extras["check"]["passed"]
-('exhaustive', True)
+('exact', True)
 >>> sp.verify(net, mode="random", samples=200, rng=np.random.default_rng(1)).inputs_with_error
 0
 

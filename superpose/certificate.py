@@ -1,7 +1,15 @@
-"""An exact certificate at s <= 2 for one-level networks: which outputs are wrong on *some* input.
+"""Exact certificates: which outputs are wrong on *some* input with at most s active features.
 
-A network of one step layer between a code and a code (what ``superposed`` builds for any op
-mix and arity, private signed units included) is checked on every input with at most two
+Three methods, all exact (no sampling):
+
+* ``s2-candidates`` (below): one step layer between two codes (what ``superposed`` builds for
+  any op mix and arity, private signed units included), s <= 2;
+* ``s3-candidates`` (:func:`_candidate_triples`): the same networks without signed weights,
+  s = 3: the pairs of ``s2-candidates`` plus the triples three nested pigeonholes allow;
+* ``support`` (:func:`_support_certificate`): any network whose every output reads only its
+  own gate's inputs (the explicit network, any depth): each output on its leaf subsets.
+
+A one-level step network is checked on every input with at most two
 active features without running all C(m, <= 2) of them (5.0e9 at m = 10^5). The idea: list a
 set X of inputs that provably contains every input on which some output is wrong, then run X
 through the network and compare with the truth. X is small because a wrong pair must be
@@ -39,14 +47,17 @@ Example:
     >>> import numpy as np
     >>> from superpose import Task
     >>> from superpose.constructions import build
-    >>> net = build(Task.from_gates(6, 2, [("and", [0, 1]), ("xor", [2, 3]), ("or", [4, 5])]), "naive")
-    >>> unsupported(net, 2)
-    'layers relu, linear: the certificate covers one step layer between two codes'
+    >>> task = Task.from_gates(6, 2, [("and", [0, 1]), ("xor", [2, 3]), ("or", [4, 5])])
+    >>> certify(build(task, "superposed", rng=np.random.default_rng(0))).method
+    's2-candidates'
+    >>> certify(build(task, "naive")).method  # every output reads only its own operands
+    'support'
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,6 +121,14 @@ class Certificate:
 
 def unsupported(net: Network, sparsity: int) -> str | None:
     """Why no exact certificate applies to ``net`` at ``sparsity`` (None when one does)."""
+    reason = _candidates_unsupported(net, sparsity)
+    if reason is None or _private_supports(net) is not None:
+        return None
+    return reason
+
+
+def _candidates_unsupported(net: Network, sparsity: int) -> str | None:
+    """Why the candidate-input certificate (s <= 3, one step layer) does not apply."""
     if sparsity > 3:
         return f"s = {sparsity}: the exact certificate covers s <= 3"
     acts = [layer.activation for layer in net.layers]
@@ -131,6 +150,150 @@ def unsupported(net: Network, sparsity: int) -> str | None:
     if isinstance(net.output_code, BloomCode) and net.output_code.width != net.layers[0].n_out:
         return "the output code does not read the step layer"
     return None
+
+
+QUERY_WORK = 20_000_000
+"""Entries one sparse product of level queries may touch."""
+MAX_LEVEL_ENTRIES = 150_000_000
+"""Most entries the s = 3 level rows may hold (about 16 bytes each while built)."""
+MAX_SUPPORT_INPUTS = 20_000_000
+"""Most inputs the support certificate runs (sum over outputs of C(leaves, <= s))."""
+
+
+def _private_supports(net: Network) -> list[np.ndarray] | None:
+    """Each output's input leaves, when no weight path reaches an output from elsewhere.
+
+    The structural support of output g (input features with a nonzero weight path to the
+    units g is decoded from) is computed layer by layer on 0/1 patterns; None unless every
+    support lies inside g's leaves (its operands, through every level).
+    """
+    from superpose.verify import _Leaves
+
+    code = net.output_code
+    task = net.task
+    outs = np.arange(task.n_outputs)
+    if isinstance(code, BloomCode):
+        v = sparse.csr_array(code.membership, dtype=np.float32)
+    elif isinstance(code, ExplicitCode):
+        v = sparse.eye_array(code.width, format="csr", dtype=np.float32)
+    else:
+        return None
+    for layer in reversed(net.layers):
+        w = sparse.csr_array(layer.weight, dtype=np.float32)
+        w.data = (w.data != 0).astype(np.float32)
+        v = sparse.csr_array(v @ w)
+        v.data[:] = 1.0
+    if isinstance(net.input_code, BloomCode):
+        v = sparse.csr_array(v @ sparse.csr_array(net.input_code.membership.T, dtype=np.float32))
+    elif not isinstance(net.input_code, ExplicitCode):
+        return None
+    v.eliminate_zeros()
+    leaves = _Leaves(task)
+    out = []
+    for g in outs:
+        support = v.indices[v.indptr[g] : v.indptr[g + 1]]
+        own = leaves(int(task.outputs[g]))
+        if not np.isin(support, own).all():
+            return None
+        out.append(own)
+    return out
+
+
+def _support_certificate(
+    net: Network,
+    s: int,
+    tick: Callable[[], None],
+    progress: Progress | None,
+    start: float,
+) -> Certificate:
+    """Exact when every output reads only its own leaves: output g on x equals g on x & leaves(g).
+
+    So g is right on every <= s-sparse input iff it is right on every subset of its leaves of
+    size <= s; those subsets (for all outputs, deduplicated) are the only inputs run. The
+    wrong outputs are exact; the count of wrong inputs is the count among those run (a lower
+    bound, exact when it is 0).
+    """
+    task = net.task
+    m = task.features
+    supports = _private_supports(net)
+    assert supports is not None
+    stats: dict[str, Any] = {}
+    total = sum(sum(math.comb(len(ls), j) for j in range(min(s, len(ls)) + 1)) for ls in supports)
+    empty = np.empty(0, np.int64)
+    if total > MAX_SUPPORT_INPUTS:
+        stats["stopped"] = f"{total:,} leaf subsets exceed {MAX_SUPPORT_INPUTS:,}"
+        return Certificate(
+            s, "support", False, 0, task.n_outputs, 0, empty, empty, empty, (), stats
+        )
+    width = max(1, s)
+    rows = [np.full((1, width), -1, dtype=np.int64)]
+    for ls in supports:
+        for j in range(1, min(s, len(ls)) + 1):
+            combos = np.array(list(itertools.combinations(sorted(ls.tolist()), j)), np.int64)
+            rows.append(np.pad(combos, ((0, 0), (0, width - j)), constant_values=-1))
+    allrows = np.unique(np.concatenate(rows), axis=0)
+    try:
+        wrong_inputs, _, wrong, fp, fn, examples = _run_rows(net, allrows, tick, progress)
+    except _OutOfBudget as exc:
+        stats["stopped"] = str(exc) or "time budget"
+        return Certificate(
+            s, "support", False, 0, task.n_outputs, 0, empty, empty, empty, (), stats
+        )
+    stats["inputs_run"] = int(len(allrows))
+    stats["inputs_with_error_exact"] = wrong_inputs == 0
+    stats["seconds"] = round(time.perf_counter() - start, 3)
+    return Certificate(
+        s,
+        "support",
+        True,
+        n_sparse_inputs(m, s),
+        task.n_outputs,
+        wrong_inputs,
+        wrong,
+        fp,
+        fn,
+        examples,
+        stats,
+    )
+
+
+def _run_rows(
+    net: Network, rows: np.ndarray, tick: Callable[[], None], progress: Progress | None
+) -> tuple[int, bool, np.ndarray, np.ndarray, np.ndarray, tuple[tuple[int, tuple[int, ...]], ...]]:
+    """Every row (active features, -1 = none) through the whole network, against the truth."""
+    m = net.task.features
+    n_out = net.task.n_outputs
+    wrong = np.zeros(n_out, dtype=bool)
+    fp = np.zeros(n_out, dtype=bool)
+    fn = np.zeros(n_out, dtype=bool)
+    examples: list[tuple[int, tuple[int, ...]]] = []
+    bad_rows = 0
+    for lo in range(0, len(rows), BATCH):
+        tick()
+        part = rows[lo : lo + BATCH]
+        x = _batch(part, m)
+        pred = sparse.csr_array(net.predict(x), dtype=bool)
+        diff = (pred != sparse.csr_array(evaluate(net.task, x).values, dtype=bool)).tocoo()
+        if diff.nnz:
+            r, c = diff.coords
+            is_on = np.asarray(pred[r, c]).ravel().astype(bool)
+            wrong[c] = True
+            fp[c[is_on]] = True
+            fn[c[~is_on]] = True
+            bad_rows += len(np.unique(r))
+            for ri, ci in zip(r[:MAX_EXAMPLES].tolist(), c[:MAX_EXAMPLES].tolist(), strict=True):
+                if len(examples) < MAX_EXAMPLES:
+                    examples.append((int(ci), tuple(int(v) for v in part[ri] if v >= 0)))
+        if progress is not None:
+            progress(len(part))
+    return (
+        bad_rows,
+        bad_rows == 0,
+        np.flatnonzero(wrong),
+        np.flatnonzero(fp),
+        np.flatnonzero(fn),
+        tuple(examples),
+    )
 
 
 def _input_membership(net: Network) -> sparse.csr_array:
@@ -177,9 +340,11 @@ def certify(
     budget_seconds: float | None = None,
     progress: Progress | None = None,
 ) -> Certificate:
-    """The exact verdict of ``net`` on every input with at most ``sparsity`` (<= 2) features.
+    """The exact verdict of ``net`` on every input with at most ``sparsity`` features.
 
-    Raises SuperposeError when :func:`unsupported` gives a reason. ``complete`` is False (and
+    One-level step networks at s <= 3 get the candidate-input certificate (module doc);
+    networks whose every output reads only its own gate's inputs (the explicit network, any
+    depth) get the support certificate (:func:`_support_certificate`). Raises SuperposeError when :func:`unsupported` gives a reason. ``complete`` is False (and
     nothing is claimed) when ``budget_seconds`` runs out or the candidate set exceeds
     ``MAX_CANDIDATES``.
     """
@@ -199,6 +364,8 @@ def certify(
             raise _OutOfBudget
 
     stats: dict[str, Any] = {}
+    if _candidates_unsupported(net, s) is not None:
+        return _support_certificate(net, s, tick, progress, start)
     method = "s3-candidates" if s == 3 else "s2-candidates"
     try:
         empty = (np.empty(0, np.int64), np.empty(0, np.int64))
@@ -484,16 +651,19 @@ def _features_meeting(
     query_of, query_rows = query_of[order], query_rows[order]
     starts = np.searchsorted(query_of, np.arange(n_queries + 1))
     nnz_row = np.diff(d.indptr)
-    step = 1 << 12
-    for lo in range(0, n_queries, step):
+    # Queries in chunks of at most QUERY_WORK touched entries (the product's size bound).
+    work = np.concatenate([[0], np.cumsum(nnz_row[query_rows])])
+    per_query = work[starts]
+    bounds = [0]
+    while bounds[-1] < n_queries:
+        lo = bounds[-1]
+        hi = int(np.searchsorted(per_query, per_query[lo] + QUERY_WORK, side="right")) - 1
+        bounds.append(min(n_queries, max(hi, lo + 1)))
+    for lo, hi in itertools.pairwise(bounds):
         tick()
-        hi = min(n_queries, lo + step)
         a, b = starts[lo], starts[hi]
         if a == b:
             continue
-        work = int(nnz_row[query_rows[a:b]].sum())
-        if work > 4 * MAX_CANDIDATES:
-            raise _OutOfBudget(f"a level query touches {work:,} entries")
         q = sparse.csr_array(
             (np.ones(b - a, dtype=np.int32), (query_of[a:b] - lo, query_rows[a:b])),
             shape=(hi - lo, d.shape[0]),
@@ -530,7 +700,15 @@ def _candidate_triples(
     layer = net.layers[0]
     w = sparse.csr_array(layer.weight, dtype=np.float32)
     need_units = np.round(-np.asarray(layer.bias, dtype=np.float64)).astype(np.int64)
-    c = sparse.csr_array(_input_membership(net) @ sparse.csr_array(w.T))  # (m, units)
+    e = _input_membership(net)
+    # Entries of the level rows: sum over features and units of min(c_o(f), T_o) <= the sum
+    # of all contributions = sum over input bits of (codes holding it) x (weight read there).
+    load = float(np.asarray(e.sum(axis=0)).ravel() @ np.asarray(w.sum(axis=0)).ravel())
+    if load > MAX_LEVEL_ENTRIES:
+        raise _OutOfBudget(
+            f"the level rows would hold up to {load:,.0f} entries (limit {MAX_LEVEL_ENTRIES:,})"
+        )
+    c = sparse.csr_array(e @ sparse.csr_array(w.T))  # (m, units)
     c.sort_indices()
     d, offset = _level_rows(c, need_units)
     u, q = _output_membership(net)

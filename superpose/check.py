@@ -202,7 +202,15 @@ def exact_check(
             method=cert.method,
             failing_inputs=failing,
             extra={
-                "inputs_run": int(cert.stats.get("candidate_pairs", 0)) + net.task.features + 1,
+                "inputs_run": int(
+                    cert.stats.get(
+                        "inputs_run",
+                        cert.stats.get("candidate_pairs", 0)
+                        + cert.stats.get("candidate_triples", 0)
+                        + net.task.features
+                        + 1,
+                    )
+                ),
             },
         ),
         "",

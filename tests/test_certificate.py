@@ -91,7 +91,7 @@ def test_explicit_input_code_is_certified():
 
 def test_unsupported_networks_say_why():
     task = Task.from_gates(6, 2, [("and", [0, 1]), ("xor", [2, 3])])
-    assert "step layer" in unsupported(build(task, "naive"), 2)
+    assert "step layer" in unsupported(build(task, "superposed3", rng=np.random.default_rng(0)), 2)
     net = build(task, "superposed", rng=np.random.default_rng(0))
     assert unsupported(net, 2) is None and "signed weights" in unsupported(net, 3)
     assert "s = 4" in unsupported(net, 4)
@@ -185,3 +185,34 @@ def test_s3_finds_triples_no_pair_explains():
     cert = certify(net, 3)
     assert cert.complete and set(cert.wrong_outputs.tolist()) == wrong
     assert cert.inputs_with_error == inputs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_support_certificate_equals_brute_force(seed):
+    """The explicit network (any depth): exact through its outputs' own leaves, also broken."""
+    rng = np.random.default_rng(700 + seed)
+    if seed % 2:
+        from superpose import families
+
+        task = families.layered_circuit(14, 12, 3, rng, sparsity=2)
+    else:
+        task = _task(rng, outputs=True)
+    net = build(task, "naive")
+    cert = certify(net, 2)
+    assert cert.method == "support" and cert.passed
+    assert _truth(net) == (set(), 0)
+    # silence one unit (negated weights): the certificate must name exactly what brute force finds
+    first = net.layers[0]
+    weight = sparse.csr_array(first.weight, copy=True)
+    row = int(rng.integers(first.n_out))
+    weight.data[weight.indptr[row] : weight.indptr[row + 1]] *= -1.0
+    broken = Network(
+        [Layer(weight, first.bias, first.activation), *net.layers[1:]],
+        net.input_code,
+        net.output_code,
+        task,
+    )
+    cert = certify(broken, 2)
+    wrong, inputs = _truth(broken)
+    assert wrong and set(cert.wrong_outputs.tolist()) == wrong
+    assert 0 < cert.inputs_with_error <= inputs
