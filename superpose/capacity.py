@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from superpose._json import loads
 from superpose.bounds import capacity_for_bits
 from superpose.errors import SuperposeError
 
@@ -119,7 +120,7 @@ def read_header(path: str | os.PathLike[str]) -> list[TensorInfo]:
             )
         raw = handle.read(n)
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = loads(raw.decode("utf-8"), f"{p}: safetensors header")
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise SuperposeError(f"{p}: not a safetensors file (header is not UTF-8 JSON)") from None
     if not isinstance(header, dict):

@@ -21,6 +21,7 @@ from safetensors.numpy import save as st_save
 from scipy import sparse
 
 from superpose._atomic import write_files
+from superpose._json import loads
 from superpose.codes import code_from_arrays
 from superpose.errors import SuperposeError
 from superpose.network import Layer, Network
@@ -136,7 +137,7 @@ def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
         "too large to be a network description",
     )
     try:
-        meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+        meta = loads(meta_path.read_bytes().decode("utf-8"), str(meta_path))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise SuperposeError(f"{meta_path}: not valid JSON ({type(exc).__name__})") from None
     _require(

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from superpose._atomic import write_text
+from superpose._json import loads
 from superpose.errors import SuperposeError
 
 OPS: tuple[str, ...] = ("copy", "and", "or", "xor", "andnot")
@@ -279,7 +280,7 @@ def load_task(path: str | os.PathLike[str]) -> Task:
         raise SuperposeError(f"{src}: no such task file")
     try:
         text = p.read_bytes().decode("utf-8")
-        data = json.loads(text)
+        data = loads(text, src)
     except UnicodeDecodeError as exc:
         raise SuperposeError(f"{src}: not UTF-8 text ({exc.reason})") from None
     except json.JSONDecodeError as exc:

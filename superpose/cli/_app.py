@@ -76,6 +76,7 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
     """Parse ``KEY=VALUE`` options (values as JSON when they parse, else strings)."""
+    from superpose._json import loads
     from superpose.errors import SuperposeError
 
     out: dict[str, Any] = {}
@@ -84,7 +85,7 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
             raise SuperposeError(f"--param expects KEY=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
         try:
-            out[key.strip()] = json.loads(raw)
+            out[key.strip()] = loads(raw, f"--param {key.strip()}")
         except json.JSONDecodeError:
             out[key.strip()] = raw
     return out
