@@ -77,7 +77,7 @@ from typing import Any
 
 import numpy as np
 
-from superpose._json import check_int_digits, loads
+from superpose._inputs import check_int_digits, loads, read_bytes
 from superpose.errors import SuperposeError
 
 EXECUTORS = ("serial", "process", "dask")
@@ -222,7 +222,7 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     if not p.is_file():
         raise SuperposeError(f"{src}: no such sweep file")
     try:
-        data = _safe_load_yaml(p.read_bytes().decode("utf-8"), src)
+        data = _safe_load_yaml(read_bytes(p).decode("utf-8"), src)
     except UnicodeDecodeError as exc:
         raise SuperposeError(f"{src}: not UTF-8 text ({exc.reason})") from None
     except yaml.YAMLError as exc:

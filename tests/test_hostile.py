@@ -5,14 +5,19 @@ never a traceback. Each test here failed on the code before its fix.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
 
-from superpose import SuperposeError, Task, build, load_network, save_network
+from superpose import SuperposeError, Task, build, families, load_network, save_network
 from superpose.cli import main
-from superpose.io import META_FILE
+from superpose.io import META_FILE, WEIGHTS_FILE
 
 HUGE = "9" * 5000  # beyond Python's 4300-digit limit on int("...")
 
@@ -99,3 +104,183 @@ def test_huge_integer_in_a_param(tmp_path, capsys):
         tmp_path / "o",
     )
     assert_one_line_error(code, err, "--param width_scale", "5000 digits")
+
+
+# --- class 2: Infinity / 1e400 / NaN where a size is expected in network.json ---------------
+
+
+@pytest.fixture
+def saved_bloom(tmp_path) -> Path:
+    """A superposed network: Bloom codes (with a slack) and a float32 step layer."""
+    task = families.generate(
+        "and2", np.random.default_rng(0), features=300, outputs=400, sparsity=2
+    )
+    net = build(task, "superposed")
+    assert net.input_code.kind == "bloom"
+    return save_network(net, tmp_path / "bloom")
+
+
+def set_meta_token(d: Path, path: tuple[str | int, ...], token: str) -> None:
+    """Set the value at ``path`` of network.json to the raw JSON text ``token``."""
+    p = d / META_FILE
+    meta = json.loads(p.read_text())
+    node = meta
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = "@@TOKEN@@"
+    p.write_text(json.dumps(meta, indent=1).replace('"@@TOKEN@@"', token))
+
+
+SIZE_PATHS = {
+    "task features": ("task", "features"),
+    "task sparsity": ("task", "sparsity"),
+    "layer rows": ("layers", 0, "shape", 0),
+    "layer columns": ("layers", 0, "shape", 1),
+    "input code width": ("input_code", "width"),
+    "input code features": ("input_code", "n_features"),
+    "output code width": ("output_code", "width"),
+    "output code slack": ("output_code", "slack"),
+}
+
+
+@pytest.mark.parametrize("token", ["Infinity", "-Infinity", "1e400", "NaN", "2.5", '"200"'])
+@pytest.mark.parametrize("where", sorted(SIZE_PATHS))
+def test_non_integer_sizes_in_network_json(saved_bloom, where, token):
+    set_meta_token(saved_bloom, SIZE_PATHS[where], token)
+    with pytest.raises(SuperposeError, match="must be an integer") as info:
+        load_network(saved_bloom)
+    assert "network.json" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_infinite_size_on_the_cli(saved_bloom, capsys):
+    set_meta_token(saved_bloom, ("layers", 0, "shape", 0), "1e400")
+    code, _, err = run(capsys, "verify", saved_bloom)
+    assert_one_line_error(code, err, "layers[0].shape", "inf")
+
+
+# --- class 3: loader exceptions and the dtype of every tensor ---------------------------------
+
+
+def write_tensor_file(d: Path, tensors: dict[str, np.ndarray], dtypes: dict[str, str]) -> None:
+    """Write ``tensors`` as network.safetensors, with the header dtype of some tensors replaced
+    (``dtypes``: name -> safetensors dtype of the same item size, e.g. BF16 for a uint16
+    array), and re-sign network.json so that only the loader's validation can object."""
+    blob = st_save(tensors, metadata={"format": "superpose-network"})
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + n])
+    for name, dtype in dtypes.items():
+        header[name]["dtype"] = dtype
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    blob = len(raw).to_bytes(8, "little") + raw + blob[8 + n :]
+    (d / WEIGHTS_FILE).write_bytes(blob)
+    meta = json.loads((d / META_FILE).read_text())
+    meta["checksum"]["sha256"] = hashlib.sha256(blob).hexdigest()
+    (d / META_FILE).write_text(json.dumps(meta))
+
+
+def tensors_of(d: Path) -> dict[str, np.ndarray]:
+    return dict(st_load((d / WEIGHTS_FILE).read_bytes()))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "numpy_dtype"), [("BF16", np.uint16), ("F8_E4M3", np.uint8), ("F8_E5M2", np.uint8)]
+)
+def test_tensors_numpy_cannot_read(saved_bloom, capsys, dtype, numpy_dtype):
+    t = tensors_of(saved_bloom)
+    t["layers.0.data"] = np.zeros(t["layers.0.data"].shape, numpy_dtype)
+    write_tensor_file(saved_bloom, t, {"layers.0.data": dtype})
+    code, _, err = run(capsys, "verify", saved_bloom)
+    assert_one_line_error(code, err, "layers.0.data", dtype)
+
+
+@pytest.mark.parametrize("name", ["layers.0.indptr", "input_code.indptr", "task.gate_indptr"])
+def test_uint64_index_arrays_beyond_int64(saved_bloom, capsys, name):
+    t = tensors_of(saved_bloom)
+    arr = t[name].astype(np.uint64)
+    arr[1] = 2**63 + 5
+    t[name] = arr
+    write_tensor_file(saved_bloom, t, {})
+    code, _, err = run(capsys, "verify", saved_bloom)
+    assert_one_line_error(code, err, name, "U64")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int64, np.bool_, np.complex64, np.float64])
+def test_weights_of_another_dtype_than_recorded(saved_bloom, dtype):
+    t = tensors_of(saved_bloom)
+    for part in ("data", "bias"):
+        t[f"layers.0.{part}"] = t[f"layers.0.{part}"].astype(dtype)
+    write_tensor_file(saved_bloom, t, {})
+    with pytest.raises(SuperposeError, match="expected F32") as info:
+        load_network(saved_bloom)
+    assert "\n" not in str(info.value)
+
+
+def test_a_recorded_dtype_that_is_not_float32_or_float64(saved_bloom):
+    t = tensors_of(saved_bloom)
+    for part in ("data", "bias"):
+        t[f"layers.0.{part}"] = t[f"layers.0.{part}"].astype(np.float16)
+    write_tensor_file(saved_bloom, t, {})
+    set_meta_token(saved_bloom, ("layers", 0, "dtype"), '"float16"')
+    with pytest.raises(SuperposeError, match=r"layers\[0\]\.dtype"):
+        load_network(saved_bloom)
+
+
+def test_an_unexpected_tensor(saved_bloom):
+    t = tensors_of(saved_bloom)
+    t["layers.7.data"] = np.zeros(3, np.float32)
+    write_tensor_file(saved_bloom, t, {})
+    with pytest.raises(SuperposeError, match="unexpected tensor 'layers.7.data'"):
+        load_network(saved_bloom)
+
+
+@pytest.mark.parametrize("token", ["[1, 2]", '"and2"', "3"])
+def test_family_that_is_not_an_object(saved, capsys, token):
+    set_meta_token(saved, ("task", "family"), token)
+    code, _, err = run(capsys, "verify", saved)
+    assert_one_line_error(code, err, "task.family")
+
+
+def failing_read(target: str):
+    original = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == target:
+            raise OSError(errno.EIO, "Input/output error")
+        return original(self)
+
+    return read_bytes
+
+
+@pytest.mark.parametrize("target", [META_FILE, WEIGHTS_FILE])
+def test_read_errors_of_a_network(saved, capsys, monkeypatch, target):
+    monkeypatch.setattr(Path, "read_bytes", failing_read(target))
+    code, _, err = run(capsys, "verify", saved)
+    assert_one_line_error(code, err, target, "cannot be read", "Input/output error")
+
+
+def test_read_errors_of_task_and_sweep_files(tmp_path, capsys, monkeypatch):
+    task = tmp_path / "t.json"
+    task.write_text('{"features": 3, "sparsity": 2, "gates": []}')
+    spec = tmp_path / "s.yaml"
+    spec.write_text("grid: {family: and2, outputs: 5, construction: naive}\n")
+    monkeypatch.setattr(Path, "read_bytes", failing_read("t.json"))
+    code, _, err = run(capsys, "build", "--task", task, "--out", tmp_path / "o")
+    assert_one_line_error(code, err, "t.json", "cannot be read")
+    monkeypatch.setattr(Path, "read_bytes", failing_read("s.yaml"))
+    code, _, err = run(capsys, "sweep", spec, "--results", tmp_path / "r.sqlite", "--dry-run")
+    assert_one_line_error(code, err, "s.yaml", "cannot be read")
+
+
+def test_read_errors_of_a_model_for_capacity(tmp_path, capsys, monkeypatch):
+    import superpose.capacity as capacity
+
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(st_save({"w": np.ones((2, 2), np.float32)}))
+
+    def failing_open(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(capacity, "open", failing_open, raising=False)
+    code, _, err = run(capsys, "capacity", path, "--json")
+    assert_one_line_error(code, err, "m.safetensors", "cannot be read")

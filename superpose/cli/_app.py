@@ -76,7 +76,7 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
     """Parse ``KEY=VALUE`` options (values as JSON when they parse, else strings)."""
-    from superpose._json import loads
+    from superpose._inputs import loads
     from superpose.errors import SuperposeError
 
     out: dict[str, Any] = {}

@@ -1,4 +1,7 @@
-"""Parsing JSON (and YAML integers) from files and options without Python's digit-limit traceback.
+"""Reading untrusted input: file bytes, and JSON (and YAML) integers, as one-line errors.
+
+Every read of a user's file goes through :func:`read_bytes` or :func:`reading`, which turn an
+``OSError`` (permission, ``EIO``, a directory swapped in) into a SuperposeError naming the file.
 
 Python refuses to convert an integer string of more than ``sys.get_int_max_str_digits()``
 digits (4300 by default) and raises a bare ``ValueError``. Every parser of untrusted text in
@@ -9,7 +12,11 @@ an integer up front with a :class:`~superpose.errors.SuperposeError` naming it.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from superpose.errors import SuperposeError
@@ -71,3 +78,28 @@ def loads(text: str | bytes, source: str) -> Any:
         return int(literal)
 
     return json.loads(text, parse_int=parse_int)
+
+
+@contextmanager
+def reading(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an ``OSError`` raised while reading ``path`` into a one-line SuperposeError.
+
+    Example:
+        >>> try:
+        ...     with reading("m.bin"):
+        ...         raise OSError(5, "Input/output error")
+        ... except SuperposeError as exc:
+        ...     print(exc)
+        m.bin: cannot be read (Input/output error)
+    """
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SuperposeError(f"{path}: cannot be read ({reason})") from None
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a file, or a SuperposeError naming it when the read fails."""
+    with reading(path):
+        return Path(path).read_bytes()
