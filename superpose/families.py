@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from superpose.errors import SuperposeError
-from superpose.task import OP_CODE, Task
+from superpose.task import MAX_FEATURES, MAX_GATES, OP_CODE, Task
 
 INFLUENCE_PROFILES = ("uniform", "zipf", "star", "core", "matching")
 PAIR_FAMILIES = {"and2": "and", "or2": "or", "xor2": "xor", "andnot2": "andnot"}
@@ -371,6 +371,12 @@ def generate(
     """
     if name not in FAMILIES:
         raise SuperposeError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")
+    for label, value, high in (
+        ("features", features, MAX_FEATURES),
+        ("outputs", outputs, MAX_GATES),
+    ):
+        if value is not None and not (isinstance(value, (int, np.integer)) and 1 <= value <= high):
+            raise SuperposeError(f"{label} must be an integer in 1..{high:,}, got {value!r}")
     if name == "permutation":
         n = outputs or features
         if n is None:
@@ -393,6 +399,7 @@ def generate(
     if name == "kand":
         return k_and(features, outputs, arity, rng, sparsity)
     if name == "circuit":
+        _check_positive("depth", depth)
         per_level = max(1, outputs // depth)
         return layered_circuit(features, per_level, depth, rng, sparsity=sparsity, **extra)
     raise SuperposeError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")

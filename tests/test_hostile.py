@@ -284,3 +284,57 @@ def test_read_errors_of_a_model_for_capacity(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(capacity, "open", failing_open, raising=False)
     code, _, err = run(capsys, "capacity", path, "--json")
     assert_one_line_error(code, err, "m.safetensors", "cannot be read")
+
+
+# --- class 6: command-line values --------------------------------------------------------------
+
+BUILD = ("build", "--family", "and2", "--features", "20", "--outputs", "10")
+
+BAD_BUILD_OPTIONS = {
+    "negative seed": (("--seed", "-1"), ("--seed", ">= 0", "-1")),
+    "features 10^20": (("--features", str(10**20)), ("--features", str(10**20))),
+    "circuit depth 0": (("--family", "circuit", "--depth", "0"), ("--depth", ">= 1")),
+    "ell 1e400": (("--param", "ell=1e400"), ("--param ell", "finite", "inf")),
+    "width_scale Infinity": (("--param", "width_scale=Infinity"), ("width_scale", "finite")),
+    "width_scale NaN": (("--param", "width_scale=NaN"), ("width_scale", "finite", "nan")),
+    "nested infinity": (("--param", "n_in=[1, -Infinity]"), ("n_in", "finite")),
+    "param seed": (("--param", "seed=1"), ("--param seed", "not a construction parameter")),
+    "param rng": (("--param", "rng=1"), ("--param rng", "not a construction parameter")),
+    "param task": (("--param", "task=1"), ("--param task", "not a construction parameter")),
+    "param construction": (("--param", "construction=1"), ("not a construction parameter",)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BUILD_OPTIONS))
+def test_bad_build_options(tmp_path, capsys, case):
+    extra, needles = BAD_BUILD_OPTIONS[case]
+    code, _, err = run(capsys, *BUILD, *extra, "--out", tmp_path / "o")
+    assert_one_line_error(code, err, *needles)
+    assert not (tmp_path / "o").exists()
+
+
+def test_negative_seed_in_every_command(saved, tmp_path, capsys):
+    for argv in (
+        ("verify", saved, "--seed", "-1"),
+        ("demo", "--quick", "--seed", "-1", "--out", tmp_path / "demo"),
+        ("compare", "--quick", "--seed", "-1"),
+    ):
+        code, _, err = run(capsys, *argv)
+        assert_one_line_error(code, err, "--seed must be >= 0, got -1")
+    assert not (tmp_path / "demo").exists()
+
+
+def test_reserved_key_in_ours_param(capsys):
+    code, _, err = run(capsys, "compare", "--quick", "--ours-param", "rng=1")
+    assert_one_line_error(code, err, "--ours-param rng", "not a construction parameter")
+
+
+def test_library_entry_points_refuse_the_same_values():
+    rng = np.random.default_rng(0)
+    with pytest.raises(SuperposeError, match="depth must be a positive integer"):
+        families.generate("circuit", rng, features=20, outputs=10, depth=0)
+    with pytest.raises(SuperposeError, match="features must be an integer in"):
+        families.generate("and2", rng, features=10**20, outputs=10)
+    task = Task.from_gates(4, 2, [("and", [0, 1])])
+    with pytest.raises(SuperposeError, match="width_scale must be finite"):
+        build(task, "superposed", width_scale=float("inf"))
