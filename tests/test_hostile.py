@@ -338,3 +338,28 @@ def test_library_entry_points_refuse_the_same_values():
     task = Task.from_gates(4, 2, [("and", [0, 1])])
     with pytest.raises(SuperposeError, match="width_scale must be finite"):
         build(task, "superposed", width_scale=float("inf"))
+
+
+# --- class 14: no wall-clock time in network.json, --search-width included ----------------------
+
+
+def _keys(value) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def test_search_width_writes_no_wall_clock_time(tmp_path, capsys):
+    argv = (*BUILD[:3], "--features", "30", "--outputs", "40", "--search-width")
+    argv += ("--search-samples", "200")
+    for name in ("a", "b"):
+        code, out, err = run(capsys, *argv, "--out", tmp_path / name)
+        assert code == 0, err
+        assert " s" in out  # the printed summary still says how long the search took
+    meta = json.loads((tmp_path / "a" / META_FILE).read_text())
+    record = meta["extras"]["width_search"]
+    assert record["found"] and record["probes"]
+    assert not {k for k in _keys(meta) if k.endswith("seconds")}
+    assert (tmp_path / "a" / META_FILE).read_bytes() == (tmp_path / "b" / META_FILE).read_bytes()
