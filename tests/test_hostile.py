@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,22 @@ def test_huge_integer_in_a_param(tmp_path, capsys):
         tmp_path / "o",
     )
     assert_one_line_error(code, err, "--param width_scale", "5000 digits")
+
+
+def test_huge_integer_in_a_results_row(tmp_path, capsys):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "grid: {family: and2, features: 20, outputs: 10, construction: naive}\n"
+        "measure: {bounds: false}\n"
+    )
+    results = tmp_path / "r.sqlite"
+    code, _, err = run(capsys, "sweep", spec, "--results", results, "--json")
+    assert code == 0, err
+    with sqlite3.connect(results) as conn:
+        conn.execute("UPDATE points SET result = ?", (f'{{"x": {HUGE}}}',))
+    conn.close()
+    code, _, err = run(capsys, "report", results, "--out", tmp_path / "rep")
+    assert_one_line_error(code, err, "results row", "column result", "5000 digits")
 
 
 # --- class 2: Infinity / 1e400 / NaN where a size is expected in network.json ---------------
