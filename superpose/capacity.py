@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from superpose._inputs import loads, reading
 from superpose.bounds import capacity_for_bits
 from superpose.errors import SuperposeError
 
@@ -106,8 +107,8 @@ def read_header(path: str | os.PathLike[str]) -> list[TensorInfo]:
     p = Path(path)
     if not p.is_file():
         raise SuperposeError(f"{p}: no such file")
-    size = p.stat().st_size
-    with open(p, "rb") as handle:
+    with reading(p), open(p, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
         head = handle.read(8)
         if len(head) < 8:
             raise SuperposeError(f"{p}: not a safetensors file (only {size} bytes)")
@@ -119,7 +120,7 @@ def read_header(path: str | os.PathLike[str]) -> list[TensorInfo]:
             )
         raw = handle.read(n)
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = loads(raw.decode("utf-8"), f"{p}: safetensors header")
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise SuperposeError(f"{p}: not a safetensors file (header is not UTF-8 JSON)") from None
     if not isinstance(header, dict):
@@ -165,7 +166,7 @@ def _raw_nonzero(info: TensorInfo) -> int:
     per_chunk = max(1, CHUNK_BYTES // item)
     total, done = info.numel, 0
     count = 0
-    with open(info.path, "rb") as handle:
+    with reading(info.path), open(info.path, "rb") as handle:
         while done < total:
             take = min(per_chunk, total - done)
             handle.seek(info.start + done * item)
@@ -389,7 +390,7 @@ def model_capacity(
     needed = {t.name for row in rows for t in row["tensors"]}
     for f in files:
         try:  # the library's own checks too (it maps the file but touches no tensor data)
-            with safe_open(str(f), framework="numpy") as handle:
+            with reading(f), safe_open(str(f), framework="numpy") as handle:
                 names = set(handle.keys())
         except SafetensorError as exc:
             raise SuperposeError(f"{f}: not a valid safetensors file ({exc})") from None

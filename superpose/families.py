@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from superpose.errors import SuperposeError
-from superpose.task import OP_CODE, OPS, Task
+from superpose.task import MAX_FEATURES, MAX_GATES, OP_CODE, OPS, Task
 
 INFLUENCE_PROFILES = ("uniform", "zipf", "star", "core", "matching")
 PAIR_FAMILIES = {"and2": "and", "or2": "or", "xor2": "xor", "andnot2": "andnot"}
@@ -489,6 +489,12 @@ def generate(
     """
     if name not in FAMILIES:
         raise SuperposeError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")
+    for label, value, high in (
+        ("features", features, MAX_FEATURES),
+        ("outputs", outputs, MAX_GATES),
+    ):
+        if value is not None and not (isinstance(value, (int, np.integer)) and 1 <= value <= high):
+            raise SuperposeError(f"{label} must be an integer in 1..{high:,}, got {value!r}")
     if name == "permutation":
         n = outputs or features
         if n is None:
@@ -514,6 +520,7 @@ def generate(
         mix = influence if influence != "uniform" else "uniform+zipf+core+hub-and+hub-or"
         return stress(features, outputs, rng, sparsity=sparsity, max_arity=arity, influence=mix)
     if name == "circuit":
+        _check_positive("depth", depth)
         per_level = max(1, outputs // depth)
         return layered_circuit(features, per_level, depth, rng, sparsity=sparsity, **extra)
     raise SuperposeError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from safetensors.numpy import save as st_save
 from scipy import sparse
 
 from superpose._atomic import write_files
+from superpose._inputs import loads, read_bytes, reading
 from superpose.codes import code_from_arrays
 from superpose.errors import SuperposeError
 from superpose.network import Layer, Network
@@ -31,6 +33,11 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "network.safetensors"
 META_FILE = "network.json"
 MAX_META_BYTES = 64 * 2**20
+MAX_SIZE = 2**31 - 1
+"""Largest count or width (features, outputs, layer sizes) a network file may record: the
+saved column indices are int32."""
+WEIGHT_DTYPES = {"float32": "F32", "float64": "F64"}
+"""The float types a saved layer may hold (network.json name -> safetensors name)."""
 
 
 def _version() -> str:
@@ -130,13 +137,11 @@ def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
         raise SuperposeError(f"{d}: not a network directory (build one with 'superpose build')")
     if not meta_path.is_file():
         raise SuperposeError(f"{meta_path}: missing; not a superpose network directory")
-    _require(
-        meta_path.stat().st_size <= MAX_META_BYTES,
-        meta_path,
-        "too large to be a network description",
-    )
+    with reading(meta_path):
+        size = meta_path.stat().st_size
+    _require(size <= MAX_META_BYTES, meta_path, "too large to be a network description")
     try:
-        meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+        meta = loads(read_bytes(meta_path).decode("utf-8"), str(meta_path))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise SuperposeError(f"{meta_path}: not valid JSON ({type(exc).__name__})") from None
     _require(
@@ -155,7 +160,98 @@ def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
         ("checksum", dict),
     ):
         _require(isinstance(meta.get(key), kind), meta_path, f"'{key}' missing or malformed")
+    _check_meta_values(meta, meta_path)
     return meta
+
+
+def _show(value: Any) -> str:
+    """A value for an error message: its repr, cut to one short line."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _size(value: Any, path: Path, where: str, low: int = 0, high: int = MAX_SIZE) -> int:
+    """``value`` when it is a JSON integer in ``low..high``; else a SuperposeError naming it."""
+    if type(value) is not int or not low <= value <= high:
+        raise SuperposeError(
+            f"{path}: '{where}' must be an integer in {low}..{high:,}, got {_show(value)}"
+        )
+    return value
+
+
+def _check_meta_values(meta: dict[str, Any], path: Path) -> None:
+    """Types and ranges of every value of network.json the loader uses.
+
+    Sizes must be JSON integers (not ``1e400``, ``Infinity``, ``NaN``, ``"200"`` or ``2.7``)
+    within :data:`MAX_SIZE`, so no size reaches ``int()`` or numpy as something else.
+    """
+    from superpose.task import MAX_FEATURES
+
+    task = meta["task"]
+    features = _size(task.get("features"), path, "task.features", 1, MAX_FEATURES)
+    _size(task.get("sparsity"), path, "task.sparsity", 1, features)
+    for key in ("n_gates", "n_outputs"):
+        if key in task:
+            _size(task[key], path, f"task.{key}")
+    family = task.get("family")
+    _require(
+        family is None or isinstance(family, dict),
+        path,
+        f"'task.family' must be an object or null, got {_show(family)}",
+    )
+    for i, layer in enumerate(meta["layers"]):
+        where = f"layers[{i}]"
+        _require(isinstance(layer, dict), path, f"'{where}' must be an object")
+        shape = layer.get("shape")
+        _require(
+            isinstance(shape, list) and len(shape) == 2,
+            path,
+            f"'{where}.shape' must be [rows, columns], got {_show(shape)}",
+        )
+        for axis, v in zip(("rows", "columns"), shape, strict=True):
+            _size(v, path, f"{where}.shape ({axis})")
+        _require(
+            isinstance(layer.get("activation"), str),
+            path,
+            f"'{where}.activation' must be a string, got {_show(layer.get('activation'))}",
+        )
+        _require(
+            layer.get("dtype") in WEIGHT_DTYPES,
+            path,
+            f"'{where}.dtype' must be one of {', '.join(WEIGHT_DTYPES)}, "
+            f"got {_show(layer.get('dtype'))}",
+        )
+    for prefix in ("input_code", "output_code"):
+        code = meta[prefix]
+        _require(
+            isinstance(code.get("kind"), str),
+            path,
+            f"'{prefix}.kind' must be a string, got {_show(code.get('kind'))}",
+        )
+        _size(code.get("n_features"), path, f"{prefix}.n_features")
+        _size(code.get("width"), path, f"{prefix}.width")
+        if "slack" in code:
+            _size(code["slack"], path, f"{prefix}.slack")
+        threshold = code.get("threshold", 0.5)
+        _require(
+            type(threshold) in (int, float) and math.isfinite(threshold),
+            path,
+            f"'{prefix}.threshold' must be a finite number, got {_show(threshold)}",
+        )
+        _require(
+            isinstance(code.get("distribution", ""), str),
+            path,
+            f"'{prefix}.distribution' must be a string",
+        )
+    seed = meta.get("seed")
+    _require(
+        seed is None or type(seed) is int,
+        path,
+        f"'seed' must be an integer or null, got {_show(seed)}",
+    )
+    for key in ("params", "extras"):
+        _require(isinstance(meta.get(key) or {}, dict), path, f"'{key}' must be an object")
+    _require(isinstance(meta.get("construction", ""), str), path, "'construction' must be a string")
 
 
 def load_network(directory: str | os.PathLike[str]) -> Network:
@@ -173,12 +269,13 @@ def load_network(directory: str | os.PathLike[str]) -> Network:
     meta = read_meta(d)
     weights_path = d / WEIGHTS_FILE
     _require(weights_path.is_file(), weights_path, "missing")
-    blob = weights_path.read_bytes()
+    blob = read_bytes(weights_path)
     _require(
         hashlib.sha256(blob).hexdigest() == meta["checksum"].get("sha256"),
         weights_path,
         "checksum mismatch: the weights do not match network.json (corrupted or edited)",
     )
+    _check_tensor_header(blob, meta, weights_path)
     try:
         tensors = st_load(blob)
     except (SafetensorError, ValueError, TypeError, OverflowError) as exc:
@@ -193,6 +290,67 @@ def load_network(directory: str | os.PathLike[str]) -> Network:
         ) from None
 
 
+def _expected_tensors(meta: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """Every tensor a network file may hold: name -> (safetensors dtype, required)."""
+    out: dict[str, tuple[str, bool]] = {
+        "task.ops": ("I8", True),
+        "task.gate_indptr": ("I64", True),
+        "task.gate_inputs": ("I64", True),
+        "task.outputs": ("I64", True),
+    }
+    for i, layer in enumerate(meta["layers"]):
+        weight = WEIGHT_DTYPES[layer["dtype"]]
+        out |= {
+            f"layers.{i}.data": (weight, True),
+            f"layers.{i}.bias": (weight, True),
+            f"layers.{i}.indices": ("I32", True),
+            f"layers.{i}.indptr": ("I64", True),
+        }
+    for prefix in ("input_code", "output_code"):
+        kind = meta[prefix]["kind"]
+        if kind == "bloom":
+            out |= {
+                f"{prefix}.indptr": ("I64", True),
+                f"{prefix}.indices": ("I32", True),
+                f"{prefix}.need": ("I32", False),
+            }
+        elif kind == "linear":
+            out[f"{prefix}.matrix"] = ("F64", True)
+    return out
+
+
+def _check_tensor_header(blob: bytes, meta: dict[str, Any], path: Path) -> None:
+    """Refuse, before decoding any tensor, a file whose tensors are not the ones
+    network.json describes, each with the dtype ``save_network`` writes (weights in the
+    recorded float type; indices, pointers and the task as signed integers)."""
+    n = int.from_bytes(blob[:8], "little")
+    if len(blob) < 8 or not 2 <= n <= len(blob) - 8:
+        raise SuperposeError(f"{path}: not a valid safetensors file (bad header length)")
+    try:
+        header = loads(blob[8 : 8 + n].decode("utf-8"), f"{path}: header")
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise SuperposeError(
+            f"{path}: not a valid safetensors file (header: {type(exc).__name__})"
+        ) from None
+    _require(isinstance(header, dict), path, "not a valid safetensors file (header)")
+    expected = _expected_tensors(meta)
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if name not in expected:
+            raise SuperposeError(f"{path}: unexpected tensor {_show(name)}")
+        dtype = entry.get("dtype") if isinstance(entry, dict) else None
+        want = expected[name][0]
+        if dtype != want:
+            why = "the float type network.json records" if want[0] == "F" else "as saved"
+            raise SuperposeError(
+                f"{path}: tensor {name!r} has dtype {_show(dtype)}; expected {want} ({why})"
+            )
+    missing = sorted(k for k, (_, required) in expected.items() if required and k not in header)
+    if missing:
+        raise SuperposeError(f"{path}: tensor {missing[0]!r} is missing")
+
+
 def _assemble(meta: dict[str, Any], tensors: dict[str, np.ndarray], d: Path) -> Network:
     for name, arr in tensors.items():
         if name.startswith("task.") or name.endswith((".indices", ".indptr")):
@@ -202,8 +360,8 @@ def _assemble(meta: dict[str, Any], tensors: dict[str, np.ndarray], d: Path) -> 
             raise SuperposeError(f"tensor {name!r} holds a non-finite value")
     tmeta = meta["task"]
     task = Task(
-        int(tmeta["features"]),
-        int(tmeta["sparsity"]),
+        tmeta["features"],
+        tmeta["sparsity"],
         tensors["task.ops"],
         tensors["task.gate_indptr"],
         tensors["task.gate_inputs"],
@@ -213,7 +371,7 @@ def _assemble(meta: dict[str, Any], tensors: dict[str, np.ndarray], d: Path) -> 
     )
     layers = []
     for i, lmeta in enumerate(meta["layers"]):
-        rows, cols = (int(v) for v in lmeta["shape"])
+        rows, cols = lmeta["shape"]
         data, indices, indptr = (tensors[f"layers.{i}.{k}"] for k in ("data", "indices", "indptr"))
         if (
             indptr.shape != (rows + 1,)

@@ -157,7 +157,12 @@ def _opt_int(params: dict[str, Any], key: str, default: int) -> tuple[int, bool]
     value = params.get(key)
     if value is None:
         return default, True
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 1
+    ):
         raise SuperposeError(f"memory estimate: {key} must be a positive number, got {value!r}")
     return int(value), False
 

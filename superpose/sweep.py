@@ -77,6 +77,7 @@ from typing import Any
 
 import numpy as np
 
+from superpose._inputs import check_int_digits, loads, read_bytes
 from superpose.errors import SuperposeError
 
 EXECUTORS = ("serial", "process", "dask")
@@ -221,7 +222,7 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     if not p.is_file():
         raise SuperposeError(f"{src}: no such sweep file")
     try:
-        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
+        data = _safe_load_yaml(read_bytes(p).decode("utf-8"), src)
     except UnicodeDecodeError as exc:
         raise SuperposeError(f"{src}: not UTF-8 text ({exc.reason})") from None
     except yaml.YAMLError as exc:
@@ -231,6 +232,21 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
         raise SuperposeError(f"{src}{where}: malformed YAML ({problem})") from None
     default_name = p.stem
     return parse_spec(data, src, default_name=default_name)
+
+
+def _safe_load_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load``, refusing integers beyond Python's digit limit up front."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        check_int_digits(str(node.value), f"{source}, line {node.start_mark.line + 1}")
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+    _Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: nothing is executed
 
 
 def parse_spec(data: Any, source: str = "<memory>", *, default_name: str = "sweep") -> SweepSpec:
@@ -1016,7 +1032,7 @@ def _decode_row(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)
     for k in ("params", "measure", "result", "meta", "seed_spawn_key"):
         if out.get(k) is not None:
-            out[k] = json.loads(out[k])
+            out[k] = loads(out[k], f"results row {out.get('key')!r}, column {k}")
     return out
 
 

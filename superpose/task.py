@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from superpose._atomic import write_text
+from superpose._inputs import loads, read_bytes
 from superpose.errors import SuperposeError
 
 OPS: tuple[str, ...] = ("copy", "and", "or", "xor", "andnot")
@@ -278,8 +279,8 @@ def load_task(path: str | os.PathLike[str]) -> Task:
     if not p.is_file():
         raise SuperposeError(f"{src}: no such task file")
     try:
-        text = p.read_bytes().decode("utf-8")
-        data = json.loads(text)
+        text = read_bytes(p).decode("utf-8")
+        data = loads(text, src)
     except UnicodeDecodeError as exc:
         raise SuperposeError(f"{src}: not UTF-8 text ({exc.reason})") from None
     except json.JSONDecodeError as exc:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -74,17 +75,91 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
         yield advance
 
 
-def parse_params(items: list[str] | None) -> dict[str, Any]:
-    """Parse ``KEY=VALUE`` options (values as JSON when they parse, else strings)."""
+def int_range(option: str, low: int, high: int | None = None) -> Callable[[int | None], int | None]:
+    """A typer option callback: the value, or one line (exit 2) when it is outside low..high.
+
+    Example:
+        >>> int_range("--seed", 0)(-1)
+        Traceback (most recent call last):
+        ...
+        superpose.errors.SuperposeError: --seed must be >= 0, got -1
+    """
     from superpose.errors import SuperposeError
 
+    def check(value: int | None) -> int | None:
+        if value is not None and (value < low or (high is not None and value > high)):
+            bound = f">= {low}" if high is None else f"in {low}..{high:,}"
+            raise SuperposeError(f"{option} must be {bound}, got {value}")
+        return value
+
+    return check
+
+
+def reserved_param_names() -> frozenset[str]:
+    """Keyword arguments of the build functions themselves (``seed``, ``rng``, ``task``...):
+    set by the command, never a construction parameter."""
+    import inspect
+
+    from superpose import constructions, pipeline
+
+    return frozenset(
+        p.name
+        for fn in (pipeline.build, constructions.build)
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    )
+
+
+def _non_finite(value: Any) -> float | None:
+    """The first infinite or NaN number inside a parsed JSON value, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        found = _non_finite(item)
+        if found is not None:
+            return found
+    return None
+
+
+def parse_params(items: list[str] | None, option: str = "--param") -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` options (values as JSON when they parse, else strings).
+
+    Refused in one line: a missing ``=`` or key, a key the command sets itself
+    (:func:`reserved_param_names`), an integer beyond the digit limit, and a number that is not
+    finite (``1e400``, ``Infinity``, ``NaN``).
+
+    Example:
+        >>> parse_params(["ell=3", "kind=gaussian", "width_scale=1.5"])
+        {'ell': 3, 'kind': 'gaussian', 'width_scale': 1.5}
+        >>> parse_params(["seed=1"])
+        Traceback (most recent call last):
+        ...
+        superpose.errors.SuperposeError: --param seed: not a construction parameter ('seed' is set by the command itself; see --help)
+    """
+    from superpose._inputs import loads
+    from superpose.errors import SuperposeError
+
+    reserved = reserved_param_names()
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
-            raise SuperposeError(f"--param expects KEY=VALUE, got {item!r}")
+            raise SuperposeError(f"{option} expects KEY=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise SuperposeError(f"{option} expects KEY=VALUE, got {item!r} (no key)")
+        if key in reserved:
+            raise SuperposeError(
+                f"{option} {key}: not a construction parameter "
+                f"({key!r} is set by the command itself; see --help)"
+            )
         try:
-            out[key.strip()] = json.loads(raw)
+            value = loads(raw, f"{option} {key}")
         except json.JSONDecodeError:
-            out[key.strip()] = raw
+            value = raw
+        bad = _non_finite(value)
+        if bad is not None:
+            raise SuperposeError(f"{option} {key}: numbers must be finite, got {bad}")
+        out[key] = value
     return out

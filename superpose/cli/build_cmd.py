@@ -13,11 +13,13 @@ from superpose.cli._app import (
     app,
     console,
     err_console,
+    int_range,
     new_progress,
     parse_params,
     print_json,
 )
 from superpose.errors import SuperposeError
+from superpose.task import MAX_FEATURES, MAX_GATES
 
 
 def load_or_generate_task(
@@ -49,9 +51,6 @@ def load_or_generate_task(
             task = task.with_sparsity(sparsity)
         return task
     s = 2 if sparsity is None else sparsity
-    for name, value in (("--features", features), ("--outputs", outputs)):
-        if value is not None and value < 1:
-            raise SuperposeError(f"{name} must be >= 1, got {value}")
     if features is not None and s > features:
         raise SuperposeError(f"--sparsity {s} exceeds --features {features}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
@@ -80,8 +79,22 @@ def build_command(
             "--family", help="permutation, and2, or2, xor2, andnot2, kand, uand, circuit."
         ),
     ] = None,
-    features: Annotated[int | None, typer.Option("--features", help="Input features m.")] = None,
-    outputs: Annotated[int | None, typer.Option("--outputs", help="Output features m'.")] = None,
+    features: Annotated[
+        int | None,
+        typer.Option(
+            "--features",
+            help="Input features m.",
+            callback=int_range("--features", 1, MAX_FEATURES),
+        ),
+    ] = None,
+    outputs: Annotated[
+        int | None,
+        typer.Option(
+            "--outputs",
+            help="Output features m'.",
+            callback=int_range("--outputs", 1, MAX_GATES),
+        ),
+    ] = None,
     influence: Annotated[
         str,
         typer.Option(
@@ -89,10 +102,19 @@ def build_command(
         ),
     ] = "uniform",
     arity: Annotated[int, typer.Option("--arity", help="k for the kand family.")] = 3,
-    depth: Annotated[int, typer.Option("--depth", help="Levels for the circuit family.")] = 2,
+    depth: Annotated[
+        int,
+        typer.Option(
+            "--depth", help="Levels for the circuit family.", callback=int_range("--depth", 1)
+        ),
+    ] = 2,
     sparsity: Annotated[
         int | None,
-        typer.Option("--sparsity", help="Most active inputs s (default: the task's, or 2)."),
+        typer.Option(
+            "--sparsity",
+            help="Most active inputs s (default: the task's, or 2).",
+            callback=int_range("--sparsity", 1),
+        ),
     ] = None,
     construction: Annotated[
         str | None,
@@ -106,7 +128,12 @@ def build_command(
         typer.Option("--param", help="Construction parameter KEY=VALUE (repeatable)."),
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed for the task and the construction.")
+        int,
+        typer.Option(
+            "--seed",
+            help="Seed for the task and the construction.",
+            callback=int_range("--seed", 0),
+        ),
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
     search_width: Annotated[

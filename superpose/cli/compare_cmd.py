@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from superpose.cli._app import app, console, err_console, parse_params, print_json
+from superpose.cli._app import (
+    app,
+    console,
+    err_console,
+    int_range,
+    parse_params,
+    print_json,
+)
 from superpose.errors import SuperposeError
 
 
@@ -33,7 +40,12 @@ def compare_command(
         bool,
         typer.Option("--trained/--no-trained", help="Include trained MLPs (needs torch)."),
     ] = True,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for tasks, networks and inputs.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", help="Seed for tasks, networks and inputs.", callback=int_range("--seed", 0)
+        ),
+    ] = 0,
     methods: Annotated[
         str | None,
         typer.Option(
@@ -82,7 +94,7 @@ def compare_command(
             trained=trained,
             progress=say,
             methods=chosen,
-            ours_params=parse_params(ours_param),
+            ours_params=parse_params(ours_param, "--ours-param"),
         )
     if plot is not None:
         make_plot(result, str(plot))

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from superpose.cli._app import app, console, new_progress, print_json
+from superpose.cli._app import app, console, int_range, new_progress, print_json
 
 
 @app.command("demo")
@@ -17,7 +17,7 @@ def demo_command(
         "superpose-demo"
     ),
     quick: Annotated[bool, typer.Option("--quick", help="A smaller instance (seconds).")] = False,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", callback=int_range("--seed", 0))] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Build a superposed 2-AND network and the naive one, verify both, write a report."""

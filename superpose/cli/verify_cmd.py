@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from superpose.cli._app import app, console, print_json, progress_bar
+from superpose.cli._app import app, console, int_range, print_json, progress_bar
 from superpose.errors import SuperposeError
 
 
@@ -79,7 +79,10 @@ def verify_command(
     samples: Annotated[
         int, typer.Option("--samples", help="Random and targeted inputs (each).")
     ] = 10_000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for sampled inputs.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", help="Seed for sampled inputs.", callback=int_range("--seed", 0)),
+    ] = 0,
     max_exhaustive: Annotated[
         int, typer.Option("--max-exhaustive", help="Refuse exhaustive runs above this many inputs.")
     ] = 5_000_000,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,9 @@ def make_construction(name: str, **params: Any) -> Construction:
         raise SuperposeError(
             f"unknown construction {name!r} (known: {', '.join(sorted(CONSTRUCTIONS))})"
         )
+    for key, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SuperposeError(f"construction {name!r}: {key} must be finite, got {value}")
     try:
         return CONSTRUCTIONS[name](**params)
     except TypeError as exc:
