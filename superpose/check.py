@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -242,6 +243,14 @@ def check_network(
     if exact:
         found, why = exact_check(net, exact_budget_seconds)
         if found is not None:
+            if net.construction == "circuit" and task.depth > 1:
+                mode = (
+                    "exhaustive"
+                    if n_sparse_inputs(task.features, s) <= exhaustive_limit
+                    else "random"
+                )
+                levels = _per_level(net, mode, samples, rng, exhaustive_limit)
+                found = dataclasses.replace(found, extra={**found.extra, **levels})
             return found
         skipped.append(why)
     else:
