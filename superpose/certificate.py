@@ -67,6 +67,7 @@ import numpy as np
 from scipy import sparse
 
 from superpose.codes import BloomCode, ExplicitCode
+from superpose.constructions.channels import _ranges
 from superpose.evaluate import evaluate
 from superpose.network import Network
 from superpose.task import n_sparse_inputs
@@ -257,43 +258,63 @@ def _support_certificate(
     )
 
 
+class _Tally:
+    """Wrong, false-positive and false-negative outputs and the first examples, as found."""
+
+    def __init__(self, n_outputs: int) -> None:
+        self.wrong = np.zeros(n_outputs, dtype=bool)
+        self.fp = np.zeros(n_outputs, dtype=bool)
+        self.fn = np.zeros(n_outputs, dtype=bool)
+        self.examples: list[tuple[int, tuple[int, ...]]] = []
+
+    def note(self, rows: np.ndarray, r: np.ndarray, c: np.ndarray, is_on: np.ndarray) -> None:
+        """Output c[i] is wrong on input rows[r[i]] (it read on when ``is_on[i]``)."""
+        self.wrong[c] = True
+        self.fp[c[is_on]] = True
+        self.fn[c[~is_on]] = True
+        for ri, ci in zip(r[:MAX_EXAMPLES].tolist(), c[:MAX_EXAMPLES].tolist(), strict=True):
+            if len(self.examples) < MAX_EXAMPLES:
+                self.examples.append((int(ci), tuple(int(v) for v in rows[ri] if v >= 0)))
+
+    def result(
+        self, wrong_inputs: int, exact_count: bool
+    ) -> tuple[
+        int, bool, np.ndarray, np.ndarray, np.ndarray, tuple[tuple[int, tuple[int, ...]], ...]
+    ]:
+        return (
+            wrong_inputs,
+            exact_count,
+            np.flatnonzero(self.wrong),
+            np.flatnonzero(self.fp),
+            np.flatnonzero(self.fn),
+            tuple(self.examples),
+        )
+
+
+def _run_full(net: Network, rows: np.ndarray, tally: _Tally) -> np.ndarray:
+    """Rows (active features, -1 = none) through the whole network; the wrong rows."""
+    x = _batch(rows, net.task.features)
+    pred = sparse.csr_array(net.predict(x), dtype=bool)
+    diff = (pred != sparse.csr_array(evaluate(net.task, x).values, dtype=bool)).tocoo()
+    if not diff.nnz:
+        return np.empty(0, np.int64)
+    r, c = diff.coords
+    tally.note(rows, r, c, np.asarray(pred[r, c]).ravel().astype(bool))
+    return np.unique(r)
+
+
 def _run_rows(
     net: Network, rows: np.ndarray, tick: Callable[[], None], progress: Progress | None
 ) -> tuple[int, bool, np.ndarray, np.ndarray, np.ndarray, tuple[tuple[int, tuple[int, ...]], ...]]:
     """Every row (active features, -1 = none) through the whole network, against the truth."""
-    m = net.task.features
-    n_out = net.task.n_outputs
-    wrong = np.zeros(n_out, dtype=bool)
-    fp = np.zeros(n_out, dtype=bool)
-    fn = np.zeros(n_out, dtype=bool)
-    examples: list[tuple[int, tuple[int, ...]]] = []
+    tally = _Tally(net.task.n_outputs)
     bad_rows = 0
     for lo in range(0, len(rows), BATCH):
         tick()
-        part = rows[lo : lo + BATCH]
-        x = _batch(part, m)
-        pred = sparse.csr_array(net.predict(x), dtype=bool)
-        diff = (pred != sparse.csr_array(evaluate(net.task, x).values, dtype=bool)).tocoo()
-        if diff.nnz:
-            r, c = diff.coords
-            is_on = np.asarray(pred[r, c]).ravel().astype(bool)
-            wrong[c] = True
-            fp[c[is_on]] = True
-            fn[c[~is_on]] = True
-            bad_rows += len(np.unique(r))
-            for ri, ci in zip(r[:MAX_EXAMPLES].tolist(), c[:MAX_EXAMPLES].tolist(), strict=True):
-                if len(examples) < MAX_EXAMPLES:
-                    examples.append((int(ci), tuple(int(v) for v in part[ri] if v >= 0)))
+        bad_rows += len(_run_full(net, rows[lo : lo + BATCH], tally))
         if progress is not None:
-            progress(len(part))
-    return (
-        bad_rows,
-        bad_rows == 0,
-        np.flatnonzero(wrong),
-        np.flatnonzero(fp),
-        np.flatnonzero(fn),
-        tuple(examples),
-    )
+            progress(len(rows[lo : lo + BATCH]))
+    return tally.result(bad_rows, bad_rows == 0)
 
 
 def _input_membership(net: Network) -> sparse.csr_array:
@@ -321,12 +342,6 @@ def _output_operands(net: Network) -> list[np.ndarray]:
         else:
             out.append(task.operands(node - task.features).astype(np.int64))
     return out
-
-
-def _pair_keys(a: np.ndarray, b: np.ndarray, m: int) -> np.ndarray:
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    keep = lo != hi
-    return lo[keep].astype(np.int64) * m + hi[keep]
 
 
 class _OutOfBudget(Exception):
@@ -441,11 +456,8 @@ def _products_within_groups(
     start2 = np.searchsorted(g2, g1, side="left")
     stop2 = np.searchsorted(g2, g1, side="right")
     counts = stop2 - start2
-    total = int(counts.sum())
     left = np.repeat(np.arange(len(g1)), counts)
-    right = np.repeat(start2, counts) + (
-        np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    )
+    right = np.repeat(start2, counts) + _ranges(counts)
     return g1[left], f1[left], f2[right]
 
 
@@ -628,7 +640,7 @@ def _level_rows(c: sparse.csr_array, need: np.ndarray) -> tuple[sparse.csr_array
     reps = np.minimum(coo.data.astype(np.int64), top[o])
     keep = reps > 0
     f, o, reps = f[keep], o[keep], reps[keep]
-    rows = np.repeat(offset[o], reps) + _ranks(reps)
+    rows = np.repeat(offset[o], reps) + _ranges(reps)
     d = sparse.csr_array(
         (np.ones(len(rows), dtype=np.int32), (rows, np.repeat(f, reps))),
         shape=(int(offset[-1]), c.shape[0]),
@@ -726,7 +738,7 @@ def _candidate_triples(
     def unit_lists(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query index, unit) for every unit of output g[i]."""
         n = lengths[g]
-        return np.repeat(np.arange(len(g)), n), u.indices[np.repeat(u.indptr[g], n) + _ranks(n)]
+        return np.repeat(np.arange(len(g)), n), u.indices[np.repeat(u.indptr[g], n) + _ranges(n)]
 
     def alone_on(g: np.ndarray, f: np.ndarray) -> np.ndarray:
         qi, units = unit_lists(g)
@@ -789,7 +801,7 @@ def _candidate_triples(
         explained = np.flatnonzero(on)
         n_ops = op_len[g[explained]]
         p_ops = np.repeat(explained, n_ops)
-        c_ops = op_flat[np.repeat(op_ptr[g[explained]], n_ops) + _ranks(n_ops)]
+        c_ops = op_flat[np.repeat(op_ptr[g[explained]], n_ops) + _ranges(n_ops)]
         p3, c3 = np.concatenate([p3, p_ops]), np.concatenate([c3, c_ops])
         keep = (c3 != a[p3]) & (c3 != b[p3])
         trip = np.sort(np.stack([a[p3][keep], b[p3][keep], c3[keep]], axis=1), axis=1)
@@ -868,12 +880,12 @@ class _Outputs:
         width = int(np.diff(e.indptr).max(initial=1))
         self.bits = np.full((e.shape[0] + 1, width), self.n_in, dtype=np.int64)  # row m: none
         lens = np.diff(e.indptr)
-        self.bits[np.repeat(np.arange(e.shape[0]), lens), _ranks(lens)] = e.indices
+        self.bits[np.repeat(np.arange(e.shape[0]), lens), _ranges(lens)] = e.indices
         u, q = _output_membership(net)
         length = int(np.diff(u.indptr).max(initial=1))
         self.units = np.full((u.shape[0], max(length, 1)), -1, dtype=np.int64)
         lens = np.diff(u.indptr)
-        self.units[np.repeat(np.arange(u.shape[0]), lens), _ranks(lens)] = u.indices
+        self.units[np.repeat(np.arange(u.shape[0]), lens), _ranges(lens)] = u.indices
         self.need = q
         self.task = net.task
 
@@ -910,12 +922,6 @@ class _Outputs:
         return np.isin(np.arange(len(rows), dtype=np.int64) * self.task.n_outputs + outs, on)
 
 
-def _ranks(lengths: np.ndarray) -> np.ndarray:
-    """0, 1, ..., n_i - 1 for each run of ``lengths``, concatenated."""
-    total = int(lengths.sum())
-    return np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-
-
 def _unkey(keys: np.ndarray, m: int, width: int) -> np.ndarray:
     """Input keys (sorted features in base m) back to rows of ``width`` features."""
     cols = []
@@ -950,35 +956,16 @@ def _run_candidates(
     than ``MAX_EXTRA_PAIRS`` of them the count is a lower bound (the wrong outputs stay exact).
     """
     m = net.task.features
-    n_out = len(net.task.outputs)
-    wrong = np.zeros(n_out, dtype=bool)
-    fp = np.zeros(n_out, dtype=bool)
-    fn = np.zeros(n_out, dtype=bool)
-    examples: list[tuple[int, tuple[int, ...]]] = []
+    tally = _Tally(len(net.task.outputs))
+    note = tally.note
     bad_singles: list[int] = []
     wrong_keys: list[np.ndarray] = []
     wrong_small = 0
 
-    def note(rows: np.ndarray, r: np.ndarray, c: np.ndarray, is_on: np.ndarray) -> None:
-        wrong[c] = True
-        fp[c[is_on]] = True
-        fn[c[~is_on]] = True
-        for ri, ci in zip(r[:MAX_EXAMPLES].tolist(), c[:MAX_EXAMPLES].tolist(), strict=True):
-            if len(examples) < MAX_EXAMPLES:
-                examples.append((int(ci), tuple(int(v) for v in rows[ri] if v >= 0)))
-
     def run(rows: np.ndarray) -> np.ndarray:
         """Rows of an (n, k) array of active features (-1 = none), every output; wrong rows."""
         tick()
-        x = _batch(rows, m)
-        pred = sparse.csr_array(net.predict(x), dtype=bool)
-        truth = sparse.csr_array(evaluate(net.task, x).values, dtype=bool)
-        diff = (pred != truth).tocoo()
-        bad = np.empty(0, np.int64)
-        if diff.nnz:
-            r, c = diff.coords
-            note(rows, r, c, np.asarray(pred[r, c]).ravel().astype(bool))
-            bad = np.unique(r)
+        bad = _run_full(net, rows, tally)
         if progress is not None:
             progress(len(rows))
         return bad
@@ -1043,14 +1030,7 @@ def _run_candidates(
         else:
             exact_count = False
         wrong_pairs += len(np.unique(np.concatenate(found))) if found else 0
-    return (
-        wrong_small + wrong_pairs,
-        exact_count,
-        np.flatnonzero(wrong),
-        np.flatnonzero(fp),
-        np.flatnonzero(fn),
-        tuple(examples),
-    )
+    return tally.result(wrong_small + wrong_pairs, exact_count)
 
 
 __all__ = ["Certificate", "certify", "unsupported"]

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from superpose.constructions.channels import _ranges
 from superpose.task import OP_CODE, Task, n_sparse_inputs
 
 ADVERSARIAL_TARGET = 1e-5
@@ -473,11 +474,6 @@ def cover_free_width(ell: int, s: int, m: int, operands: int) -> float:
     return s * ell / math.exp(min(log_q, 0.0))
 
 
-def _ranks(lengths: np.ndarray) -> np.ndarray:
-    """0, 1, ..., n_i - 1 for each run of ``lengths``, concatenated."""
-    return np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-
-
 def layer_params(
     task: Task,
     failure: float = DEFAULT_FAILURE,
@@ -526,7 +522,7 @@ def layer_params(
         gates_c = np.flatnonzero(cls == c)
         counts = np.diff(task.gate_indptr)[gates_c]
         starts = task.gate_indptr[gates_c]
-        flat = task.gate_inputs[np.repeat(starts, counts) + _ranks(counts)]
+        flat = task.gate_inputs[np.repeat(starts, counts) + _ranges(counts)]
         infl = np.bincount(flat[flat < m], minlength=m) if len(flat) else np.zeros(1)
         r = max(s - c + 1, 0)
         top_of[c] = float(np.sort(infl)[::-1][:r].sum()) if r else 0.0
