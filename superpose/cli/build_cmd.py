@@ -76,7 +76,8 @@ def build_command(
     family: Annotated[
         str | None,
         typer.Option(
-            "--family", help="permutation, and2, or2, xor2, andnot2, kand, uand, circuit."
+            "--family",
+            help="permutation, and2, or2, xor2, andnot2, kand, uand, circuit, stress.",
         ),
     ] = None,
     features: Annotated[
