@@ -66,14 +66,21 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from superpose._reach import (
+    at_least,
+    binary,
+    bit_at,
+    input_membership,
+    level_table,
+    set_bits,
+    unit_sets,
+)
 from superpose.codes import BloomCode, ExplicitCode
 from superpose.constructions.channels import _ranges
 from superpose.evaluate import evaluate
 from superpose.network import Network
 from superpose.task import n_sparse_inputs
 
-BLOCK_BYTES = 2**24
-"""Dense (features x units) contribution blocks are kept below this many bytes."""
 MAX_CANDIDATES = 50_000_000
 """Above this many candidate inputs the certificate gives up (``complete=False``)."""
 BATCH = 1 << 12
@@ -156,6 +163,7 @@ def _candidates_unsupported(net: Network, sparsity: int) -> str | None:
 QUERY_WORK = 20_000_000
 """Entries one sparse product of level queries may touch."""
 MAX_LEVEL_ENTRIES = 150_000_000
+MAX_LEVEL_BYTES = 8 * 2**30
 """Most entries the s = 3 level rows may hold (about 16 bytes each while built)."""
 MAX_SUPPORT_INPUTS = 20_000_000
 """Most inputs the support certificate runs (sum over outputs of C(leaves, <= s))."""
@@ -228,9 +236,12 @@ def _support_certificate(
         )
     width = max(1, s)
     rows = [np.full((1, width), -1, dtype=np.int64)]
-    for ls in supports:
-        for j in range(1, min(s, len(ls)) + 1):
-            combos = np.array(list(itertools.combinations(sorted(ls.tolist()), j)), np.int64)
+    sizes = np.array([len(ls) for ls in supports], dtype=np.int64)
+    for r in np.unique(sizes[sizes > 0]).tolist():  # outputs with r leaves, all at once
+        table = np.sort(np.stack([supports[g] for g in np.flatnonzero(sizes == r).tolist()]))
+        for j in range(1, min(s, r) + 1):
+            picks = np.array(list(itertools.combinations(range(r), j)), dtype=np.int64)
+            combos = table[:, picks].reshape(-1, j)
             rows.append(np.pad(combos, ((0, 0), (0, width - j)), constant_values=-1))
     allrows = np.unique(np.concatenate(rows), axis=0)
     try:
@@ -315,13 +326,6 @@ def _run_rows(
         if progress is not None:
             progress(len(rows[lo : lo + BATCH]))
     return tally.result(bad_rows, bad_rows == 0)
-
-
-def _input_membership(net: Network) -> sparse.csr_array:
-    code = net.input_code
-    if isinstance(code, BloomCode):
-        return sparse.csr_array(code.membership, dtype=np.float32)
-    return sparse.eye_array(net.task.features, format="csr", dtype=np.float32)
 
 
 def _output_membership(net: Network) -> tuple[sparse.csr_array, np.ndarray]:
@@ -414,39 +418,6 @@ def certify(
     )
 
 
-def _at_least(rows: np.ndarray, t: int) -> np.ndarray:
-    """Bitwise "at least ``t`` of the L rows": rows (G, L, W) uint64 -> (G, W)."""
-    g, n_rows, w = rows.shape
-    if t <= 1:
-        return np.bitwise_or.reduce(rows, axis=1)
-    if t >= n_rows:
-        return np.bitwise_and.reduce(rows, axis=1)
-    ones = np.full((g, w), np.iinfo(np.uint64).max, dtype=np.uint64)
-    level = [ones] + [np.zeros((g, w), dtype=np.uint64) for _ in range(t)]
-    for r in range(n_rows):
-        x = rows[:, r, :]
-        for k in range(min(t, r + 1), 0, -1):
-            level[k] |= level[k - 1] & x
-    return level[t]
-
-
-def _set_bits(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row, bit index) of every set bit of a (G, W) uint64 array, bit b of word w = 64 w + b."""
-    r, wi = np.nonzero(words)
-    if len(r) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    bits = np.unpackbits(words[r, wi].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-    rr, b = np.nonzero(bits)
-    return r[rr].astype(np.int64), wi[rr].astype(np.int64) * 64 + b
-
-
-def _bit_rows(columns: np.ndarray, pad: int) -> np.ndarray:
-    """(features, units) booleans -> (units, words) uint64 bit rows (bit f of row o)."""
-    rows = np.pad(columns, ((0, pad), (0, 0)))
-    packed = np.packbits(np.ascontiguousarray(rows.T), axis=1, bitorder="little")
-    return np.ascontiguousarray(packed).view(np.uint64)
-
-
 def _products_within_groups(
     g1: np.ndarray, f1: np.ndarray, g2: np.ndarray, f2: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -459,6 +430,76 @@ def _products_within_groups(
     left = np.repeat(np.arange(len(g1)), counts)
     right = np.repeat(start2, counts) + _ranges(counts)
     return g1[left], f1[left], f2[right]
+
+
+def _meeting_by_counts(
+    reach: np.ndarray, lead: np.ndarray, rows: np.ndarray, t: int, half: np.ndarray, m: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(output, feature) in at least t of its reach rows, and those also in half its lead rows."""
+    z = at_least(reach[rows], t)
+    z_g, z_f = set_bits(z)
+    keep = z_f < m
+    leaders = np.zeros_like(z)
+    for h in np.unique(half).tolist():
+        sel = np.flatnonzero(half == h)
+        leaders[sel] = at_least(lead[rows[sel]], int(h)) & z[sel]
+    l_g, l_f = set_bits(leaders)
+    keep_l = l_f < m
+    return z_g[keep], z_f[keep], l_g[keep_l], l_f[keep_l]
+
+
+def _pair_candidates(table: np.ndarray, rows: np.ndarray, t: int, m: int):
+    """Features that may be in at least t >= 2 of each query's rows (a superset, by pigeonhole:
+    missing at most L - t rows, a feature meets two of any L - t + 2), as (query, feature)."""
+    n_rows = rows.shape[1]
+    if t >= n_rows:  # in every row: AND them all, one row at a time
+        cand = table[rows[:, 0]]
+        for i in range(1, n_rows):
+            cand &= table[rows[:, i]]
+    else:
+        cand = np.zeros((rows.shape[0], table.shape[1]), dtype=np.uint64)
+        for i, j in itertools.combinations(range(n_rows - t + 2), 2):
+            cand |= table[rows[:, i]] & table[rows[:, j]]
+    c_g, c_f = set_bits(cand)
+    keep = c_f < m
+    return c_g[keep], c_f[keep]
+
+
+def _by_pairs(n_rows: int, t: int) -> bool:
+    """Whether the pigeonhole candidates cost less than bitwise counting."""
+    p = n_rows - t + 2
+    return t >= 2 and p * (p - 1) <= 2 * n_rows * t
+
+
+def _row_counts(table: np.ndarray, rows: np.ndarray, g: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """How many of query g[i]'s rows hold feature f[i]."""
+    counts = np.zeros(len(g), dtype=np.int64)
+    for i in range(rows.shape[1]):
+        counts += bit_at(table, rows[g, i], f)
+    return counts
+
+
+def _in_at_least(
+    table: np.ndarray, rows: np.ndarray, t: int, m: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(query, feature) for every feature in at least t of the query's rows (Q, L) of table."""
+    if _by_pairs(rows.shape[1], t):
+        g, f = _pair_candidates(table, rows, t, m)
+        ok = _row_counts(table, rows, g, f) >= t
+        return g[ok], f[ok]
+    g, f = set_bits(at_least(table[rows], t))
+    keep = f < m
+    return g[keep], f[keep]
+
+
+def _meeting_by_pairs(
+    reach: np.ndarray, lead: np.ndarray, rows: np.ndarray, t: int, half: np.ndarray, m: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What :func:`_meeting_by_counts` returns, from :func:`_pair_candidates` (t >= 2)."""
+    c_g, c_f = _pair_candidates(reach, rows, t, m)
+    z = _row_counts(reach, rows, c_g, c_f) >= t
+    leader = z & (_row_counts(lead, rows, c_g, c_f) >= half[c_g])
+    return c_g[z], c_f[z], c_g[leader], c_f[leader]
 
 
 def _candidate_pairs(
@@ -479,51 +520,13 @@ def _candidate_pairs(
     """
     task = net.task
     m = task.features
-    layer = net.layers[0]
-    w = sparse.csr_array(layer.weight, dtype=np.float32)
-    bias = np.asarray(layer.bias, dtype=np.float64)
-    wpos = w.copy()
-    wpos.data = np.maximum(wpos.data, 0)
-    signed = np.asarray((w < 0).sum(axis=1)).ravel() > 0
-    e = _input_membership(net)
-    n_units = w.shape[0]
-    words = (m + 63) // 64
-    reach = np.zeros((n_units, words), dtype=np.uint64)  # S_o | P_o as bit rows
-    lead = np.zeros((n_units, words), dtype=np.uint64)  # S_o | heavy partials (>= T_o / 2)
+    sets = unit_sets(net, tick, progress)
+    stats["unit_sets"] = sets.method
+    reach, lead, kill, signed, alone = sets.reach, sets.lead, sets.kill, sets.signed, sets.alone
     signed_index = np.cumsum(signed) - 1  # row of unit o in `kill` (signed units only)
-    kill = np.zeros((int(signed.sum()) + 1, words), dtype=np.uint64)  # K_o; last row empty
-    block = max(1, min(n_units, BLOCK_BYTES // max(8 * m, 1)))
+    words = reach.shape[1]
     keys: list[np.ndarray] = []
     owners: list[np.ndarray] = []
-    alone_units: list[np.ndarray] = []
-    alone_feats: list[np.ndarray] = []
-    pad = words * 64 - m
-    for lo in range(0, n_units, block):
-        tick()
-        hi = min(n_units, lo + block)
-        cpos = (e @ sparse.csr_array(wpos[lo:hi].T)).toarray()  # (m, units) positive parts
-        full = (e @ sparse.csr_array(w[lo:hi].T)).toarray() if signed[lo:hi].any() else cpos
-        need = -bias[lo:hi]
-        fires = full >= need  # exact for one code: a code is a set
-        outside = np.where(fires, 0.0, cpos)
-        most = outside.max(axis=0) if m else np.zeros(hi - lo)
-        joins = (cpos > 0) & (cpos >= need - most) & ~fires
-        heavy = (cpos > 0) & (2 * cpos >= need) & ~fires
-        reach[lo:hi] = _bit_rows(fires | joins, pad)
-        lead[lo:hi] = _bit_rows(fires | heavy, pad)
-        sel = np.flatnonzero(signed[lo:hi])
-        if len(sel):
-            kill[signed_index[lo + sel]] = _bit_rows(full[:, sel] < cpos[:, sel], pad)
-        u, f = np.nonzero(fires.T)
-        alone_units.append(u + lo)
-        alone_feats.append(f)
-        if progress is not None:
-            progress(hi - lo)
-    units = np.concatenate(alone_units).astype(np.int64)
-    feats = np.concatenate(alone_feats).astype(np.int64)
-    alone = sparse.csr_array(
-        (np.ones(len(units), dtype=np.int32), (units, feats)), shape=(n_units, m)
-    )
     u, q = _output_membership(net)
     counts = sparse.csr_array(u @ alone)  # (outputs, m): n_g(f)
     # N_g: the largest n_g(f) below q_g (0 if none).
@@ -539,6 +542,7 @@ def _candidate_pairs(
     on_alone_keys = np.sort(rows_of[alone_on] * m + counts.indices[alone_on].astype(np.int64))
     lengths = np.diff(u.indptr)
     chunk = max(1, 2**26 // max(8 * words * max(int(lengths.max(initial=1)), 1), 1))
+    chunk_pairs = max(1, 2**26 // (8 * words * 3))
     total = 0
 
     def add(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> int:
@@ -562,21 +566,21 @@ def _candidate_pairs(
         )
         for thr in np.unique(t[outs_l]):
             sel = np.flatnonzero(t[outs_l] == thr)
-            for lo in range(0, len(sel), chunk):
+            # "at least thr of L" either by bit counting over all L rows, or (cheaper when
+            # thr is near L) by pigeonhole: a feature missing at most L - thr rows meets two
+            # of any L - thr + 2 of them, so pairwise ANDs of those rows hold every answer
+            # and a lookup per candidate counts exactly.
+            by_pairs = _by_pairs(int(length), int(thr))
+            step = chunk_pairs if by_pairs else chunk
+            for lo in range(0, len(sel), step):
                 tick()
-                part = sel[lo : lo + chunk]
-                z = _at_least(reach[members[part]], int(thr))
-                z_g, z_f = _set_bits(z)
-                keep = z_f < m
-                z_g, z_f = z_g[keep], z_f[keep]
+                part = sel[lo : lo + step]
+                rows = members[part]
                 half = (q[outs_l[part]] + 1) // 2
-                leaders = np.zeros_like(z)
-                for h in np.unique(half):
-                    rows_h = np.flatnonzero(half == h)
-                    leaders[rows_h] = _at_least(lead[members[part[rows_h]]], int(h)) & z[rows_h]
-                l_g, l_f = _set_bits(leaders)
-                keep = l_f < m
-                l_g, l_f = l_g[keep], l_f[keep]
+                if by_pairs:
+                    z_g, z_f, l_g, l_f = _meeting_by_pairs(reach, lead, rows, int(thr), half, m)
+                else:
+                    z_g, z_f, l_g, l_f = _meeting_by_counts(reach, lead, rows, int(thr), half, m)
                 # a feature that turns the output on alone is no leader (its pairs follow it)
                 drop = np.isin(outs_l[part][l_g] * m + l_f, on_alone_keys)
                 l_g, l_f = l_g[~drop], l_f[~drop]
@@ -608,18 +612,21 @@ def _candidate_pairs(
                     -1, length
                 )
                 row = np.where((fired > 0) & signed[members], signed_index[members], len(kill) - 1)
-                z = _at_least(kill[row], int(thr))
-                z_g, z_f = _set_bits(z)
+                z = at_least(kill[row], int(thr))
+                z_g, z_f = set_bits(z)
                 keep = z_f < m
                 if keep.any():
                     killed += add(g_[z_g[keep]], a_[z_g[keep]], z_f[keep])
     stats["kill_pairs"] = int(killed)
     # Pairs inside each output's operands.
     within = 0
-    for g, ops in enumerate(_output_operands(net)):
-        if len(ops) > 1:
-            a, b = (np.array(v) for v in zip(*itertools.combinations(ops.tolist(), 2), strict=True))
-            within += add(np.full(len(a), g), a, b)
+    operands = _output_operands(net)
+    arity = np.array([len(ops) for ops in operands], dtype=np.int64)
+    for r in np.unique(arity[arity > 1]).tolist():
+        outs_r = np.flatnonzero(arity == r)
+        table = np.stack([operands[g] for g in outs_r.tolist()])
+        ia, ib = np.triu_indices(r, 1)
+        within += add(np.repeat(outs_r, len(ia)), table[:, ia].ravel(), table[:, ib].ravel())
     stats["operand_pairs"] = int(within)
     if not keys:
         return np.empty(0, np.int64), np.empty(0, np.int64)
@@ -690,6 +697,42 @@ def _features_meeting(
     return np.concatenate(out_q), np.concatenate(out_f)
 
 
+def _features_in_bit_rows(
+    table: np.ndarray,
+    query_rows: np.ndarray,
+    query_of: np.ndarray,
+    n_queries: int,
+    need: np.ndarray,
+    m: int,
+    tick: Callable[[], None],
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_features_meeting` over bit rows: (query, feature) for every feature in at least
+    ``need[q]`` (at least 1) of query q's rows of ``table``."""
+    order = np.argsort(query_of, kind="stable")
+    query_of, query_rows = query_of[order], query_rows[order]
+    n_rows = np.bincount(query_of, minlength=n_queries)
+    need = np.maximum(need, 1)
+    width = int(n_rows.max(initial=0))
+    padded = np.full((n_queries, max(width, 1)), len(table) - 1, dtype=np.int64)  # empty row
+    padded[query_of, _ranges(n_rows)] = query_rows
+    out_q: list[np.ndarray] = []
+    out_f: list[np.ndarray] = []
+    step = max(1, 2**26 // (8 * table.shape[1] * 3))
+    live = np.flatnonzero((n_rows >= need) & (n_rows > 0))  # fewer rows than need: nothing
+    for length in np.unique(n_rows[live]).tolist():
+        for t in np.unique(need[live][n_rows[live] == length]).tolist():
+            sel = live[(n_rows[live] == length) & (need[live] == t)]
+            for lo in range(0, len(sel), step):
+                tick()
+                part = sel[lo : lo + step]
+                g, f = _in_at_least(table, padded[part, :length], int(t), m)
+                out_q.append(part[g])
+                out_f.append(f)
+    if not out_q:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(out_q), np.concatenate(out_f)
+
+
 def _candidate_triples(
     net: Network, tick: Callable[[], None], stats: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -712,28 +755,62 @@ def _candidate_triples(
     layer = net.layers[0]
     w = sparse.csr_array(layer.weight, dtype=np.float32)
     need_units = np.round(-np.asarray(layer.bias, dtype=np.float64)).astype(np.int64)
-    e = _input_membership(net)
-    # Entries of the level rows: sum over features and units of min(c_o(f), T_o) <= the sum
-    # of all contributions = sum over input bits of (codes holding it) x (weight read there).
-    load = float(np.asarray(e.sum(axis=0)).ravel() @ np.asarray(w.sum(axis=0)).ravel())
-    if load > MAX_LEVEL_ENTRIES:
-        raise _OutOfBudget(
-            f"the level rows would hold up to {load:,.0f} entries (limit {MAX_LEVEL_ENTRIES:,})"
+    n_units = w.shape[0]
+    words = (m + 63) // 64
+    if binary(net):
+        # 0/1 weights: the level rows as bit rows over the features, kmax per unit
+        kmax = int(np.diff(input_membership(net).indptr).max(initial=0))
+        size = (kmax * n_units + 1) * words * 8
+        if size > MAX_LEVEL_BYTES:
+            raise _OutOfBudget(f"the level bit rows would take {size / 2**30:.1f} GiB")
+        table, counter = level_table(net, tick)
+        stats["level_rows"] = "bits"
+
+        def contributions(f: np.ndarray, units: np.ndarray) -> np.ndarray:
+            return counter.count(f, units)
+
+        def meeting(rows_r: np.ndarray, units_r: np.ndarray, qi_r, n: int, want_r: np.ndarray):
+            high = rows_r > kmax
+            ids = np.where(high, len(table) - 1, (np.minimum(rows_r, kmax) - 1) * n_units + units_r)
+            return _features_in_bit_rows(table, ids, qi_r, n, want_r, m, tick)
+
+        alone_rows = np.flatnonzero((need_units >= 1) & (need_units <= kmax))
+        au, af = set_bits(table[(need_units[alone_rows] - 1) * n_units + alone_rows])
+        keep = af < m
+        fires = sparse.csr_array(
+            (np.ones(int(keep.sum()), dtype=np.int32), (af[keep], alone_rows[au[keep]])),
+            shape=(m, n_units),
         )
-    c = sparse.csr_array(e @ sparse.csr_array(w.T))  # (m, units)
-    c.sort_indices()
-    d, offset = _level_rows(c, need_units)
+    else:
+        e = input_membership(net)
+        # Entries of the level rows: sum over features and units of min(c_o(f), T_o) <= the
+        # sum of all contributions = sum over input bits of (codes holding it) x (weight there).
+        load = float(np.asarray(e.sum(axis=0)).ravel() @ np.asarray(w.sum(axis=0)).ravel())
+        if load > MAX_LEVEL_ENTRIES:
+            raise _OutOfBudget(
+                f"the level rows would hold up to {load:,.0f} entries (limit {MAX_LEVEL_ENTRIES:,})"
+            )
+        c = sparse.csr_array(e @ sparse.csr_array(w.T))  # (m, units)
+        c.sort_indices()
+        d, offset = _level_rows(c, need_units)
+        stats["level_rows"] = "sparse"
+
+        def contributions(f: np.ndarray, units: np.ndarray) -> np.ndarray:
+            """c[f_i, units_i] (sparse lookup)."""
+            if len(f) == 0:
+                return np.zeros(0, dtype=np.int64)
+            return np.round(np.asarray(c[f, units]).ravel()).astype(np.int64)
+
+        def meeting(rows_r: np.ndarray, units_r: np.ndarray, qi_r, n: int, want_r: np.ndarray):
+            ids = offset[units_r] + np.minimum(rows_r, need_units[units_r]) - 1
+            return _features_meeting(d, ids, qi_r, n, want_r, tick)
+
+        fires = sparse.csr_array(c >= np.maximum(need_units, 1)[None, :], dtype=np.int32)
     u, q = _output_membership(net)
     lengths = np.diff(u.indptr)
     # An output on at every input (its always-firing units meet its need) has no new triple.
     constant = np.asarray(u @ (need_units <= 0).astype(np.int64)).ravel() >= q
     outs = np.flatnonzero(~constant & (lengths > 0)).astype(np.int64)
-
-    def contributions(f: np.ndarray, units: np.ndarray) -> np.ndarray:
-        """c[f_i, units_i] (sparse lookup)."""
-        if len(f) == 0:
-            return np.zeros(0, dtype=np.int64)
-        return np.round(np.asarray(c[f, units]).ravel()).astype(np.int64)
 
     def unit_lists(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query index, unit) for every unit of output g[i]."""
@@ -749,8 +826,7 @@ def _candidate_triples(
         """Features reaching r at enough units: r <= 0 counts everywhere."""
         base = np.bincount(qi, weights=r <= 0, minlength=n).astype(np.int64)
         pos = r > 0
-        rows = offset[units[pos]] + np.minimum(r[pos], need_units[units[pos]]) - 1
-        return _features_meeting(d, rows, qi[pos], n, want - base, tick), base
+        return meeting(r[pos], units[pos], qi[pos], n, want - base), base
 
     # Level 1: leaders.
     qi, units = unit_lists(outs)
@@ -812,7 +888,7 @@ def _candidate_triples(
             raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} candidate triples")
     stats["reach_triples"] = int(total)
     # Triples inside an output's operands, and (alone-on feature, operand pair).
-    on_g, on_a = _alone_on_pairs(c, need_units, u, q)
+    on_g, on_a = _alone_on_pairs(fires, need_units, u, q)
     extra_k: list[tuple[int, int, int]] = []
     extra_o: list[int] = []
     for g, ops in enumerate(ops_all):
@@ -840,11 +916,13 @@ def _candidate_triples(
 
 
 def _alone_on_pairs(
-    c: sparse.csr_array, need_units: np.ndarray, u: sparse.csr_array, q: np.ndarray
+    fires: sparse.csr_array, need_units: np.ndarray, u: sparse.csr_array, q: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(output, feature) for every feature that turns the output on by itself."""
+    """(output, feature) for every feature that turns the output on by itself.
+
+    ``fires`` (features x units): f fires o alone (units with need <= 0 excluded: counted
+    apart, they fire on every input)."""
     always = (need_units <= 0).astype(np.int64)  # units that fire on every input
-    fires = sparse.csr_array(c >= np.maximum(need_units, 1)[None, :], dtype=np.int32)
     counts = sparse.csr_array(u @ sparse.csr_array(fires.T))  # (outputs, m)
     rows = np.repeat(np.arange(counts.shape[0], dtype=np.int64), np.diff(counts.indptr))
     on = counts.data + np.asarray(u @ always).ravel()[rows] >= q[rows]
@@ -876,7 +954,7 @@ class _Outputs:
             rows = np.repeat(np.arange(self.n_units, dtype=np.int64), np.diff(w.indptr))
             self.keys = rows * (self.n_in + 1) + w.indices
             self.values = w.data
-        e = sparse.csr_array(_input_membership(net))
+        e = sparse.csr_array(input_membership(net))
         width = int(np.diff(e.indptr).max(initial=1))
         self.bits = np.full((e.shape[0] + 1, width), self.n_in, dtype=np.int64)  # row m: none
         lens = np.diff(e.indptr)

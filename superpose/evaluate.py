@@ -33,7 +33,7 @@ class GroundTruth:
 class _Level:
     gates: np.ndarray  # gate indices in this level
     reads: sparse.csr_array  # (n_nodes, len(gates)): 1 where the node is an operand
-    first: sparse.csr_array  # (n_nodes, len(gates)): 1 where the node is the first operand
+    first: np.ndarray  # each gate's first operand (the node an andnot needs on)
     ops: np.ndarray
     arity: np.ndarray
 
@@ -56,19 +56,12 @@ def _levels(task: Task) -> tuple[_Level, ...]:
         rows = task.gate_inputs[np.repeat(starts, arity) + offsets]
         shape = (task.n_nodes, len(gates))
         reads = sparse.csr_array((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=shape)
-        first = sparse.csr_array(
-            (
-                np.ones(len(gates), dtype=np.int32),
-                (task.gate_inputs[starts], np.arange(len(gates))),
-            ),
-            shape=shape,
-        )
-        levels.append(_Level(gates, reads, first, task.ops[gates], arity))
+        levels.append(_Level(gates, reads, task.gate_inputs[starts], task.ops[gates], arity))
     _LEVEL_CACHE[task] = tuple(levels)
     return _LEVEL_CACHE[task]
 
 
-def _gate_truth(level: _Level, counts: sparse.coo_array, first: sparse.csr_array) -> np.ndarray:
+def _gate_truth(level: _Level, counts: sparse.coo_array, active: sparse.csr_array) -> np.ndarray:
     """Boolean truth for the (input, gate) entries listed in ``counts`` (COO order)."""
     c = counts.data
     g = counts.coords[1]
@@ -78,10 +71,16 @@ def _gate_truth(level: _Level, counts: sparse.coo_array, first: sparse.csr_array
     truth |= (op == OP_CODE["or"]) & (c >= 1)
     truth |= (op == OP_CODE["and"]) & (c == level.arity[g])
     truth |= (op == OP_CODE["xor"]) & (c % 2 == 1)
-    is_andnot = op == OP_CODE["andnot"]
+    is_andnot = (op == OP_CODE["andnot"]) & (c == 1)
     if is_andnot.any():
-        f = np.asarray(first[counts.coords[0], g]).ravel()
-        truth |= is_andnot & (c == 1) & (f == 1)
+        # the one active operand must be the first: look (input, first operand) up among the
+        # batch's active (input, node) keys (a sorted search, not a per-entry row scan)
+        n_nodes = active.shape[1]
+        rows = np.repeat(np.arange(active.shape[0], dtype=np.int64), np.diff(active.indptr))
+        keys = np.sort(rows * n_nodes + active.indices)
+        want = counts.coords[0][is_andnot].astype(np.int64) * n_nodes + level.first[g[is_andnot]]
+        at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+        truth[is_andnot] = keys[at] == want if len(keys) else False
     return truth
 
 
@@ -116,8 +115,7 @@ def _evaluate(task: Task, x: sparse.sparray | np.ndarray) -> tuple[sparse.csr_ar
     per_level_counts = []
     for level in _levels(task):
         counts = (active @ level.reads).tocoo()
-        first = active @ level.first if (level.ops == OP_CODE["andnot"]).any() else None
-        truth = _gate_truth(level, counts, first)
+        truth = _gate_truth(level, counts, active)
         rows = counts.coords[0][truth]
         cols = task.features + level.gates[counts.coords[1][truth]]
         new = sparse.csr_array(

@@ -1,0 +1,335 @@
+"""Which features can make each unit fire: the bit rows the s = 2 certificate starts from.
+
+For unit o (threshold T_o = -b_o) and one feature f, let c+_o(f) be the positive part of
+what f's code brings to o (the sum of o's positive weights over the code's bits) and c_o(f)
+all of it. :func:`unit_sets` returns, as bit rows over the features (bit f of row o):
+
+* ``reach[o]``: f fires o alone (c_o(f) >= T_o), or can take part in firing it jointly
+  (c+_o(f) > 0 and c+_o(f) >= T_o - M_o, M_o the most any feature that does not fire o alone
+  brings);
+* ``lead[o]``: f fires o alone or brings at least half of T_o;
+* ``kill[i]`` (signed units only, in unit order, plus one empty last row): f brings a
+  negative weight to the i-th signed unit (c_o(f) < c+_o(f));
+* ``alone``: the sparse (units x features) 0/1 matrix of "f fires o alone".
+
+Two ways to compute the same sets. The general one (:func:`_dense_sets`) multiplies the
+feature codes by blocks of units: every (feature, unit) contribution, m x units numbers,
+which is most of the certificate's time at m' = 10^6 (10^10 contributions). When every
+weight is 0 or 1 (what ``superposed`` builds for monotone tasks), c_o(f) is a *count* of
+f's code bits that o reads, so "c_o(f) >= j" is a bitwise "at least j of f's k code rows",
+each row the units reading one code bit (:func:`_binary_sets`): k^2 / 2 word operations per
+feature over units / 64 words, instead of one number per (feature, unit). Both are tested
+against each other; :func:`unit_sets` picks the binary one whenever it applies.
+
+Example:
+    >>> import numpy as np
+    >>> from superpose import Task
+    >>> from superpose.constructions import build
+    >>> task = Task.from_gates(8, 2, [("and", [0, 1]), ("and", [2, 3]), ("and", [4, 5])])
+    >>> net = build(task, "superposed", rng=np.random.default_rng(0))
+    >>> sets = unit_sets(net, lambda: None)
+    >>> sets.method, sets.reach.shape[0] == net.layers[0].n_out
+    ('binary', True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from superpose.codes import BloomCode
+from superpose.constructions.channels import _ranges
+from superpose.network import Network
+
+BLOCK_BYTES = 2**24
+"""Dense (features x units) contribution blocks are kept below this many bytes."""
+FEATURE_BLOCK = 4096
+"""Features per block of the binary method (a multiple of 64)."""
+MAX_UNIT_BIT_BYTES = 2**30
+"""The binary method's table (code bits x units bits) stays below this."""
+
+
+@dataclass(frozen=True)
+class UnitSets:
+    """Bit rows over the features per unit (module doc) and how they were computed."""
+
+    reach: np.ndarray
+    lead: np.ndarray
+    kill: np.ndarray
+    signed: np.ndarray
+    alone: sparse.csr_array
+    method: str
+
+
+def input_membership(net: Network) -> sparse.csr_array:
+    """(features x code bits) 0/1: the input code's bits of each feature."""
+    code = net.input_code
+    if isinstance(code, BloomCode):
+        return sparse.csr_array(code.membership, dtype=np.float32)
+    return sparse.eye_array(net.task.features, format="csr", dtype=np.float32)
+
+
+def unit_sets(
+    net: Network, tick: Callable[[], None], progress: Callable[[int], None] | None = None
+) -> UnitSets:
+    """The reach / lead / kill rows of the first layer's units (module doc)."""
+    layer = net.layers[0]
+    w = sparse.csr_array(layer.weight, dtype=np.float32).copy()
+    w.eliminate_zeros()
+    e = input_membership(net)
+    bias = np.asarray(layer.bias, dtype=np.float64)
+    binary = bool(np.all(w.data == 1)) and bool(np.all(e.data == 1))
+    width_bytes = (w.shape[1] + 1) * ((w.shape[0] + 63) // 64) * 8
+    if binary and width_bytes <= MAX_UNIT_BIT_BYTES:
+        return _binary_sets(e, w, bias, tick, progress)
+    return _dense_sets(e, w, bias, tick, progress)
+
+
+def at_least(rows: np.ndarray, t: int) -> np.ndarray:
+    """Bitwise "at least ``t`` of the L rows": rows (G, L, W) uint64 -> (G, W)."""
+    g, n_rows, w = rows.shape
+    if t <= 1:
+        return np.bitwise_or.reduce(rows, axis=1)
+    if t >= n_rows:
+        return np.bitwise_and.reduce(rows, axis=1)
+    ones = np.full((g, w), np.iinfo(np.uint64).max, dtype=np.uint64)
+    level = [ones] + [np.zeros((g, w), dtype=np.uint64) for _ in range(t)]
+    for r in range(n_rows):
+        x = rows[:, r, :]
+        for k in range(min(t, r + 1), 0, -1):
+            level[k] |= level[k - 1] & x
+    return level[t]
+
+
+def set_bits(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, bit index) of every set bit of a (G, W) uint64 array, bit b of word w = 64 w + b."""
+    flat = np.flatnonzero(words)  # faster than a 2-D nonzero on sparse rows
+    if len(flat) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    r, wi = np.divmod(flat, words.shape[1])
+    bits = np.unpackbits(words[r, wi].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+    rr, b = np.nonzero(bits)
+    return r[rr].astype(np.int64), wi[rr].astype(np.int64) * 64 + b
+
+
+def bit_rows(columns: np.ndarray, pad: int) -> np.ndarray:
+    """(features, units) booleans -> (units, words) uint64 bit rows (bit f of row o)."""
+    rows = np.pad(columns, ((0, pad), (0, 0)))
+    packed = np.packbits(np.ascontiguousarray(rows.T), axis=1, bitorder="little")
+    return np.ascontiguousarray(packed).view(np.uint64)
+
+
+def bit_at(rows: np.ndarray, which: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """Bit ``features[i]`` of row ``which[i]`` of a (rows, words) uint64 table, as booleans."""
+    word = rows[which, features >> 6]
+    return ((word >> (features & 63).astype(np.uint64)) & np.uint64(1)).astype(bool)
+
+
+def _dense_sets(
+    e: sparse.csr_array,
+    w: sparse.csr_array,
+    bias: np.ndarray,
+    tick: Callable[[], None],
+    progress: Callable[[int], None] | None,
+) -> UnitSets:
+    """Every (feature, unit) contribution, a block of units at a time (any weights)."""
+    m, n_units = e.shape[0], w.shape[0]
+    wpos = w.copy()
+    wpos.data = np.maximum(wpos.data, 0)
+    signed = np.asarray((w < 0).sum(axis=1)).ravel() > 0
+    words = (m + 63) // 64
+    reach = np.zeros((n_units, words), dtype=np.uint64)
+    lead = np.zeros((n_units, words), dtype=np.uint64)
+    signed_index = np.cumsum(signed) - 1
+    kill = np.zeros((int(signed.sum()) + 1, words), dtype=np.uint64)
+    block = max(1, min(n_units, BLOCK_BYTES // max(8 * m, 1)))
+    pad = words * 64 - m
+    alone_units: list[np.ndarray] = []
+    alone_feats: list[np.ndarray] = []
+    for lo in range(0, n_units, block):
+        tick()
+        hi = min(n_units, lo + block)
+        cpos = (e @ sparse.csr_array(wpos[lo:hi].T)).toarray()  # (m, units) positive parts
+        full = (e @ sparse.csr_array(w[lo:hi].T)).toarray() if signed[lo:hi].any() else cpos
+        need = -bias[lo:hi]
+        fires = full >= need  # exact for one code: a code is a set
+        outside = np.where(fires, 0.0, cpos)
+        most = outside.max(axis=0) if m else np.zeros(hi - lo)
+        joins = (cpos > 0) & (cpos >= need - most) & ~fires
+        heavy = (cpos > 0) & (2 * cpos >= need) & ~fires
+        reach[lo:hi] = bit_rows(fires | joins, pad)
+        lead[lo:hi] = bit_rows(fires | heavy, pad)
+        sel = np.flatnonzero(signed[lo:hi])
+        if len(sel):
+            kill[signed_index[lo + sel]] = bit_rows(full[:, sel] < cpos[:, sel], pad)
+        u, f = np.nonzero(fires.T)
+        alone_units.append(u + lo)
+        alone_feats.append(f)
+        if progress is not None:
+            progress(hi - lo)
+    alone = _alone(np.concatenate(alone_units), np.concatenate(alone_feats), n_units, m)
+    return UnitSets(reach, lead, kill, signed, alone, "dense")
+
+
+def _binary_sets(
+    e: sparse.csr_array,
+    w: sparse.csr_array,
+    bias: np.ndarray,
+    tick: Callable[[], None],
+    progress: Callable[[int], None] | None,
+) -> UnitSets:
+    """The same sets for 0/1 weights, from bitwise counts over each feature's code rows.
+
+    Two passes over the features: the first finds which units each feature fires alone and
+    M_o (the highest count a non-firing feature reaches); the second the join and lead
+    thresholds, written into the unit-major rows a block of features at a time.
+    """
+    m = e.shape[0]
+    n_units = w.shape[0]
+    uw = (n_units + 63) // 64
+    words = (m + 63) // 64
+    counter = _CodeCounter(e, w)
+    kmax = counter.kmax
+    need = -bias
+
+    def masks(thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per level j = 1..kmax the units whose threshold is j, and the always-on units."""
+        table = np.zeros((kmax + 1, n_units), dtype=bool)
+        inside = (thr >= 1) & (thr <= kmax)
+        table[thr[inside].astype(np.int64), np.flatnonzero(inside)] = True
+        pad = ((0, 0), (0, uw * 64 - n_units))
+        packed = np.packbits(np.pad(table, pad), axis=1, bitorder="little").view(np.uint64)
+        always = np.packbits(np.pad(thr <= 0, (0, uw * 64 - n_units)), bitorder="little")
+        return packed, always.view(np.uint64)
+
+    def select(level: list[np.ndarray], table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        per_level, always = table
+        out = np.broadcast_to(always, level[0].shape).copy()
+        for j in range(1, kmax + 1):
+            if per_level[j].any():
+                out |= level[j] & per_level[j]
+        return out
+
+    fire_t = masks(np.ceil(need))
+    outside = np.zeros((kmax + 1, uw), dtype=np.uint64)
+    alone_units: list[np.ndarray] = []
+    alone_feats: list[np.ndarray] = []
+    for lo in range(0, m, FEATURE_BLOCK):
+        tick()
+        hi = min(m, lo + FEATURE_BLOCK)
+        level = counter.levels(lo, hi)
+        fires = select(level, fire_t)
+        for j in range(1, kmax + 1):
+            outside[j] |= np.bitwise_or.reduce(level[j] & ~fires, axis=0)
+        f, u = set_bits(fires)
+        keep = u < n_units
+        alone_units.append(u[keep])
+        alone_feats.append(f[keep] + lo)
+    seen = np.unpackbits(outside.view(np.uint8), axis=1, bitorder="little")[:, :n_units]
+    most = (seen * np.arange(kmax + 1)[:, None]).max(axis=0)
+    join_t = masks(np.maximum(1, np.ceil(need - most)))
+    lead_t = masks(np.maximum(1, np.ceil(need / 2)))
+    reach = np.zeros((n_units, words), dtype=np.uint64)
+    lead = np.zeros((n_units, words), dtype=np.uint64)
+    for lo in range(0, m, FEATURE_BLOCK):
+        tick()
+        hi = min(m, lo + FEATURE_BLOCK)
+        level = counter.levels(lo, hi)
+        fires = select(level, fire_t)
+        w0, w1 = lo // 64, (hi + 63) // 64
+        reach[:, w0:w1] = _transpose(fires | select(level, join_t), n_units)
+        lead[:, w0:w1] = _transpose(fires | select(level, lead_t), n_units)
+        if progress is not None:
+            progress(hi - lo)
+    alone = _alone(np.concatenate(alone_units), np.concatenate(alone_feats), n_units, m)
+    kill = np.zeros((1, words), dtype=np.uint64)
+    return UnitSets(reach, lead, kill, np.zeros(n_units, dtype=bool), alone, "binary")
+
+
+class _CodeCounter:
+    """Bitwise "unit o reads at least j of feature f's code bits" (0/1 weights and codes)."""
+
+    def __init__(self, e: sparse.csr_array, w: sparse.csr_array) -> None:
+        m, width = e.shape
+        self.n_units = w.shape[0]
+        self.uw = (self.n_units + 63) // 64
+        k = np.diff(e.indptr)
+        self.kmax = int(k.max(initial=0))
+        # codes[f] = f's code bits, padded with `width` (a row of no units)
+        self.codes = np.full((m, max(self.kmax, 1)), width, dtype=np.int64)
+        self.codes[np.repeat(np.arange(m), k), _ranges(k)] = e.indices
+        self.units_of_bit = np.zeros((width + 1, self.uw), dtype=np.uint64)
+        wt = sparse.csr_array(w.T)
+        rows_per = max(1, BLOCK_BYTES // max(self.n_units, 1))
+        for lo in range(0, width, rows_per):
+            hi = min(width, lo + rows_per)
+            dense = wt[lo:hi].toarray() > 0  # (bits, units)
+            self.units_of_bit[lo:hi] = bit_rows(dense.T, self.uw * 64 - self.n_units)
+
+    def levels(self, lo: int, hi: int) -> list[np.ndarray]:
+        """level[j][f - lo] = the units reading at least j of f's code bits (unit bit rows)."""
+        rows = self.units_of_bit[self.codes[lo:hi]]  # (B, kmax, uw)
+        level = [np.full((hi - lo, self.uw), np.iinfo(np.uint64).max, dtype=np.uint64)]
+        level += [np.zeros((hi - lo, self.uw), dtype=np.uint64) for _ in range(self.kmax)]
+        for r in range(self.codes.shape[1]):
+            x = rows[:, r, :]
+            for j in range(min(self.kmax, r + 1), 0, -1):
+                level[j] |= level[j - 1] & x
+        return level
+
+    def count(self, f: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """c_{units[i]}(f[i]): how many of f[i]'s code bits unit units[i] reads."""
+        words = self.units_of_bit[self.codes[f], (units >> 6)[:, None]]  # (P, kmax)
+        bits = (words >> (units & 63).astype(np.uint64)[:, None]) & np.uint64(1)
+        return bits.sum(axis=1).astype(np.int64)
+
+
+def binary(net: Network) -> bool:
+    """Whether every first-layer weight and every input-code entry is 0 or 1."""
+    w = sparse.csr_array(net.layers[0].weight)
+    e = input_membership(net)
+    return bool(np.all((w.data == 0) | (w.data == 1))) and bool(np.all(e.data == 1))
+
+
+def level_table(net: Network, tick: Callable[[], None]) -> tuple[np.ndarray, _CodeCounter]:
+    """Bit rows "features bringing at least j to unit o" of a 0/1 network, and its counter.
+
+    Row ``(j - 1) * units + o`` (j = 1 .. kmax) holds the features f with c_o(f) >= j; the
+    last row is empty (what "at least j > kmax" holds).
+    """
+    w = sparse.csr_array(net.layers[0].weight, dtype=np.float32).copy()
+    w.eliminate_zeros()
+    e = input_membership(net)
+    m, n_units = e.shape[0], w.shape[0]
+    counter = _CodeCounter(e, w)
+    words = (m + 63) // 64
+    table = np.zeros((counter.kmax * n_units + 1, words), dtype=np.uint64)
+    for lo in range(0, m, FEATURE_BLOCK):
+        tick()
+        hi = min(m, lo + FEATURE_BLOCK)
+        level = counter.levels(lo, hi)
+        w0, w1 = lo // 64, (hi + 63) // 64
+        for j in range(1, counter.kmax + 1):
+            rows = slice((j - 1) * n_units, j * n_units)
+            table[rows, w0:w1] = _transpose(level[j], n_units)
+    return table, counter
+
+
+def _transpose(rows: np.ndarray, n_units: int) -> np.ndarray:
+    """(features, unit words) bit rows -> (units, feature words), features padded to 64."""
+    bits = np.unpackbits(rows.view(np.uint8), axis=1, bitorder="little")[:, :n_units]
+    pad = (-bits.shape[0]) % 64
+    bits = np.pad(bits, ((0, pad), (0, 0)))
+    # pack along the features first: the transpose then moves 8x fewer bytes
+    packed = np.packbits(bits, axis=0, bitorder="little")  # (feature bytes, units)
+    return np.ascontiguousarray(packed.T).view(np.uint64)
+
+
+def _alone(units: np.ndarray, feats: np.ndarray, n_units: int, m: int) -> sparse.csr_array:
+    return sparse.csr_array(
+        (np.ones(len(units), dtype=np.int32), (units.astype(np.int64), feats.astype(np.int64))),
+        shape=(n_units, m),
+    )
