@@ -45,6 +45,8 @@ DEFAULT_SAMPLES = 2000
 EXHAUSTIVE_LIMIT = 1_000_000
 """Instances with at most this many <= s-sparse inputs are checked on all of them."""
 MAX_FAILING = 10
+STAGE_BUDGET_SECONDS = 120.0
+"""Time each stage's exact certificate may take in a deep network's per-level record."""
 
 Progress = Callable[[int], None]
 
@@ -298,11 +300,12 @@ def _per_level(
     The outputs decide ``passed``; a level can be wrong on an input and the outputs still be
     right (a wrong carry that no output reads), so the levels are recorded beside the verdict:
     per level, the inputs on which it holds a wrong node end to end, and when fed the exact
-    code of the previous level (the error the level adds by itself).
+    code of the previous level (the error the level adds by itself), and the exact
+    certificate of every stage whose inputs it covers (:func:`superpose.levels.stage_certificates`).
     """
     if net.construction != "circuit" or net.task.depth < 2:
         return {}
-    from superpose.levels import level_report
+    from superpose.levels import level_report, stage_certificates
 
     rng = rng if rng is not None else np.random.default_rng(0)
     rep = level_report(net, mode, samples, rng, max_exhaustive=limit)
@@ -312,6 +315,7 @@ def _per_level(
             "inputs_checked": rep.inputs_checked,
             "wrong_end_to_end": [int(r["wrong_end_to_end"]) for r in rep.stages],
             "wrong_clean_input": [int(r["wrong_clean_input"]) for r in rep.stages],
+            "exact": stage_certificates(net, STAGE_BUDGET_SECONDS),
         }
     }
 
