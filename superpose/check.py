@@ -45,6 +45,8 @@ DEFAULT_SAMPLES = 2000
 EXHAUSTIVE_LIMIT = 1_000_000
 """Instances with at most this many <= s-sparse inputs are checked on all of them."""
 MAX_FAILING = 10
+MAX_WRONG_LISTED = 10_000
+"""An exact check lists the wrong outputs (for a patch, or a reader) up to this many."""
 STAGE_BUDGET_SECONDS = 120.0
 """Time each stage's exact certificate may take in a deep network's per-level record."""
 
@@ -213,6 +215,11 @@ def exact_check(
                         + net.task.features
                         + 1,
                     )
+                ),
+                **(
+                    {"wrong_outputs": [int(g) for g in cert.wrong_outputs]}
+                    if 0 < len(cert.wrong_outputs) <= MAX_WRONG_LISTED
+                    else {}
                 ),
             },
         ),

@@ -40,6 +40,7 @@ from superpose.check import (
 )
 from superpose.constructions import CONSTRUCTIONS, make_construction
 from superpose.constructions import build as build_unchecked
+from superpose.constructions.patch import PATCHABLE, patch_outputs, patchable
 from superpose.errors import SuperposeError
 from superpose.network import Network
 from superpose.seeds import Seeds
@@ -207,8 +208,29 @@ def build(
         if progress is not None:
             progress({"event": "check", "attempt": i})
         last = _check(net, check_samples, exhaustive_limit, exact_budget_seconds, seeds, progress)
+        patched = None if last.passed else _patched(net, last)
         if progress is not None:
-            progress({"event": "result", "attempt": i, "check": last})
+            step = "patch" if patched is not None else "grow"
+            progress({"event": "result", "attempt": i, "check": last, "next": step})
+        if patched is not None:
+            # The exact check named the wrong outputs: give them private units (far cheaper
+            # than growing every width) and certify again.
+            again = _check(
+                patched, check_samples, exhaustive_limit, exact_budget_seconds, seeds, progress
+            )
+            if progress is not None:
+                progress({"event": "patched", "attempt": i, "check": again})
+            if again.passed:
+                attempts.append(
+                    {
+                        "width_scale": p.get("width_scale", 1.0),
+                        "kind": last.kind,
+                        "inputs_with_error": last.inputs_with_error,
+                        "outputs_with_error": last.outputs_with_error,
+                        "patched": patched.extras["patched"]["units_added"],
+                    }
+                )
+                net, last = patched, again
         if last.passed:
             record(net, last)
             if attempts:
@@ -253,6 +275,32 @@ def build(
     explicit.extras["fallback"] = why
     explicit.extras["check_attempts"] = [{"construction": name, **a} for a in attempts]
     return explicit
+
+
+PATCH_SHARE = 0.05
+"""Patch (private units for the wrong outputs) when they need at most this share of the
+layer's units; otherwise grow the widths."""
+
+
+def _patched(net: Network, check: Check) -> Network | None:
+    """``net`` with the outputs an exact check found wrong on private units, if that applies."""
+    wrong = check.extra.get("wrong_outputs")
+    if check.kind != "exact" or not wrong or patchable(net) is not None:
+        return None
+    task = net.task
+    cost = 0
+    for g in wrong:
+        node = int(task.outputs[g])
+        if node < task.features:
+            cost += 1
+            continue
+        op = task.op_name(node - task.features)
+        if op not in PATCHABLE:
+            return None
+        cost += 1 if op == "and" else int(task.arity[node - task.features])
+    if cost > PATCH_SHARE * net.layers[0].n_out:
+        return None
+    return patch_outputs(net, np.asarray(wrong, dtype=np.int64))
 
 
 def _check(

@@ -308,9 +308,19 @@ def _build(
                 progress.update(bar, completed=event["n"])
             elif kind == "result" and show and not event["check"].passed:
                 c = event["check"]
+                step = (
+                    f"patching its {c.outputs_with_error:,} wrong output(s) with private units"
+                    if event.get("next") == "patch"
+                    else "growing the widths"
+                )
                 progress.console.print(
                     f"[yellow]attempt {event['attempt'] + 1}: {c.kind} check found "
-                    f"{c.inputs_with_error:,} wrong input(s); growing the widths[/]",
+                    f"{c.inputs_with_error:,} wrong input(s); {step}[/]",
+                    highlight=False,
+                )
+            elif kind == "patched" and show and not event["check"].passed:
+                progress.console.print(
+                    "[yellow]the patched network is still wrong; growing the widths[/]",
                     highlight=False,
                 )
 
