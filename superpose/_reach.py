@@ -81,9 +81,8 @@ def unit_sets(
     w.eliminate_zeros()
     e = input_membership(net)
     bias = np.asarray(layer.bias, dtype=np.float64)
-    binary = bool(np.all(w.data == 1)) and bool(np.all(e.data == 1))
     width_bytes = (w.shape[1] + 1) * ((w.shape[0] + 63) // 64) * 8
-    if binary and width_bytes <= MAX_UNIT_BIT_BYTES:
+    if binary(net) and width_bytes <= MAX_UNIT_BIT_BYTES:
         return _binary_sets(e, w, bias, tick, progress)
     return _dense_sets(e, w, bias, tick, progress)
 
