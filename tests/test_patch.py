@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_certificate import _truth
 
 from superpose import SuperposeError, Task
 from superpose.certificate import certify
 from superpose.constructions import build as build_unchecked
 from superpose.constructions.patch import patch_outputs
+from superpose.io import load_network, save_network
 from superpose.pipeline import build
-from test_certificate import _truth
 
 OPS = ("and", "or", "copy")
 
@@ -51,7 +52,7 @@ def test_patch_fixes_wrong_outputs_and_breaks_none():
     assert before > 0 and after < before / 4
 
 
-def test_build_patches_instead_of_growing():
+def test_build_patches_instead_of_growing(tmp_path):
     found = 0
     for seed in range(12):
         net = build(_task(seed), "superposed", seed=seed, width_scale=0.15, fallback=False)
@@ -62,6 +63,8 @@ def test_build_patches_instead_of_growing():
         assert check["kind"] == "exact" and check["passed"]
         assert _truth(net) == (set(), 0)
         assert net.extras["check_attempts"][-1]["patched"] == net.extras["patched"]["units_added"]
+        save_network(net, tmp_path / str(seed))  # the private units' decode survives a reload
+        assert _truth(load_network(tmp_path / str(seed))) == (set(), 0)
     assert found > 0
 
 

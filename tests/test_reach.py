@@ -13,13 +13,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import sparse
+from test_certificate import _truth
 
 from superpose import Task
 from superpose._reach import _binary_sets, _dense_sets, input_membership
 from superpose.certificate import _meeting_by_counts, _meeting_by_pairs, certify
 from superpose.constructions import build
 from superpose.network import Layer, Network
-from test_certificate import _truth
 
 
 def _binary_net(seed: int) -> Network:

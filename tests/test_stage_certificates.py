@@ -40,7 +40,6 @@ def test_stage_network_is_the_stage(seed):
     net = _circuit(seed)
     codes = stage_codes(net)
     x = sparse.csr_array(next(iter(exhaustive_inputs(net.task.features, 2, 10_000))))
-    z = net.encode(x)
     for i, (layer, entry) in enumerate(zip(net.layers, codes, strict=True)):
         # fed its clean input (the previous stage's true nodes), the stage network decodes as
         # the deep network's stage does on that same code
