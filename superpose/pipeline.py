@@ -131,6 +131,7 @@ def build(
     exact_budget_seconds: float | None = 600.0,
     fallback: bool = True,
     grow: tuple[float, ...] = GROW,
+    patch: bool = True,
     progress: Events | None = None,
     **params: Any,
 ) -> Network:
@@ -139,7 +140,9 @@ def build(
     ``construction`` (default: :func:`choose_construction`) and ``params`` pick the design;
     ``seed`` seeds everything (:class:`superpose.seeds.Seeds`: the ``build`` and ``check``
     streams); a caller with its own seeding (a sweep point) may pass the build stream as
-    ``rng`` (every attempt restarts from its state). ``check=False`` records ``{"kind": "none"}`` and skips steps 3-4. The returned
+    ``rng`` (every attempt restarts from its state). ``check=False`` records ``{"kind": "none"}`` and skips steps 3-4. When an exact check names a few
+    wrong and/or/copy outputs of a one-level network they are patched with private units and
+    certified again before any width grows (``patch=False``: grow only). The returned
     network carries ``extras["check"]``; ``extras["fallback"]`` says when and why the explicit
     network was built instead; ``extras["check_attempts"]`` lists the widths that failed.
 
@@ -208,7 +211,7 @@ def build(
         if progress is not None:
             progress({"event": "check", "attempt": i})
         last = _check(net, check_samples, exhaustive_limit, exact_budget_seconds, seeds, progress)
-        patched = None if last.passed else _patched(net, last)
+        patched = None if last.passed or not patch else _patched(net, last)
         if progress is not None:
             step = "patch" if patched is not None else "grow"
             progress({"event": "result", "attempt": i, "check": last, "next": step})

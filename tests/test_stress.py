@@ -120,14 +120,16 @@ def test_superposed_build_tells_the_truth(seed: int, sparsity: int) -> None:
 @pytest.mark.parametrize("seed", range(6))
 def test_too_narrow_build_reports_its_errors(seed: int) -> None:
     task = _task(seed, 2 + seed % 2)
-    net = build(
-        task, "superposed", seed=seed, fallback=False, grow=(1.0,), width_scale=0.1, repair=False
-    )
+    narrow = dict(fallback=False, grow=(1.0,), width_scale=0.1, repair=False)
+    net = build(task, "superposed", seed=seed, patch=False, **narrow)
     check = net.extras["check"]
     truth = _brute_force(net)
     assert truth > 0  # a tenth of the automatic widths, unrepaired: too narrow to be right
     assert not check["passed"]
     assert check["inputs_with_error"] == truth
+    # with patching on, the build is either patched right or still reports the truth
+    again = build(task, "superposed", seed=seed, **narrow)
+    assert again.extras["check"]["inputs_with_error"] == _brute_force(again)
 
 
 def test_medium_task_default_build_against_fresh_inputs() -> None:
