@@ -26,9 +26,10 @@ output g read units U_g and decode as on iff at least q_g of them fire. For a pa
   fires alone, both below q_g), both features reach (fire alone or can join) at least
   q_g - N_g of g's units (N_g: the largest n_g below q_g), and one of them, the *leader*,
   fires or is heavy in at least half of q_g. :func:`_candidate_pairs` keeps each unit's
-  "reach" and "lead" sets as bit rows over the features and finds, per output, the leaders
-  and the reaching features with a bitwise "at least t of L" (:func:`_at_least`); X holds
-  every (leader, reaching feature) pair.
+  "reach" and "lead" sets as bit rows over the features (:mod:`superpose._reach`) and finds,
+  per output, the leaders and the reaching features with a bitwise "at least t of L", or,
+  when t is near L, from pairwise ANDs of rows (:func:`_in_at_least`); X holds every
+  (leader, reaching feature) pair.
 * an output that a single feature turns on stays on when a second feature joins, unless a
   unit has negative weights the second feature reaches (a unit's only way to fire less on
   more input). X holds (fires-alone, reaches-a-negative-weight) pairs of every signed unit.
@@ -40,8 +41,8 @@ outputs wrong on X are exactly the outputs wrong on some <= 2-sparse input, and 
 inputs of X are all of them. The verdict is exact: no sampling, no probability; the work is
 the size of X (reported), not C(m, 2).
 
-Memory: contributions are computed for a block of units at a time (features x block, dense),
-so peak memory stays near ``BLOCK_BYTES`` plus X.
+Memory: the reach and lead rows (units x features bits: 2.6 GB at m' = 10^6) plus X; the
+contributions behind them are computed a block at a time (:mod:`superpose._reach`).
 
 Example:
     >>> import numpy as np
