@@ -380,3 +380,22 @@ def test_search_width_writes_no_wall_clock_time(tmp_path, capsys):
     assert record["found"] and record["probes"]
     assert not {k for k in _keys(meta) if k.endswith("seconds")}
     assert (tmp_path / "a" / META_FILE).read_bytes() == (tmp_path / "b" / META_FILE).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("param", "name"),
+    [
+        ("ell=2.5", "ell"),
+        ("ell_out=-3", "ell_out"),
+        ("width_scale=-1", "width_scale"),
+        ("failure=2", "failure"),
+        ("heavy_share=0", "heavy_share"),
+    ],
+)
+def test_construction_parameters_out_of_range(tmp_path, capsys, param, name):
+    """A parameter outside its range: one line naming it, exit 2, nothing written."""
+    out = tmp_path / "o"
+    argv = ["build", "--family", "and2", "--features", "200", "--outputs", "200"]
+    code, _, err = run(capsys, *argv, "--param", param, "--out", out)
+    assert code == 2 and name in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -611,6 +611,29 @@ failure-probability rule alone. Measured at 10^6 uniform 2-ANDs: the repair take
 finds wrong on 18 inputs and grows to 13 010)."""
 
 
+def _validate(params: dict[str, Any]) -> None:
+    """One clear error for a parameter outside its range (nothing is stored until all pass).
+
+    Code lengths and widths are positive integers (or None: automatic); ``failure`` is a
+    probability in (0, 1); ``heavy_share`` a share in (0, 1]; ``width_scale`` positive.
+    """
+    for key in ("ell", "ell_out", "t", "n_in", "n_hidden", "n_out"):
+        value = params.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise SuperposeError(f"{key} must be a positive integer (or unset), got {value!r}")
+    checks = (
+        ("failure", lambda v: 0 < v < 1, "a probability in (0, 1)"),
+        ("heavy_share", lambda v: 0 < v <= 1, "a share in (0, 1]"),
+        ("width_scale", lambda v: 0 < v < math.inf, "a positive number"),
+    )
+    for key, ok, what in checks:
+        value = params[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+            raise SuperposeError(f"{key} must be {what}, got {value!r}")
+
+
 class _Certified(Construction):
     """The superposed constructions: widths from a failure rule, scaled by ``width_scale``.
 
@@ -703,6 +726,7 @@ class Superposed(_Certified):
         repair: bool = True,
         home: bool = False,
     ) -> None:
+        _validate(locals())
         self.repair = repair
         self.home = home
         self.ell = ell
@@ -968,6 +992,7 @@ class Superposed3(_Certified):
         explicit_inputs: bool = False,
         explicit_outputs: bool = False,
     ) -> None:
+        _validate(locals())
         self.ell = ell
         self.ell_out = ell_out
         self.t = t
