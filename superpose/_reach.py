@@ -76,13 +76,10 @@ def unit_sets(
     net: Network, tick: Callable[[], None], progress: Callable[[int], None] | None = None
 ) -> UnitSets:
     """The reach / lead / kill rows of the first layer's units (module doc)."""
-    layer = net.layers[0]
-    w = sparse.csr_array(layer.weight, dtype=np.float32).copy()
-    w.eliminate_zeros()
-    e = input_membership(net)
-    bias = np.asarray(layer.bias, dtype=np.float64)
+    w, e = _first_layer(net)
+    bias = np.asarray(net.layers[0].bias, dtype=np.float64)
     width_bytes = (w.shape[1] + 1) * ((w.shape[0] + 63) // 64) * 8
-    if binary(net) and width_bytes <= MAX_UNIT_BIT_BYTES:
+    if _is_binary(w, e) and width_bytes <= MAX_UNIT_BIT_BYTES:
         return _binary_sets(e, w, bias, tick, progress)
     return _dense_sets(e, w, bias, tick, progress)
 
@@ -286,11 +283,20 @@ class _CodeCounter:
         return bits.sum(axis=1).astype(np.int64)
 
 
+def _first_layer(net: Network) -> tuple[sparse.csr_array, sparse.csr_array]:
+    """The first layer's weights (float32, explicit zeros dropped, a copy) and the input code."""
+    w = sparse.csr_array(net.layers[0].weight, dtype=np.float32).copy()
+    w.eliminate_zeros()
+    return w, input_membership(net)
+
+
+def _is_binary(w: sparse.csr_array, e: sparse.csr_array) -> bool:
+    return bool(np.all(w.data == 1)) and bool(np.all(e.data == 1))
+
+
 def binary(net: Network) -> bool:
     """Whether every first-layer weight and every input-code entry is 0 or 1."""
-    w = sparse.csr_array(net.layers[0].weight)
-    e = input_membership(net)
-    return bool(np.all((w.data == 0) | (w.data == 1))) and bool(np.all(e.data == 1))
+    return _is_binary(*_first_layer(net))
 
 
 def level_table(net: Network, tick: Callable[[], None]) -> tuple[np.ndarray, _CodeCounter]:
@@ -299,9 +305,7 @@ def level_table(net: Network, tick: Callable[[], None]) -> tuple[np.ndarray, _Co
     Row ``(j - 1) * units + o`` (j = 1 .. kmax) holds the features f with c_o(f) >= j; the
     last row is empty (what "at least j > kmax" holds).
     """
-    w = sparse.csr_array(net.layers[0].weight, dtype=np.float32).copy()
-    w.eliminate_zeros()
-    e = input_membership(net)
+    w, e = _first_layer(net)
     m, n_units = e.shape[0], w.shape[0]
     counter = _CodeCounter(e, w)
     words = (m + 63) // 64

@@ -164,8 +164,9 @@ def _candidates_unsupported(net: Network, sparsity: int) -> str | None:
 QUERY_WORK = 20_000_000
 """Entries one sparse product of level queries may touch."""
 MAX_LEVEL_ENTRIES = 150_000_000
-MAX_LEVEL_BYTES = 8 * 2**30
 """Most entries the s = 3 level rows may hold (about 16 bytes each while built)."""
+MAX_LEVEL_BYTES = 8 * 2**30
+"""Most bytes the s = 3 level rows may take as bit rows (0/1 weights)."""
 MAX_SUPPORT_INPUTS = 20_000_000
 """Most inputs the support certificate runs (sum over outputs of C(leaves, <= s))."""
 

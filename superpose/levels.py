@@ -664,7 +664,7 @@ def level_report(
 # --- per-stage exact certificates ---------------------------------------------------------
 
 
-def stage_network(net: Any, i: int) -> Any:
+def stage_network(net: Any, i: int, codes: list | None = None) -> Any:
     """Stage ``i`` (0-based) of a ``circuit`` network as a one-level network of its own.
 
     Its "features" are the nodes the stage reads (the task's inputs for stage 0, else the
@@ -684,7 +684,7 @@ def stage_network(net: Any, i: int) -> Any:
     from superpose.network import Network
 
     task = net.task
-    codes = stage_codes(net)
+    codes = stage_codes(net) if codes is None else codes  # a loaded net rebuilds them
     m = task.features
     before = np.arange(m, dtype=np.int64) if i == 0 else np.asarray(codes[i - 1][0], np.int64)
     in_code = net.input_code if i == 0 else codes[i - 1][1]
@@ -731,7 +731,7 @@ def stage_certificates(net: Any, budget_seconds: float | None = None) -> list[di
         elif bound < 1 or bound > 3:
             row["skipped"] = f"up to {bound} true nodes reach this stage (certificate: <= 3)"
         else:
-            sub = stage_network(net, i)
+            sub = stage_network(net, i, codes)
             why = unsupported(sub, bound)
             if why is not None:
                 row["skipped"] = why

@@ -40,7 +40,7 @@ from superpose.check import (
 )
 from superpose.constructions import CONSTRUCTIONS, make_construction
 from superpose.constructions import build as build_unchecked
-from superpose.constructions.patch import PATCHABLE, patch_outputs, patchable
+from superpose.constructions.patch import patch_outputs, patchable
 from superpose.errors import SuperposeError
 from superpose.network import Network
 from superpose.seeds import Seeds
@@ -140,8 +140,9 @@ def build(
     ``construction`` (default: :func:`choose_construction`) and ``params`` pick the design;
     ``seed`` seeds everything (:class:`superpose.seeds.Seeds`: the ``build`` and ``check``
     streams); a caller with its own seeding (a sweep point) may pass the build stream as
-    ``rng`` (every attempt restarts from its state). ``check=False`` records ``{"kind": "none"}`` and skips steps 3-4. When an exact check names a few
-    wrong and/or/copy outputs of a one-level network they are patched with private units and
+    ``rng`` (every attempt restarts from its state). ``check=False`` records
+    ``{"kind": "none"}`` and skips steps 3-4. When an exact check names a few wrong
+    and/or/copy outputs of a one-level network they are patched with private units and
     certified again before any width grows (``patch=False``: grow only). The returned
     network carries ``extras["check"]``; ``extras["fallback"]`` says when and why the explicit
     network was built instead; ``extras["check_attempts"]`` lists the widths that failed.
@@ -286,24 +287,18 @@ layer's units; otherwise grow the widths."""
 
 
 def _patched(net: Network, check: Check) -> Network | None:
-    """``net`` with the outputs an exact check found wrong on private units, if that applies."""
+    """``net`` with the outputs an exact check found wrong on private units, if that applies
+    (a one-level network, only and/or/copy outputs wrong, at most ``PATCH_SHARE`` new units)."""
     wrong = check.extra.get("wrong_outputs")
     if check.kind != "exact" or not wrong or patchable(net) is not None:
         return None
-    task = net.task
-    cost = 0
-    for g in wrong:
-        node = int(task.outputs[g])
-        if node < task.features:
-            cost += 1
-            continue
-        op = task.op_name(node - task.features)
-        if op not in PATCHABLE:
-            return None
-        cost += 1 if op == "and" else int(task.arity[node - task.features])
-    if cost > PATCH_SHARE * net.layers[0].n_out:
+    try:
+        patched = patch_outputs(net, np.asarray(wrong, dtype=np.int64))
+    except SuperposeError:  # an xor / andnot output: its detectors are already private
         return None
-    return patch_outputs(net, np.asarray(wrong, dtype=np.int64))
+    if patched.extras["patched"]["units_added"] > PATCH_SHARE * net.layers[0].n_out:
+        return None
+    return patched
 
 
 def _check(

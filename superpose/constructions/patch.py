@@ -65,7 +65,6 @@ def patch_outputs(net: Network, outputs: np.ndarray) -> Network:
     outputs = np.unique(np.asarray(outputs, dtype=np.int64))
     rows: list[np.ndarray] = []  # input bits each new unit reads
     owner: list[int] = []  # the output each new unit serves
-    need: dict[int, int] = {}
     for g in outputs.tolist():
         node = int(task.outputs[g])
         if node < m:
@@ -82,7 +81,6 @@ def patch_outputs(net: Network, outputs: np.ndarray) -> Network:
             for c in codes:
                 rows.append(np.asarray(c))
                 owner.append(g)
-        need[g] = 1
     n_old = layer.n_out
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
     new_w = sparse.csr_array(
@@ -104,8 +102,7 @@ def patch_outputs(net: Network, outputs: np.ndarray) -> Network:
         (np.ones(len(r), dtype=np.int8), (r, c)), shape=(code.n_features, n_old + len(owner))
     )
     required = code.required().copy()
-    for g, q in need.items():
-        required[g] = q
+    required[outputs] = 1  # any one of its private units
     extras = dict(net.extras)
     extras["patched"] = {
         "outputs": [int(g) for g in outputs],
