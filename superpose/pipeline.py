@@ -14,6 +14,9 @@
    by construction and certified by the cone certificate) is built instead and the reason is
    recorded in ``extras["fallback"]``; with ``fallback=False`` the last failing network is
    returned with its failing check (the CLI writes it and exits 1).
+   A default choice whose checked network turns out no smaller than the explicit one (the
+   plan sees each pool's width, not the blocks the build gives heavy features) is replaced
+   by the explicit network the same way; a construction named by the caller is kept.
 
 Example:
     >>> import numpy as np
@@ -240,7 +243,23 @@ def build(
             if attempts:
                 net.extras["check_attempts"] = attempts
             net.extras.update(notes)
-            return net
+            chosen = construction is None and fallback and name != "naive"
+            larger = _not_smaller(net, task) if chosen else None
+            if larger is None:
+                return net
+            # Right, but no better than the explicit network (the plan could not see it).
+            done = {"width_scale": p.get("width_scale", 1.0), "kind": last.kind, "passed": True}
+            return _explicit(
+                task,
+                seed,
+                rng,
+                check_samples,
+                exhaustive_limit,
+                exact_budget_seconds,
+                progress,
+                larger,
+                [*({"construction": name, **a} for a in attempts), {"construction": name, **done}],
+            )
         attempts.append(
             {
                 "width_scale": p.get("width_scale", 1.0),
@@ -264,6 +283,42 @@ def build(
             f"explicit network: '{name}' failed its {last.kind} check at every width tried "
             f"(width_scale up to {attempts[-1]['width_scale']:g})"
         )
+    return _explicit(
+        task,
+        seed,
+        rng,
+        check_samples,
+        exhaustive_limit,
+        exact_budget_seconds,
+        progress,
+        why,
+        [{"construction": name, **a} for a in attempts],
+    )
+
+
+def _not_smaller(net: Network, task: Task) -> str | None:
+    """Why a checked network is no better than the explicit one (None when it is smaller)."""
+    neurons, explicit = int(net.counts()["neurons"]), task.features + task.n_gates
+    if neurons < explicit:
+        return None
+    return (
+        f"explicit network: '{net.construction}' built a correct network of {neurons:,} "
+        f"neurons, not fewer than the explicit network's m + m' = {explicit:,}"
+    )
+
+
+def _explicit(
+    task: Task,
+    seed: int,
+    rng: np.random.Generator | None,
+    check_samples: int,
+    exhaustive_limit: int,
+    exact_budget_seconds: float | None,
+    progress: Events | None,
+    why: str,
+    attempts: list[dict[str, Any]],
+) -> Network:
+    """The explicit network, checked, recording why it was built instead."""
     explicit = build(
         task,
         "naive",
@@ -277,7 +332,8 @@ def build(
         progress=progress,
     )
     explicit.extras["fallback"] = why
-    explicit.extras["check_attempts"] = [{"construction": name, **a} for a in attempts]
+    if attempts:
+        explicit.extras["check_attempts"] = attempts
     return explicit
 
 

@@ -141,3 +141,51 @@ def test_medium_task_default_build_against_fresh_inputs() -> None:
         report = verify(net, mode, samples=3000, rng=np.random.default_rng(1234))
         assert report.inputs_checked == 3000
         assert report.inputs_with_error == 0
+
+
+def _sampled_wrong(net: Network, task, count: int = 4000) -> int:
+    from superpose.verify import random_inputs
+
+    wrong = 0
+    for x in random_inputs(task, count, np.random.default_rng(5)):
+        wrong += int((net.predict(x).toarray() != evaluate(task, x).values.toarray()).any(1).sum())
+    return wrong
+
+
+def test_heavy_blocks_are_sized_for_their_own_hubs(monkeypatch) -> None:
+    """Zipf heads meet often, so a head's block holds other heads: without each pool's own hub
+    floor the raw construction is wrong on sampled inputs; with it, right on all of them."""
+    from superpose.constructions import Superposed
+    from superpose.constructions import superposed as module
+
+    task = families.stress(
+        2000,
+        2000,
+        np.random.default_rng(2026),
+        ops=("and", "or", "copy"),
+        influence="uniform+zipf+core+hub-and",
+    )
+    net = Superposed().build_once(task, np.random.default_rng(1))
+    assert net.extras["pool_stats"][0]["private_parts"] > 0
+    assert _sampled_wrong(net, task) == 0
+    monkeypatch.setattr(
+        module, "pool_hub_floor", lambda parts, keys, *a: np.zeros(len(keys), np.int64)
+    )
+    assert _sampled_wrong(Superposed().build_once(task, np.random.default_rng(1)), task) > 0
+
+
+def test_a_default_build_no_smaller_than_explicit_goes_explicit() -> None:
+    """At m = 2 000 the and/or/copy mix with heavy blocks is right but larger than m + m'."""
+    task = families.stress(
+        2000,
+        2000,
+        np.random.default_rng(2026),
+        ops=("and", "or", "copy"),
+        influence="uniform+zipf+core+hub-and",
+    )
+    net = build(task, seed=0)
+    assert net.construction == "naive" and net.counts()["neurons"] == 4000
+    assert "not fewer than the explicit network" in net.extras["fallback"]
+    assert net.extras["check_attempts"][-1]["passed"] is True
+    forced = build(task, "superposed", seed=0)
+    assert forced.construction == "superposed" and forced.counts()["neurons"] > 4000

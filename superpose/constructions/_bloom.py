@@ -136,26 +136,35 @@ class Pools:
         return self.stop - self.start
 
 
+def pool_keys(class_of_gate: np.ndarray, routing: Routing) -> tuple[np.ndarray, np.ndarray]:
+    """The (class, heavy owner or -1) of every pool, sorted, and the pool of every gate."""
+    key_owner = np.where(routing.owner >= 0, routing.owner, -1)
+    keys = np.stack([class_of_gate.astype(np.int64), key_owner], axis=1)
+    uniq, pool_of_gate = np.unique(keys, axis=0, return_inverse=True)
+    return uniq.reshape(-1, 2), pool_of_gate.ravel()
+
+
 def allocate_pools(
     class_of_gate: np.ndarray,
     routing: Routing,
     load: np.ndarray,
     width: int,
     min_size: int,
+    floor: np.ndarray | None = None,
 ) -> Pools:
     """Split ``width`` units into one pool per (class, shared) and one per (class, heavy owner).
 
     Each pool gets units in proportion to the load of its gates (code length times the
-    bits each gate adds to its units' read sets), and at least ``min_size``.
+    bits each gate adds to its units' read sets), and at least ``min_size`` and its
+    ``floor`` (per pool, in :func:`pool_keys` order; e.g. the width its own hubs call for).
     """
-    key_owner = np.where(routing.owner >= 0, routing.owner, -1)
-    keys = np.stack([class_of_gate.astype(np.int64), key_owner], axis=1)
-    uniq, pool_of_gate = np.unique(keys, axis=0, return_inverse=True)
-    pool_of_gate = pool_of_gate.ravel()
+    uniq, pool_of_gate = pool_keys(class_of_gate, routing)
     pool_load = np.bincount(pool_of_gate, weights=load, minlength=len(uniq))
     total = pool_load.sum()
     sizes = np.maximum(min_size, np.floor(width * pool_load / max(total, 1e-12))).astype(np.int64)
-    # Pools below `min_size` are raised to it; the layer then grows past `width`.
+    if floor is not None:
+        sizes = np.maximum(sizes, floor.astype(np.int64))
+    # Pools below their minimum are raised to it; the layer then grows past `width`.
     # Hand the rounding remainder to the shared pools.
     shortfall = width - int(sizes.sum())
     if shortfall > 0:

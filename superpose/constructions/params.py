@@ -514,18 +514,17 @@ def layer_params(
     if inputs <= CERTIFIABLE_INPUTS:
         failure = min(failure, 0.1 / inputs)
     ops_of = {c: int(task.arity[cls == c].sum()) for c in needs}
-    # The summed influence of the s heaviest features among the OR / COPY gates (hub_width).
-    # k-AND pools keep heavy features' gates off shared units (heavy_share) and measure
-    # clean with hubs; threshold-l pools are where a hub fires other gates' units.
-    top_of: dict[int, float] = {c: 0.0 for c in needs}
+    # Each class's operand influences, heaviest first: the OR / COPY pool's hub term
+    # (hub_width) counts the s heaviest that stay in the shared pool (the heavier ones get
+    # blocks of their own, sized by the build for their own hubs).
+    infl_of: dict[int, np.ndarray] = {c: np.zeros(0) for c in needs}
     for c in needs[:1] if needs and needs[0] == 1 else []:
         gates_c = np.flatnonzero(cls == c)
         counts = np.diff(task.gate_indptr)[gates_c]
         starts = task.gate_indptr[gates_c]
         flat = task.gate_inputs[np.repeat(starts, counts) + _ranges(counts)]
         infl = np.bincount(flat[flat < m], minlength=m) if len(flat) else np.zeros(1)
-        r = max(s - c + 1, 0)
-        top_of[c] = float(np.sort(infl)[::-1][:r].sum()) if r else 0.0
+        infl_of[c] = np.sort(infl)[::-1]
     private_operands = int(task.arity[cls == PRIVATE].sum())
     gates_of = {c: int((cls == c).sum()) for c in needs}
     ells = [1] if explicit_inputs else ([ell] if ell else list(range(4, 15)))
@@ -564,14 +563,17 @@ def layer_params(
             bits_over = math.inf if explicit_inputs else n_in_int
             for c in needs:
                 f = fans[c]
-                hub = hub_width(top_of[c], eo, gates_of[c])
-                width = max(6 * eo, math.ceil(loads[c] / (n_in_int * -math.log1p(-f))), hub)
+                width = max(6 * eo, math.ceil(loads[c] / (n_in_int * -math.log1p(-f))))
                 per_active = ops_of[c] / max(m, 1)
+                exposed = gates_of[c] if c == 1 else max(1.0, s * per_active)
+                cutoff = collision_share(exposed, eo) * width / eo  # heavier: a block
+                light = infl_of[c][infl_of[c] <= cutoff][: max(s - c + 1, 0)]
+                hub = hub_width(float(light.sum()), eo, gates_of[c])
+                width = max(width, hub)
                 pred = gate_failure(f, e, eo, c, s, per_active, gates_of[c], bits_over, width)
                 adv = adversarial_risk(f, e, eo, c, s, m, bits_over, per_active, width)
                 share = failure * gates_of[c] / max(n_live, 1)
                 feasible &= pred <= share * 1.0001 and adv <= ADVERSARIAL_TARGET * 1.0001
-                exposed = gates_of[c] if c == 1 else max(1.0, s * per_active)
                 pools.append(
                     PoolPlan(
                         c,

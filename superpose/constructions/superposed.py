@@ -40,6 +40,7 @@ from superpose.constructions._bloom import (
     assign_units,
     disjoint_code,
     operand_matrix,
+    pool_keys,
     read_sets,
     threshold_layer,
 )
@@ -51,6 +52,7 @@ from superpose.constructions.params import (
     PRIVATE,
     auto_params,
     gate_classes,
+    hub_width,
     layer_params,
     repair_params,
 )
@@ -280,8 +282,15 @@ def threshold_stage(
     repair_rounds: int = 0,
     home: bool = False,
     mix: bool = False,
+    sparsity: int | None = None,
+    split: bool = True,
 ) -> tuple[Layer, sparse.csr_array, dict[str, Any]]:
     """One threshold layer computing ``parts``: each part gets ``length`` units of its pool.
+
+    With ``sparsity`` s, every pool is also at least as wide as its own hubs call for
+    (:func:`pool_hub_floor`), and a heavy feature's block that would then need as many
+    units as it has parts gives each of its parts a private unit instead (one unit per
+    part is the explicit network's cost; a block can only be cheaper than that).
 
     With ``private`` every part gets its own single unit (explicit outputs). With ``home``,
     2-input parts of the shared pool take their units from their operands' home units (see
@@ -318,7 +327,29 @@ def threshold_stage(
         routing = route(parts.g_of, parts.node, len(parts), operand_code.n_features, cutoff)
         owner_len = np.where(routing.owner >= 0, code_len[np.maximum(routing.owner, 0)], 0)
         load = length * (np.diff(reads.indptr) - owner_len).clip(min=1.0)
-        pools = allocate_pools(klass, routing, load, width, min_size=6 * length)
+        floor = None
+        if sparsity is not None:
+            keys, pool_of = pool_keys(klass, routing)
+            floor = pool_hub_floor(parts, keys, pool_of, length, sparsity)
+            parts_in = np.bincount(pool_of, minlength=len(keys))
+            own = (keys[:, 1] >= 0) & (np.maximum(floor, 6 * length) >= parts_in)
+            if split and own.any():
+                return _split_stage(
+                    parts,
+                    own[pool_of],
+                    load,
+                    operand_code,
+                    width,
+                    length,
+                    heavy_share,
+                    rng,
+                    repair_rounds=repair_rounds,
+                    home=home,
+                    mix=mix,
+                    sparsity=sparsity,
+                    split=False,
+                )
+        pools = allocate_pools(klass, routing, load, width, min_size=6 * length, floor=floor)
         units = assign_units(pools, length, rng)
         if home:
             units, stats["home_gates"] = home_units(parts, pools, units, length, rng)
@@ -338,6 +369,104 @@ def threshold_stage(
     stats["fan_in_fraction_mean"] = float(used.mean() / operand_code.width) if len(used) else 0.0
     stats["fan_in_fraction_max"] = float(used.max() / operand_code.width) if len(used) else 0.0
     return layer, units, stats
+
+
+def pool_hub_floor(
+    parts: Parts, keys: np.ndarray, pool_of: np.ndarray, length: int, sparsity: int
+) -> np.ndarray:
+    """Per pool, the width its heaviest operands call for (:func:`hub_width`).
+
+    Routing moves a feature read by many parts into a block of its own, but a block can hold
+    a hub of its own: a second heavy feature that is an operand of many of the block's parts
+    (Zipf heads meet often) has its code on most of the block's units, so with it active the
+    block's other parts fire too (measured: the and/or/copy stress mix at m = 10^4 built
+    without this floor was wrong on 735 of 4 000 inputs, all on ORs in the blocks of its two
+    heaviest features). A pool of threshold class c is fooled by the r = s - c + 1 heaviest
+    of its operands other than its owner (class 0, the mixed pool, counts as c = 1), so it
+    must be at least ``hub_width`` of their summed influence within the pool.
+
+    Example:
+        >>> p = Parts(np.arange(4), np.ones(4), np.ones(4, np.int64), np.repeat(np.arange(4), 2),
+        ...           np.array([0, 9, 1, 9, 2, 9, 3, 9]))
+        >>> pool_hub_floor(p, np.array([[1, -1]]), np.zeros(4, np.int64), 3, 2).tolist()
+        [186]
+    """
+    n_pools = len(keys)
+    pool = pool_of[parts.g_of]
+    keep = parts.node != keys[pool, 1]
+    n_nodes = int(parts.node.max(initial=0)) + 1
+    pair, counts = np.unique(pool[keep] * n_nodes + parts.node[keep], return_counts=True)
+    pair_pool = pair // n_nodes
+    order = np.lexsort((-counts, pair_pool))
+    pair_pool, counts = pair_pool[order], counts[order]
+    first = np.searchsorted(pair_pool, pair_pool)
+    rank = np.arange(len(pair_pool)) - first
+    need = np.maximum(keys[:, 0], 1)
+    r = np.maximum(sparsity - need + 1, 0)
+    top = np.bincount(
+        pair_pool[rank < r[pair_pool]], weights=counts[rank < r[pair_pool]], minlength=n_pools
+    )
+    gates = np.bincount(pool_of, minlength=n_pools)
+    return np.array(
+        [hub_width(float(t), length, int(g)) for t, g in zip(top, gates, strict=True)],
+        dtype=np.int64,
+    )
+
+
+def _split_stage(
+    parts: Parts,
+    own: np.ndarray,
+    load: np.ndarray,
+    operand_code: BloomCode,
+    width: int,
+    length: int,
+    heavy_share: float,
+    rng: np.random.Generator,
+    **shared: Any,
+) -> tuple[Layer, sparse.csr_array, dict[str, Any]]:
+    """:func:`threshold_stage` with the parts flagged ``own`` on private units, the rest pooled
+    (in a width shrunk by the private parts' share of the load; hub floors, no second split)."""
+    rest, mine = np.flatnonzero(~own), np.flatnonzero(own)
+    rest_width = max(1, round(width * float(load[rest].sum()) / max(float(load.sum()), 1e-12)))
+    stages = [
+        (
+            mine,
+            threshold_stage(
+                _subset(parts, mine),
+                operand_code,
+                0,
+                length,
+                heavy_share,
+                rng,
+                private=True,
+                mix=shared.get("mix", False),
+            ),
+        )
+    ]
+    if len(rest):
+        stage = threshold_stage(
+            _subset(parts, rest), operand_code, rest_width, length, heavy_share, rng, **shared
+        )
+        stages.insert(0, (rest, stage))
+    rows, cols, offset = [], [], 0
+    for sel, (layer, units, _) in stages:
+        coo = units.tocoo()
+        rows.append(sel[coo.coords[0]])
+        cols.append(coo.coords[1] + offset)
+        offset += layer.n_out
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    membership = sparse.csr_array(
+        (np.ones(len(r), dtype=np.int8), (r, c)), shape=(len(parts), offset)
+    )
+    layer = Layer(
+        sparse.vstack([st[0].weight for _, st in stages], format="csr"),
+        np.concatenate([st[0].bias for _, st in stages]),
+        "step",
+    )
+    stats = dict(stages[0][1][2]) if len(rest) else {}
+    stats["private_parts"] = int(len(mine))
+    stats["width"] = int(offset)
+    return layer, membership, stats
 
 
 def home_units(
@@ -503,6 +632,7 @@ def _hidden_layer(
             rng,
             private=is_private,
             repair_rounds=0 if is_private or task.sparsity > 2 else 12,
+            sparsity=task.sparsity,
         )
         layers.append(layer)
         memberships.append((sel, units))
@@ -874,6 +1004,7 @@ class Superposed(_Certified):
                 private=self.explicit_outputs,
                 repair_rounds=12 if repairs else 0,
                 home=self.home and not self.explicit_outputs,
+                sparsity=norm.sparsity,
             )
             blocks.append((sel, layer, units))
             pool_stats.append({"need": pool["need"], "gates": int(len(sel)), **stats})
