@@ -1,7 +1,8 @@
 """Stress benchmark: the default build on random task mixes nobody tuned for, checked afresh.
 
 Each row draws a task from :func:`superpose.families.stress` (m features, m' = m gates, the
-named op mix and influence profiles), runs the default build (``superpose.build``: choose,
+named op mix and influence profiles; ``issue12`` is the task that opened the trust issue,
+scaled with m: at m = 30 000 it has 24 640 gates), runs the default build (``superpose.build``: choose,
 build, check, grow, fall back) in a fresh subprocess, then checks the returned network again
 on inputs the build never saw: ``--samples`` random and ``--samples`` targeted inputs from an
 independent seed. A row passes when that fresh check finds 0 wrong inputs. Beside it: the
@@ -30,6 +31,9 @@ MIXES = {
     "all": ("and,or,copy,xor,andnot", "uniform+zipf+core+hub-and+hub-or"),
     # monotone ops (and/or/copy, arity <= 4): the exact certificate covers s = 3 too
     "monotone": ("and,or,copy", "uniform+zipf+core+hub-and"),
+    # the task that opened the trust issue, scaled with m (2-input ANDs and ORs): a hub in
+    # m / 5 ANDs, all pairs of 120 features, m / 3 Zipf pairs, m / 20 uniform ORs
+    "issue12": ("and,or", "issue12"),
 }
 
 CHILD = r"""
@@ -40,8 +44,34 @@ from superpose.verify import verify
 m, s, ops, profile, samples = (
     int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 )
-task = families.stress(
-    m, m, np.random.default_rng(2026), sparsity=s, ops=tuple(ops.split(",")), influence=profile
+rng = np.random.default_rng(2026)
+
+
+def issue12(m):
+    from superpose import Task
+    pairs = {(0, int(j)) for j in rng.choice(np.arange(1, m), m // 5, replace=False)}
+    core = np.sort(rng.choice(np.arange(1, m), 120, replace=False)).tolist()
+    pairs |= {(a, b) for i, a in enumerate(core) for b in core[i + 1 :]}
+    weight = 1.0 / np.arange(1, m + 1)
+    rank = rng.permutation(m)
+    zipf = set()
+    while len(zipf) < m // 3:
+        a, b = rank[rng.choice(m, (m, 2), p=weight / weight.sum())].T
+        for x, y in zip(a.tolist(), b.tolist()):
+            if x != y and len(zipf) < m // 3 and (min(x, y), max(x, y)) not in pairs:
+                zipf.add((min(x, y), max(x, y)))
+    ors = set()
+    while len(ors) < m // 20:
+        x, y = sorted(rng.choice(m, 2, replace=False).tolist())
+        ors.add((x, y))
+    gates = [("and", list(p)) for p in sorted(pairs | zipf)] + [("or", list(p)) for p in sorted(ors)]
+    return Task.from_gates(m, s, gates)
+
+
+task = (
+    issue12(m)
+    if profile == "issue12"
+    else families.stress(m, m, rng, sparsity=s, ops=tuple(ops.split(",")), influence=profile)
 )
 t0 = time.perf_counter()
 net = build(task, seed=2026)

@@ -285,9 +285,16 @@ def check_memory(
                 f" ({DEFAULT_FRACTION:.0%} of {format_bytes(physical_memory_bytes())} "
                 "physical memory)"
             )
+    advice = "use fewer outputs or shorter codes (ell, ell_out)"
+    parts = estimate_bytes.parts if isinstance(estimate_bytes, MemoryEstimate) else {}
+    if parts and max(parts, key=parts.__getitem__) == "verify":
+        advice = (
+            f"most of it ({format_bytes(parts['verify'])}) is the check's batches of s-sparse "
+            "inputs: use a smaller sparsity or fewer outputs"
+        )
     raise SuperposeError(
         f"{what} needs about {format_bytes(estimate)} (estimated), above the memory limit of "
-        f"{format_bytes(limit)}{source}; use fewer outputs or shorter codes (ell, ell_out), "
+        f"{format_bytes(limit)}{source}; {advice}, "
         f"raise the limit with {LIMIT_ENV}, or override the check (--force-memory)"
     )
 

@@ -399,3 +399,85 @@ def test_construction_parameters_out_of_range(tmp_path, capsys, param, name):
     code, _, err = run(capsys, *argv, "--param", param, "--out", out)
     assert code == 2 and name in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+# --- class 10: work that grows without bound --------------------------------------------------
+
+
+def _pairwise_overlaps(codes, node, arity, influence):
+    """The reference: every pair of operand positions of every gate (quadratic in arity)."""
+    bad, victims, start = set(), set(), 0
+    for g, k in enumerate(arity.tolist()):
+        ops = node[start : start + k].tolist()
+        for i in range(k):
+            for j in range(i + 1, k):
+                a, b = ops[i], ops[j]
+                if set(codes[a].tolist()) & set(codes[b].tolist()):
+                    bad.add(g)
+                    victims.add(a if influence[a] <= influence[b] else b)
+        start += k
+    return bad, victims
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_operand_overlaps_equal_the_pairwise_reference(seed):
+    from superpose.constructions._bloom import _overlapping
+
+    rng = np.random.default_rng(seed)
+    n_nodes, width, length = 40, 30, 4
+    codes = np.stack([rng.choice(width, length, replace=False) for _ in range(n_nodes)])
+    arity = rng.integers(1, 6, 25)
+    node = np.concatenate([rng.choice(n_nodes, k, replace=False) for k in arity])
+    influence = np.bincount(node, minlength=n_nodes)
+    starts = np.cumsum(arity) - arity
+    bad, victims = _overlapping(codes, node, starts, arity, influence)
+    want_bad, want_victims = _pairwise_overlaps(codes, node, arity, influence)
+    assert set(bad.tolist()) == want_bad
+    # every redrawn operand is the lighter of a meeting pair; each overlapping gate loses one
+    assert set(victims.tolist()) <= want_victims and (len(victims) > 0) == bool(want_bad)
+
+
+def test_one_and_over_a_thousand_inputs_builds_right(tmp_path, capsys):
+    """Quadratic in arity before (over 120 s): now one pass; the network is certified right."""
+    task = {"features": 1200, "sparsity": 2, "gates": [{"op": "and", "inputs": list(range(1000))}]}
+    (tmp_path / "t.json").write_text(json.dumps(task))
+    code, out, err = run(capsys, "build", "--task", tmp_path / "t.json", "--out", tmp_path / "n")
+    assert code == 0, err
+    net = load_network(tmp_path / "n")
+    assert net.extras["check"]["kind"] == "exact" and net.extras["check"]["inputs_with_error"] == 0
+
+
+def test_counting_sparse_inputs_is_exact_at_any_sparsity():
+    import math
+
+    from superpose.task import n_sparse_inputs
+
+    for m, s in [(1, 1), (9, 4), (9, 5), (10, 5), (10, 6), (200, 3), (200, 150), (300, 299)]:
+        assert n_sparse_inputs(m, s) == sum(math.comb(m, k) for k in range(s + 1)), (m, s)
+    assert n_sparse_inputs(60_000, 50_000) == 2**60_000 - n_sparse_inputs(60_000, 9_999)
+
+
+def test_huge_sparsity_is_refused_up_front_naming_it(tmp_path, capsys):
+    task = {"features": 60_000, "sparsity": 50_000, "gates": [{"op": "and", "inputs": [0, 1]}]}
+    (tmp_path / "t.json").write_text(json.dumps(task))
+    code, _, err = run(capsys, "build", "--task", tmp_path / "t.json", "--out", tmp_path / "n")
+    assert_one_line_error(code, err, "s-sparse inputs", "smaller sparsity")
+    assert not (tmp_path / "n").exists()
+
+
+def test_circuits_deeper_than_the_planner_takes(tmp_path, capsys):
+    from superpose.constructions.circuit import MAX_DEPTH
+
+    task = families.layered_circuit(20, 1, MAX_DEPTH + 4, np.random.default_rng(0))
+    net = build(task, seed=0)  # the default build: explicit, saying why
+    assert net.construction == "naive" and f"more than the {MAX_DEPTH}" in net.extras["fallback"]
+    assert net.extras["check"]["passed"]
+    save_network(task_net := net, tmp_path / "n")
+    assert task_net.task.depth == MAX_DEPTH + 4
+    code, _, err = run(
+        capsys,
+        *("build", "--family", "circuit", "--depth", MAX_DEPTH + 4, "--features", 20),
+        *("--outputs", MAX_DEPTH + 4, "--construction", "circuit", "--out", tmp_path / "c"),
+    )
+    assert_one_line_error(code, err, f"{MAX_DEPTH + 4} levels", f"more than the {MAX_DEPTH}")
+    assert not (tmp_path / "c").exists()

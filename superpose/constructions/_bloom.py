@@ -89,22 +89,24 @@ def _overlapping(
     arity: np.ndarray,
     influence: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gates whose operand codes intersect, and for each the operand to redraw."""
-    bad, victims = [], []
-    for i in range(int(arity.max(initial=0))):
-        for j in range(i + 1, int(arity.max(initial=0))):
-            has = arity > j
-            g = np.flatnonzero(has)
-            a, b = node[starts[g] + i], node[starts[g] + j]
-            ca, cb = codes[a], codes[b]
-            hit = (ca[:, :, None] == cb[:, None, :]).any(axis=(1, 2))
-            if hit.any():
-                bad.append(g[hit])
-                lighter = np.where(influence[a[hit]] <= influence[b[hit]], a[hit], b[hit])
-                victims.append(lighter)
-    if not bad:
+    """Gates whose operand codes intersect, and for each meeting the operand to redraw.
+
+    One sort of every (gate, bit) an operand code puts down: two operands of a gate meet
+    where the same (gate, bit) appears twice, so the cost is linear in the operands (a gate
+    over a thousand inputs is one pass, not half a million pairs).
+    """
+    del starts  # the operands of each gate are consecutive in ``node``
+    length = codes.shape[1]
+    gate = np.repeat(np.repeat(np.arange(len(arity)), arity), length)
+    bit = codes[node].ravel()
+    order = np.lexsort((bit, gate))
+    meet = (gate[order][1:] == gate[order][:-1]) & (bit[order][1:] == bit[order][:-1])
+    if not meet.any():
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.unique(np.concatenate(bad)), np.concatenate(victims)
+    a = node[order[:-1][meet] // length]
+    b = node[order[1:][meet] // length]
+    lighter = np.where(influence[a] <= influence[b], a, b)
+    return np.unique(gate[order[:-1][meet]]), lighter
 
 
 def read_sets(

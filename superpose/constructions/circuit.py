@@ -98,6 +98,10 @@ random inputs is orders of magnitude lower (0 wrong in 10^4 random + 10^4 target
 the depth-4 benchmark; 1e-6 costs 18% more neurons there)."""
 ELL_GRID = tuple(range(3, 11))
 CERTIFIABLE = 200_000
+MAX_DEPTH = 16
+"""Most levels the width planner takes: its coordinate descent over one slack per stage grows
+as depth^2-3 (20 features, one gate per level: 5 s at 10 levels, 21 s at 20, 55 s at 30).
+Deeper tasks go to the explicit network, which builds any depth at once."""
 """Below this many <= s-sparse inputs the failure target is lowered so that the first widths
 usually pass the exhaustive check that every build runs on itself."""
 
@@ -522,6 +526,12 @@ class Circuit(_Certified):
     @classmethod
     def supports(cls, task: Task) -> str | None:
         """Why ``circuit`` cannot build ``task`` (None when it can)."""
+        if task.depth > MAX_DEPTH:
+            return (
+                f"the task has {task.depth} levels, more than the {MAX_DEPTH} the circuit "
+                "planner takes (its width search grows as depth^2-3; the explicit network, "
+                "'naive', builds any depth)"
+            )
         bad = (task.ops == OP_CODE["xor"]) & (task.arity > 2)
         if bad.any():
             g = int(np.flatnonzero(bad)[0])
@@ -529,6 +539,8 @@ class Circuit(_Certified):
         return None
 
     def _check_ops(self, task: Task) -> None:
+        if task.depth > MAX_DEPTH:
+            raise SuperposeError(str(self.supports(task)))
         bad = (task.ops == OP_CODE["xor"]) & (task.arity > 2)
         if bad.any():
             g = int(np.flatnonzero(bad)[0])
