@@ -77,7 +77,7 @@ from typing import Any
 
 import numpy as np
 
-from superpose._inputs import check_int_digits, loads, read_bytes
+from superpose._inputs import check_int_digits, loads, read_bytes, short_repr
 from superpose.errors import SuperposeError
 
 EXECUTORS = ("serial", "process", "dask")
@@ -161,8 +161,14 @@ def _unknown(source: str, where: str, keys: Any, allowed: tuple[str, ...]) -> No
             close = difflib.get_close_matches(str(k), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise SuperposeError(
-                f"{source}: unknown key {where}{k!r}{hint}; known: {', '.join(allowed)}"
+                f"{source}: unknown key {where}{short_repr(k)}{hint}; known: {', '.join(allowed)}"
             )
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    """``text`` on one line, at most ``limit`` characters (cut with "…")."""
+    text = " ".join(text[: limit + 1].split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _is_int(v: Any) -> bool:
@@ -194,13 +200,14 @@ def _as_count(value: Any) -> Any:
 def _check_values(
     source: str, key: str, value: Any, check: Callable[[Any], bool], want: str
 ) -> list[Any]:
-    values = [_as_count(v) for v in _as_list(value)]
+    raw = _as_list(value)
+    values = [_as_count(v) for v in raw]
     if not values:
         raise SuperposeError(f"{_where(source, key)}: an empty list gives no points")
-    for v in values:
+    for v, r in zip(values, raw, strict=True):
         if not check(v):
             raise SuperposeError(
-                f"{_where(source, key)}: expected {want} (or a list of them), got {v!r}"
+                f"{_where(source, key)}: expected {want} (or a list of them), got {short_repr(r)}"
             )
     return values
 
@@ -234,9 +241,85 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     return parse_spec(data, src, default_name=default_name)
 
 
-def _safe_load_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load``, refusing integers beyond Python's digit limit up front."""
+MAX_NESTING = 32
+"""Deepest nesting of lists and mappings in a sweep file (the format itself needs 4)."""
+MAX_ALIAS_EXPANSION = 100_000
+"""Most nodes plus scalar characters that YAML aliases (``*name``) may add to a sweep file."""
+
+
+def _check_yaml_events(text: str, source: str) -> None:
+    """Refuse deep nesting and alias bombs from the event stream, before anything is built.
+
+    PyYAML composes and constructs nodes recursively (10^5 nested brackets overflow the
+    stack), and an alias is expanded wherever the data is later copied, hashed, stored or
+    quoted (nine aliases of nine aliases of ... grow 9^9-fold). Events arrive one at a time,
+    so this scan holds only the open collections (at most ``MAX_NESTING``) and one size per
+    anchor: for each anchor, how much it expands to and how deep it reaches, so that
+    aliases nested in aliases are counted as what they become.
+    """
     import yaml
+
+    depth = 0
+    total = 0  # nodes + scalar characters, aliases expanded
+    from_aliases = 0
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, depth below it)
+    open_: list[list[Any]] = []  # [anchor, total at start, depth at start, deepest inside]
+
+    def line(event: Any) -> str:
+        return f"{source}, line {event.start_mark.line + 1}"
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise SuperposeError(
+                    f"{line(event)}: lists and mappings nested deeper than {MAX_NESTING} levels"
+                )
+            total += 1
+            open_.append([event.anchor, total - 1, depth, depth])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            anchor, start, d0, deepest = open_.pop()
+            if anchor is not None:
+                anchors[anchor] = (total - start, deepest - d0 + 1)
+            if open_:
+                open_[-1][3] = max(open_[-1][3], deepest)
+            depth -= 1
+        elif isinstance(event, yaml.ScalarEvent):
+            total += 1 + len(event.value)
+            if event.anchor is not None:
+                anchors[event.anchor] = (1 + len(event.value), 0)
+        elif isinstance(event, yaml.AliasEvent):
+            name = event.anchor
+            if any(entry[0] == name for entry in open_):
+                raise SuperposeError(
+                    f"{line(event)}: alias *{short_repr(name)[1:-1]} refers to a list or "
+                    f"mapping that contains it (anchor {short_repr(name)})"
+                )
+            if name not in anchors:
+                continue  # an undefined alias: the loader reports it
+            size, below = anchors[name]
+            if depth + below > MAX_NESTING:
+                raise SuperposeError(
+                    f"{line(event)}: lists and mappings nested deeper than {MAX_NESTING} levels "
+                    f"(through alias *{short_repr(name)[1:-1]})"
+                )
+            total += size
+            from_aliases += size
+            if open_:
+                open_[-1][3] = max(open_[-1][3], depth + below)
+            if from_aliases > MAX_ALIAS_EXPANSION:
+                raise SuperposeError(
+                    f"{line(event)}: aliases expand to more than {MAX_ALIAS_EXPANSION:,} values "
+                    "and characters (an alias bomb?); write the values out instead"
+                )
+
+
+def _safe_load_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load``, refusing deep nesting, alias bombs and integers beyond Python's
+    digit limit up front."""
+    import yaml
+
+    _check_yaml_events(text, source)
 
     class _Loader(yaml.SafeLoader):
         pass
@@ -265,11 +348,11 @@ def parse_spec(data: Any, source: str = "<memory>", *, default_name: str = "swee
     _unknown(source, "", data.keys(), TOP_KEYS)
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
-        raise SuperposeError(f"{_where(source, 'name')}: expected a non-empty string, got {name!r}")
+        raise SuperposeError(f"{_where(source, 'name')}: expected a non-empty string, got {short_repr(name)}")
     root_seed = data.get("root_seed", 0)
     if not _is_int(root_seed) or root_seed < 0:
         raise SuperposeError(
-            f"{_where(source, 'root_seed')}: expected an integer >= 0, got {root_seed!r}"
+            f"{_where(source, 'root_seed')}: expected an integer >= 0, got {short_repr(root_seed)}"
         )
     memory_limit = data.get("memory_limit")
     if memory_limit is not None:
@@ -317,7 +400,8 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
     bounds = measure.get("bounds", True)
     if not isinstance(bounds, bool):
         raise SuperposeError(
-            f"{_where(source, 'measure.bounds')}: expected true or false, got {bounds!r}"
+            f"{_where(source, 'measure.bounds')}: expected true or false, "
+            f"got {short_repr(bounds)}"
         )
     out["bounds"] = bounds
     out["verify"] = _parse_section(
@@ -337,7 +421,7 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
         if cfg["mode"] not in MODES:
             raise SuperposeError(
                 f"{_where(source, 'measure.verify.mode')}: expected one of {', '.join(MODES)}, "
-                f"got {cfg['mode']!r}"
+                f"got {short_repr(cfg['mode'])}"
             )
     for sec in ("verify", "width_search"):
         cfg = out[sec]
@@ -345,10 +429,10 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
             continue
         low = 1 if sec == "width_search" else 0
         for k in ("samples", "max_exhaustive"):
-            if not _is_int(cfg[k]) or cfg[k] < low:
+            if not _is_int(cfg[k]) or not low <= cfg[k] <= MAX_COUNT:
                 raise SuperposeError(
-                    f"{_where(source, f'measure.{sec}.{k}')}: expected an integer >= {low}, "
-                    f"got {cfg[k]!r}"
+                    f"{_where(source, f'measure.{sec}.{k}')}: expected an integer in "
+                    f"{low}..{MAX_COUNT:,}, got {short_repr(cfg[k])}"
                 )
     cfg = out["width_search"]
     if cfg is not None:
@@ -361,7 +445,7 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
                 raise SuperposeError(
                     f"{_where(source, 'measure.width_search.' + k)}: expected a number > 0, "
-                    f"got {v!r}"
+                    f"got {short_repr(v)}"
                 )
         if not cfg["min_scale"] <= 1.0 <= cfg["max_scale"]:
             raise SuperposeError(
@@ -381,7 +465,7 @@ def _parse_section(
         return dict(defaults)
     if not isinstance(value, dict):
         raise SuperposeError(
-            f"{_where(source, key)}: expected true, false or a mapping, got {value!r}"
+            f"{_where(source, key)}: expected true, false or a mapping, got {short_repr(value)}"
         )
     _unknown(source, key + ".", value.keys(), allowed)
     out = {**defaults, **{k: _yaml_number(v) for k, v in value.items()}}
@@ -393,6 +477,9 @@ def _parse_section(
 
 
 MAX_POINTS = 1_000_000
+MAX_COUNT = 10**12
+"""Largest sample count in ``measure`` (and label of a replicate): far beyond any run, and
+well inside SQLite's 64-bit integers, where results are stored."""
 
 
 def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> list[dict[str, Any]]:
@@ -432,8 +519,13 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         f"a construction name ({known})",
     )
 
-    def pos_int(v: Any) -> bool:
-        return _is_int(v) and v >= 1
+    from superpose.task import MAX_FEATURES, MAX_GATES
+
+    def upto(high: int, low: int = 1) -> Callable[[Any], bool]:
+        # Sizes are checked here, where they enter, against the limits of task generation:
+        # a point that could never be built must not reach a worker or the results file
+        # (SQLite stores 64-bit integers), where it would fail on every rerun.
+        return lambda v: _is_int(v) and low <= v <= high
 
     def check_influence(v: Any) -> bool:
         return isinstance(v, str) and all(part in INFLUENCE_PROFILES for part in v.split("+"))
@@ -442,18 +534,22 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         source,
         w + "outputs",
         grid.get("outputs", None),
-        lambda v: v is None or pos_int(v),
-        "a positive integer",
+        lambda v: v is None or upto(MAX_GATES)(v),
+        f"an integer in 1..{MAX_GATES:,}",
     )
     features = _check_values(
         source,
         w + "features",
         grid.get("features", "same"),
-        lambda v: v == "same" or pos_int(v),
-        "a positive integer or 'same'",
+        lambda v: v == "same" or upto(MAX_FEATURES)(v),
+        f"an integer in 1..{MAX_FEATURES:,} or 'same'",
     )
     sparsity = _check_values(
-        source, w + "sparsity", grid.get("sparsity", 2), pos_int, "a positive integer"
+        source,
+        w + "sparsity",
+        grid.get("sparsity", 2),
+        upto(MAX_FEATURES),
+        f"an integer in 1..{MAX_FEATURES:,}",
     )
     influence = _check_values(
         source,
@@ -466,10 +562,12 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         source,
         w + "arity",
         grid.get("arity", 3),
-        lambda v: _is_int(v) and v >= 2,
-        "an integer >= 2",
+        upto(MAX_FEATURES, 2),
+        f"an integer in 2..{MAX_FEATURES:,}",
     )
-    depth = _check_values(source, w + "depth", grid.get("depth", 2), pos_int, "a positive integer")
+    depth = _check_values(
+        source, w + "depth", grid.get("depth", 2), upto(MAX_GATES), f"an integer in 1..{MAX_GATES:,}"
+    )
     seeds_raw = _as_count(grid.get("seeds", 1))
     if _is_int(seeds_raw):
         if seeds_raw < 1:
@@ -487,8 +585,8 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
             source,
             w + "seeds",
             seeds_raw,
-            lambda v: _is_int(v) and v >= 0,
-            "a count, or a list of replicate labels >= 0",
+            upto(MAX_COUNT, 0),
+            f"a count, or a list of replicate labels (integers in 0..{MAX_COUNT:,})",
         )
         if len(set(seeds)) != len(seeds):
             raise SuperposeError(f"{_where(source, w + 'seeds')}: a replicate label appears twice")
@@ -498,18 +596,23 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
             f"{_where(source, w + 'params')}: expected a mapping of construction parameters"
         )
     param_names = list(params)
+    for k in param_names:
+        if not isinstance(k, str):
+            raise SuperposeError(
+                f"{_where(source, w + 'params')}: parameter names must be text, got {short_repr(k)}"
+            )
     param_values = []
     for k in param_names:
         vals = _as_list(params[k])
         if not vals:
             raise SuperposeError(
-                f"{_where(source, w + 'params.' + str(k))}: an empty list gives no points"
+                f"{_where(source, w + 'params.' + k)}: an empty list gives no points"
             )
         for v in vals:
             if not (v is None or isinstance(v, (bool, int, float, str))):
                 raise SuperposeError(
-                    f"{_where(source, w + 'params.' + str(k))}: values must be numbers, strings "
-                    f"or booleans, got {v!r}"
+                    f"{_where(source, w + 'params.' + k)}: values must be numbers, strings "
+                    f"or booleans, got {short_repr(v)}"
                 )
         param_values.append([_yaml_number(v) for v in vals])
     for con in constructions:
@@ -517,7 +620,8 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
             try:
                 make_construction(con, **dict(zip(param_names, combo, strict=True)))
             except SuperposeError as exc:
-                raise SuperposeError(f"{_where(source, w + 'params')}: {exc}") from None
+                # The construction's message may quote a (long) value from the file.
+                raise SuperposeError(f"{_where(source, w + 'params')}: {_cut(str(exc))}") from None
     total = math.prod(
         len(v)
         for v in (
