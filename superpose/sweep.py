@@ -348,7 +348,9 @@ def parse_spec(data: Any, source: str = "<memory>", *, default_name: str = "swee
     _unknown(source, "", data.keys(), TOP_KEYS)
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
-        raise SuperposeError(f"{_where(source, 'name')}: expected a non-empty string, got {short_repr(name)}")
+        raise SuperposeError(
+            f"{_where(source, 'name')}: expected a non-empty string, got {short_repr(name)}"
+        )
     root_seed = data.get("root_seed", 0)
     if not _is_int(root_seed) or root_seed < 0:
         raise SuperposeError(
@@ -400,8 +402,7 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
     bounds = measure.get("bounds", True)
     if not isinstance(bounds, bool):
         raise SuperposeError(
-            f"{_where(source, 'measure.bounds')}: expected true or false, "
-            f"got {short_repr(bounds)}"
+            f"{_where(source, 'measure.bounds')}: expected true or false, got {short_repr(bounds)}"
         )
     out["bounds"] = bounds
     out["verify"] = _parse_section(
@@ -431,8 +432,8 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
         for k in ("samples", "max_exhaustive"):
             if not _is_int(cfg[k]) or not low <= cfg[k] <= MAX_COUNT:
                 raise SuperposeError(
-                    f"{_where(source, f'measure.{sec}.{k}')}: expected an integer in "
-                    f"{low}..{MAX_COUNT:,}, got {short_repr(cfg[k])}"
+                    f"{_where(source, f'measure.{sec}.{k}')}: expected an integer >= {low} "
+                    f"(at most {MAX_COUNT:,}), got {short_repr(cfg[k])}"
                 )
     cfg = out["width_search"]
     if cfg is not None:
@@ -535,21 +536,21 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         w + "outputs",
         grid.get("outputs", None),
         lambda v: v is None or upto(MAX_GATES)(v),
-        f"an integer in 1..{MAX_GATES:,}",
+        f"a positive integer (at most {MAX_GATES:,})",
     )
     features = _check_values(
         source,
         w + "features",
         grid.get("features", "same"),
         lambda v: v == "same" or upto(MAX_FEATURES)(v),
-        f"an integer in 1..{MAX_FEATURES:,} or 'same'",
+        f"a positive integer (at most {MAX_FEATURES:,}) or 'same'",
     )
     sparsity = _check_values(
         source,
         w + "sparsity",
         grid.get("sparsity", 2),
         upto(MAX_FEATURES),
-        f"an integer in 1..{MAX_FEATURES:,}",
+        f"a positive integer (at most {MAX_FEATURES:,})",
     )
     influence = _check_values(
         source,
@@ -563,10 +564,14 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         w + "arity",
         grid.get("arity", 3),
         upto(MAX_FEATURES, 2),
-        f"an integer in 2..{MAX_FEATURES:,}",
+        f"an integer >= 2 (at most {MAX_FEATURES:,})",
     )
     depth = _check_values(
-        source, w + "depth", grid.get("depth", 2), upto(MAX_GATES), f"an integer in 1..{MAX_GATES:,}"
+        source,
+        w + "depth",
+        grid.get("depth", 2),
+        upto(MAX_GATES),
+        f"a positive integer (at most {MAX_GATES:,})",
     )
     seeds_raw = _as_count(grid.get("seeds", 1))
     if _is_int(seeds_raw):
@@ -586,7 +591,7 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
             w + "seeds",
             seeds_raw,
             upto(MAX_COUNT, 0),
-            f"a count, or a list of replicate labels (integers in 0..{MAX_COUNT:,})",
+            f"a count, or a list of replicate labels (integers >= 0, at most {MAX_COUNT:,})",
         )
         if len(set(seeds)) != len(seeds):
             raise SuperposeError(f"{_where(source, w + 'seeds')}: a replicate label appears twice")
@@ -1015,6 +1020,48 @@ CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+_TABLES = ("points", "sweeps", "info")
+
+
+def _expected_columns() -> dict[str, list[str]]:
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(_SCHEMA)
+        return {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in _TABLES}
+    finally:
+        conn.close()
+
+
+def _listing(names: list[str]) -> str:
+    return _cut(", ".join(str(n) for n in names[:20]), 120)
+
+
+def _check_tables(conn: sqlite3.Connection, path: Path) -> bool:
+    """Whether ``conn`` holds superpose's tables (False: no tables at all, a new file).
+
+    Reads only: a file with tables of its own (another program's database, or a ``points``
+    table with other columns) is refused before anything is written to it (no tables added,
+    no switch to WAL mode).
+    """
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    if not names:
+        return False
+    expected = _expected_columns()
+    for table in _TABLES:
+        if table not in names:
+            raise SuperposeError(
+                f"{path}: not a superpose results file (it has tables {_listing(names)} "
+                f"but no table {table!r}); choose another --results file"
+            )
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+        if columns != expected[table]:
+            raise SuperposeError(
+                f"{path}: not a superpose results file (table {table!r} has columns "
+                f"{_listing(columns)}; expected {', '.join(expected[table])})"
+            )
+    return True
+
+
 class ResultStore:
     """The SQLite results file: one row per point (``points``), committed row by row (WAL).
 
@@ -1032,21 +1079,32 @@ class ResultStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise SuperposeError(f"{self.path}: cannot open results ({exc})") from None
+        try:
+            ours = _check_tables(self.conn, self.path)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
-            self.conn.executescript(_SCHEMA)
+            if not ours:  # all tables or none, even if this process is killed meanwhile
+                self.conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             version = self.conn.execute(
                 "SELECT value FROM info WHERE key='schema_version'"
             ).fetchone()
+        except SuperposeError:
+            self.conn.close()
+            raise
         except sqlite3.DatabaseError as exc:
+            self.conn.close()
             raise SuperposeError(f"{self.path}: not a superpose results file ({exc})") from None
         if version is None:
             self.conn.execute(
                 "INSERT INTO info VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         elif version[0] != str(SCHEMA_VERSION):
+            self.conn.close()
             raise SuperposeError(
-                f"{self.path}: results schema version {version[0]}; this superpose writes version {SCHEMA_VERSION}"
+                f"{self.path}: results schema version {short_repr(version[0])}; this superpose "
+                f"writes version {SCHEMA_VERSION}"
             )
 
     def __enter__(self) -> ResultStore:
@@ -1132,16 +1190,72 @@ class ResultStore:
         return cur.rowcount > 0
 
 
-def _decode_row(row: sqlite3.Row) -> dict[str, Any]:
+_JSON_COLUMNS: dict[str, type] = {
+    "params": dict,
+    "measure": dict,
+    "seed_spawn_key": list,
+    "result": dict,
+    "meta": dict,
+}
+
+
+def _decode_row(row: sqlite3.Row, path: Path) -> dict[str, Any]:
+    """One stored row, its JSON columns decoded, each column checked for its type.
+
+    A results file may have been edited or damaged: every value is checked here, where it is
+    read, so that a bad row is one line naming the file, the row and the column.
+    """
     out = dict(row)
-    for k in ("params", "measure", "result", "meta", "seed_spawn_key"):
-        if out.get(k) is not None:
-            out[k] = loads(out[k], f"results row {out.get('key')!r}, column {k}")
+    rowid = out.pop("_rowid")
+    where = f"{path}: results row {rowid} (key {short_repr(out.get('key'), 40)})"
+
+    def bad(column: str, want: str) -> SuperposeError:
+        return SuperposeError(
+            f"{where}, column {column}: expected {want}, got {short_repr(out[column])}"
+        )
+
+    for column in ("key", "sweep", "seed_entropy", "finished_at"):
+        if not isinstance(out[column], str):
+            raise bad(column, "text")
+    if not _is_int(out["grid_index"]):
+        raise bad("grid_index", "an integer")
+    if out["status"] not in ("ok", "error"):
+        raise bad("status", "'ok' or 'error'")
+    if out["error"] is not None and not isinstance(out["error"], str):
+        raise bad("error", "text")
+    for column, kind in _JSON_COLUMNS.items():
+        text = out[column]
+        if text is None and column in ("result", "meta"):
+            continue
+        if not isinstance(text, str):
+            raise bad(column, "JSON text")
+        try:
+            value = loads(text, f"{where}, column {column}")
+        except json.JSONDecodeError as exc:
+            raise SuperposeError(f"{where}, column {column}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise SuperposeError(f"{where}, column {column}: JSON nested too deeply") from None
+        if not isinstance(value, kind):
+            want = "a JSON object" if kind is dict else "a JSON array"
+            raise SuperposeError(
+                f"{where}, column {column}: expected {want}, got {short_repr(value)}"
+            )
+        out[column] = value
+    if not all(_is_int(v) and v >= 0 for v in out["seed_spawn_key"]):
+        raise SuperposeError(
+            f"{where}, column seed_spawn_key: expected integers >= 0, "
+            f"got {short_repr(out['seed_spawn_key'])}"
+        )
+    if out["status"] == "ok" and out["result"] is None:
+        raise bad("result", "the result of a finished point")
     return out
 
 
 def read_results(path: str | os.PathLike[str], status: str | None = "ok") -> list[dict[str, Any]]:
     """Every stored point (decoded JSON columns), in sweep and grid order.
+
+    Every row is checked (not only those with ``status``), so a damaged file is refused
+    whichever rows are asked for.
 
     Example:
         >>> import tempfile, os
@@ -1158,17 +1272,15 @@ def read_results(path: str | os.PathLike[str], status: str | None = "ok") -> lis
         raise SuperposeError(f"{p}: cannot open results ({exc})") from None
     conn.row_factory = sqlite3.Row
     try:
-        query = "SELECT * FROM points"
-        args: tuple[Any, ...] = ()
-        if status is not None:
-            query += " WHERE status=?"
-            args = (status,)
-        rows = conn.execute(query + " ORDER BY sweep, grid_index, key", args).fetchall()
+        if not _check_tables(conn, p):
+            raise SuperposeError(f"{p}: not a superpose results file (it has no tables)")
+        query = "SELECT rowid AS _rowid, * FROM points ORDER BY sweep, grid_index, key"
+        rows = [_decode_row(r, p) for r in conn.execute(query)]
     except sqlite3.DatabaseError as exc:
         raise SuperposeError(f"{p}: not a superpose results file ({exc})") from None
     finally:
         conn.close()
-    return [_decode_row(r) for r in rows]
+    return [r for r in rows if status is None or r["status"] == status]
 
 
 def result_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -101,7 +101,7 @@ def test_sizes_beyond_their_limits_are_refused_before_running(tmp_path, capsys, 
     spec.write_text(text.replace("family: and2, ", "") if "family:" in grid else text)
     results = tmp_path / "r.sqlite"
     code, _, err = run(capsys, "sweep", spec, "--results", results)
-    assert_one_line_error(code, err, "s.yaml", needle, "integer", "..")
+    assert_one_line_error(code, err, "s.yaml", needle, "integer", "at most")
     assert not results.exists()
 
 
@@ -133,7 +133,7 @@ def test_alias_bomb_in_a_free_text_key(tmp_path, capsys):
 
 def test_alias_bomb_in_the_name_gives_a_short_line(tmp_path, capsys):
     code, _, err = dry_run(capsys, tmp_path, laughs(6, name=True))
-    assert_one_line_error(code, err, "s.yaml", "aliases", max_len=300)
+    assert_one_line_error(code, err, "s.yaml", "aliases")
 
 
 def test_recursive_alias_is_refused(tmp_path, capsys):
@@ -162,7 +162,7 @@ def test_long_bad_values_are_cut_short_in_the_message(tmp_path, capsys):
         f"{OK_GRID}measure: {{verify: {long}}}\n",
     ):
         code, _, err = dry_run(capsys, tmp_path, text)
-        assert_one_line_error(code, err, "s.yaml", "yyyy", "…", max_len=300)
+        assert_one_line_error(code, err, "s.yaml", "yyyy", "…")
 
 
 # --- class 9: tampered and foreign results files --------------------------------------------
@@ -207,7 +207,7 @@ HUGE_INT = "9" * 4000  # within the digit limit, beyond any float
         ("result", "{not json", "not valid JSON"),
         ("result", "[]", "a JSON object"),
         ("params", '"and2"', "a JSON object"),
-        ("params", '{"family": "and2"}', "params.construction"),
+        ("params", '{"family": "and2"}', "column params: construction"),
         ("seed_spawn_key", '{"a": 1}', "seed_spawn_key"),
         ("result", '{"task": {"outputs": "ten", "features": 20}, "counts": {}}', "task.outputs"),
         ("result", '{"task": {"outputs": 1e400, "features": 20}, "counts": {}}', "task.outputs"),
@@ -227,8 +227,9 @@ HUGE_INT = "9" * 4000  # within the digit limit, beyond any float
             '{"task": {"outputs": 10, "features": 20}, "counts": {}, "bounds": {"tightness": 5}}',
             "bounds.tightness",
         ),
-        ("sweep", 7, "column sweep"),
+        ("sweep", b"\x00\xff", "column sweep"),  # TEXT affinity keeps a blob
         ("result", 12, "column result"),
+        ("result", "[" * 100_000 + "]" * 100_000, "column result"),
         ("status", "weird", "status"),
     ],
 )
@@ -243,7 +244,7 @@ def test_tampered_results_row(results, tmp_path, capsys, column, value, needle):
 def test_tampered_row_with_a_long_value_is_cut_short(results, capsys, tmp_path):
     tamper(results, "UPDATE points SET status = ? WHERE grid_index = 1", "z" * 100_000)
     code, _, err = run(capsys, "report", results, "--out", tmp_path / "rep")
-    assert_one_line_error(code, err, "r.sqlite", "zzzz", "…", max_len=300)
+    assert_one_line_error(code, err, "r.sqlite", "zzzz", "…")
 
 
 def test_foreign_points_table(tmp_path, capsys):
@@ -281,7 +282,7 @@ def test_sweep_on_a_results_file_with_a_broken_schema_version(results, tmp_path,
     spec = tmp_path / "s.yaml"
     spec.write_text(OK_GRID)
     code, _, err = run(capsys, "sweep", spec, "--results", results)
-    assert_one_line_error(code, err, "r.sqlite", "schema version", "…", max_len=300)
+    assert_one_line_error(code, err, "r.sqlite", "schema version", "…")
 
 
 def test_untampered_results_still_report(results, tmp_path, capsys):
