@@ -28,6 +28,15 @@ retried on the next run. Editing the grid later runs only the new points; finish
 keep the seeds they ran with. A point's seed follows its position in grid order, so to
 extend a sweep without moving any unfinished point, append a new grid to the ``grid`` list.
 
+Hostile input is refused where it enters, with one line naming the value: a sweep file nested
+deeper than ``MAX_NESTING`` (32) levels, or whose YAML aliases would add more than
+``MAX_ALIAS_EXPANSION`` (100,000) nodes and characters (checked on the event stream, before
+anything is built), a recursive alias, parameter names that are not text, and sizes beyond
+the task limits (``MAX_GATES`` outputs, ``MAX_FEATURES`` features, ``MAX_COUNT`` samples).
+A results file with tables that are not superpose's is refused before it is written to, and
+every row read back is checked (types, JSON, shapes); bad values are quoted at most 80
+characters long.
+
 Executors: ``serial`` (in this process), ``process`` (a local process pool) and ``dask``
 (``dask.distributed``: a ``LocalCluster`` by default, or an existing scheduler by address).
 
