@@ -45,6 +45,37 @@ def describe_number(text: str) -> str:
     return f"{text[:20]}... ({digits} digits)"
 
 
+MAX_SHOWN = 80
+"""Most characters of a bad value quoted in an error message (the rest is cut, with "…")."""
+
+
+def short_repr(value: Any, limit: int = MAX_SHOWN) -> str:
+    """``repr(value)`` cut to ``limit`` characters, in bounded time and memory.
+
+    An error message quotes the offending value, but a hostile value may be megabytes long or
+    (through YAML aliases) a structure whose full ``repr`` is gigabytes: ``reprlib`` renders
+    only its first elements and levels, and the result is cut to one short line.
+
+    Example:
+        >>> short_repr("x" * 1000, 10)
+        "'xxxxxxxx…"
+        >>> short_repr([1, 2])
+        '[1, 2]'
+    """
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = r.maxlong = limit + 2
+    r.maxlist = r.maxdict = r.maxtuple = r.maxset = 8
+    r.maxlevel = 3
+    try:
+        text = repr(value[: limit + 1]) if isinstance(value, (str, bytes)) else r.repr(value)
+    except ValueError:  # an int beyond Python's digit limit
+        text = f"<integer of about {value.bit_length() * 0.30103:.0f} digits>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def check_int_digits(text: str, source: str) -> None:
     """Refuse an integer literal with more digits than :func:`max_int_digits`.
 

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from superpose._atomic import write_bytes, write_text
+from superpose._inputs import short_repr
 from superpose.errors import SuperposeError
 
 FIGURES = ("neurons", "parameters", "errors", "tightness")
@@ -66,6 +67,93 @@ class Series:
             ys = self.values[x]
             out.append((x, sum(ys) / len(ys), min(ys), max(ys), len(ys)))
         return out
+
+
+MAX_VALUE = 1e30
+"""Largest magnitude of a plotted number: far beyond any count, and safely a float."""
+
+
+def _is_number(v: Any) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return abs(v) <= MAX_VALUE and (isinstance(v, int) or math.isfinite(v))
+
+
+def check_row(row: dict[str, Any], source: str | os.PathLike[str]) -> None:
+    """Refuse a row (from :func:`superpose.sweep.read_results`) the report cannot use.
+
+    The JSON columns are already known to be objects; this checks every field the report
+    reads, with its type and range, so an edited or damaged results file gives one line
+    naming the row, column and field instead of a failure deep in plotting.
+
+    Example:
+        >>> row = {"key": "k1", "status": "ok", "params": {"family": "and2"}, "result": {}}
+        >>> try:
+        ...     check_row(row, "r.sqlite")
+        ... except SuperposeError as exc:
+        ...     print(exc)
+        r.sqlite: results row with key 'k1', column params: construction must be text, got None
+    """
+    where = f"{source}: results row with key {short_repr(row.get('key'), 40)}"
+
+    def need(column: str, field: str, value: Any, ok: bool, want: str) -> None:
+        if not ok:
+            raise SuperposeError(
+                f"{where}, column {column}: {field} must be {want}, got {short_repr(value)}"
+            )
+
+    def mapping(column: str, field: str, value: Any, optional: bool = True) -> dict[str, Any]:
+        if value is None and optional:
+            return {}
+        need(column, field, value, isinstance(value, dict), "a JSON object")
+        return value
+
+    def numbers(column: str, prefix: str, obj: dict[str, Any], *keys: str) -> None:
+        for k in keys:
+            v = obj.get(k)
+            want = f"a number (at most {MAX_VALUE:.0e} in size)"
+            need(column, prefix + k, v, v is None or _is_number(v), want)
+
+    p = row["params"]
+    for k in ("construction", "family"):
+        need("params", k, p.get(k), isinstance(p.get(k), str), "text")
+    sparsity = p.get("sparsity")
+    need("params", "sparsity", sparsity, _is_number(sparsity), "a number")
+    mapping("params", "params", p.get("params"))
+    if row["status"] != "ok":
+        return
+    res = row["result"]
+    task = mapping("result", "task", res.get("task"), optional=False)
+    for k in ("outputs", "features"):
+        v = task.get(k)
+        ok = isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_VALUE
+        need("result", "task." + k, v, ok, "a positive integer")
+    counts = mapping("result", "counts", res.get("counts"), optional=False)
+    numbers("result", "counts.", counts, "neurons", "dense_parameters", "nonzero_parameters")
+    search = mapping("result", "width_search", res.get("width_search"))
+    numbers(
+        "result",
+        "width_search.counts.",
+        mapping("result", "width_search.counts", search.get("counts")),
+        "neurons",
+        "dense_parameters",
+    )
+    ver = mapping("result", "verify", res.get("verify"))
+    checked, wrong = ver.get("inputs_checked"), ver.get("inputs_with_error")
+    for k, v in (("inputs_checked", checked), ("inputs_with_error", wrong)):
+        ok = v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_VALUE)
+        need("result", "verify." + k, v, ok, "an integer >= 0")
+    if checked is not None:
+        ok = wrong is not None and wrong <= checked
+        need("result", "verify.inputs_with_error", wrong, ok, f"at most inputs_checked ({checked})")
+    bounds = mapping("result", "bounds", res.get("bounds"))
+    numbers(
+        "result", "bounds.", bounds, "total_neurons_lower_bound_1bit", "parameters_lower_bound_1bit"
+    )
+    tight = mapping("result", "bounds.tightness", bounds.get("tightness"))
+    numbers("result", "bounds.tightness.", tight, "neurons_ratio", "bits_ratio")
+    naive = mapping("result", "naive", res.get("naive"))
+    numbers("result", "naive.", naive, "neurons", "nonzero_parameters", "dense_parameters")
 
 
 def _setting(row: dict[str, Any]) -> str:
@@ -403,8 +491,11 @@ def write_report(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SuperposeError(f"{out}: exists and is not a directory")
-    rows = read_results(results, status="ok")
-    failed = read_results(results, status="error")
+    everything = read_results(results, status=None)
+    for row in everything:
+        check_row(row, results)
+    rows = [r for r in everything if r["status"] == "ok"]
+    failed = [r for r in everything if r["status"] == "error"]
     if not rows and not failed:
         raise SuperposeError(f"{results}: no finished points to report")
     figures = collect(rows)
@@ -423,4 +514,4 @@ def write_report(
     return written
 
 
-__all__ = ["FIGURES", "Series", "collect", "render_markdown", "write_report"]
+__all__ = ["FIGURES", "Series", "check_row", "collect", "render_markdown", "write_report"]

@@ -28,6 +28,15 @@ retried on the next run. Editing the grid later runs only the new points; finish
 keep the seeds they ran with. A point's seed follows its position in grid order, so to
 extend a sweep without moving any unfinished point, append a new grid to the ``grid`` list.
 
+Hostile input is refused where it enters, with one line naming the value: a sweep file nested
+deeper than ``MAX_NESTING`` (32) levels, or whose YAML aliases would add more than
+``MAX_ALIAS_EXPANSION`` (100,000) nodes and characters (checked on the event stream, before
+anything is built), a recursive alias, parameter names that are not text, and sizes beyond
+the task limits (``MAX_GATES`` outputs, ``MAX_FEATURES`` features, ``MAX_COUNT`` samples).
+A results file with tables that are not superpose's is refused before it is written to, and
+every row read back is checked (types, JSON, shapes); bad values are quoted at most 80
+characters long.
+
 Executors: ``serial`` (in this process), ``process`` (a local process pool) and ``dask``
 (``dask.distributed``: a ``LocalCluster`` by default, or an existing scheduler by address).
 
@@ -77,7 +86,7 @@ from typing import Any
 
 import numpy as np
 
-from superpose._inputs import check_int_digits, loads, read_bytes
+from superpose._inputs import check_int_digits, loads, read_bytes, short_repr
 from superpose.errors import SuperposeError
 
 EXECUTORS = ("serial", "process", "dask")
@@ -161,8 +170,14 @@ def _unknown(source: str, where: str, keys: Any, allowed: tuple[str, ...]) -> No
             close = difflib.get_close_matches(str(k), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise SuperposeError(
-                f"{source}: unknown key {where}{k!r}{hint}; known: {', '.join(allowed)}"
+                f"{source}: unknown key {where}{short_repr(k)}{hint}; known: {', '.join(allowed)}"
             )
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    """``text`` on one line, at most ``limit`` characters (cut with "…")."""
+    text = " ".join(text[: limit + 1].split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _is_int(v: Any) -> bool:
@@ -194,13 +209,14 @@ def _as_count(value: Any) -> Any:
 def _check_values(
     source: str, key: str, value: Any, check: Callable[[Any], bool], want: str
 ) -> list[Any]:
-    values = [_as_count(v) for v in _as_list(value)]
+    raw = _as_list(value)
+    values = [_as_count(v) for v in raw]
     if not values:
         raise SuperposeError(f"{_where(source, key)}: an empty list gives no points")
-    for v in values:
+    for v, r in zip(values, raw, strict=True):
         if not check(v):
             raise SuperposeError(
-                f"{_where(source, key)}: expected {want} (or a list of them), got {v!r}"
+                f"{_where(source, key)}: expected {want} (or a list of them), got {short_repr(r)}"
             )
     return values
 
@@ -234,9 +250,85 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     return parse_spec(data, src, default_name=default_name)
 
 
-def _safe_load_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load``, refusing integers beyond Python's digit limit up front."""
+MAX_NESTING = 32
+"""Deepest nesting of lists and mappings in a sweep file (the format itself needs 4)."""
+MAX_ALIAS_EXPANSION = 100_000
+"""Most nodes plus scalar characters that YAML aliases (``*name``) may add to a sweep file."""
+
+
+def _check_yaml_events(text: str, source: str) -> None:
+    """Refuse deep nesting and alias bombs from the event stream, before anything is built.
+
+    PyYAML composes and constructs nodes recursively (10^5 nested brackets overflow the
+    stack), and an alias is expanded wherever the data is later copied, hashed, stored or
+    quoted (nine aliases of nine aliases of ... grow 9^9-fold). Events arrive one at a time,
+    so this scan holds only the open collections (at most ``MAX_NESTING``) and one size per
+    anchor: for each anchor, how much it expands to and how deep it reaches, so that
+    aliases nested in aliases are counted as what they become.
+    """
     import yaml
+
+    depth = 0
+    total = 0  # nodes + scalar characters, aliases expanded
+    from_aliases = 0
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, depth below it)
+    open_: list[list[Any]] = []  # [anchor, total at start, depth at start, deepest inside]
+
+    def line(event: Any) -> str:
+        return f"{source}, line {event.start_mark.line + 1}"
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise SuperposeError(
+                    f"{line(event)}: lists and mappings nested deeper than {MAX_NESTING} levels"
+                )
+            total += 1
+            open_.append([event.anchor, total - 1, depth, depth])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            anchor, start, d0, deepest = open_.pop()
+            if anchor is not None:
+                anchors[anchor] = (total - start, deepest - d0 + 1)
+            if open_:
+                open_[-1][3] = max(open_[-1][3], deepest)
+            depth -= 1
+        elif isinstance(event, yaml.ScalarEvent):
+            total += 1 + len(event.value)
+            if event.anchor is not None:
+                anchors[event.anchor] = (1 + len(event.value), 0)
+        elif isinstance(event, yaml.AliasEvent):
+            name = event.anchor
+            if any(entry[0] == name for entry in open_):
+                raise SuperposeError(
+                    f"{line(event)}: alias *{short_repr(name)[1:-1]} refers to a list or "
+                    f"mapping that contains it (anchor {short_repr(name)})"
+                )
+            if name not in anchors:
+                continue  # an undefined alias: the loader reports it
+            size, below = anchors[name]
+            if depth + below > MAX_NESTING:
+                raise SuperposeError(
+                    f"{line(event)}: lists and mappings nested deeper than {MAX_NESTING} levels "
+                    f"(through alias *{short_repr(name)[1:-1]})"
+                )
+            total += size
+            from_aliases += size
+            if open_:
+                open_[-1][3] = max(open_[-1][3], depth + below)
+            if from_aliases > MAX_ALIAS_EXPANSION:
+                raise SuperposeError(
+                    f"{line(event)}: aliases expand to more than {MAX_ALIAS_EXPANSION:,} values "
+                    "and characters (an alias bomb?); write the values out instead"
+                )
+
+
+def _safe_load_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load``, refusing deep nesting, alias bombs and integers beyond Python's
+    digit limit up front."""
+    import yaml
+
+    _check_yaml_events(text, source)
 
     class _Loader(yaml.SafeLoader):
         pass
@@ -265,11 +357,13 @@ def parse_spec(data: Any, source: str = "<memory>", *, default_name: str = "swee
     _unknown(source, "", data.keys(), TOP_KEYS)
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
-        raise SuperposeError(f"{_where(source, 'name')}: expected a non-empty string, got {name!r}")
+        raise SuperposeError(
+            f"{_where(source, 'name')}: expected a non-empty string, got {short_repr(name)}"
+        )
     root_seed = data.get("root_seed", 0)
     if not _is_int(root_seed) or root_seed < 0:
         raise SuperposeError(
-            f"{_where(source, 'root_seed')}: expected an integer >= 0, got {root_seed!r}"
+            f"{_where(source, 'root_seed')}: expected an integer >= 0, got {short_repr(root_seed)}"
         )
     memory_limit = data.get("memory_limit")
     if memory_limit is not None:
@@ -317,7 +411,7 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
     bounds = measure.get("bounds", True)
     if not isinstance(bounds, bool):
         raise SuperposeError(
-            f"{_where(source, 'measure.bounds')}: expected true or false, got {bounds!r}"
+            f"{_where(source, 'measure.bounds')}: expected true or false, got {short_repr(bounds)}"
         )
     out["bounds"] = bounds
     out["verify"] = _parse_section(
@@ -337,7 +431,7 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
         if cfg["mode"] not in MODES:
             raise SuperposeError(
                 f"{_where(source, 'measure.verify.mode')}: expected one of {', '.join(MODES)}, "
-                f"got {cfg['mode']!r}"
+                f"got {short_repr(cfg['mode'])}"
             )
     for sec in ("verify", "width_search"):
         cfg = out[sec]
@@ -345,10 +439,10 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
             continue
         low = 1 if sec == "width_search" else 0
         for k in ("samples", "max_exhaustive"):
-            if not _is_int(cfg[k]) or cfg[k] < low:
+            if not _is_int(cfg[k]) or not low <= cfg[k] <= MAX_COUNT:
                 raise SuperposeError(
-                    f"{_where(source, f'measure.{sec}.{k}')}: expected an integer >= {low}, "
-                    f"got {cfg[k]!r}"
+                    f"{_where(source, f'measure.{sec}.{k}')}: expected an integer >= {low} "
+                    f"(at most {MAX_COUNT:,}), got {short_repr(cfg[k])}"
                 )
     cfg = out["width_search"]
     if cfg is not None:
@@ -361,7 +455,7 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
                 raise SuperposeError(
                     f"{_where(source, 'measure.width_search.' + k)}: expected a number > 0, "
-                    f"got {v!r}"
+                    f"got {short_repr(v)}"
                 )
         if not cfg["min_scale"] <= 1.0 <= cfg["max_scale"]:
             raise SuperposeError(
@@ -381,7 +475,7 @@ def _parse_section(
         return dict(defaults)
     if not isinstance(value, dict):
         raise SuperposeError(
-            f"{_where(source, key)}: expected true, false or a mapping, got {value!r}"
+            f"{_where(source, key)}: expected true, false or a mapping, got {short_repr(value)}"
         )
     _unknown(source, key + ".", value.keys(), allowed)
     out = {**defaults, **{k: _yaml_number(v) for k, v in value.items()}}
@@ -393,6 +487,9 @@ def _parse_section(
 
 
 MAX_POINTS = 1_000_000
+MAX_COUNT = 10**12
+"""Largest sample count in ``measure`` (and label of a replicate): far beyond any run, and
+well inside SQLite's 64-bit integers, where results are stored."""
 
 
 def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> list[dict[str, Any]]:
@@ -432,8 +529,13 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         f"a construction name ({known})",
     )
 
-    def pos_int(v: Any) -> bool:
-        return _is_int(v) and v >= 1
+    from superpose.task import MAX_FEATURES, MAX_GATES
+
+    def upto(high: int, low: int = 1) -> Callable[[Any], bool]:
+        # Sizes are checked here, where they enter, against the limits of task generation:
+        # a point that could never be built must not reach a worker or the results file
+        # (SQLite stores 64-bit integers), where it would fail on every rerun.
+        return lambda v: _is_int(v) and low <= v <= high
 
     def check_influence(v: Any) -> bool:
         return isinstance(v, str) and all(part in INFLUENCE_PROFILES for part in v.split("+"))
@@ -442,18 +544,22 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         source,
         w + "outputs",
         grid.get("outputs", None),
-        lambda v: v is None or pos_int(v),
-        "a positive integer",
+        lambda v: v is None or upto(MAX_GATES)(v),
+        f"a positive integer (at most {MAX_GATES:,})",
     )
     features = _check_values(
         source,
         w + "features",
         grid.get("features", "same"),
-        lambda v: v == "same" or pos_int(v),
-        "a positive integer or 'same'",
+        lambda v: v == "same" or upto(MAX_FEATURES)(v),
+        f"a positive integer (at most {MAX_FEATURES:,}) or 'same'",
     )
     sparsity = _check_values(
-        source, w + "sparsity", grid.get("sparsity", 2), pos_int, "a positive integer"
+        source,
+        w + "sparsity",
+        grid.get("sparsity", 2),
+        upto(MAX_FEATURES),
+        f"a positive integer (at most {MAX_FEATURES:,})",
     )
     influence = _check_values(
         source,
@@ -466,10 +572,16 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         source,
         w + "arity",
         grid.get("arity", 3),
-        lambda v: _is_int(v) and v >= 2,
-        "an integer >= 2",
+        upto(MAX_FEATURES, 2),
+        f"an integer >= 2 (at most {MAX_FEATURES:,})",
     )
-    depth = _check_values(source, w + "depth", grid.get("depth", 2), pos_int, "a positive integer")
+    depth = _check_values(
+        source,
+        w + "depth",
+        grid.get("depth", 2),
+        upto(MAX_GATES),
+        f"a positive integer (at most {MAX_GATES:,})",
+    )
     seeds_raw = _as_count(grid.get("seeds", 1))
     if _is_int(seeds_raw):
         if seeds_raw < 1:
@@ -487,8 +599,8 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
             source,
             w + "seeds",
             seeds_raw,
-            lambda v: _is_int(v) and v >= 0,
-            "a count, or a list of replicate labels >= 0",
+            upto(MAX_COUNT, 0),
+            f"a count, or a list of replicate labels (integers >= 0, at most {MAX_COUNT:,})",
         )
         if len(set(seeds)) != len(seeds):
             raise SuperposeError(f"{_where(source, w + 'seeds')}: a replicate label appears twice")
@@ -498,18 +610,23 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
             f"{_where(source, w + 'params')}: expected a mapping of construction parameters"
         )
     param_names = list(params)
+    for k in param_names:
+        if not isinstance(k, str):
+            raise SuperposeError(
+                f"{_where(source, w + 'params')}: parameter names must be text, got {short_repr(k)}"
+            )
     param_values = []
     for k in param_names:
         vals = _as_list(params[k])
         if not vals:
             raise SuperposeError(
-                f"{_where(source, w + 'params.' + str(k))}: an empty list gives no points"
+                f"{_where(source, w + 'params.' + k)}: an empty list gives no points"
             )
         for v in vals:
             if not (v is None or isinstance(v, (bool, int, float, str))):
                 raise SuperposeError(
-                    f"{_where(source, w + 'params.' + str(k))}: values must be numbers, strings "
-                    f"or booleans, got {v!r}"
+                    f"{_where(source, w + 'params.' + k)}: values must be numbers, strings "
+                    f"or booleans, got {short_repr(v)}"
                 )
         param_values.append([_yaml_number(v) for v in vals])
     for con in constructions:
@@ -517,7 +634,8 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
             try:
                 make_construction(con, **dict(zip(param_names, combo, strict=True)))
             except SuperposeError as exc:
-                raise SuperposeError(f"{_where(source, w + 'params')}: {exc}") from None
+                # The construction's message may quote a (long) value from the file.
+                raise SuperposeError(f"{_where(source, w + 'params')}: {_cut(str(exc))}") from None
     total = math.prod(
         len(v)
         for v in (
@@ -911,6 +1029,48 @@ CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+_TABLES = ("points", "sweeps", "info")
+
+
+def _expected_columns() -> dict[str, list[str]]:
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(_SCHEMA)
+        return {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in _TABLES}
+    finally:
+        conn.close()
+
+
+def _listing(names: list[str]) -> str:
+    return _cut(", ".join(str(n) for n in names[:20]), 120)
+
+
+def _check_tables(conn: sqlite3.Connection, path: Path) -> bool:
+    """Whether ``conn`` holds superpose's tables (False: no tables at all, a new file).
+
+    Reads only: a file with tables of its own (another program's database, or a ``points``
+    table with other columns) is refused before anything is written to it (no tables added,
+    no switch to WAL mode).
+    """
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    if not names:
+        return False
+    expected = _expected_columns()
+    for table in _TABLES:
+        if table not in names:
+            raise SuperposeError(
+                f"{path}: not a superpose results file (it has tables {_listing(names)} "
+                f"but no table {table!r}); choose another --results file"
+            )
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+        if columns != expected[table]:
+            raise SuperposeError(
+                f"{path}: not a superpose results file (table {table!r} has columns "
+                f"{_listing(columns)}; expected {', '.join(expected[table])})"
+            )
+    return True
+
+
 class ResultStore:
     """The SQLite results file: one row per point (``points``), committed row by row (WAL).
 
@@ -928,21 +1088,32 @@ class ResultStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise SuperposeError(f"{self.path}: cannot open results ({exc})") from None
+        try:
+            ours = _check_tables(self.conn, self.path)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
-            self.conn.executescript(_SCHEMA)
+            if not ours:  # all tables or none, even if this process is killed meanwhile
+                self.conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             version = self.conn.execute(
                 "SELECT value FROM info WHERE key='schema_version'"
             ).fetchone()
+        except SuperposeError:
+            self.conn.close()
+            raise
         except sqlite3.DatabaseError as exc:
+            self.conn.close()
             raise SuperposeError(f"{self.path}: not a superpose results file ({exc})") from None
         if version is None:
             self.conn.execute(
                 "INSERT INTO info VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         elif version[0] != str(SCHEMA_VERSION):
+            self.conn.close()
             raise SuperposeError(
-                f"{self.path}: results schema version {version[0]}; this superpose writes version {SCHEMA_VERSION}"
+                f"{self.path}: results schema version {short_repr(version[0])}; this superpose "
+                f"writes version {SCHEMA_VERSION}"
             )
 
     def __enter__(self) -> ResultStore:
@@ -1028,16 +1199,72 @@ class ResultStore:
         return cur.rowcount > 0
 
 
-def _decode_row(row: sqlite3.Row) -> dict[str, Any]:
+_JSON_COLUMNS: dict[str, type] = {
+    "params": dict,
+    "measure": dict,
+    "seed_spawn_key": list,
+    "result": dict,
+    "meta": dict,
+}
+
+
+def _decode_row(row: sqlite3.Row, path: Path) -> dict[str, Any]:
+    """One stored row, its JSON columns decoded, each column checked for its type.
+
+    A results file may have been edited or damaged: every value is checked here, where it is
+    read, so that a bad row is one line naming the file, the row and the column.
+    """
     out = dict(row)
-    for k in ("params", "measure", "result", "meta", "seed_spawn_key"):
-        if out.get(k) is not None:
-            out[k] = loads(out[k], f"results row {out.get('key')!r}, column {k}")
+    rowid = out.pop("_rowid")
+    where = f"{path}: results row {rowid} (key {short_repr(out.get('key'), 40)})"
+
+    def bad(column: str, want: str) -> SuperposeError:
+        return SuperposeError(
+            f"{where}, column {column}: expected {want}, got {short_repr(out[column])}"
+        )
+
+    for column in ("key", "sweep", "seed_entropy", "finished_at"):
+        if not isinstance(out[column], str):
+            raise bad(column, "text")
+    if not _is_int(out["grid_index"]):
+        raise bad("grid_index", "an integer")
+    if out["status"] not in ("ok", "error"):
+        raise bad("status", "'ok' or 'error'")
+    if out["error"] is not None and not isinstance(out["error"], str):
+        raise bad("error", "text")
+    for column, kind in _JSON_COLUMNS.items():
+        text = out[column]
+        if text is None and column in ("result", "meta"):
+            continue
+        if not isinstance(text, str):
+            raise bad(column, "JSON text")
+        try:
+            value = loads(text, f"{where}, column {column}")
+        except json.JSONDecodeError as exc:
+            raise SuperposeError(f"{where}, column {column}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise SuperposeError(f"{where}, column {column}: JSON nested too deeply") from None
+        if not isinstance(value, kind):
+            want = "a JSON object" if kind is dict else "a JSON array"
+            raise SuperposeError(
+                f"{where}, column {column}: expected {want}, got {short_repr(value)}"
+            )
+        out[column] = value
+    if not all(_is_int(v) and v >= 0 for v in out["seed_spawn_key"]):
+        raise SuperposeError(
+            f"{where}, column seed_spawn_key: expected integers >= 0, "
+            f"got {short_repr(out['seed_spawn_key'])}"
+        )
+    if out["status"] == "ok" and out["result"] is None:
+        raise bad("result", "the result of a finished point")
     return out
 
 
 def read_results(path: str | os.PathLike[str], status: str | None = "ok") -> list[dict[str, Any]]:
     """Every stored point (decoded JSON columns), in sweep and grid order.
+
+    Every row is checked (not only those with ``status``), so a damaged file is refused
+    whichever rows are asked for.
 
     Example:
         >>> import tempfile, os
@@ -1054,17 +1281,15 @@ def read_results(path: str | os.PathLike[str], status: str | None = "ok") -> lis
         raise SuperposeError(f"{p}: cannot open results ({exc})") from None
     conn.row_factory = sqlite3.Row
     try:
-        query = "SELECT * FROM points"
-        args: tuple[Any, ...] = ()
-        if status is not None:
-            query += " WHERE status=?"
-            args = (status,)
-        rows = conn.execute(query + " ORDER BY sweep, grid_index, key", args).fetchall()
+        if not _check_tables(conn, p):
+            raise SuperposeError(f"{p}: not a superpose results file (it has no tables)")
+        query = "SELECT rowid AS _rowid, * FROM points ORDER BY sweep, grid_index, key"
+        rows = [_decode_row(r, p) for r in conn.execute(query)]
     except sqlite3.DatabaseError as exc:
         raise SuperposeError(f"{p}: not a superpose results file ({exc})") from None
     finally:
         conn.close()
-    return [_decode_row(r) for r in rows]
+    return [r for r in rows if status is None or r["status"] == status]
 
 
 def result_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
