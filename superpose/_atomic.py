@@ -275,8 +275,11 @@ def check_output(
                 raise SuperposeError(f"{where}: is a directory; give a file name")
         elif not existing.is_dir():
             raise SuperposeError(f"{where}: {_shown(existing)} is a file, not a directory")
-        probe_dir = target if kind == "directory" and existing == target else existing
-        if existing != target or kind == "file":
+        if existing != target:
+            probe_dir = existing
+        else:
+            probe_dir = target if kind == "directory" else target.parent
+        if existing != target:
             name_max = _name_max(probe_dir)
             for i, name in enumerate(missing):
                 size = len(os.fsencode(name))
@@ -298,8 +301,7 @@ def check_output(
                     f"(it has {_shown(foreign[0], 40)!r}); give a new or empty directory, "
                     "or remove its contents (nothing was written)"
                 )
-        if existing == target or kind == "file":
-            _check_not_locked(target, where)
+        _check_not_locked(target, where)
         try:
             fd, probe = tempfile.mkstemp(prefix=".superpose-probe.", suffix=".tmp", dir=probe_dir)
         except OSError as exc:
