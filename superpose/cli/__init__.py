@@ -102,7 +102,8 @@ def _main(argv: list[str] | None) -> int:
     except typer.TyperException as exc:
         exc.show()
         return _exit(int(getattr(exc, "exit_code", 2)), argv)
-    return _exit(result if isinstance(result, int) else 0, argv)
+    code = result if isinstance(result, int) else 0
+    return _exit(143 if code == 130 and _startup.terminated else code, argv)
 
 
 def _interrupted() -> int:
