@@ -24,7 +24,6 @@ matters. It is private and not part of the command-line interface.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import tempfile
@@ -502,7 +501,3 @@ def output_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
                 with contextlib.suppress(OSError):
                     d.rmdir()
 
-
-def is_out_of_space(exc: BaseException) -> bool:
-    """True for the errors a full disk or quota gives (ENOSPC, EDQUOT)."""
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
