@@ -500,4 +500,3 @@ def output_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
             for d in created:  # innermost first; only what is still empty
                 with contextlib.suppress(OSError):
                     d.rmdir()
-
