@@ -21,7 +21,7 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 from scipy import sparse
 
-from superpose._atomic import write_files
+from superpose._atomic import check_output, output_directory, write_files
 from superpose._inputs import loads, read_bytes, reading
 from superpose.codes import code_from_arrays
 from superpose.errors import SuperposeError
@@ -36,6 +36,8 @@ MAX_META_BYTES = 64 * 2**20
 MAX_SIZE = 2**31 - 1
 """Largest count or width (features, outputs, layer sizes) a network file may record: the
 saved column indices are int32."""
+NETWORK_FILES = (WEIGHTS_FILE, META_FILE)
+"""The names a network directory holds (an ``--out`` directory may already hold them)."""
 WEIGHT_DTYPES = {"float32": "F32", "float64": "F64"}
 """The float types a saved layer may hold (network.json name -> safetensors name)."""
 
@@ -82,13 +84,18 @@ def network_tensors(net: Network) -> dict[str, np.ndarray]:
 
 
 def save_network(net: Network, directory: str | os.PathLike[str]) -> Path:
-    """Write ``net`` into ``directory`` (created if needed); each file is replaced atomically.
+    """Write ``net`` into ``directory``; a new directory appears only complete.
 
+    ``directory`` may be new (it is written as a hidden sibling and renamed into place at the
+    end, so an interruption leaves nothing under its name), empty, or an existing network
+    directory (each file is then replaced atomically, both fully written before the first
+    rename). A non-empty directory holding no network, a path that cannot be written, too
+    little free space, or another process writing the same directory are refused in one line
+    (:func:`superpose._atomic.check_output`, :func:`superpose._atomic.write_lock`); a write
+    that still fails (e.g. the disk fills) raises a SuperposeError and leaves nothing partial.
     The same network and seed give byte-identical files.
     """
     out = Path(directory)
-    if out.exists() and not out.is_dir():
-        raise SuperposeError(f"{out}: exists and is not a directory")
     blob = st_save(network_tensors(net), metadata={"format": FORMAT})
     meta = {
         "format": FORMAT,
@@ -118,9 +125,16 @@ def save_network(net: Network, directory: str | os.PathLike[str]) -> Path:
         "extras": net.extras,
         "checksum": {"sha256": hashlib.sha256(blob).hexdigest()},
     }
-    out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_jsonable(meta), indent=1, sort_keys=True)
-    write_files({out / WEIGHTS_FILE: blob, out / META_FILE: text.encode("utf-8")})
+    data = json.dumps(_jsonable(meta), indent=1, sort_keys=True).encode("utf-8")
+    check_output(out, need_bytes=len(blob) + len(data), owned=NETWORK_FILES)
+    try:
+        with output_directory(out) as d:
+            write_files({d / WEIGHTS_FILE: blob, d / META_FILE: data})
+    except OSError as exc:
+        raise SuperposeError(
+            f"{out}: writing the network failed ({exc.strerror or type(exc).__name__}); "
+            "nothing partial was left"
+        ) from None
     return out
 
 

@@ -14,7 +14,7 @@
    by construction and certified by the cone certificate) is built instead and the reason is
    recorded in ``extras["fallback"]``; with ``fallback=False`` the last failing network is
    returned with its failing check (the CLI writes it and exits 1).
-   A default choice whose checked network turns out no smaller than the explicit one (the
+   A default one-level choice whose checked network turns out no smaller than m + m' (the
    plan sees each pool's width, not the blocks the build gives heavy features) is replaced
    by the explicit network the same way; a construction named by the caller is kept.
 
@@ -243,7 +243,8 @@ def build(
             if attempts:
                 net.extras["check_attempts"] = attempts
             net.extras.update(notes)
-            chosen = construction is None and fallback and name != "naive"
+            # One level: the explicit network is m + m' (deeper ones carry copies too).
+            chosen = construction is None and fallback and name != "naive" and task.depth == 1
             larger = _not_smaller(net, task) if chosen else None
             if larger is None:
                 return net

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from superpose._atomic import write_bytes, write_text
+from superpose._atomic import check_output, output_directory, write_files
 from superpose._inputs import short_repr
 from superpose.errors import SuperposeError
 
@@ -488,9 +488,7 @@ def write_report(
     """
     from superpose.sweep import read_results
 
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise SuperposeError(f"{out}: exists and is not a directory")
+    out = check_output(out_dir)
     everything = read_results(results, status=None)
     for row in everything:
         check_row(row, results)
@@ -499,19 +497,24 @@ def write_report(
     if not rows and not failed:
         raise SuperposeError(f"{results}: no finished points to report")
     figures = collect(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
+    files: dict[str, bytes] = {}
     for name in FIGURES:
         series = figures.get(name) or []
         if not series:
             continue
-        write_text(out / f"{name}.csv", _csv_text(series))
-        written[f"{name}.csv"] = out / f"{name}.csv"
-        write_bytes(out / f"{name}.png", _figure_png(name, series))
-        written[f"{name}.png"] = out / f"{name}.png"
-    write_text(out / "report.md", render_markdown(str(results), rows, failed, figures, title))
-    written["report.md"] = out / "report.md"
-    return written
+        files[f"{name}.csv"] = _csv_text(series).encode("utf-8")
+        files[f"{name}.png"] = _figure_png(name, series)
+    files["report.md"] = render_markdown(str(results), rows, failed, figures, title).encode("utf-8")
+    # A new directory appears only complete; in an existing one each file is replaced atomically.
+    try:
+        with output_directory(out) as d:
+            write_files({d / name: data for name, data in files.items()})
+    except OSError as exc:
+        raise SuperposeError(
+            f"{out}: writing the report failed ({exc.strerror or type(exc).__name__}); "
+            "nothing partial was left"
+        ) from None
+    return {name: out / name for name in files}
 
 
 __all__ = ["FIGURES", "Series", "check_row", "collect", "render_markdown", "write_report"]

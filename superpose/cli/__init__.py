@@ -1,7 +1,7 @@
 """Command-line interface: ``superpose build | verify | info | demo | bounds | capacity | ...``.
 
 Every user-facing error is a :class:`~superpose.errors.SuperposeError`, printed as one line
-with exit code 2; Ctrl-C exits with 130 after saying what was saved.
+with exit code 2; Ctrl-C exits with 130 after saying what was saved, SIGTERM likewise with 143.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 import typer
 from rich.markup import escape
 
+from superpose import _startup
 from superpose._startup import end_start_up_guard
 from superpose.cli._app import app, err_console
 from superpose.errors import SuperposeError
@@ -60,6 +61,14 @@ end_start_up_guard()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``superpose`` console script."""
+    previous = _startup.terminate_like_interrupt()
+    try:
+        return _main(argv)
+    finally:
+        _startup.restore_terminate(previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, standalone_mode=False, prog_name="superpose")
     except SuperposeError as exc:
@@ -78,15 +87,31 @@ def main(argv: list[str] | None = None) -> int:
         return _exit(2, argv)
     except (typer.Abort, KeyboardInterrupt, _Interrupted):
         return _exit(_interrupted(), argv)
+    except OSError as exc:
+        # A write that failed past the pre-flight checks (e.g. the disk filled up): one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        err_console.print(
+            f"[bold red]error:[/] {escape(where)}{escape(exc.strerror or str(exc))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return _exit(2, argv)
     except typer.Exit as exc:
-        return _exit(int(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0), argv)
+        code = int(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0)
+        return _exit(143 if code == 130 and _startup.terminated else code, argv)
     except typer.TyperException as exc:
         exc.show()
         return _exit(int(getattr(exc, "exit_code", 2)), argv)
-    return _exit(result if isinstance(result, int) else 0, argv)
+    code = result if isinstance(result, int) else 0
+    return _exit(143 if code == 130 and _startup.terminated else code, argv)
 
 
 def _interrupted() -> int:
+    if _startup.terminated:
+        err_console.print(
+            "terminated: files already written are complete; nothing partial was left"
+        )
+        return 143
     err_console.print("interrupted: files already written are complete; nothing partial was left")
     return 130
 

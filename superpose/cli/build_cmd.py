@@ -71,7 +71,15 @@ _ESTIMATE_ARGS = ("task", "construction", "verify", "sparsity", "arity", "batch_
 
 @app.command("build")
 def build_command(
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the network into.")],
+    out_arg: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="Directory to write the network into: new (created only once the network is "
+            "complete), empty, or an existing network directory (its files are replaced).",
+        ),
+    ],
     task_file: Annotated[Path | None, typer.Option("--task", help="JSON task file.")] = None,
     family: Annotated[
         str | None,
@@ -199,13 +207,17 @@ def build_command(
     printed and recorded in network.json; a failing check grows the widths, then falls back
     to the explicit network (or, with --no-fallback, writes the failing network and exits 1).
     """
+    from superpose._atomic import check_output
     from superpose.check import recorded_check
-    from superpose.io import save_network
+    from superpose.io import NETWORK_FILES, save_network
     from superpose.pipeline import choose_construction
 
+    # Pre-flight: an --out that cannot be written is refused now, not after a long build.
+    out = check_output(out_arg, option="--out", owned=NETWORK_FILES)
     task = load_or_generate_task(
         task_file, family, features, outputs, sparsity, influence, arity, depth, seed
     )
+    check_output(out, option="--out", need_bytes=_saved_task_bytes(task), owned=NETWORK_FILES)
     if check_samples < 1:
         raise SuperposeError(f"--check-samples must be >= 1, got {check_samples}")
     name = construction or choose_construction(task)[0]
@@ -272,6 +284,11 @@ def build_command(
             soft_wrap=True,
         )
         raise typer.Exit(1)
+
+
+def _saved_task_bytes(task: Any) -> int:
+    """A cheap lower bound on the size of the saved network: the task arrays it stores."""
+    return 17 * task.n_gates + 8 * (len(task.gate_inputs) + len(task.outputs)) + (1 << 16)
 
 
 def _build(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,15 +12,18 @@ from superpose.cli._app import app, console, int_range, new_progress, print_json
 
 @app.command("demo")
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the report.")] = Path(
-        "superpose-demo"
-    ),
+    out_arg: Annotated[
+        str, typer.Option("--out", metavar="DIR", help="Folder for the report.")
+    ] = "superpose-demo",
     quick: Annotated[bool, typer.Option("--quick", help="A smaller instance (seconds).")] = False,
     seed: Annotated[int, typer.Option("--seed", callback=int_range("--seed", 0))] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Build a superposed 2-AND network and the naive one, verify both, write a report."""
+    from superpose._atomic import check_output
     from superpose.demo import run_demo
+
+    out = check_output(out_arg, option="--out")
 
     size = {"features": 2000, "outputs": 2000, "samples": 500} if quick else {}
     progress = new_progress(not as_json, remaining=False)

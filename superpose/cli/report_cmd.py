@@ -13,14 +13,22 @@ from superpose.cli._app import app, console, print_json
 @app.command("report")
 def report_command(
     results: Annotated[Path, typer.Argument(help="SQLite results file of 'superpose sweep'.")],
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the report into.")],
+    out_arg: Annotated[
+        str,
+        typer.Option(
+            "--out", metavar="DIR", help="Directory to write the report into (new or existing)."
+        ),
+    ],
     title: Annotated[str | None, typer.Option("--title", help="Title of report.md.")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the written files as JSON.")
     ] = False,
 ) -> None:
     """Write report.md, neurons/parameters/errors/tightness plots and their CSV data."""
+    from superpose._atomic import check_output
     from superpose.report import write_report
+
+    out = check_output(out_arg, option="--out")
 
     with console.status(f"writing report from {results}", spinner="dots"):
         files = write_report(results, out, title=title)

@@ -32,9 +32,10 @@ def sweep_command(
         str | None,
         typer.Option("--address", help="Existing Dask scheduler, tcp://HOST:PORT (implies dask)."),
     ] = None,
-    results: Annotated[
-        Path, typer.Option("--results", help="SQLite results file (created or resumed).")
-    ] = Path("results.sqlite"),
+    results_arg: Annotated[
+        str,
+        typer.Option("--results", metavar="FILE", help="SQLite results file (created or resumed)."),
+    ] = "results.sqlite",
     jobs: Annotated[
         int | None,
         typer.Option(
@@ -64,6 +65,14 @@ def sweep_command(
         raise SuperposeError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if jobs is not None and jobs < 1:
         raise SuperposeError(f"--jobs must be >= 1, got {jobs}")
+    from superpose._atomic import check_output
+
+    if dry_run:
+        if results_arg == "":
+            raise SuperposeError("--results: empty path; give a file name")
+        results = Path(results_arg)
+    else:  # pre-flight: a results file that cannot be written is refused before any point runs
+        results = check_output(results_arg, option="--results", kind="file")
     spec = load_spec(spec_file)
     todo = pending_points(spec, results)
     pending = {p.key for p in todo}

@@ -383,7 +383,8 @@ def pool_hub_floor(
     without this floor was wrong on 735 of 4 000 inputs, all on ORs in the blocks of its two
     heaviest features). A pool of threshold class c is fooled by the r = s - c + 1 heaviest
     of its operands other than its owner (class 0, the mixed pool, counts as c = 1), so it
-    must be at least ``hub_width`` of their summed influence within the pool.
+    must be at least ``hub_width`` of their summed influence within the pool. Only pools a single
+    code fires (c <= 1) get the floor: the k-AND pools' own rules measured clean with hubs.
 
     Example:
         >>> p = Parts(np.arange(4), np.ones(4), np.ones(4, np.int64), np.repeat(np.arange(4), 2),
@@ -401,8 +402,10 @@ def pool_hub_floor(
     pair_pool, counts = pair_pool[order], counts[order]
     first = np.searchsorted(pair_pool, pair_pool)
     rank = np.arange(len(pair_pool)) - first
+    # k-AND pools (k >= 2) keep the rules that measured clean with hubs (heavy_share, the
+    # s = 2 repair); one code fires a unit of the OR / COPY / mixed pools, the case above.
     need = np.maximum(keys[:, 0], 1)
-    r = np.maximum(sparsity - need + 1, 0)
+    r = np.where(need == 1, sparsity, 0)
     top = np.bincount(
         pair_pool[rank < r[pair_pool]], weights=counts[rank < r[pair_pool]], minlength=n_pools
     )
