@@ -481,3 +481,59 @@ def test_circuits_deeper_than_the_planner_takes(tmp_path, capsys):
     )
     assert_one_line_error(code, err, f"{MAX_DEPTH + 4} levels", f"more than the {MAX_DEPTH}")
     assert not (tmp_path / "c").exists()
+
+
+# --- class 4: text from files and paths is never markup or terminal control ----------------
+
+
+def test_markup_in_network_json_is_shown_as_text(saved, capsys):
+    edit_meta_text(saved, '"construction": "naive"', '"construction": "[/]x[bold]"')
+    code, out, err = run(capsys, "info", saved)
+    assert code == 0, err
+    assert "[/]x[bold]" in out
+    code, out, err = run(capsys, "verify", saved, "--mode", "random", "--samples", "50")
+    assert code == 0 and "Traceback" not in err, err
+
+
+def _model(path: Path, names: list[str]) -> Path:
+    path.write_bytes(st_save({n: np.ones((4, 8), dtype=np.float32) for n in names}))
+    return path
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x[/]y.weight",
+        "a[link=http://evil]b.weight",
+        "w\x1b]8;;http://evil\x07link\x1b]8;;\x07.weight",
+    ],
+)
+def test_markup_and_escapes_in_tensor_names(tmp_path, capsys, name):
+    path = _model(tmp_path / "m.safetensors", [name, "ok.weight"])
+    code, out, err = run(capsys, "capacity", path)
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out  # no raw terminal control reaches the user
+    shown = name.replace("\x1b", "\\x1b").replace("\x07", "\\x07")
+    assert shown[:4] in out  # shown as text (the table may wrap the rest)
+
+
+def test_markup_in_a_sweep_name_and_an_out_path(tmp_path, capsys):
+    spec = tmp_path / "s.yaml"
+    spec.write_text('name: "[/]odd[red]"\ngrid: {family: and2, outputs: 10, construction: naive}\n')
+    code, out, err = run(capsys, "sweep", spec, "--results", tmp_path / "r.sqlite")
+    assert code == 0, err
+    assert "[/]odd[red]" in out
+    out_dir = tmp_path / "a[/]b"
+    code, out, err = run(
+        capsys, "build", "--family", "and2", "--features", 20, "--outputs", 20, "--out", out_dir
+    )
+    assert code == 0, err
+    assert "a[/]b" in out and load_network(out_dir).task.n_gates == 20
+
+
+def test_escape_bytes_in_an_error_message_are_shown_not_sent(tmp_path, capsys):
+    path = tmp_path / "t\x1b[2Jx.json"
+    path.write_text("{not json")
+    code, _, err = run(capsys, "build", "--task", path, "--out", tmp_path / "n")
+    assert_one_line_error(code, err, "\\x1b[2Jx.json")
+    assert "\x1b" not in err

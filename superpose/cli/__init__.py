@@ -11,11 +11,10 @@ import importlib
 import sys
 
 import typer
-from rich.markup import escape
 
 from superpose import _startup
 from superpose._startup import end_start_up_guard
-from superpose.cli._app import app, err_console
+from superpose.cli._app import app, err_console, esc, styled
 from superpose.errors import SuperposeError
 
 _COMMAND_MODULES = (
@@ -75,13 +74,14 @@ def _main(argv: list[str] | None) -> int:
         # The message may quote file contents or paths: print it as text, never as markup,
         # and on one line.
         message = " ".join(str(exc).splitlines())
-        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        err_console.print(styled(f"[bold red]error:[/] {esc(message)}"), soft_wrap=True)
         return _exit(2, argv)
     except MemoryError:
         err_console.print(
-            "[bold red]error:[/] out of memory; try a smaller size, or lower "
-            "SUPERPOSE_MEMORY_LIMIT so the estimate refuses it up front",
-            highlight=False,
+            styled(
+                "[bold red]error:[/] out of memory; try a smaller size, or lower "
+                "SUPERPOSE_MEMORY_LIMIT so the estimate refuses it up front"
+            ),
             soft_wrap=True,
         )
         return _exit(2, argv)
@@ -91,8 +91,7 @@ def _main(argv: list[str] | None) -> int:
         # A write that failed past the pre-flight checks (e.g. the disk filled up): one line.
         where = f"{exc.filename}: " if exc.filename else ""
         err_console.print(
-            f"[bold red]error:[/] {escape(where)}{escape(exc.strerror or str(exc))}",
-            highlight=False,
+            styled(f"[bold red]error:[/] {esc(where)}{esc(exc.strerror or str(exc))}"),
             soft_wrap=True,
         )
         return _exit(2, argv)

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 app = typer.Typer(
     add_completion=False,
@@ -26,8 +28,58 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Build, verify and measure ReLU networks that compute Boolean features in superposition.",
 )
-console = Console()
-err_console = Console(stderr=True)
+# Terminal control characters (C0 but tab and newline, DEL, C1, bidirectional overrides) as
+# visible escapes: text from files and paths must never move the cursor, set a title or a link.
+_CONTROL = {
+    c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+    for c in (
+        *range(0x20),
+        0x7F,
+        *range(0x80, 0xA0),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    )
+    if c not in (0x09, 0x0A)
+}
+
+
+def printable(value: object) -> str:
+    r"""``str(value)`` with terminal control characters shown as escapes.
+
+    Example:
+        >>> print(printable("a\x1b]8;;http://x\x07b"))
+        a\x1b]8;;http://x\x07b
+    """
+    return str(value).translate(_CONTROL)
+
+
+def esc(value: object) -> str:
+    r"""``value`` as text to put inside our own markup: control characters shown, tags escaped.
+
+    Example:
+        >>> print(esc("x[/]y.weight"))
+        x\[/]y.weight
+    """
+    return escape(printable(value))
+
+
+def styled(text: str) -> Text:
+    """Our own markup (``[red]...[/]``) rendered; every value inside must come through
+    :func:`esc`."""
+    return Text.from_markup(text)
+
+
+class _PlainConsole(Console):
+    """A console that never reads markup in what it prints and shows control characters as
+    escapes: tables, titles and messages quote file contents and paths. Styled lines are
+    :func:`styled` Text."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(printable(text), **kwargs)
+
+
+console = _PlainConsole(markup=False, highlight=False, emoji=False)
+err_console = _PlainConsole(stderr=True, markup=False, highlight=False, emoji=False)
 
 
 def print_json(data: Any) -> None:
@@ -52,7 +104,7 @@ def new_progress(
 ) -> Progress:
     """The rich progress display every command uses: on stderr, gone when done."""
     columns: list[Any] = [
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

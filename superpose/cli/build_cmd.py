@@ -7,16 +7,17 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.markup import escape
 
 from superpose.cli._app import (
     app,
     console,
     err_console,
+    esc,
     int_range,
     new_progress,
     parse_params,
     print_json,
+    styled,
 )
 from superpose.errors import SuperposeError
 from superpose.task import MAX_FEATURES, MAX_GATES
@@ -262,25 +263,25 @@ def build_command(
         print_json({"out": str(out), **counts, **extra})
     else:
         console.print(
-            f"built [bold]{escape(net.construction)}[/]: {counts['neurons']:,} neurons "
-            f"{counts['layer_widths']}, {counts['nonzero_parameters']:,} non-zero parameters "
-            f"-> {escape(str(out))}",
-            highlight=False,
+            styled(
+                f"built [bold]{esc(net.construction)}[/]: {counts['neurons']:,} neurons "
+                f"{counts['layer_widths']}, {counts['nonzero_parameters']:,} non-zero parameters "
+                f"-> {esc(out)}"
+            )
         )
         for kind, text in notes.items():
             # Plain text: the reason quotes numbers only, but never let it be read as markup.
-            err_console.print(f"[yellow]{kind}:[/] {escape(text)}", highlight=False, soft_wrap=True)
+            err_console.print(styled(f"[yellow]{esc(kind)}:[/] {esc(text)}"), soft_wrap=True)
         if check is not None:
             style = "green" if check.passed else ("yellow" if check.kind == "none" else "red")
-            console.print(
-                f"[{style}]{escape(check.describe())}[/]", highlight=False, soft_wrap=True
-            )
+            console.print(styled(f"[{style}]{esc(check.describe())}[/]"), soft_wrap=True)
     if failed:
         err_console.print(
-            f"[bold red]error:[/] the network written to {escape(str(out))} is WRONG on "
-            f"{check.inputs_with_error:,} checked input(s) ({check.kind} check); "
-            "rerun without --no-fallback to get the explicit network",
-            highlight=False,
+            styled(
+                f"[bold red]error:[/] the network written to {esc(out)} is WRONG on "
+                f"{check.inputs_with_error:,} checked input(s) ({check.kind} check); "
+                "rerun without --no-fallback to get the explicit network"
+            ),
             soft_wrap=True,
         )
         raise typer.Exit(1)
@@ -331,14 +332,14 @@ def _build(
                     else "growing the widths"
                 )
                 progress.console.print(
-                    f"[yellow]attempt {event['attempt'] + 1}: {c.kind} check found "
-                    f"{c.inputs_with_error:,} wrong input(s); {step}[/]",
-                    highlight=False,
+                    styled(
+                        f"[yellow]attempt {event['attempt'] + 1}: {c.kind} check found "
+                        f"{c.inputs_with_error:,} wrong input(s); {step}[/]"
+                    )
                 )
             elif kind == "patched" and show and not event["check"].passed:
                 progress.console.print(
-                    "[yellow]the patched network is still wrong; growing the widths[/]",
-                    highlight=False,
+                    styled("[yellow]the patched network is still wrong; growing the widths[/]")
                 )
 
         return build(
@@ -384,27 +385,27 @@ def _search(
                 progress.advance(bar, event["n"])
             elif kind == "final" and show:
                 progress.console.print(
-                    f"scale {event['probe']['scale']:.3f}: [red]failed its final check[/] "
-                    f"({escape(event['check'].describe())}); stepping up",
-                    highlight=False,
+                    styled(
+                        f"scale {event['probe']['scale']:.3f}: [red]failed its final check[/] "
+                        f"({esc(event['check'].describe())}); stepping up"
+                    ),
                     soft_wrap=True,
                 )
             elif kind == "result" and show:
                 p = event["probe"]
                 if "error" in p:
-                    verdict = f"[red]build refused[/]: {p['error']}"
+                    verdict = f"[red]build refused[/]: {esc(p['error'])}"
                 elif p["passed"]:
                     verdict = f"[green]passed[/] {p['inputs_checked']:,} inputs"
                 elif p.get("inputs_with_error") is None:
-                    verdict = f"[red]failed[/] ({p.get('failed_on')} certificate)"
+                    verdict = f"[red]failed[/] ({esc(p.get('failed_on'))} certificate)"
                 else:
                     verdict = (
                         f"[red]failed[/]: {p['inputs_with_error']} wrong in "
-                        f"{p['inputs_checked']:,} ({p.get('failed_on')})"
+                        f"{p['inputs_checked']:,} ({esc(p.get('failed_on'))})"
                     )
                 progress.console.print(
-                    f"scale {p['scale']:.3f} widths {p.get('widths', '-')}: {verdict}",
-                    highlight=False,
+                    styled(f"scale {p['scale']:.3f} widths {p.get('widths', '-')}: {verdict}")
                 )
                 progress.reset(bar, total=None, description="width search: building next probe")
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from superpose.cli._app import app, console, print_json, progress_bar
+from superpose.cli._app import app, console, print_json, progress_bar, styled
 
 
 def _fmt(value: float) -> str:
@@ -61,7 +61,7 @@ def capacity_command(
         )
     for label, tot in (("total (MLP blocks)", report["total_mlp"]), ("total", report["total"])):
         table.add_row(
-            f"[bold]{label}[/]",
+            styled(f"[bold]{label}[/]"),
             "",
             f"{tot['rows']} rows",
             f"{tot['nonzero_parameters']:,}",

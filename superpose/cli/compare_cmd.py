@@ -13,9 +13,11 @@ from superpose.cli._app import (
     app,
     console,
     err_console,
+    esc,
     int_range,
     parse_params,
     print_json,
+    styled,
 )
 from superpose.errors import SuperposeError
 
@@ -82,9 +84,7 @@ def compare_command(
 
     def say(text: str) -> None:
         if not as_json:
-            err_console.print(
-                f"[dim]{time.perf_counter() - start:7.1f}s  {text}[/]", highlight=False
-            )
+            err_console.print(styled(f"[dim]{time.perf_counter() - start:7.1f}s  {esc(text)}[/]"))
 
     with console.status("comparing…", spinner="dots") if not as_json else _null():
         result = run_workload(

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from superpose.cli._app import app, console, print_json
@@ -87,7 +86,7 @@ def info_command(
             continue
         table.add_row(f"extras.{key}", str(value)[:200])
     console.print(table)
-    console.print(escape(info["check_line"]), highlight=False, soft_wrap=True)
+    console.print(info["check_line"], soft_wrap=True)
     stages = info["extras"].get("stages")
     if stages:
         console.print(stages_table(stages, info["layer_widths"][0]))

@@ -9,7 +9,15 @@ import typer
 from rich.progress import TextColumn
 from rich.table import Table
 
-from superpose.cli._app import app, console, err_console, new_progress, print_json
+from superpose.cli._app import (
+    app,
+    console,
+    err_console,
+    esc,
+    new_progress,
+    print_json,
+    styled,
+)
 from superpose.errors import SuperposeError
 
 
@@ -95,14 +103,14 @@ def sweep_command(
         else:
             console.print(_plan_table(spec, pending))
         return 0
-    progress = new_progress(not as_json, extra=(TextColumn("{task.fields[last]}"),))
+    progress = new_progress(not as_json, extra=(TextColumn("{task.fields[last]}", markup=False),))
     where = f"dask at {address}" if address else executor
     try:
         with progress:
             bar = progress.add_task(f"sweep {spec.name} ({where})", total=len(todo), last="")
 
             def advance(point: Any, outcome: dict[str, Any]) -> None:
-                mark = "ok" if outcome["status"] == "ok" else "[red]error[/]"
+                mark = "ok" if outcome["status"] == "ok" else "error"
                 progress.update(bar, advance=1, last=f"{point.label()}: {mark}")
 
             summary = run_sweep(
@@ -126,12 +134,14 @@ def sweep_command(
         print_json(summary.to_dict())
     else:
         console.print(
-            f"sweep [bold]{spec.name}[/]: {summary.total} points, {summary.computed} computed, "
-            f"{summary.skipped} already done, {summary.errors} failed -> {results} "
-            f"({summary.seconds:.1f} s)"
+            styled(
+                f"sweep [bold]{esc(spec.name)}[/]: {summary.total} points, {summary.computed} "
+                f"computed, {summary.skipped} already done, {summary.errors} failed -> "
+                f"{esc(results)} ({summary.seconds:.1f} s)"
+            )
         )
         for message in summary.error_messages[:5]:
-            console.print(f"  [red]failed[/] {message}", highlight=False)
+            console.print(styled(f"  [red]failed[/] {esc(message)}"))
         if summary.errors > 5:
             console.print(f"  ... and {summary.errors - 5} more (status 'error' in {results})")
     return 1 if summary.errors else 0

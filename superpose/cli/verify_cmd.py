@@ -6,10 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from superpose.cli._app import app, console, int_range, print_json, progress_bar
+from superpose.cli._app import (
+    app,
+    console,
+    esc,
+    int_range,
+    print_json,
+    progress_bar,
+    styled,
+)
 from superpose.errors import SuperposeError
 
 
@@ -167,7 +174,7 @@ def verify_command(
         console.print(levels_table(level_rep))
     if exact is not None:
         style = "green" if exact.passed else "red"
-        console.print(f"[{style}]{escape(exact.describe())}[/]", highlight=False, soft_wrap=True)
+        console.print(styled(f"[{style}]{esc(exact.describe())}[/]"), soft_wrap=True)
     if mode != "exact":
         console.print(report_table(report))
         verdict = (
@@ -177,11 +184,13 @@ def verify_command(
         )
         ran = ", ".join(f"{k} {v['inputs_checked']:,}" for k, v in report.by_mode.items())
         console.print(
-            f"{report.inputs_checked:,} inputs checked ({ran or 'none'}): {verdict}; false "
-            f"positives {report.false_positives}, false negatives {report.false_negatives}; 95% "
-            f"upper bound on the error rate {report.error_rate_upper_95:.3g}",
-            highlight=False,
+            styled(
+                f"{report.inputs_checked:,} inputs checked ({esc(ran) or 'none'}): {verdict}; "
+                f"false positives {report.false_positives}, false negatives "
+                f"{report.false_negatives}; 95% upper bound on the error rate "
+                f"{report.error_rate_upper_95:.3g}"
+            )
         )
     for why in report.skipped:
-        console.print(f"[yellow]skipped[/] {escape(why)}", highlight=False, soft_wrap=True)
+        console.print(styled(f"[yellow]skipped[/] {esc(why)}"), soft_wrap=True)
     return 0 if passed else 1

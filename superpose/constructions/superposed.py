@@ -288,8 +288,8 @@ def threshold_stage(
     """One threshold layer computing ``parts``: each part gets ``length`` units of its pool.
 
     With ``sparsity`` s, every pool is also at least as wide as its own hubs call for
-    (:func:`pool_hub_floor`), and a heavy feature's block that would then need as many
-    units as it has parts gives each of its parts a private unit instead (one unit per
+    (:func:`pool_hub_floor`), and a heavy feature's OR / COPY block that would then need as
+    many units as it has parts gives each of its parts a private unit instead (one unit per
     part is the explicit network's cost; a block can only be cheaper than that).
 
     With ``private`` every part gets its own single unit (explicit outputs). With ``home``,
@@ -332,7 +332,11 @@ def threshold_stage(
             keys, pool_of = pool_keys(klass, routing)
             floor = pool_hub_floor(parts, keys, pool_of, length, sparsity)
             parts_in = np.bincount(pool_of, minlength=len(keys))
-            own = (keys[:, 1] >= 0) & (np.maximum(floor, 6 * length) >= parts_in)
+            # Blocks one code fires (OR / COPY / mixed); k-AND blocks keep their layout (the
+            # s = 2 repair reads it as `length` units per gate).
+            own = (
+                (keys[:, 1] >= 0) & (keys[:, 0] <= 1) & (np.maximum(floor, 6 * length) >= parts_in)
+            )
             if split and own.any():
                 return _split_stage(
                     parts,
@@ -390,7 +394,7 @@ def pool_hub_floor(
         >>> p = Parts(np.arange(4), np.ones(4), np.ones(4, np.int64), np.repeat(np.arange(4), 2),
         ...           np.array([0, 9, 1, 9, 2, 9, 3, 9]))
         >>> pool_hub_floor(p, np.array([[1, -1]]), np.zeros(4, np.int64), 3, 2).tolist()
-        [186]
+        [1098]
     """
     n_pools = len(keys)
     pool = pool_of[parts.g_of]
