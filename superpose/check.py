@@ -334,8 +334,44 @@ def record(net: Network, check: Check) -> Network:
 
 
 def recorded_check(net: Network) -> Check | None:
-    """The check recorded with ``net``, if any."""
+    """The check recorded with ``net``, if any.
+
+    The record comes from ``network.json``, a file anyone can edit: each field is checked
+    before use, and a malformed one is one clear error naming it (never a traceback).
+    """
     data = net.extras.get("check")
     if not isinstance(data, dict) or "kind" not in data:
         return None
+    _check_record(data)
     return Check.from_dict(data)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_record(data: dict[str, Any]) -> None:
+    """Refuse a recorded check whose fields have the wrong types (see :func:`recorded_check`)."""
+    from superpose._inputs import short_repr
+
+    rules: list[tuple[str, Callable[[Any], bool], str]] = [
+        ("kind", lambda v: isinstance(v, str), "a string"),
+        ("sparsity", lambda v: _count(v) and v >= 1, "a positive integer"),
+        ("inputs_checked", _count, "a count"),
+        ("inputs_with_error", _count, "a count"),
+        ("outputs_with_error", lambda v: v is None or _count(v), "a count"),
+        ("skipped", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "text"),
+        (
+            "failing_inputs",
+            lambda v: isinstance(v, list)
+            and all(isinstance(r, list) and all(_count(i) for i in r) for r in v),
+            "lists of feature ids",
+        ),
+    ]
+    for key, ok, what in rules:
+        if key in data and not ok(data[key]):
+            raise SuperposeError(
+                f"network.json: extras.check.{key} must be {what}, got {short_repr(data[key])}"
+            )
+    if "sparsity" not in data:
+        raise SuperposeError("network.json: extras.check has no 'sparsity'")

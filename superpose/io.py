@@ -230,7 +230,7 @@ def _check_meta_values(meta: dict[str, Any], path: Path) -> None:
             f"'{where}.activation' must be a string, got {_show(layer.get('activation'))}",
         )
         _require(
-            layer.get("dtype") in WEIGHT_DTYPES,
+            isinstance(layer.get("dtype"), str) and layer["dtype"] in WEIGHT_DTYPES,
             path,
             f"'{where}.dtype' must be one of {', '.join(WEIGHT_DTYPES)}, "
             f"got {_show(layer.get('dtype'))}",

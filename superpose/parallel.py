@@ -313,14 +313,29 @@ def verify_parallel(
 
 
 def terminate_pool(pool: ProcessPoolExecutor) -> None:
-    """Stop a process pool now: cancel queued work and terminate its worker processes."""
+    """Stop a process pool now: cancel queued work, terminate its workers, retire its thread.
+
+    ``shutdown(wait=False)`` leaves the pool's manager thread running; at interpreter exit
+    ``concurrent.futures`` then wakes it through a pipe the thread may be closing at that
+    moment, and Python 3.11 prints a 17-line "Exception ignored ... Bad file descriptor"
+    after our one-line "interrupted" message (Ctrl-C of ``verify --jobs 2``). So the thread
+    is joined once the workers are gone (it exits when it sees them die) and its wake-up
+    entry is dropped, leaving the exit hook nothing to wake.
+    """
     processes = list(getattr(pool, "_processes", {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in processes:
         if proc.is_alive():
             proc.terminate()
     for proc in processes:
         proc.join(timeout=5)
+    if manager is not None:
+        manager.join(timeout=5)
+        if not manager.is_alive():
+            from concurrent.futures import process as futures_process
+
+            getattr(futures_process, "_threads_wakeups", {}).pop(manager, None)
 
 
 __all__ = [

@@ -537,3 +537,49 @@ def test_escape_bytes_in_an_error_message_are_shown_not_sent(tmp_path, capsys):
     code, _, err = run(capsys, "build", "--task", path, "--out", tmp_path / "n")
     assert_one_line_error(code, err, "\\x1b[2Jx.json")
     assert "\x1b" not in err
+
+
+# --- class 11: Ctrl-C of a parallel verification -------------------------------------------
+
+
+def test_terminating_a_pool_retires_its_manager_thread():
+    """Left running, the thread is woken at exit through a pipe it may be closing: Python 3.11
+    prints a 17-line "Exception ignored ... Bad file descriptor" after our message."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import process as futures_process
+
+    from superpose.parallel import terminate_pool
+
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
+    futures = [pool.submit(sum, range(10**6)) for _ in range(4)]
+    futures[0].result()
+    manager = pool._executor_manager_thread
+    terminate_pool(pool)
+    assert not manager.is_alive()
+    assert manager not in futures_process._threads_wakeups
+
+
+def test_ctrl_c_of_verify_with_two_jobs_says_one_thing(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    net = tmp_path / "n"
+    assert main(["build", "--family", "and2", "--features", "2000", "--outputs", "2000",
+                 "--out", str(net), "--json"]) == 0  # fmt: skip
+    for pause in (2.0, 3.5):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from superpose.cli import main; print('ready', flush=True); main()",
+             "verify", str(net), "--mode", "random", "--samples", "100000000", "--jobs", "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(pause)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole process group
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "Exception ignored" not in err and "Traceback" not in err, err
+        assert err.strip().splitlines()[-1].startswith("interrupted:")

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import resource
 import shutil
 import signal
@@ -551,6 +552,69 @@ def test_fuzz_capacity_header(capsys, scratch, content):
     model.write_bytes(content)
     code, _, err = cli(capsys, "capacity", model, "--json")
     check_outcome("capacity: safetensors header", code, err, (0, 2))
+
+
+# --- 1. fuzzing: hostile tokens in every file (issue 17's classes) ------------------------
+
+HOSTILE_TOKENS = [
+    "9" * 5000,  # class 1: beyond the digit limit
+    "1e400",  # class 2: infinite once parsed
+    "-1e400",
+    "Infinity",
+    "NaN",
+    "1e30",  # class 7: a size beyond every limit
+    "-1",
+    "2.5",
+    '"200"',
+    '"[/]"',  # class 4: markup
+    '"x[/]y[link=http://e]z"',
+    '"\\u001b]8;;http://e\\u0007link\\u001b[2J"',  # class 4: terminal escapes
+    "[" * 3000 + "]" * 3000,  # class 7: deep nesting
+    '"' + "a" * 400 + '"',
+    "true",
+    "null",
+    "{}",
+    "[]",
+]
+VALUE = re.compile(
+    r'(?<=[:\[,] )("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)'
+)
+
+
+@st.composite
+def hostile_text(draw, text: str) -> bytes:
+    """``text`` (JSON, which is also YAML) with 1-2 of its values replaced by hostile tokens."""
+    for _ in range(draw(st.integers(1, 2))):
+        spots = list(VALUE.finditer(text))
+        spot = spots[draw(st.integers(0, len(spots) - 1))]
+        token = draw(st.sampled_from(HOSTILE_TOKENS))
+        text = text[: spot.start()] + token + text[spot.end() :]
+    return text.encode()
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_hostile_tokens(capsys, scratch, template, data):
+    """Every file kind with hostile values: exit 0/1/2, one line on 2, no raw escape byte out."""
+    kind = data.draw(st.sampled_from(["task", "network", "sweep"]))
+    if kind == "task":
+        f = scratch / "hostile.json"
+        f.write_bytes(data.draw(hostile_text(json.dumps(TASK))))
+        argv: tuple = ("build", "--task", f, "--construction", "naive", "--out", scratch / "h")
+    elif kind == "network":
+        d = scratch / "hnet"
+        d.mkdir(exist_ok=True)
+        meta = json.dumps(json.loads((template / META_FILE).read_text()))
+        (d / META_FILE).write_bytes(data.draw(hostile_text(meta)))
+        (d / WEIGHTS_FILE).write_bytes((template / WEIGHTS_FILE).read_bytes())
+        argv = (data.draw(st.sampled_from(["info", "verify"])), d)
+    else:
+        f = scratch / "hostile.yaml"
+        f.write_bytes(data.draw(hostile_text(json.dumps(SWEEP))))
+        argv = ("sweep", f, "--dry-run", "--results", scratch / "h.sqlite")
+    code, out, err = cli(capsys, *argv)
+    check_outcome(f"hostile tokens: {kind}", code, err)
+    assert "\x1b" not in out + err and "\x07" not in out + err
 
 
 # --- 2. untrusted files: pickle payloads --------------------------------------------------
