@@ -40,7 +40,7 @@ def main() -> None:
     run = subprocess.run(
         [
             sys.executable,
-            *("-m", "pytest", "tests/test_reliability.py", "-k", "fuzz", "-p", "no:xdist"),
+            *("-m", "pytest", "tests/test_reliability.py", "-k", "fuzz", "-n", "0"),
             *("-q", "-s", "-p", "no:cacheprovider"),
         ],
         env=env,

@@ -363,8 +363,10 @@ def _check_record(data: dict[str, Any]) -> None:
         ("skipped", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "text"),
         (
             "failing_inputs",
-            lambda v: isinstance(v, list)
-            and all(isinstance(r, list) and all(_count(i) for i in r) for r in v),
+            lambda v: (
+                isinstance(v, list)
+                and all(isinstance(r, list) and all(_count(i) for i in r) for r in v)
+            ),
             "lists of feature ids",
         ),
     ]

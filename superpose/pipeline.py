@@ -176,6 +176,26 @@ def build(
             name, params = "naive", {}
             notes["fallback"] = f"explicit network: {reason}"
     start = rng.bit_generator.state if rng is not None else None
+
+    def explicit(why: str, tried: list[dict[str, Any]]) -> Network:
+        """The explicit network instead, checked, saying why and what was tried."""
+        net = build(
+            task,
+            "naive",
+            seed=seed,
+            rng=rng,
+            check=True,
+            check_samples=check_samples,
+            exhaustive_limit=exhaustive_limit,
+            exact_budget_seconds=exact_budget_seconds,
+            fallback=False,
+            progress=progress,
+        )
+        net.extras["fallback"] = why
+        if tried:
+            net.extras["check_attempts"] = [{"construction": name, **a} for a in tried]
+        return net
+
     attempts: list[dict[str, Any]] = []
     net: Network | None = None
     last: Check | None = None
@@ -250,17 +270,7 @@ def build(
                 return net
             # Right, but no better than the explicit network (the plan could not see it).
             done = {"width_scale": p.get("width_scale", 1.0), "kind": last.kind, "passed": True}
-            return _explicit(
-                task,
-                seed,
-                rng,
-                check_samples,
-                exhaustive_limit,
-                exact_budget_seconds,
-                progress,
-                larger,
-                [*({"construction": name, **a} for a in attempts), {"construction": name, **done}],
-            )
+            return explicit(larger, [*attempts, done])
         attempts.append(
             {
                 "width_scale": p.get("width_scale", 1.0),
@@ -284,17 +294,7 @@ def build(
             f"explicit network: '{name}' failed its {last.kind} check at every width tried "
             f"(width_scale up to {attempts[-1]['width_scale']:g})"
         )
-    return _explicit(
-        task,
-        seed,
-        rng,
-        check_samples,
-        exhaustive_limit,
-        exact_budget_seconds,
-        progress,
-        why,
-        [{"construction": name, **a} for a in attempts],
-    )
+    return explicit(why, attempts)
 
 
 def _not_smaller(net: Network, task: Task) -> str | None:
@@ -306,36 +306,6 @@ def _not_smaller(net: Network, task: Task) -> str | None:
         f"explicit network: '{net.construction}' built a correct network of {neurons:,} "
         f"neurons, not fewer than the explicit network's m + m' = {explicit:,}"
     )
-
-
-def _explicit(
-    task: Task,
-    seed: int,
-    rng: np.random.Generator | None,
-    check_samples: int,
-    exhaustive_limit: int,
-    exact_budget_seconds: float | None,
-    progress: Events | None,
-    why: str,
-    attempts: list[dict[str, Any]],
-) -> Network:
-    """The explicit network, checked, recording why it was built instead."""
-    explicit = build(
-        task,
-        "naive",
-        seed=seed,
-        rng=rng,
-        check=True,
-        check_samples=check_samples,
-        exhaustive_limit=exhaustive_limit,
-        exact_budget_seconds=exact_budget_seconds,
-        fallback=False,
-        progress=progress,
-    )
-    explicit.extras["fallback"] = why
-    if attempts:
-        explicit.extras["check_attempts"] = attempts
-    return explicit
 
 
 PATCH_SHARE = 0.05

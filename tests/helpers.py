@@ -151,3 +151,24 @@ def sparse_rows(features: int, sparsity: int, max_rows: int = 16):
     return st.lists(
         st.sets(st.integers(0, features - 1), max_size=sparsity), min_size=1, max_size=max_rows
     )
+
+
+def run(capsys, *argv: object) -> tuple[int, str, str]:
+    """Run the CLI in-process on ``argv``: (exit code, stdout, stderr)."""
+    from superpose.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str, max_len: int | None = None) -> None:
+    """Exit 2 with exactly one ``error:`` line holding every needle (and no traceback)."""
+    text = err.strip()
+    assert code == 2, err[:2000]
+    assert text.startswith("error:"), err[:2000]
+    assert "\n" not in text, err[:2000]
+    assert "Traceback" not in err
+    assert max_len is None or len(text) <= max_len, text[:2000]
+    for needle in needles:
+        assert needle in text, (needle, text)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, run
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
@@ -21,22 +22,6 @@ from superpose.cli import main
 from superpose.io import META_FILE, WEIGHTS_FILE
 
 HUGE = "9" * 5000  # beyond Python's 4300-digit limit on int("...")
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    text = err.strip()
-    assert code == 2, err
-    assert text.startswith("error:"), err
-    assert "\n" not in text, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in text, (needle, text)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error, run
 
 from superpose import SuperposeError
 from superpose.cli import main
@@ -20,21 +21,8 @@ from superpose.sweep import load_spec, read_results
 OK_GRID = "grid: {family: and2, features: 20, outputs: 10, construction: naive}\n"
 
 
-def run(capsys, *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str, max_len: int = 400) -> None:
-    text = err.strip()
-    assert code == 2, err[:2000]
-    assert text.startswith("error:"), err[:2000]
-    assert "\n" not in text, err[:2000]
-    assert "Traceback" not in err
-    assert len(text) <= max_len, text[:2000]
-    for needle in needles:
-        assert needle in text, (needle, text)
+def _one_line(code: int, err: str, *needles: str) -> None:
+    assert_one_line_error(code, err, *needles, max_len=400)
 
 
 def dry_run(capsys, tmp_path: Path, text: str) -> tuple[int, str, str]:
@@ -63,7 +51,7 @@ DEEP = 100_000
 )
 def test_deeply_nested_sweep_file(tmp_path, capsys, text):
     code, _, err = dry_run(capsys, tmp_path, text)
-    assert_one_line_error(code, err, "s.yaml", "line 1", "nested deeper than 32")
+    _one_line(code, err, "s.yaml", "line 1", "nested deeper than 32")
     # 30 levels in the description (32 in all) are fine
     (tmp_path / "s.yaml").write_text("description: " + "[" * 30 + "]" * 30 + "\n" + OK_GRID)
     assert len(load_spec(tmp_path / "s.yaml").points) == 1
@@ -76,7 +64,7 @@ def test_non_string_param_name(tmp_path, capsys, key):
         tmp_path,
         f"grid: {{family: and2, outputs: 10, construction: naive, params: {{{key}: 2}}}}\n",
     )
-    assert_one_line_error(code, err, "s.yaml", "grid.params", "parameter names must be text")
+    _one_line(code, err, "s.yaml", "grid.params", "parameter names must be text")
 
 
 @pytest.mark.parametrize(
@@ -97,7 +85,7 @@ def test_sizes_beyond_their_limits_are_refused_before_running(tmp_path, capsys, 
     spec.write_text(text.replace("family: and2, ", "") if "family:" in grid else text)
     results = tmp_path / "r.sqlite"
     code, _, err = run(capsys, "sweep", spec, "--results", results)
-    assert_one_line_error(code, err, "s.yaml", needle, "integer", "at most")
+    _one_line(code, err, "s.yaml", needle, "integer", "at most")
     assert not results.exists()
 
 
@@ -105,7 +93,7 @@ def test_measure_counts_beyond_int64_are_refused(tmp_path, capsys):
     code, _, err = dry_run(
         capsys, tmp_path, OK_GRID + "measure: {verify: {mode: random, samples: 1e30}}\n"
     )
-    assert_one_line_error(code, err, "s.yaml", "measure.verify.samples")
+    _one_line(code, err, "s.yaml", "measure.verify.samples")
 
 
 # --- class 8: YAML aliases ------------------------------------------------------------------
@@ -124,7 +112,7 @@ def test_alias_bomb_in_a_free_text_key(tmp_path, capsys):
     text = laughs(9)
     assert len(text.encode()) < 1000
     code, _, err = dry_run(capsys, tmp_path, text)
-    assert_one_line_error(code, err, "s.yaml", "aliases", "100,000")
+    _one_line(code, err, "s.yaml", "aliases", "100,000")
     # aliases that stay small still work: one parameter set shared by two grids
     spec = tmp_path / "s.yaml"
     spec.write_text(
@@ -138,12 +126,12 @@ def test_alias_bomb_in_a_free_text_key(tmp_path, capsys):
 
 def test_alias_bomb_in_the_name_gives_a_short_line(tmp_path, capsys):
     code, _, err = dry_run(capsys, tmp_path, laughs(6, name=True))
-    assert_one_line_error(code, err, "s.yaml", "aliases")
+    _one_line(code, err, "s.yaml", "aliases")
 
 
 def test_recursive_alias_is_refused(tmp_path, capsys):
     code, _, err = dry_run(capsys, tmp_path, "description: &a [1, *a]\n" + OK_GRID)
-    assert_one_line_error(code, err, "s.yaml", "line 1", "alias", "'a'")
+    _one_line(code, err, "s.yaml", "line 1", "alias", "'a'")
 
 
 def test_long_bad_values_are_cut_short_in_the_message(tmp_path, capsys):
@@ -156,7 +144,7 @@ def test_long_bad_values_are_cut_short_in_the_message(tmp_path, capsys):
         f"{OK_GRID}measure: {{verify: {long}}}\n",
     ):
         code, _, err = dry_run(capsys, tmp_path, text)
-        assert_one_line_error(code, err, "s.yaml", "yyyy", "…")
+        _one_line(code, err, "s.yaml", "yyyy", "…")
 
 
 # --- class 9: tampered and foreign results files --------------------------------------------
@@ -231,7 +219,7 @@ def test_tampered_results_row(results, tmp_path, capsys, column, value, needle):
     tamper(results, f"UPDATE points SET {column} = ? WHERE grid_index = 1", value)
     out = tmp_path / "rep"
     code, _, err = run(capsys, "report", results, "--out", out)
-    assert_one_line_error(code, err, "r.sqlite", "row", needle)
+    _one_line(code, err, "r.sqlite", "row", needle)
     assert not out.exists()
 
 
@@ -247,7 +235,7 @@ def test_tampered_row_with_a_long_value_is_cut_short(results, capsys, tmp_path):
     assert [r["status"] for r in read_results(results, status=None)] == ["ok", "error"]
     tamper(results, "UPDATE points SET status = ? WHERE grid_index = 1", "z" * 100_000)
     code, _, err = run(capsys, "report", results, "--out", tmp_path / "rep")
-    assert_one_line_error(code, err, "r.sqlite", "zzzz", "…")
+    _one_line(code, err, "r.sqlite", "zzzz", "…")
 
 
 def test_foreign_points_table(tmp_path, capsys):
@@ -256,12 +244,12 @@ def test_foreign_points_table(tmp_path, capsys):
     tamper(path, "INSERT INTO points VALUES ('x', 1)")
     before = digest(path)
     code, _, err = run(capsys, "report", path, "--out", tmp_path / "rep")
-    assert_one_line_error(code, err, "r.sqlite", "points", "not a superpose results file")
+    _one_line(code, err, "r.sqlite", "points", "not a superpose results file")
     spec = tmp_path / "s.yaml"
     spec.write_text(OK_GRID)
     for extra in ((), ("--dry-run",)):
         code, _, err = run(capsys, "sweep", spec, "--results", path, *extra)
-        assert_one_line_error(code, err, "r.sqlite", "points", "not a superpose results file")
+        _one_line(code, err, "r.sqlite", "points", "not a superpose results file")
     assert digest(path) == before
     with pytest.raises(SuperposeError, match="not a superpose results file"):
         read_results(path)
@@ -275,7 +263,7 @@ def test_sweep_refuses_a_foreign_sqlite_file_before_touching_it(tmp_path, capsys
     spec = tmp_path / "s.yaml"
     spec.write_text(OK_GRID + "measure: {bounds: false, verify: false}\n")
     code, _, err = run(capsys, "sweep", spec, "--results", path)
-    assert_one_line_error(code, err, "people.sqlite", "people", "not a superpose results file")
+    _one_line(code, err, "people.sqlite", "people", "not a superpose results file")
     assert digest(path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["people.sqlite", "s.yaml"]
 
@@ -285,4 +273,4 @@ def test_sweep_on_a_results_file_with_a_broken_schema_version(results, tmp_path,
     spec = tmp_path / "s.yaml"
     spec.write_text(OK_GRID)
     code, _, err = run(capsys, "sweep", spec, "--results", results)
-    assert_one_line_error(code, err, "r.sqlite", "schema version", "…")
+    _one_line(code, err, "r.sqlite", "schema version", "…")

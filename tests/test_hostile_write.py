@@ -27,32 +27,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import assert_one_line_error, run
 
 import superpose.pipeline
 from superpose import SuperposeError, Task, build, load_network, save_network
 from superpose._atomic import remove_stale_temporaries
-from superpose.cli import main
 from superpose.io import META_FILE, WEIGHTS_FILE
 
 SMALL = ("--family", "and2", "--features", "40", "--outputs", "200", "--construction", "naive")
 CLI = [sys.executable, "-c", "from superpose.cli import main; main()"]
 PAUSE = "_SUPERPOSE_PAUSE_BEFORE_RENAME"
-
-
-def run(capsys, *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    text = err.strip()
-    assert code == 2, err
-    assert text.startswith("error:"), err
-    assert "\n" not in text, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in text, (needle, text)
 
 
 @pytest.fixture

@@ -152,19 +152,24 @@ def _sampled_wrong(net: Network, task, count: int = 4000) -> int:
     return wrong
 
 
-def test_heavy_blocks_are_sized_for_their_own_hubs(monkeypatch) -> None:
-    """Zipf heads meet often, so a head's block holds other heads: without each pool's own hub
-    floor the raw construction is wrong on sampled inputs; with it, right on all of them."""
-    from superpose.constructions import Superposed
-    from superpose.constructions import superposed as module
-
-    task = families.stress(
+def _heavy_mix():
+    """The and/or/copy stress mix with Zipf heads and a hub on ANDs, at m = m' = 2 000."""
+    return families.stress(
         2000,
         2000,
         np.random.default_rng(2026),
         ops=("and", "or", "copy"),
         influence="uniform+zipf+core+hub-and",
     )
+
+
+def test_heavy_blocks_are_sized_for_their_own_hubs(monkeypatch) -> None:
+    """Zipf heads meet often, so a head's block holds other heads: without each pool's own hub
+    floor the raw construction is wrong on sampled inputs; with it, right on all of them."""
+    from superpose.constructions import Superposed
+    from superpose.constructions import superposed as module
+
+    task = _heavy_mix()
     net = Superposed().build_once(task, np.random.default_rng(1))
     assert net.extras["pool_stats"][0]["private_parts"] > 0
     assert _sampled_wrong(net, task) == 0
@@ -176,13 +181,7 @@ def test_heavy_blocks_are_sized_for_their_own_hubs(monkeypatch) -> None:
 
 def test_a_default_build_no_smaller_than_explicit_goes_explicit() -> None:
     """At m = 2 000 the and/or/copy mix with heavy blocks is right but larger than m + m'."""
-    task = families.stress(
-        2000,
-        2000,
-        np.random.default_rng(2026),
-        ops=("and", "or", "copy"),
-        influence="uniform+zipf+core+hub-and",
-    )
+    task = _heavy_mix()
     net = build(task, seed=0)
     assert net.construction == "naive" and net.counts()["neurons"] == 4000
     assert "not fewer than the explicit network" in net.extras["fallback"]
