@@ -455,7 +455,8 @@ def _bad_tensor(draw, arr: np.ndarray) -> np.ndarray:
     if kind == "longer":
         return np.concatenate([arr, arr[:1] if len(arr) else np.zeros(1, arr.dtype)])
     if kind == "negative":
-        out = arr.copy()
+        # in a signed type wide enough for the value (an int8 array cannot hold -10**6)
+        out = arr.astype(np.int64 if arr.dtype.kind in "iu" else arr.dtype).copy()
         if out.size:
             out.flat[draw(st.integers(0, out.size - 1))] = -draw(st.integers(1, 10**6))
         return out
