@@ -95,7 +95,8 @@ def check_int_digits(text: str, source: str) -> None:
 
 
 def loads(text: str | bytes, source: str) -> Any:
-    """``json.loads``, refusing integers beyond the digit limit with a SuperposeError.
+    """``json.loads``, refusing integers beyond the digit limit and keys given twice with a
+    SuperposeError.
 
     Decoding and syntax errors propagate as from ``json.loads`` (each caller words them).
 
@@ -108,7 +109,16 @@ def loads(text: str | bytes, source: str) -> Any:
         check_int_digits(literal, source)
         return int(literal)
 
-    return json.loads(text, parse_int=parse_int)
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # A key given twice would silently keep the last value: refuse it instead.
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise SuperposeError(f"{source}: key {short_repr(key)} is given twice")
+            out[key] = value
+        return out
+
+    return json.loads(text, parse_int=parse_int, object_pairs_hook=unique)
 
 
 @contextmanager

@@ -337,7 +337,21 @@ def _safe_load_yaml(text: str, source: str) -> Any:
         check_int_digits(str(node.value), f"{source}, line {node.start_mark.line + 1}")
         return yaml.SafeLoader.construct_yaml_int(loader, node)
 
+    def construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+        # A key given twice would silently keep the last value: refuse it instead.
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key in seen:
+                raise SuperposeError(
+                    f"{source}, line {key_node.start_mark.line + 1}: key {short_repr(key)} is "
+                    "given twice"
+                )
+            seen.add(key)
+        return yaml.SafeLoader.construct_yaml_map(loader, node)
+
     _Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    _Loader.add_constructor("tag:yaml.org,2002:map", construct_map)
     return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: nothing is executed
 
 

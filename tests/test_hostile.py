@@ -568,3 +568,20 @@ def test_ctrl_c_of_verify_with_two_jobs_says_one_thing(tmp_path):
         assert proc.returncode == 130, err
         assert "Exception ignored" not in err and "Traceback" not in err, err
         assert err.strip().splitlines()[-1].startswith("interrupted:")
+
+
+# --- decided: a key given twice is refused, not silently overwritten -------------------------
+
+
+def test_duplicate_keys_in_json_and_yaml_are_refused(tmp_path, saved, capsys):
+    task = tmp_path / "t.json"
+    task.write_text('{"features": 4, "sparsity": 2, "sparsity": 3, "gates": []}')
+    code, _, err = run(capsys, "build", "--task", task, "--out", tmp_path / "n")
+    assert_one_line_error(code, err, "t.json", "'sparsity' is given twice")
+    edit_meta_text(saved, '"construction": "naive"', '"construction": "naive", "construction": "x"')
+    code, _, err = run(capsys, "info", saved)
+    assert_one_line_error(code, err, "'construction' is given twice")
+    spec = tmp_path / "s.yaml"
+    spec.write_text("grid: {family: and2, outputs: 10, outputs: 20, construction: naive}\n")
+    code, _, err = run(capsys, "sweep", spec, "--dry-run", "--results", tmp_path / "r.sqlite")
+    assert_one_line_error(code, err, "s.yaml", "line 1", "'outputs' is given twice")
