@@ -500,3 +500,25 @@ def output_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
             for d in created:  # innermost first; only what is still empty
                 with contextlib.suppress(OSError):
                     d.rmdir()
+
+
+def write_directory(path: str | os.PathLike[str], files: dict[str, bytes], what: str) -> None:
+    """Write ``files`` (name -> bytes) into directory ``path`` through :func:`output_directory`
+    and :func:`write_files`; a write that fails (e.g. a full disk) is one SuperposeError
+    naming ``what``, with nothing partial left.
+
+    Example:
+        >>> import os, tempfile
+        >>> target = os.path.join(tempfile.mkdtemp(), "out")
+        >>> write_directory(target, {"a.txt": b"a"}, "the example")
+        >>> os.listdir(target)
+        ['a.txt']
+    """
+    try:
+        with output_directory(path) as d:
+            write_files({d / name: data for name, data in files.items()})
+    except OSError as exc:
+        raise SuperposeError(
+            f"{path}: writing {what} failed ({exc.strerror or type(exc).__name__}); "
+            "nothing partial was left"
+        ) from None

@@ -21,7 +21,7 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 from scipy import sparse
 
-from superpose._atomic import check_output, output_directory, write_files
+from superpose._atomic import check_output, write_directory
 from superpose._inputs import loads, read_bytes, reading
 from superpose.codes import code_from_arrays
 from superpose.errors import SuperposeError
@@ -127,14 +127,7 @@ def save_network(net: Network, directory: str | os.PathLike[str]) -> Path:
     }
     data = json.dumps(_jsonable(meta), indent=1, sort_keys=True).encode("utf-8")
     check_output(out, need_bytes=len(blob) + len(data), owned=NETWORK_FILES)
-    try:
-        with output_directory(out) as d:
-            write_files({d / WEIGHTS_FILE: blob, d / META_FILE: data})
-    except OSError as exc:
-        raise SuperposeError(
-            f"{out}: writing the network failed ({exc.strerror or type(exc).__name__}); "
-            "nothing partial was left"
-        ) from None
+    write_directory(out, {WEIGHTS_FILE: blob, META_FILE: data}, "the network")
     return out
 
 

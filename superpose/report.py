@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from superpose._atomic import check_output, output_directory, write_files
+from superpose._atomic import check_output, write_directory
 from superpose._inputs import short_repr
 from superpose.errors import SuperposeError
 
@@ -506,14 +506,7 @@ def write_report(
         files[f"{name}.png"] = _figure_png(name, series)
     files["report.md"] = render_markdown(str(results), rows, failed, figures, title).encode("utf-8")
     # A new directory appears only complete; in an existing one each file is replaced atomically.
-    try:
-        with output_directory(out) as d:
-            write_files({d / name: data for name, data in files.items()})
-    except OSError as exc:
-        raise SuperposeError(
-            f"{out}: writing the report failed ({exc.strerror or type(exc).__name__}); "
-            "nothing partial was left"
-        ) from None
+    write_directory(out, files, "the report")
     return {name: out / name for name in files}
 
 
