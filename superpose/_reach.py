@@ -8,8 +8,12 @@ all of it. :func:`unit_sets` returns, as bit rows over the features (bit f of ro
   (c+_o(f) > 0 and c+_o(f) >= T_o - M_o, M_o the most any feature that does not fire o alone
   brings);
 * ``lead[o]``: f fires o alone or brings at least half of T_o;
-* ``kill[i]`` (signed units only, in unit order, plus one empty last row): f brings a
-  negative weight to the i-th signed unit (c_o(f) < c+_o(f));
+* ``kill[i]`` (signed units only, in unit order, plus one empty last row): f can stop the
+  i-th signed unit o from firing for some feature a that fires it alone. The pair brings
+  c_o(a) plus what f's bits outside a's code bring, which is at least c-_o(f), the negative
+  part of f's contribution; so a kill needs c-_o(f) < T_o - A_o, A_o the least c_o(a) over
+  the lone firers a. A private xor / andnot unit sits L - 1 above its threshold, so only a
+  feature covering L of its negative bits qualifies, not every feature touching one;
 * ``alone``: the sparse (units x features) 0/1 matrix of "f fires o alone".
 
 Two ways to compute the same sets. The general one (:func:`_dense_sets`) multiplies the
@@ -160,7 +164,12 @@ def _dense_sets(
         lead[lo:hi] = bit_rows(fires | heavy, pad)
         sel = np.flatnonzero(signed[lo:hi])
         if len(sel):
-            kill[signed_index[lo + sel]] = bit_rows(full[:, sel] < cpos[:, sel], pad)
+            # f kills o for a feature a firing it alone iff the union of their codes brings
+            # less than T_o: f's bits outside a's code bring at least f's negative part, so
+            # every such f has c-_o(f) < T_o - A_o, A_o the least any lone firer brings.
+            least = np.where(fires[:, sel], full[:, sel], np.inf).min(axis=0) if m else need[sel]
+            negative = full[:, sel] - cpos[:, sel]
+            kill[signed_index[lo + sel]] = bit_rows(negative < need[sel] - least, pad)
         u, f = np.nonzero(fires.T)
         alone_units.append(u + lo)
         alone_feats.append(f)

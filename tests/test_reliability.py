@@ -889,6 +889,7 @@ def test_width_too_small_falls_back_or_exits_1_saying_which(capsys, tmp_path):
     from superpose import load_network
 
     args = ("build", "--family", "and2", "--features", "40", "--outputs", "200")
+    args = (*args, "--construction", "superposed")
     code, out, err = cli(capsys, *args, "--param", "width_scale=0.01", "--out", tmp_path / "w")
     assert code == 0
     assert "fallback:" in err and "failed its exact check" in " ".join(err.split())

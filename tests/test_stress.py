@@ -179,12 +179,22 @@ def test_heavy_blocks_are_sized_for_their_own_hubs(monkeypatch) -> None:
     assert _sampled_wrong(Superposed().build_once(task, np.random.default_rng(1)), task) > 0
 
 
-def test_a_default_build_no_smaller_than_explicit_goes_explicit() -> None:
-    """At m = 2 000 the and/or/copy mix with heavy blocks is right but larger than m + m'."""
+def test_a_default_build_no_smaller_than_explicit_goes_explicit(monkeypatch) -> None:
+    """At m = 2 000 the and/or/copy mix with heavy blocks is larger than m + m' as built:
+    growing only adds neurons, so the default build goes explicit without checking it."""
+    from superpose import pipeline
+
     task = _heavy_mix()
+    checked: list[str] = []
+    real = pipeline._check
+    monkeypatch.setattr(
+        pipeline, "_check", lambda net, *a: checked.append(net.construction) or real(net, *a)
+    )
     net = build(task, seed=0)
     assert net.construction == "naive" and net.counts()["neurons"] == 4000
+    assert "before any check" in net.extras["fallback"]
     assert "not fewer than the explicit network" in net.extras["fallback"]
-    assert net.extras["check_attempts"][-1]["passed"] is True
+    assert net.extras["check_attempts"][-1]["kind"] == "none"
+    assert "superposed" not in checked and net.extras["check"]["passed"]
     forced = build(task, "superposed", seed=0)
     assert forced.construction == "superposed" and forced.counts()["neurons"] > 4000
