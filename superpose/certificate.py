@@ -32,7 +32,11 @@ output g read units U_g and decode as on iff at least q_g of them fire. For a pa
   (leader, reaching feature) pair.
 * an output that a single feature turns on stays on when a second feature joins, unless a
   unit has negative weights the second feature reaches (a unit's only way to fire less on
-  more input). X holds (fires-alone, reaches-a-negative-weight) pairs of every signed unit.
+  more input) enough to undo the margin by which the first fires it. X holds the
+  (fires-alone, can-kill) pairs of every signed unit (the kill rows of :mod:`superpose._reach`:
+  a private xor / andnot detector sits L - 1 above its threshold, so only features covering
+  L of its negative bits can kill it; counting every feature that touches one negative bit
+  made X 400 times larger on the `all` stress mix).
 * pairs inside an output's own operands (a xor turning off, an and turning on) are listed.
 
 Every other pair decodes every output exactly as one of its singles does, and truth agrees:
@@ -517,8 +521,8 @@ def _candidate_pairs(
     that turns g on with neither feature doing it alone has both features in at least
     q_g - N_g of the rows S_o | P_o (N_g: the largest n_g below q_g), found by bitwise "at
     least t of L" per output. A pair that turns g *off* although feature a alone turns it on
-    must kill n_g(a) - q_g + 1 of the units a fires: its other feature reaches a negative
-    weight of that many of them (bit rows K_o of the signed units).
+    must kill n_g(a) - q_g + 1 of the units a fires: its other feature can kill that many of
+    them (bit rows K_o of the signed units, :mod:`superpose._reach`).
     """
     task = net.task
     m = task.features

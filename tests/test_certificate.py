@@ -81,6 +81,25 @@ def test_certificate_equals_brute_force(seed):
             assert got != evaluate(task, row).values.toarray()[0, g]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_kills_of_crowded_detectors_equal_brute_force(seed):
+    """xor / andnot detectors on few, crowded code bits: partners that cover L negative bits
+    kill a detector, partners touching fewer do not; the certificate's kill rows keep only
+    the first kind and must still find every wrong input."""
+    rng = np.random.default_rng(100 + seed)
+    m = int(rng.integers(12, 24))
+    gates = [
+        (["xor", "andnot"][int(rng.integers(2))], [int(v) for v in rng.choice(m, 2, replace=False)])
+        for _ in range(int(rng.integers(30, 80)))
+    ]
+    task = Task.from_gates(m, 2, gates)
+    net = build(task, "superposed", rng=np.random.default_rng(seed), width_scale=0.1)
+    cert = certify(net, 2)
+    wrong, inputs = _truth(net)
+    assert cert.complete and set(cert.wrong_outputs.tolist()) == wrong
+    assert cert.inputs_with_error == inputs
+
+
 def test_explicit_input_code_is_certified():
     task = _task(np.random.default_rng(40), outputs=False)
     net = build(task, "superposed", rng=np.random.default_rng(0), explicit_inputs=True)
