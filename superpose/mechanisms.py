@@ -249,9 +249,9 @@ class Mechanisms:
                 self.support.indptr[g] : self.support.indptr[g + 1]
             ].astype(np.int64),
             target_level=int(self.target_level[g]),
-            targets=self.targets.indices[self.targets.indptr[g] : self.targets.indptr[g + 1]].astype(
-                np.int64
-            ),
+            targets=self.targets.indices[
+                self.targets.indptr[g] : self.targets.indptr[g + 1]
+            ].astype(np.int64),
             units=units,
             masks=masks,
             shared=shared,

@@ -221,6 +221,17 @@ class Layer:
     def nonzero_parameters(self) -> int:
         return int(np.count_nonzero(self.weight.data) + np.count_nonzero(self.bias))
 
+    def __repr__(self) -> str:
+        """Shape and counts, never the arrays (a layer may hold 10^8 weights).
+
+        >>> Layer(sparse.csr_array(np.array([[1.0, 0.0]])), np.array([-1.0]), "step")
+        Layer(1x2 step, nnz=1, float64, bias nonzero=1)
+        """
+        return (
+            f"Layer({self.n_out}x{self.n_in} {self.activation}, nnz={self.weight.nnz}, "
+            f"{self.weight.dtype}, bias nonzero={int(np.count_nonzero(self.bias))})"
+        )
+
 
 class Network:
     """Layers between an input code and an output code, computing the outputs of a task.
@@ -277,6 +288,40 @@ class Network:
         for i, layer in enumerate(self.layers[:-1]):
             if layer.activation == "linear":
                 raise SuperposeError(f"layer {i}: only the last layer may be linear (a read-out)")
+
+    def __repr__(self) -> str:
+        """Construction, widths and counts, never the arrays.
+
+        >>> from superpose import Task, build
+        >>> build(Task.from_gates(3, 2, [("and", [0, 1])]), "naive")
+        Network('naive', widths [3, 1], 1 layers (relu), nnz=2, 3 features -> 1 outputs)
+        """
+        widths = [self.input_code.width] + [lay.n_out for lay in self.layers]
+        acts = ", ".join(dict.fromkeys(lay.activation for lay in self.layers))
+        nnz = sum(lay.weight.nnz for lay in self.layers)
+        return (
+            f"Network({self.construction!r}, widths {widths}, {len(self.layers)} layers ({acts}), "
+            f"nnz={nnz}, {self.task.features} features -> {self.task.n_outputs} outputs)"
+        )
+
+    # mechanisms ---------------------------------------------------------------------
+    def mechanisms(self) -> Any:
+        """Every gate's ground-truth mechanism: :func:`superpose.mechanisms.of` (cached)."""
+        from superpose.mechanisms import of
+
+        return of(self)
+
+    def mechanism(self, gate: int) -> Any:
+        """Gate ``gate``'s units, weight masks and shared / private parts.
+
+        See :mod:`superpose.mechanisms` and docs/MECHANISMS.md.
+
+        >>> from superpose import Task, build
+        >>> net = build(Task.from_gates(3, 2, [("and", [0, 1]), ("or", [1, 2])]), "naive")
+        >>> net.mechanism(1).masks[0].toarray().astype(int).tolist()
+        [[0, 0, 0], [0, 1, 1]]
+        """
+        return self.mechanisms().gate(gate)
 
     # running ------------------------------------------------------------------------
     def encode(self, x: sparse.sparray | np.ndarray) -> sparse.csr_array | np.ndarray:

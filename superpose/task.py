@@ -57,6 +57,21 @@ class Task:
     def __post_init__(self) -> None:
         validate(self)
 
+    def __repr__(self) -> str:
+        """Sizes and op counts, never the arrays.
+
+        >>> Task.from_gates(4, 2, [("and", [0, 1]), ("or", [2, 4])])
+        Task(features=4, sparsity=2, gates=2 (and 1, or 1), depth=2, outputs=2)
+        """
+        ops = ", ".join(f"{k} {v}" for k, v in self.op_counts().items())
+        fam = (
+            f", family={self.family.get('name')!r}" if self.family and "name" in self.family else ""
+        )
+        return (
+            f"Task(features={self.features}, sparsity={self.sparsity}, gates={self.n_gates}"
+            f"{f' ({ops})' if ops else ''}, depth={self.depth}, outputs={self.n_outputs}{fam})"
+        )
+
     # construction helpers -------------------------------------------------------------
     @classmethod
     def from_gates(
