@@ -143,6 +143,7 @@ def save_network(net: Network, directory: str | os.PathLike[str]) -> Path:
                 "activation": lay.activation,
                 "shape": list(lay.weight.shape),
                 "dtype": str(lay.weight.dtype),
+                **({"resting": True} if lay.resting else {}),
             }
             for lay in net.layers
         ],
@@ -433,7 +434,10 @@ def _assemble(meta: dict[str, Any], tensors: dict[str, np.ndarray], d: Path) -> 
         if not np.isfinite(data).all():
             raise SuperposeError(f"layer {i}: non-finite weight")
         weight = sparse.csr_array((data, indices, indptr), shape=(rows, cols))
-        layers.append(Layer(weight, tensors[f"layers.{i}.bias"], lmeta["activation"]))
+        resting = lmeta.get("resting", False)
+        if type(resting) is not bool:
+            raise SuperposeError(f"layer {i}: 'resting' must be true or false, got {resting!r}")
+        layers.append(Layer(weight, tensors[f"layers.{i}.bias"], lmeta["activation"], resting))
 
     def code(prefix: str) -> Any:
         arrays = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(prefix + ".")}

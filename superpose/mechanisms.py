@@ -363,6 +363,12 @@ def of(net: Any) -> Mechanisms:
         >>> of(net).summary()["weights_shared"] >= 0
         True
     """
+    resting = [i for i, lay in enumerate(net.layers) if lay.resting]
+    if resting:
+        raise SuperposeError(
+            f"layer {resting[0]} has units that fire on an all-zero input (biases): a gate's "
+            "paths from its inputs no longer bound what it reads, so no mechanism is defined"
+        )
     cached = getattr(net, "_mechanisms", None)
     if cached is not None and cached[0] is net.layers[0]:
         return cached[1]

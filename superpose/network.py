@@ -9,7 +9,10 @@ ReLU(p)``, which :meth:`Network.compile_to_relu` uses to turn any network into p
 
 Invariant checked at construction: a unit whose inputs are all zero outputs zero (``act(b) =
 0``). That is what keeps activations sparse end to end: a forward pass only touches the units
-that read an active neuron.
+that read an active neuron. A layer from someone else's model (``superpose.own``) may break it
+on purpose (``Layer(..., resting=True)``: e.g. ReLU units with positive biases, a read-out with
+a bias); such a layer runs densely, and the exact certificates and mechanisms, which rely on
+the invariant, refuse it with a reason (the verifier and ``evaluate`` still apply).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class Layer:
     weight: sparse.csr_array
     bias: np.ndarray
     activation: str
+    resting: bool = False
+    """Whether some unit fires on an all-zero input (its bias alone activates it); opt-in."""
     _weight_t: sparse.csr_array | None = field(default=None, repr=False)
     _dense_t: np.ndarray | None = field(default=None, repr=False)
     _dense_bound: float | None = field(default=None, repr=False)
@@ -90,12 +95,16 @@ class Layer:
             )
         if not (np.isfinite(self.weight.data).all() and np.isfinite(self.bias).all()):
             raise SuperposeError("weights and biases must be finite")
-        if (_activate(self.bias, self.activation) != 0).any():
-            unit = int(np.flatnonzero(_activate(self.bias, self.activation) != 0)[0])
+        fires = _activate(self.bias, self.activation) != 0
+        if fires.any() and not self.resting:
+            unit = int(np.flatnonzero(fires)[0])
             raise SuperposeError(
                 f"unit {unit} ({self.activation}, bias {self.bias[unit]}) fires on an all-zero input; "
-                "every unit must map zero input to zero"
+                "superpose's constructions keep zero input at zero (sparse activations): for a "
+                "layer of your own model pass Layer(..., resting=True) or use "
+                "superpose.own.from_torch"
             )
+        self.resting = bool(fires.any())
 
     @property
     def n_in(self) -> int:
@@ -120,6 +129,8 @@ class Layer:
         products agree bit for bit) and the dense matrix is small (``DENSE_FORWARD_RATIO``
         times the CSR transpose, at most ``DENSE_FORWARD_MAX_BYTES``). Computed once.
         """
+        if self._dense_bound is None and self.resting:
+            self._dense_bound = -1.0  # resting units: the plain dense pass in apply
         if self._dense_bound is None:
             w = self.weight
             itemsize = w.dtype.itemsize
@@ -202,6 +213,9 @@ class Layer:
             z = sparse.csr_array(z)
             if z.dtype != self.weight.dtype:
                 z = z.astype(self.weight.dtype)
+            if self.resting:  # every unit may be on: act(W z + b) in full, stored sparse
+                p = np.asarray((z @ self.weight_t).toarray()) + self.bias
+                return sparse.csr_array(_activate(p, self.activation))
             dense = self._dense_forward()
             if dense is not None and z.nnz:
                 dense_t, bound = dense
@@ -352,7 +366,7 @@ class Network:
         for layer in self.layers:
             w = layer.weight if carry is None else sparse.csr_array(layer.weight @ carry)
             if layer.activation != "step":
-                new_layers.append(Layer(w, layer.bias, layer.activation))
+                new_layers.append(Layer(w, layer.bias, layer.activation, layer.resting))
                 carry = None
                 continue
             if not (
@@ -366,6 +380,7 @@ class Network:
                     sparse.vstack([w, w], format="csr"),
                     np.concatenate([layer.bias + 1, layer.bias]),
                     "relu",
+                    layer.resting,
                 )
             )
             eye = sparse.eye_array(layer.n_out, format="csr", dtype=w.dtype)

@@ -45,9 +45,10 @@ def network_info(directory: Path) -> dict[str, Any]:
     # Which weights serve several gates (a weight is the union of the gates' masks).
     from superpose.mechanisms import of
 
-    summary = of(net).summary()
-    info["mechanisms"] = {k: v for k, v in summary.items() if k not in ("layers", "units")}
-    info["mechanisms"]["layers"] = summary["layers"]
+    if not any(lay.resting for lay in net.layers):
+        summary = of(net).summary()
+        info["mechanisms"] = {k: v for k, v in summary.items() if k not in ("layers", "units")}
+        info["mechanisms"]["layers"] = summary["layers"]
     return info
 
 
@@ -91,14 +92,15 @@ def info_command(
         if key in ("stages", "check"):
             continue
         table.add_row(f"extras.{key}", str(value)[:200])
-    mech = info["mechanisms"]
-    table.add_row(
-        "shared weights",
-        f"{mech['weights_shared']:,} of {mech['weights']:,} non-zero weights "
-        f"({mech['shared_weight_share']:.1%}) serve two or more gates; "
-        f"{mech['weights_private']:,} serve one, {mech['weights'] - mech['weights_used']:,} none "
-        "(docs/MECHANISMS.md)",
-    )
+    mech = info.get("mechanisms")
+    if mech:
+        table.add_row(
+            "shared weights",
+            f"{mech['weights_shared']:,} of {mech['weights']:,} non-zero weights "
+            f"({mech['shared_weight_share']:.1%}) serve two or more gates; "
+            f"{mech['weights_private']:,} serve one, "
+            f"{mech['weights'] - mech['weights_used']:,} none (docs/MECHANISMS.md)",
+        )
     console.print(table)
     console.print(info["check_line"], soft_wrap=True)
     stages = info["extras"].get("stages")
