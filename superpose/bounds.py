@@ -1,4 +1,4 @@
-"""The counting limit every network is measured against (SPEC §3).
+"""The counting limit every network is measured against (docs/DESIGN.md, Bounds).
 
 Everything here follows one argument (paper-notes §5): the input and output codes are fixed
 before the instance is chosen, so a network that computes every instance of a family 𝓕 must
@@ -415,7 +415,7 @@ def log2_covered(family: Family, error_fraction: float) -> float:
     choices an output has (A = m for copies, C(m,2) for pairs, C(m,k) for k-sets) gives
     at most Σ_{j≤J} C(m', j)·A^j instances. The terms grow with j while
     j < (m'A − 1)/(A + 1), so the sum is at most (J + 1)·C(m', J)·A^J there; it is always at
-    most (1 + A)^{m'}. We return the smaller valid form. (SPEC §3 writes this as
+    most (1 + A)^{m'}. We return the smaller valid form. (docs/DESIGN.md, Bounds, gives this as
     ≈ δ m' log2 m' + m' H(δ), the permutation case A = m'.)
 
     Example:

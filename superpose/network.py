@@ -399,7 +399,7 @@ class Network:
         )
 
     def counts(self) -> dict[str, Any]:
-        """Neurons, parameters and description bits, exactly as SPEC §1 lists them.
+        """Neurons, parameters and description bits, exactly as docs/DESIGN.md, Model lists them.
 
         ``description_bits`` is the length of a plain description of the weights: for each
         layer, which entries are non-zero (log2 C(in*out, nnz)) plus ``bits_per_parameter``

@@ -1,4 +1,4 @@
-"""Tasks: layered Boolean circuits over sparse inputs, and the JSON task format (SPEC §2).
+"""Tasks: layered Boolean circuits over sparse inputs, and the JSON task format (docs/DESIGN.md, Tasks).
 
 Node ids ``0..m-1`` are input features; gate ``i`` has id ``m + i`` and may read any smaller id.
 Gates are stored as flat arrays (an op code per gate and a CSR list of operands), so a task
@@ -217,7 +217,7 @@ def _is_int(value: Any) -> bool:
 
 
 def validate(task: Task) -> None:
-    """Check every structural rule of SPEC §2; raise SuperposeError naming the gate."""
+    """Check every structural rule of docs/DESIGN.md, Tasks; raise SuperposeError naming the gate."""
     src = task.source
     m, s = task.features, task.sparsity
     if not _is_int(m) or m < 1 or m > MAX_FEATURES:
