@@ -10,7 +10,6 @@ from rich.table import Table
 
 from superpose.cli._app import app, console, print_json
 
-
 INFO_MECHANISM_WEIGHTS = 10**7
 """``info`` computes the shared-weight share up to this many weights (about 15 s)."""
 
