@@ -312,6 +312,39 @@ class Mechanisms:
         }
 
 
+def stage_codes(net: Any) -> list[tuple[np.ndarray, BloomCode, np.ndarray]] | None:
+    """A deep (``circuit``) network's per-layer codes, or None for other networks.
+
+    Stage k is the code of the output of ``net.layers[k]``: (node ids it holds, their Bloom
+    code, each node's xor / andnot detector unit or -1). Saved with the network; a file
+    written before they were saved gets them rebuilt from its task, parameters and seed.
+
+    Example:
+        >>> import numpy as np, superpose as sp
+        >>> task = sp.families.layered_circuit(20, 8, 2, np.random.default_rng(0))
+        >>> net = sp.build(task, "circuit")
+        >>> nodes, code, detectors = stage_codes(net)[0]
+        >>> code.width == net.layers[0].n_out
+        True
+    """
+    codes = getattr(net, "stage_codes", None)
+    if codes is None and net.construction == "circuit":
+        from superpose.levels import stage_codes as rebuild
+
+        try:
+            codes = rebuild(net)
+        except SuperposeError:
+            return None
+    if codes is None:
+        return None
+    out = []
+    for entry in codes:
+        nodes, code = np.asarray(entry[0], dtype=np.int64), entry[1]
+        inhib = entry[2] if len(entry) > 2 else np.full(len(nodes), -1, dtype=np.int64)
+        out.append((nodes, code, np.asarray(inhib, dtype=np.int64)))
+    return out
+
+
 def _targets(net: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each gate's target level, and the (gate, level, unit) triples of its target units."""
     task = net.task
@@ -326,11 +359,10 @@ def _targets(net: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     gate_o = o_node[keep] - m
     level[np.unique(gate_o)] = n_levels
     parts.append((gate_o, np.full(len(gate_o), n_levels), out_units.coords[1][keep]))
-    codes = getattr(net, "stage_codes", None)
+    codes = stage_codes(net)
     if codes is not None:
         for k in range(len(codes) - 1, -1, -1):  # first stage holding a gate wins
-            nodes, code = np.asarray(codes[k][0], dtype=np.int64), codes[k][1]
-            inhib = np.asarray(codes[k][2]) if len(codes[k]) > 2 else None
+            nodes, code, inhib = codes[k]
             held = nodes >= m
             fresh = held.copy()
             fresh[held] = level[nodes[held] - m] != n_levels  # outputs keep the output code
@@ -341,8 +373,8 @@ def _targets(net: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             c = sparse.csr_array(code_units(code)[rows]).tocoo()
             g = nodes[rows][c.coords[0]] - m
             u = c.coords[1]
-            if inhib is not None:
-                det = inhib[rows] >= 0
+            det = inhib[rows] >= 0
+            if det.any():
                 g = np.concatenate([g, nodes[rows][det] - m])
                 u = np.concatenate([u, inhib[rows][det]])
             parts.append((g, np.full(len(g), k + 1), u))

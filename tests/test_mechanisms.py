@@ -17,7 +17,7 @@ from scipy import sparse
 import superpose as sp
 from superpose.constructions import build as raw_build
 from superpose.io import load_network, save_network
-from superpose.mechanisms import code_units, of, supports
+from superpose.mechanisms import code_units, of, stage_codes, supports
 from superpose.network import Layer, Network
 from tests.helpers import run
 
@@ -171,9 +171,10 @@ def test_network_without_stage_codes_still_loads(tmp_path) -> None:
     assert "stage_codes" not in json.loads((d / "network.json").read_text())
     back = load_network(d)
     assert not hasattr(back, "stage_codes")
-    from superpose.levels import stage_codes
-
-    assert len(stage_codes(back)) == len(back.layers)  # rebuilt from task, params, seed
+    codes = stage_codes(back)  # rebuilt from task, params, seed
+    assert len(codes) == len(back.layers)
+    assert of(back).summary() == of(NETS[3]).summary()
+    assert stage_codes(NETS[0]) is None  # a one-level network has no stages
 
 
 def test_info_shows_shared_weights(tmp_path, capsys) -> None:
