@@ -207,9 +207,10 @@ class Mechanisms:
 
     ``target_level[g]``: the level of ``g``'s target units (-1: the network does not carry
     ``g``). ``units[l]``: (gates, width of level l) 0/1, the units on each gate's paths.
-    ``masks[l]``: (gates, nnz of layer l) 0/1, columns are positions in
-    ``net.layers[l].weight.data``. ``weight_users[l]``: per non-zero weight of layer ``l``, how
-    many gates' masks hold it.
+    ``masks[l]``: (gates, nnz of layer l) 0/1, columns are positions in ``weights[l].data``
+    (layer l's weights in canonical CSR, stored zeros dropped: the same order as
+    ``net.layers[l].weight.data`` whenever that holds no explicit zero). ``weight_users[l]``:
+    per non-zero weight of layer ``l``, how many gates' masks hold it.
     """
 
     net: Any
@@ -219,6 +220,7 @@ class Mechanisms:
     units: list[sparse.csr_array]
     masks: list[sparse.csr_array]
     weight_users: list[np.ndarray] = field(default_factory=list)
+    weights: list[sparse.csr_array] = field(default_factory=list)
 
     @property
     def n_gates(self) -> int:
@@ -231,8 +233,7 @@ class Mechanisms:
             raise SuperposeError(f"gate {g} does not exist (the task has {task.n_gates} gates)")
         g = int(g)
         masks, shared = [], []
-        for lay, mk, users in zip(self.net.layers, self.masks, self.weight_users, strict=True):
-            w = lay.weight
+        for w, mk, users in zip(self.weights, self.masks, self.weight_users, strict=True):
             pos = mk.indices[mk.indptr[g] : mk.indptr[g + 1]].astype(np.int64)
             rows = np.searchsorted(w.indptr, pos, side="right") - 1
             cols = w.indices[pos].astype(np.int64)
@@ -415,6 +416,7 @@ def of(net: Any) -> Mechanisms:
     for lay in net.layers:
         w = sparse.csr_array(lay.weight, copy=True)
         w.sum_duplicates()
+        w.eliminate_zeros()
         w.sort_indices()
         weights.append(w)
     # Backward cones B_l for every gate (rows of gates targeting levels >= l), level by level.
@@ -448,6 +450,6 @@ def of(net: Any) -> Mechanisms:
         below = above
     users = [np.bincount(mk.indices, minlength=mk.shape[1]).astype(np.int64) for mk in masks]
     tg = _pattern(g_all, u_all, (n, max(widths)))
-    mech = Mechanisms(net, target_level, tg, support, units, masks, users)
+    mech = Mechanisms(net, target_level, tg, support, units, masks, users, weights)
     net._mechanisms = (net.layers[0], mech)
     return mech
