@@ -1,4 +1,4 @@
-"""Bounds table (SPEC §3) and the cost of ``superpose capacity`` on a synthetic model.
+"""Bounds table (docs/DESIGN.md, Bounds) and the cost of ``superpose capacity`` on a synthetic model.
 
 Run: ``python benchmarks/bounds_table.py [--model-mb 300]``. Prints, for m' = 10³…10⁹, the
 exact log2 counts, the bit/neuron lower bounds, the capacity of n neurons and the

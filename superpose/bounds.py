@@ -1,4 +1,4 @@
-"""The counting limit every network is measured against (SPEC §3).
+"""The counting limit every network is measured against (docs/DESIGN.md, Bounds).
 
 Everything here follows one argument (paper-notes §5): the input and output codes are fixed
 before the instance is chosen, so a network that computes every instance of a family 𝓕 must
@@ -415,7 +415,7 @@ def log2_covered(family: Family, error_fraction: float) -> float:
     choices an output has (A = m for copies, C(m,2) for pairs, C(m,k) for k-sets) gives
     at most Σ_{j≤J} C(m', j)·A^j instances. The terms grow with j while
     j < (m'A − 1)/(A + 1), so the sum is at most (J + 1)·C(m', J)·A^J there; it is always at
-    most (1 + A)^{m'}. We return the smaller valid form. (SPEC §3 writes this as
+    most (1 + A)^{m'}. We return the smaller valid form. (docs/DESIGN.md, Bounds, gives this as
     ≈ δ m' log2 m' + m' H(δ), the permutation case A = m'.)
 
     Example:
@@ -906,10 +906,14 @@ def bounds_report(
     return report
 
 
-def tightness(network: Network, error_fraction: float = 0.0) -> dict[str, Any]:
+def tightness(
+    network: Network, error_fraction: float = 0.0, bits_per_parameter: float | None = None
+) -> dict[str, Any]:
     """A network's neurons, parameters and bits divided by the lower bounds for its task's family.
 
-    Uses the network's own depth (``weight_layers``) and ``bits_per_parameter``. Ratios
+    Uses the network's own depth (``weight_layers``) and ``bits_per_parameter`` (from its
+    distinct weight values; pass ``bits_per_parameter`` to count a loaded float model at,
+    e.g., 1 bit per weight instead of its 32-bit storage). Ratios
     (≥ 1 for any correct network; 1 would be optimal):
 
     - ``neurons_ratio``: total neurons / :func:`total_neurons_lower_bound`;
@@ -931,7 +935,11 @@ def tightness(network: Network, error_fraction: float = 0.0) -> dict[str, Any]:
     fam = family_of_task(network.task)
     c = network.counts()
     layers = max(1, int(c["weight_layers"]))
-    b = float(c["bits_per_parameter"])
+    if bits_per_parameter is not None:
+        b = _check_bits_per_parameter(float(bits_per_parameter))
+        c["description_bits"] += (b - c["bits_per_parameter"]) * c["nonzero_parameters"]
+    else:
+        b = float(c["bits_per_parameter"])
     bits = bits_lower_bound(fam, error_fraction)
     widths = [int(w) for w in c["layer_widths"]]
     out: dict[str, Any] = {

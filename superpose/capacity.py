@@ -6,8 +6,10 @@ layer whose weights hold B bits computes at most the largest m' whose bit lower 
 
 A layer with P parameters, P_nz of them non-zero, stored with b bits each, is described by at
 most B = min(P·b, P_nz·(b + log2 P)) bits (dense layout, or value plus position of every
-non-zero). By default b is the storage width of the tensor's dtype (16 for bf16), so the
-result is a true upper bound; ``bits_per_parameter`` replaces it (the paper's Θ(1) bits).
+non-zero). **By default b = 1 bit per parameter**: the constructions' weights take a handful
+of values, and the bound counts what a weight can *usefully* hold, not its storage (with b =
+32 a 512x2048 fp32 layer would claim 1.74 M features). ``bits_per_parameter=None`` uses each
+tensor's storage width instead (16 for bf16): a true but loose upper bound.
 
 The file is never loaded whole: the header is parsed and bounded first (so a file that is not
 safetensors gives a clean error), checked again by ``safetensors.safe_open``, then each tensor
@@ -19,7 +21,7 @@ Example:
     >>> path = os.path.join(tempfile.mkdtemp(), "m.safetensors")
     >>> save_file({"mlp.up_proj.weight": np.ones((8, 4), np.float32),
     ...            "mlp.down_proj.weight": np.ones((4, 8), np.float32)}, path)
-    >>> report = model_capacity(path, bits_per_parameter=1)
+    >>> report = model_capacity(path)  # b = 1 bit per parameter
     >>> [row["kind"] for row in report["layers"]], report["layers"][0]["nonzero_parameters"]
     (['mlp'], 64)
 """
@@ -216,6 +218,7 @@ _UP = {
     "wi": True,
     "wi_0": True,
     "wi_1": True,
+    "W_in": True,  # TransformerLens (blocks.N.mlp.W_in, bias b_in)
     "w1": False,  # ambiguous names: only inside an MLP-looking prefix
     "w3": False,
 }
@@ -226,11 +229,33 @@ _DOWN = {
     "dense_4h_to_h": True,
     "linear_fc2": True,
     "lin2": True,
+    "W_out": True,  # TransformerLens (blocks.N.mlp.W_out, bias b_out)
     "c_proj": False,
     "wo": False,
     "w2": False,
 }
 _BERT = re.compile(r"^(?P<prefix>.*?)(?P<role>intermediate|output)\.dense$")
+_SEQUENTIAL = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<index>\d+)\.weight$")
+"""A torch ``nn.Sequential`` layer: ``0.weight``, ``net.2.weight`` (ReLUs hold no tensors)."""
+_TL_BIAS = {"W_in": "b_in", "W_out": "b_out"}
+
+
+def bias_name(weight_name: str) -> str | None:
+    """The name of the bias that belongs to a weight matrix, by convention.
+
+    ``X.weight`` -> ``X.bias`` (torch, Hugging Face); TransformerLens ``W_in`` -> ``b_in``,
+    ``W_out`` -> ``b_out``.
+
+    Example:
+        >>> bias_name("blocks.0.mlp.W_in"), bias_name("0.weight"), bias_name("h.0.ln_1.g")
+        ('blocks.0.mlp.b_in', '0.bias', None)
+    """
+    if weight_name.endswith(".weight"):
+        return weight_name[: -len("weight")] + "bias"
+    prefix, _, token = weight_name.rpartition(".")
+    if token in _TL_BIAS:
+        return (prefix + "." if prefix else "") + _TL_BIAS[token]
+    return None
 
 
 def mlp_role(name: str) -> tuple[str, str] | None:
@@ -291,6 +316,24 @@ def group_layers(tensors: list[TensorInfo]) -> tuple[list[dict[str, Any]], int]:
             members = parts["up"] + parts["down"]
             rows.append({"name": prefix.rstrip(".") or "mlp", "kind": "mlp", "tensors": members})
             used.update(t.name for t in members)
+    # torch Sequential MLPs: two or more numbered matrices under one prefix ("0.weight",
+    # "2.weight"), in index order.
+    chains: dict[str, list[tuple[int, TensorInfo]]] = {}
+    for t in matrices:
+        match = _SEQUENTIAL.match(t.name)
+        if t.name not in used and match:
+            chains.setdefault(match["prefix"], []).append((int(match["index"]), t))
+    for prefix, members in chains.items():
+        if len(members) >= 2:
+            members.sort(key=lambda pair: pair[0])
+            rows.append(
+                {
+                    "name": prefix.rstrip(".") or "sequential",
+                    "kind": "mlp",
+                    "tensors": [t for _, t in members],
+                }
+            )
+            used.update(t.name for _, t in members)
     for t in matrices:
         if t.name not in used:
             rows.append(
@@ -299,8 +342,9 @@ def group_layers(tensors: list[TensorInfo]) -> tuple[list[dict[str, Any]], int]:
             used.add(t.name)
     for row in rows:
         for t in list(row["tensors"]):
-            if t.name.endswith(".weight"):
-                bias = by_name.get(t.name[: -len("weight")] + "bias")
+            name = bias_name(t.name)
+            if name is not None:
+                bias = by_name.get(name)
                 if bias is not None and len(bias.shape) == 1 and bias.name not in used:
                     row["tensors"].append(bias)
                     used.add(bias.name)
@@ -349,12 +393,13 @@ def budget_bits(parameters: int, nonzero: int, bits_per_parameter: float) -> flo
 
 def model_capacity(
     path: str | os.PathLike[str],
-    bits_per_parameter: float | None = None,
+    bits_per_parameter: float | None = 1.0,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Per-layer parameters, non-zeros and feature capacity of a safetensors model.
 
-    ``bits_per_parameter`` (b) defaults to each tensor's dtype width. For every row (an MLP
+    ``bits_per_parameter`` (b) is 1 unless given; ``None`` uses each tensor's dtype width.
+    Biases count with their matrix (``X.bias`` with ``X.weight``, ``b_in`` with ``W_in``). For every row (an MLP
     block or a single matrix, biases included) the budget is :func:`budget_bits` and the
     capacities are the largest m' whose counting bound fits the budget, for the permutation
     family and for pair sets with m = m' (:func:`superpose.bounds.capacity_for_bits`).
@@ -367,7 +412,7 @@ def model_capacity(
         >>> path = os.path.join(tempfile.mkdtemp(), "m.safetensors")
         >>> save_file({"fc1.weight": np.ones((64, 16), np.float16),
         ...            "fc2.weight": np.ones((16, 64), np.float16)}, path)
-        >>> model_capacity(path)["total"]["capacity_permutation"]
+        >>> model_capacity(path, bits_per_parameter=None)["total"]["capacity_permutation"]
         3210
     """
     from safetensors import SafetensorError, safe_open
@@ -443,6 +488,12 @@ def model_capacity(
     return {
         "files": [str(f) for f in files],
         "bits_per_parameter": None if bits_per_parameter is None else float(bits_per_parameter),
+        "bits_per_parameter_note": (
+            "each tensor's storage width (a true upper bound)"
+            if bits_per_parameter is None
+            else f"{float(bits_per_parameter):g} bit(s) per parameter"
+            + (" (the default)" if float(bits_per_parameter) == 1.0 else "")
+        ),
         "layers": out_rows,
         "total": total(out_rows),
         "total_mlp": total([r for r in out_rows if r["kind"] == "mlp"]),

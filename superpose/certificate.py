@@ -134,6 +134,8 @@ class Certificate:
 
 def unsupported(net: Network, sparsity: int) -> str | None:
     """Why no exact certificate applies to ``net`` at ``sparsity`` (None when one does)."""
+    if any(layer.resting for layer in net.layers):
+        return "units that fire on an all-zero input (biases): the certificates need act(b) = 0"
     reason = _candidates_unsupported(net, sparsity)
     if reason is None or _private_supports(net) is not None:
         return None

@@ -1,4 +1,4 @@
-"""Codes: how a set of active features is laid out on a layer of neurons, and read back (SPEC §1).
+"""Codes: how a set of active features is laid out on a layer of neurons, and read back (docs/DESIGN.md, Model).
 
 Three codes share one interface (``encode``, ``decode``, ``to_arrays``/``from_arrays``):
 

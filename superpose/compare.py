@@ -1,4 +1,4 @@
-"""The comparison harness (SPEC §6): every method on identical workloads, identical metrics.
+"""The comparison harness (docs/DESIGN.md, Comparison): every method on identical workloads, identical metrics.
 
 Methods: ``naive`` (one ReLU per gate, exact), ``ours`` (the ``superposed`` construction, Bloom
 codes, exact after thresholding), Hänni et al.'s universal AND with Bernoulli, Rademacher and

@@ -1,4 +1,4 @@
-"""Built-in task families (SPEC §2), each a generator driven by an explicit ``np.random.Generator``.
+"""Built-in task families (docs/DESIGN.md, Tasks), each a generator driven by an explicit ``np.random.Generator``.
 
 Example:
     >>> rng = np.random.default_rng(0)

@@ -80,7 +80,34 @@ def network_tensors(net: Network) -> dict[str, np.ndarray]:
     for prefix, code in (("input_code", net.input_code), ("output_code", net.output_code)):
         for name, arr in code.to_arrays().items():
             tensors[f"{prefix}.{name}"] = np.ascontiguousarray(arr)
+    for k, (nodes, units, inhib) in enumerate(_stage_codes(net)):
+        tensors[f"stages.{k}.nodes"] = np.asarray(nodes, dtype=np.int64)
+        tensors[f"stages.{k}.indptr"] = units.indptr.astype(np.int64)
+        tensors[f"stages.{k}.indices"] = units.indices.astype(np.int32)
+        tensors[f"stages.{k}.inhib"] = np.asarray(inhib, dtype=np.int64)
     return tensors
+
+
+def _stage_codes(net: Network) -> list[tuple[np.ndarray, sparse.csr_array, np.ndarray]]:
+    """The per-stage codes a deep (``circuit``) network carries, one per layer, else [].
+
+    Stage k is the code of the output of ``layers[k]``: the node ids it holds, their units (a
+    Bloom membership) and each node's xor / andnot detector unit (-1: none). Saved so a
+    loaded network exposes its intermediate codes without rebuilding the construction.
+    """
+    codes = getattr(net, "stage_codes", None)
+    if not codes or len(codes) != len(net.layers):
+        return []
+    out = []
+    for k, entry in enumerate(codes):
+        nodes, code = entry[0], entry[1]
+        inhib = entry[2] if len(entry) > 2 else np.full(len(nodes), -1, dtype=np.int64)
+        units = sparse.csr_array(code.membership)
+        units.sort_indices()
+        if units.shape[1] != net.layers[k].n_out or code.slack or code.custom_need:
+            return []
+        out.append((np.asarray(nodes), units, np.asarray(inhib)))
+    return out
 
 
 def save_network(net: Network, directory: str | os.PathLike[str]) -> Path:
@@ -116,6 +143,7 @@ def save_network(net: Network, directory: str | os.PathLike[str]) -> Path:
                 "activation": lay.activation,
                 "shape": list(lay.weight.shape),
                 "dtype": str(lay.weight.dtype),
+                **({"resting": True} if lay.resting else {}),
             }
             for lay in net.layers
         ],
@@ -123,6 +151,7 @@ def save_network(net: Network, directory: str | os.PathLike[str]) -> Path:
         "output_code": net.output_code.meta(),
         "counts": net.counts(),
         "extras": net.extras,
+        **({"stage_codes": len(net.layers)} if _stage_codes(net) else {}),
         "checksum": {"sha256": hashlib.sha256(blob).hexdigest()},
     }
     data = json.dumps(_jsonable(meta), indent=1, sort_keys=True).encode("utf-8")
@@ -259,6 +288,9 @@ def _check_meta_values(meta: dict[str, Any], path: Path) -> None:
     for key in ("params", "extras"):
         _require(isinstance(meta.get(key) or {}, dict), path, f"'{key}' must be an object")
     _require(isinstance(meta.get("construction", ""), str), path, "'construction' must be a string")
+    if "stage_codes" in meta:
+        n_layers = len(meta["layers"])
+        _size(meta["stage_codes"], path, "stage_codes", n_layers, n_layers)
 
 
 def load_network(directory: str | os.PathLike[str]) -> Network:
@@ -323,6 +355,14 @@ def _expected_tensors(meta: dict[str, Any]) -> dict[str, tuple[str, bool]]:
             }
         elif kind == "linear":
             out[f"{prefix}.matrix"] = ("F64", True)
+    if meta.get("stage_codes"):  # optional: absent from files written before they were saved
+        for k in range(len(meta["layers"])):
+            out |= {
+                f"stages.{k}.nodes": ("I64", True),
+                f"stages.{k}.indptr": ("I64", True),
+                f"stages.{k}.indices": ("I32", True),
+                f"stages.{k}.inhib": ("I64", True),
+            }
     return out
 
 
@@ -360,7 +400,7 @@ def _check_tensor_header(blob: bytes, meta: dict[str, Any], path: Path) -> None:
 
 def _assemble(meta: dict[str, Any], tensors: dict[str, np.ndarray], d: Path) -> Network:
     for name, arr in tensors.items():
-        if name.startswith("task.") or name.endswith((".indices", ".indptr")):
+        if name.startswith(("task.", "stages.")) or name.endswith((".indices", ".indptr")):
             if arr.dtype.kind not in "iu":
                 raise SuperposeError(f"tensor {name!r} must hold integers, got {arr.dtype}")
         elif arr.dtype.kind in "fc" and not np.isfinite(arr).all():
@@ -394,13 +434,16 @@ def _assemble(meta: dict[str, Any], tensors: dict[str, np.ndarray], d: Path) -> 
         if not np.isfinite(data).all():
             raise SuperposeError(f"layer {i}: non-finite weight")
         weight = sparse.csr_array((data, indices, indptr), shape=(rows, cols))
-        layers.append(Layer(weight, tensors[f"layers.{i}.bias"], lmeta["activation"]))
+        resting = lmeta.get("resting", False)
+        if type(resting) is not bool:
+            raise SuperposeError(f"layer {i}: 'resting' must be true or false, got {resting!r}")
+        layers.append(Layer(weight, tensors[f"layers.{i}.bias"], lmeta["activation"], resting))
 
     def code(prefix: str) -> Any:
         arrays = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
         return code_from_arrays(meta[prefix], arrays)
 
-    return Network(
+    net = Network(
         layers,
         code("input_code"),
         code("output_code"),
@@ -410,3 +453,40 @@ def _assemble(meta: dict[str, Any], tensors: dict[str, np.ndarray], d: Path) -> 
         meta.get("seed"),
         meta.get("extras") or {},
     )
+    if meta.get("stage_codes"):
+        net.stage_codes = _load_stage_codes(tensors, layers, task)  # type: ignore[attr-defined]
+    return net
+
+
+def _load_stage_codes(
+    tensors: dict[str, np.ndarray], layers: list[Layer], task: Task
+) -> list[tuple[np.ndarray, Any, np.ndarray]]:
+    """Rebuild the per-stage codes saved by :func:`save_network`, checking every index."""
+    from superpose.codes import BloomCode
+
+    out = []
+    for k, layer in enumerate(layers):
+        nodes, indptr, indices, inhib = (
+            tensors[f"stages.{k}.{name}"] for name in ("nodes", "indptr", "indices", "inhib")
+        )
+        width = layer.n_out
+        if (
+            nodes.ndim != 1
+            or inhib.shape != nodes.shape
+            or indptr.shape != (len(nodes) + 1,)
+            or indptr[0] != 0
+            or indptr[-1] != len(indices)
+            or (np.diff(indptr) < 0).any()
+        ):
+            raise SuperposeError(f"stage {k}: code arrays disagree with each other")
+        if len(nodes) and (nodes.min() < 0 or nodes.max() >= task.n_nodes):
+            raise SuperposeError(f"stage {k}: node id out of range")
+        if len(indices) and (indices.min() < 0 or indices.max() >= width):
+            raise SuperposeError(f"stage {k}: unit index out of range (width {width})")
+        if len(inhib) and (inhib.min() < -1 or inhib.max() >= width):
+            raise SuperposeError(f"stage {k}: detector unit out of range (width {width})")
+        units = sparse.csr_array(
+            (np.ones(len(indices), dtype=np.int8), indices, indptr), shape=(len(nodes), width)
+        )
+        out.append((nodes.astype(np.int64), BloomCode(units), inhib.astype(np.int64)))
+    return out

@@ -9,7 +9,10 @@ ReLU(p)``, which :meth:`Network.compile_to_relu` uses to turn any network into p
 
 Invariant checked at construction: a unit whose inputs are all zero outputs zero (``act(b) =
 0``). That is what keeps activations sparse end to end: a forward pass only touches the units
-that read an active neuron.
+that read an active neuron. A layer from someone else's model (``superpose.own``) may break it
+on purpose (``Layer(..., resting=True)``: e.g. ReLU units with positive biases, a read-out with
+a bias); such a layer runs densely, and the exact certificates and mechanisms, which rely on
+the invariant, refuse it with a reason (the verifier and ``evaluate`` still apply).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class Layer:
     weight: sparse.csr_array
     bias: np.ndarray
     activation: str
+    resting: bool = False
+    """Whether some unit fires on an all-zero input (its bias alone activates it); opt-in."""
     _weight_t: sparse.csr_array | None = field(default=None, repr=False)
     _dense_t: np.ndarray | None = field(default=None, repr=False)
     _dense_bound: float | None = field(default=None, repr=False)
@@ -90,12 +95,16 @@ class Layer:
             )
         if not (np.isfinite(self.weight.data).all() and np.isfinite(self.bias).all()):
             raise SuperposeError("weights and biases must be finite")
-        if (_activate(self.bias, self.activation) != 0).any():
-            unit = int(np.flatnonzero(_activate(self.bias, self.activation) != 0)[0])
+        fires = _activate(self.bias, self.activation) != 0
+        if fires.any() and not self.resting:
+            unit = int(np.flatnonzero(fires)[0])
             raise SuperposeError(
                 f"unit {unit} ({self.activation}, bias {self.bias[unit]}) fires on an all-zero input; "
-                "every unit must map zero input to zero"
+                "superpose's constructions keep zero input at zero (sparse activations): for a "
+                "layer of your own model pass Layer(..., resting=True) or use "
+                "superpose.own.from_torch"
             )
+        self.resting = bool(fires.any())
 
     @property
     def n_in(self) -> int:
@@ -120,6 +129,8 @@ class Layer:
         products agree bit for bit) and the dense matrix is small (``DENSE_FORWARD_RATIO``
         times the CSR transpose, at most ``DENSE_FORWARD_MAX_BYTES``). Computed once.
         """
+        if self._dense_bound is None and self.resting:
+            self._dense_bound = -1.0  # resting units: the plain dense pass in apply
         if self._dense_bound is None:
             w = self.weight
             itemsize = w.dtype.itemsize
@@ -202,6 +213,9 @@ class Layer:
             z = sparse.csr_array(z)
             if z.dtype != self.weight.dtype:
                 z = z.astype(self.weight.dtype)
+            if self.resting:  # every unit may be on: act(W z + b) in full, stored sparse
+                p = np.asarray((z @ self.weight_t).toarray()) + self.bias
+                return sparse.csr_array(_activate(p, self.activation))
             dense = self._dense_forward()
             if dense is not None and z.nnz:
                 dense_t, bound = dense
@@ -220,6 +234,17 @@ class Layer:
 
     def nonzero_parameters(self) -> int:
         return int(np.count_nonzero(self.weight.data) + np.count_nonzero(self.bias))
+
+    def __repr__(self) -> str:
+        """Shape and counts, never the arrays (a layer may hold 10^8 weights).
+
+        >>> Layer(sparse.csr_array(np.array([[1.0, 0.0]])), np.array([-1.0]), "step")
+        Layer(1x2 step, nnz=1, float64, bias nonzero=1)
+        """
+        return (
+            f"Layer({self.n_out}x{self.n_in} {self.activation}, nnz={self.weight.nnz}, "
+            f"{self.weight.dtype}, bias nonzero={int(np.count_nonzero(self.bias))})"
+        )
 
 
 class Network:
@@ -278,6 +303,40 @@ class Network:
             if layer.activation == "linear":
                 raise SuperposeError(f"layer {i}: only the last layer may be linear (a read-out)")
 
+    def __repr__(self) -> str:
+        """Construction, widths and counts, never the arrays.
+
+        >>> from superpose import Task, build
+        >>> build(Task.from_gates(3, 2, [("and", [0, 1])]), "naive")
+        Network('naive', widths [3, 1], 1 layers (relu), nnz=2, 3 features -> 1 outputs)
+        """
+        widths = [self.input_code.width] + [lay.n_out for lay in self.layers]
+        acts = ", ".join(dict.fromkeys(lay.activation for lay in self.layers))
+        nnz = sum(lay.weight.nnz for lay in self.layers)
+        return (
+            f"Network({self.construction!r}, widths {widths}, {len(self.layers)} layers ({acts}), "
+            f"nnz={nnz}, {self.task.features} features -> {self.task.n_outputs} outputs)"
+        )
+
+    # mechanisms ---------------------------------------------------------------------
+    def mechanisms(self) -> Any:
+        """Every gate's ground-truth mechanism: :func:`superpose.mechanisms.of` (cached)."""
+        from superpose.mechanisms import of
+
+        return of(self)
+
+    def mechanism(self, gate: int) -> Any:
+        """Gate ``gate``'s units, weight masks and shared / private parts.
+
+        See :mod:`superpose.mechanisms` and docs/MECHANISMS.md.
+
+        >>> from superpose import Task, build
+        >>> net = build(Task.from_gates(3, 2, [("and", [0, 1]), ("or", [1, 2])]), "naive")
+        >>> net.mechanism(1).masks[0].toarray().astype(int).tolist()
+        [[0, 0, 0], [0, 1, 1]]
+        """
+        return self.mechanisms().gate(gate)
+
     # running ------------------------------------------------------------------------
     def encode(self, x: sparse.sparray | np.ndarray) -> sparse.csr_array | np.ndarray:
         """The input layer for a batch of 0/1 feature vectors."""
@@ -307,7 +366,7 @@ class Network:
         for layer in self.layers:
             w = layer.weight if carry is None else sparse.csr_array(layer.weight @ carry)
             if layer.activation != "step":
-                new_layers.append(Layer(w, layer.bias, layer.activation))
+                new_layers.append(Layer(w, layer.bias, layer.activation, layer.resting))
                 carry = None
                 continue
             if not (
@@ -321,6 +380,7 @@ class Network:
                     sparse.vstack([w, w], format="csr"),
                     np.concatenate([layer.bias + 1, layer.bias]),
                     "relu",
+                    layer.resting,
                 )
             )
             eye = sparse.eye_array(layer.n_out, format="csr", dtype=w.dtype)
@@ -339,7 +399,7 @@ class Network:
         )
 
     def counts(self) -> dict[str, Any]:
-        """Neurons, parameters and description bits, exactly as SPEC §1 lists them.
+        """Neurons, parameters and description bits, exactly as docs/DESIGN.md, Model lists them.
 
         ``description_bits`` is the length of a plain description of the weights: for each
         layer, which entries are non-zero (log2 C(in*out, nnz)) plus ``bits_per_parameter``

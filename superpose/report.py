@@ -440,7 +440,7 @@ def render_markdown(
     out.append("")
     out.append(
         "Neurons count every layer (the superposed input and output layers included). The lower "
-        "bounds are the counting bounds of SPEC §3 with 1-bit parameters; tightness ratios use "
+        "bounds are the counting bounds of docs/DESIGN.md, Bounds with 1-bit parameters; tightness ratios use "
         "each network's own depth and bits per parameter. Error rates are per input, pooled over "
         "seeds, with a one-sided 95% Clopper–Pearson upper bound. The superposed constructions are "
         "our own design (not the paper's exact algorithm)."

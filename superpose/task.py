@@ -1,4 +1,4 @@
-"""Tasks: layered Boolean circuits over sparse inputs, and the JSON task format (SPEC §2).
+"""Tasks: layered Boolean circuits over sparse inputs, and the JSON task format (docs/DESIGN.md, Tasks).
 
 Node ids ``0..m-1`` are input features; gate ``i`` has id ``m + i`` and may read any smaller id.
 Gates are stored as flat arrays (an op code per gate and a CSR list of operands), so a task
@@ -56,6 +56,21 @@ class Task:
 
     def __post_init__(self) -> None:
         validate(self)
+
+    def __repr__(self) -> str:
+        """Sizes and op counts, never the arrays.
+
+        >>> Task.from_gates(4, 2, [("and", [0, 1]), ("or", [2, 4])])
+        Task(features=4, sparsity=2, gates=2 (and 1, or 1), depth=2, outputs=2)
+        """
+        ops = ", ".join(f"{k} {v}" for k, v in self.op_counts().items())
+        fam = (
+            f", family={self.family.get('name')!r}" if self.family and "name" in self.family else ""
+        )
+        return (
+            f"Task(features={self.features}, sparsity={self.sparsity}, gates={self.n_gates}"
+            f"{f' ({ops})' if ops else ''}, depth={self.depth}, outputs={self.n_outputs}{fam})"
+        )
 
     # construction helpers -------------------------------------------------------------
     @classmethod
@@ -202,7 +217,7 @@ def _is_int(value: Any) -> bool:
 
 
 def validate(task: Task) -> None:
-    """Check every structural rule of SPEC §2; raise SuperposeError naming the gate."""
+    """Check every structural rule of docs/DESIGN.md, Tasks; raise SuperposeError naming the gate."""
     src = task.source
     m, s = task.features, task.sparsity
     if not _is_int(m) or m < 1 or m > MAX_FEATURES:

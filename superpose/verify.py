@@ -1,4 +1,4 @@
-"""The verifier (SPEC §5): feed Boolean inputs through a network's codes and compare with the truth.
+"""The verifier (docs/DESIGN.md, Verification): feed Boolean inputs through a network's codes and compare with the truth.
 
 Every construction is checked by this one path: ``network.predict`` (input code -> layers ->
 output code) against :func:`superpose.evaluate.evaluate`. Three input sources:

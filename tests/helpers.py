@@ -1,7 +1,7 @@
 """Ground truth for the tests: an independent brute-force evaluator and hypothesis strategies.
 
 Nothing here uses superpose's evaluator, verifier or networks: the brute force is a loop over
-gates with a dict of node values, written from SPEC §2 alone.
+gates with a dict of node values, written from docs/DESIGN.md, Tasks alone.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def gate_list(task) -> list[tuple[str, list[int]]]:
 def brute_node_values(
     features: int, gates: list[tuple[str, list[int]]], active: Iterable[int]
 ) -> dict[int, int]:
-    """Value of every node, by a plain loop over the gates (SPEC §2)."""
+    """Value of every node, by a plain loop over the gates (docs/DESIGN.md, Tasks)."""
     active = set(int(a) for a in active)
     value = {i: int(i in active) for i in range(features)}
     for g, (op, ins) in enumerate(gates):

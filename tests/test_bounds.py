@@ -1,4 +1,4 @@
-"""Bounds (SPEC §3) against independent computations: exact integers, fsum of logs, Stirling."""
+"""Bounds (docs/DESIGN.md, Bounds) against independent computations: exact integers, fsum of logs, Stirling."""
 
 from __future__ import annotations
 
@@ -288,7 +288,7 @@ def test_error_fraction_lowers_the_bound_and_matches_spec_form() -> None:
         b = bits_lower_bound(fam, delta)
         assert 0 < b < prev
         prev = b
-        # SPEC §3: covered ≈ δ m' log2 m' + m' H(δ) for permutations
+        # docs/DESIGN.md, Bounds: covered ≈ δ m' log2 m' + m' H(δ) for permutations
         h = -delta * math.log2(delta) - (1 - delta) * math.log2(1 - delta)
         approx = delta * 10**6 * math.log2(10**6) + 10**6 * h
         assert abs(log2_covered(fam, delta) - approx) / approx < 0.01
@@ -342,7 +342,7 @@ def test_hidden_width_bound(bits: float, n_in: int, n_out: int, layers: int) -> 
 
 
 def test_spec_section4_numbers() -> None:
-    """SPEC §4: ≈1306 per layer at m' = 10⁵ (one weight layer, 1-bit weights), ≈923 for two."""
+    """docs/DESIGN.md, Bounds: ≈1306 per layer at m' = 10⁵ (one weight layer, 1-bit weights), ≈923 for two."""
     bits = bits_lower_bound(Family("and2", outputs=10**5, features=10**5))
     assert neurons_lower_bound(bits, 1, 1) == 1306
     assert neurons_lower_bound(bits, 2, 1) in range(922, 925)

@@ -49,7 +49,7 @@ def llama_like(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
 
 def test_llama_like_grouping_and_counts(llama_like: tuple[Path, dict[str, np.ndarray]]) -> None:
     path, tensors = llama_like
-    report = model_capacity(path)
+    report = model_capacity(path, None)
     rows = {r["name"]: r for r in report["layers"]}
     assert rows["model.layers.0.mlp"]["kind"] == "mlp"
     assert rows["model.layers.1.mlp"]["kind"] == "mlp"
@@ -84,7 +84,7 @@ def test_llama_like_grouping_and_counts(llama_like: tuple[Path, dict[str, np.nda
 def test_bits_per_parameter_option(llama_like: tuple[Path, dict[str, np.ndarray]]) -> None:
     path, _ = llama_like
     one = model_capacity(path, bits_per_parameter=1)
-    full = model_capacity(path)
+    full = model_capacity(path, None)
     for a, b in zip(one["layers"], full["layers"], strict=True):
         assert a["bits_per_parameter"] == 1.0
         assert a["capacity_permutation"] <= b["capacity_permutation"]
@@ -120,7 +120,7 @@ def test_mlp_patterns(tmp_path: Path, names: tuple[str, ...], expect: str) -> No
     biases = {n.replace(".weight", ".bias"): np.ones(6, np.float32) for n in names}
     path = tmp_path / "m.safetensors"
     save_file({**tensors, **biases}, str(path))
-    report = model_capacity(path)
+    report = model_capacity(path, None)
     mlps = [r for r in report["layers"] if r["kind"] == "mlp"]
     assert [r["name"] for r in mlps] == [expect]
     # every matrix is reported exactly once, its bias with it
@@ -165,7 +165,7 @@ def test_bf16_counts_by_bit_pattern(tmp_path: Path) -> None:
             "mlp.down_proj.weight": ("BF16", [2, 3], down.tobytes()),
         },
     )
-    row = model_capacity(path)["layers"][0]
+    row = model_capacity(path, None)["layers"][0]
     assert row["nonzero_parameters"] == 3 + 6
     assert row["bits_per_parameter"] == 16.0
     assert row["dtypes"] == ["BF16"]
@@ -175,14 +175,14 @@ def test_chunked_reading_gives_the_same_counts(
     monkeypatch: pytest.MonkeyPatch, llama_like: tuple[Path, dict[str, np.ndarray]]
 ) -> None:
     path, _ = llama_like
-    whole = model_capacity(path)
+    whole = model_capacity(path, None)
     monkeypatch.setattr(cap_mod, "CHUNK_BYTES", 40)  # a few rows (or elements) at a time
-    chunked = model_capacity(path)
+    chunked = model_capacity(path, None)
     assert chunked == whole
     bf = np.arange(1000, dtype="<u2") % 7  # 1000 bf16 values, zero every 7th
     raw = tmp = path.parent / "bf.safetensors"
     _raw_safetensors(tmp, {"w": ("BF16", [10, 100], bf.tobytes())})
-    assert model_capacity(raw)["layers"][0]["nonzero_parameters"] == int(np.count_nonzero(bf))
+    assert model_capacity(raw, None)["layers"][0]["nonzero_parameters"] == int(np.count_nonzero(bf))
 
 
 def test_directory_of_shards(tmp_path: Path) -> None:
@@ -191,15 +191,15 @@ def test_directory_of_shards(tmp_path: Path) -> None:
               str(tmp_path / "model-00001-of-00002.safetensors"))  # fmt: skip
     save_file({"a.mlp.down_proj.weight": rng.standard_normal((4, 8)).astype(np.float16)},
               str(tmp_path / "model-00002-of-00002.safetensors"))  # fmt: skip
-    report = model_capacity(tmp_path)
+    report = model_capacity(tmp_path, None)
     assert len(report["files"]) == 2
     assert [r["kind"] for r in report["layers"]] == ["mlp"]
     assert report["layers"][0]["bits_per_parameter"] == 16.0
     with pytest.raises(SuperposeError, match="no such file"):
-        model_capacity(tmp_path / "empty_dir_missing")
+        model_capacity(tmp_path / "empty_dir_missing", None)
     (tmp_path / "empty").mkdir()
     with pytest.raises(SuperposeError, match="holds no .safetensors"):
-        model_capacity(tmp_path / "empty")
+        model_capacity(tmp_path / "empty", None)
 
 
 @pytest.mark.parametrize(
@@ -216,7 +216,7 @@ def test_garbage_files_give_clean_errors(tmp_path: Path, content: bytes, needle:
     path = tmp_path / "bad.safetensors"
     path.write_bytes(content)
     with pytest.raises(SuperposeError, match=needle) as info:
-        model_capacity(path)
+        model_capacity(path, None)
     assert str(path) in str(info.value)
 
 
@@ -265,6 +265,6 @@ def test_nonzero_counts_for_every_numpy_dtype(tmp_path: Path, dtype) -> None:
         w[0, :3] = [-0.0, np.nan, np.inf]
     path = tmp_path / "d.safetensors"
     save_file({"w.weight": w}, str(path))
-    row = model_capacity(path)["layers"][0]
+    row = model_capacity(path, None)["layers"][0]
     assert row["nonzero_parameters"] == int(np.count_nonzero(w))
     assert row["bits_per_parameter"] == 8 * np.dtype(dtype).itemsize

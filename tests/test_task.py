@@ -1,4 +1,4 @@
-"""Task JSON: loading, validation of every rule of SPEC §2, and every bad-input path."""
+"""Task JSON: loading, validation of every rule of docs/DESIGN.md, Tasks, and every bad-input path."""
 
 from __future__ import annotations
 

@@ -200,7 +200,7 @@ def bounds_command(
         typer.Option("--network", help="Network directory to add to the plot (repeatable)."),
     ] = None,
 ) -> None:
-    """Lower bounds (bits, parameters, neurons), capacity and representation widths (SPEC §3)."""
+    """Lower bounds (bits, parameters, neurons), capacity and representation widths (docs/DESIGN.md, Bounds)."""
     from superpose.bounds import bounds_report
 
     fam, task_sparsity = _family_from_args(

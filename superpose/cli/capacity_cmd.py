@@ -19,12 +19,19 @@ def _fmt(value: float) -> str:
 def capacity_command(
     path: Annotated[Path, typer.Argument(help="A .safetensors file, or a directory of shards.")],
     bits_per_parameter: Annotated[
-        float | None,
+        float,
         typer.Option(
             "--bits-per-parameter",
-            help="Bits b per parameter (default: each tensor's dtype width, a true upper bound).",
+            help="Bits b each parameter usefully holds (default 1).",
         ),
-    ] = None,
+    ] = 1.0,
+    dtype_bits: Annotated[
+        bool,
+        typer.Option(
+            "--dtype-bits",
+            help="Use each tensor's storage width as b instead (32 for fp32): a loose upper bound.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Per layer: shapes, non-zero parameters and the counting-bound feature capacity."""
@@ -33,11 +40,16 @@ def capacity_command(
     files = safetensors_files(path)
     total_bytes = sum(t.end - t.start for f in files for t in read_header(f))
     with progress_bar("reading tensors", total_bytes, enabled=not as_json) as advance:
-        report = model_capacity(path, bits_per_parameter, progress=advance)
+        report = model_capacity(path, None if dtype_bits else bits_per_parameter, progress=advance)
     if as_json:
         print_json(report)
         return
-    b_note = "dtype width" if bits_per_parameter is None else f"{bits_per_parameter:g}"
+    b_note = (
+        "each tensor's dtype width (--dtype-bits)"
+        if dtype_bits
+        else f"{bits_per_parameter:g} bit per parameter"
+        + (" (default; --bits-per-parameter, --dtype-bits)" if bits_per_parameter == 1 else "")
+    )
     table = Table(title=f"capacity of {path} (b = {b_note}; pairs with m = m')")
     for col, justify in (
         ("layer", "left"),

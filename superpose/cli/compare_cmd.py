@@ -1,4 +1,4 @@
-"""``superpose compare``: every method on one workload, one table (SPEC §6)."""
+"""``superpose compare``: every method on one workload, one table (docs/DESIGN.md, Comparison)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,10 @@ from superpose.errors import SuperposeError
 @app.command("compare")
 def compare_command(
     workload: Annotated[
-        str, typer.Option("--workload", "-w", help="W1, W2, W3 or all (see SPEC §6).")
+        str,
+        typer.Option(
+            "--workload", "-w", help="W1, W2, W3 or all (see docs/DESIGN.md, Comparison)."
+        ),
     ] = "W1",
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     plot: Annotated[

@@ -10,6 +10,9 @@ from rich.table import Table
 
 from superpose.cli._app import app, console, print_json
 
+INFO_MECHANISM_WEIGHTS = 10**7
+"""``info`` computes the shared-weight share up to this many weights (about 15 s)."""
+
 
 def network_info(directory: Path) -> dict[str, Any]:
     """Everything ``superpose info`` shows, as a dict."""
@@ -42,6 +45,23 @@ def network_info(directory: Path) -> dict[str, Any]:
         pass
     else:
         info["tightness"] = tightness(net)
+    # Which weights serve several gates (a weight is the union of the gates' masks).
+    from superpose.errors import SuperposeError
+    from superpose.mechanisms import of
+
+    nnz = sum(lay.weight.nnz for lay in net.layers)
+    try:
+        if nnz > INFO_MECHANISM_WEIGHTS:
+            raise SuperposeError(
+                f"shared weights not computed for {nnz:,} weights (info stops at "
+                f"{INFO_MECHANISM_WEIGHTS:,}); use superpose.mechanisms.of(net)"
+            )
+        summary = of(net).summary()
+    except SuperposeError as exc:  # e.g. a loaded model whose units fire at rest
+        info["mechanisms_note"] = str(exc)
+    else:
+        info["mechanisms"] = {k: v for k, v in summary.items() if k not in ("layers", "units")}
+        info["mechanisms"]["layers"] = summary["layers"]
     return info
 
 
@@ -85,6 +105,17 @@ def info_command(
         if key in ("stages", "check"):
             continue
         table.add_row(f"extras.{key}", str(value)[:200])
+    mech = info.get("mechanisms")
+    if not mech:
+        table.add_row("shared weights", info.get("mechanisms_note", "-"))
+    else:
+        table.add_row(
+            "shared weights",
+            f"{mech['weights_shared']:,} of {mech['weights']:,} non-zero weights "
+            f"({mech['shared_weight_share']:.1%}) serve two or more gates; "
+            f"{mech['weights_private']:,} serve one, "
+            f"{mech['weights'] - mech['weights_used']:,} none (docs/MECHANISMS.md)",
+        )
     console.print(table)
     console.print(info["check_line"], soft_wrap=True)
     stages = info["extras"].get("stages")

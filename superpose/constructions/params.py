@@ -1,6 +1,6 @@
 """Automatic parameters for the superposed constructions: code lengths, fan-in target, widths.
 
-The reasoning (SPEC §4), for a unit that must see ``k`` full operand codes of ``l`` bits:
+The reasoning (docs/DESIGN.md, Constructions), for a unit that must see ``k`` full operand codes of ``l`` bits:
 
 * A unit reading a fraction f of the input layer fires falsely when the active features that
   are *not* its gate's missing operands put enough bits inside its read set. With j operands

@@ -1,4 +1,4 @@
-"""The superposed constructions (SPEC §4, ours): Bloom-coded inputs and outputs, threshold units.
+"""The superposed constructions (docs/DESIGN.md, Constructions, ours): Bloom-coded inputs and outputs, threshold units.
 
 * ``superposed`` (two-layer): the output units are the AND units. Unit o reads the union of
   the operand codes of every gate whose output code contains o and fires iff at least

@@ -1,4 +1,4 @@
-"""Peers and baselines that superpose is compared with (SPEC §6), on the shared network format.
+"""Peers and baselines that superpose is compared with (docs/DESIGN.md, Comparison), on the shared network format.
 
 * :mod:`superpose.peers.universal_and` -- Hänni, Mendel, Vaintrob & Chan's universal AND
   (arXiv 2408.05451): one random ReLU layer (Bernoulli, Rademacher or Gaussian weights) and a
