@@ -301,8 +301,14 @@ def check_output(
                     "or remove its contents (nothing was written)"
                 )
         _check_not_locked(target, where)
+        # The probe is named like a writer's temporary (".superpose-probe.PID.x.tmp"), so one
+        # left by a killed process is removed by the next check of the same directory.
+        probe_target = Path(probe_dir) / "superpose-probe"
+        remove_stale_temporaries(probe_target)
         try:
-            fd, probe = tempfile.mkstemp(prefix=".superpose-probe.", suffix=".tmp", dir=probe_dir)
+            fd, probe = tempfile.mkstemp(
+                prefix=_temp_prefix(probe_target), suffix=".tmp", dir=probe_dir
+            )
         except OSError as exc:
             raise SuperposeError(
                 f"{where}: cannot create files in {_shown(probe_dir)} ({_why(exc)})"

@@ -258,3 +258,19 @@ def test_second_writer_is_refused_while_the_first_writes(tmp_path, capsys):
             save_network(net, out)
     assert load_network(out).seed == 1
     assert sorted(os.listdir(tmp_path)) == ["net"]
+
+
+def test_a_killed_writers_probe_file_is_removed_by_the_next_check(tmp_path):
+    """The pre-flight probe of a process killed between creating and removing it is named
+    like a writer's temporary, so the next check of that directory removes it (a live
+    process's probe is left alone)."""
+    from superpose._atomic import check_output
+
+    out = tmp_path / "net"
+    out.mkdir()
+    dead = out / ".superpose-probe.999999999.x1.tmp"
+    live = out / f".superpose-probe.{os.getppid()}.x2.tmp"
+    dead.write_text("")
+    live.write_text("")
+    check_output(out)
+    assert not dead.exists() and live.exists()
