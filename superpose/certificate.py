@@ -173,6 +173,8 @@ MAX_LEVEL_ENTRIES = 150_000_000
 """Most entries the s = 3 level rows may hold (about 16 bytes each while built)."""
 MAX_LEVEL_BYTES = 8 * 2**30
 """Most bytes the s = 3 level rows may take as bit rows (0/1 weights)."""
+MAX_SUPPORT_ENTRIES = 100_000_000
+"""Most (output, unit) entries the structural-support products may hold before merging."""
 MAX_SUPPORT_INPUTS = 20_000_000
 """Most inputs the support certificate runs (sum over outputs of C(leaves, <= s))."""
 
@@ -195,13 +197,27 @@ def _private_supports(net: Network) -> list[np.ndarray] | None:
         v = sparse.eye_array(code.width, format="csr", dtype=np.float32)
     else:
         return None
+
+    def spread(v: sparse.csr_array, w: sparse.csr_array) -> sparse.csr_array | None:
+        # A private output reaches only its own cone, so a product that would hold more than
+        # MAX_SUPPORT_ENTRIES entries (counted before merging) is no private network's; a
+        # superposed one at m' = 10^5 would need 3·10^9 (25 GB).
+        if float(np.diff(w.indptr)[v.indices].sum()) > MAX_SUPPORT_ENTRIES:
+            return None
+        out = sparse.csr_array(v @ w)
+        out.data[:] = 1.0
+        return out
+
     for layer in reversed(net.layers):
         w = sparse.csr_array(layer.weight, dtype=np.float32)
         w.data = (w.data != 0).astype(np.float32)
-        v = sparse.csr_array(v @ w)
-        v.data[:] = 1.0
+        v = spread(v, w)
+        if v is None:
+            return None
     if isinstance(net.input_code, BloomCode):
-        v = sparse.csr_array(v @ sparse.csr_array(net.input_code.membership.T, dtype=np.float32))
+        v = spread(v, sparse.csr_array(net.input_code.membership.T, dtype=np.float32))
+        if v is None:
+            return None
     elif not isinstance(net.input_code, ExplicitCode):
         return None
     v.eliminate_zeros()

@@ -235,3 +235,25 @@ def test_support_certificate_equals_brute_force(seed):
     wrong, inputs = _truth(broken)
     assert wrong and set(cert.wrong_outputs.tolist()) == wrong
     assert 0 < cert.inputs_with_error <= inputs
+
+
+def test_structural_support_stops_before_a_product_too_large(monkeypatch):
+    """A shared network's outputs reach most features; the support test refuses the product
+    up front (it would need 25 GB at m' = 10^5) instead of running out of memory, while the
+    explicit network of the same task is still certified by its supports."""
+    import superpose.certificate as module
+
+    task = _task(np.random.default_rng(43), outputs=False)
+    shared = build(task, "superposed", rng=np.random.default_rng(0))
+    naive = build(task, "naive")
+    entries = int(sum(np.diff(layer.weight.indptr).sum() for layer in naive.layers))
+    monkeypatch.setattr(module, "MAX_SUPPORT_ENTRIES", 4 * entries + 4 * task.n_outputs)
+    calls = []
+    real = module.sparse.csr_array.__matmul__
+    monkeypatch.setattr(
+        module.sparse.csr_array, "__matmul__", lambda a, b: calls.append(a.shape) or real(a, b)
+    )
+    assert module._private_supports(shared) is None
+    assert not calls  # refused before any product
+    assert module._private_supports(naive) is not None
+    assert certify(naive, 2).method == "support"
