@@ -85,7 +85,43 @@ def unit_sets(
     width_bytes = (w.shape[1] + 1) * ((w.shape[0] + 63) // 64) * 8
     if _is_binary(w, e) and width_bytes <= MAX_UNIT_BIT_BYTES:
         return _binary_sets(e, w, bias, tick, progress)
+    ones = _binary_units(w)
+    if ones.any() and (~ones).any() and bool(np.all(e.data == 1)):
+        return _split_sets(e, w, bias, ones, tick, progress)
     return _dense_sets(e, w, bias, tick, progress)
+
+
+def _binary_units(w: sparse.csr_array) -> np.ndarray:
+    """Units whose every weight is 1 (the shared pools of a mixed network)."""
+    rows = np.repeat(np.arange(w.shape[0]), np.diff(w.indptr))
+    other = np.zeros(w.shape[0], dtype=bool)
+    other[rows[w.data != 1]] = True
+    return ~other
+
+
+def _split_sets(
+    e: sparse.csr_array,
+    w: sparse.csr_array,
+    bias: np.ndarray,
+    ones: np.ndarray,
+    tick: Callable[[], None],
+    progress: Callable[[int], None] | None,
+) -> UnitSets:
+    """Every set is per unit, so a network mixing 0/1 pools with signed detectors takes the
+    binary method for the former and the general one for the rest, rows put back in order."""
+    a = np.flatnonzero(ones)
+    b = np.flatnonzero(~ones)
+    fast = _binary_sets(e, sparse.csr_array(w[a]), bias[a], tick, progress)
+    rest = _dense_sets(e, sparse.csr_array(w[b]), bias[b], tick, progress)
+    reach = np.empty((w.shape[0], fast.reach.shape[1]), dtype=np.uint64)
+    lead = np.empty_like(reach)
+    reach[a], reach[b] = fast.reach, rest.reach
+    lead[a], lead[b] = fast.lead, rest.lead
+    signed = np.zeros(w.shape[0], dtype=bool)
+    signed[b] = rest.signed  # 0/1 units are unsigned: the kill rows keep their order
+    order = np.argsort(np.concatenate([a, b]), kind="stable")
+    alone = sparse.csr_array(sparse.vstack([fast.alone, rest.alone], format="csr")[order])
+    return UnitSets(reach, lead, rest.kill, signed, alone, "binary+dense")
 
 
 def at_least(rows: np.ndarray, t: int) -> np.ndarray:
@@ -128,6 +164,92 @@ def bit_at(rows: np.ndarray, which: np.ndarray, features: np.ndarray) -> np.ndar
     return ((word >> (features & 63).astype(np.uint64)) & np.uint64(1)).astype(bool)
 
 
+SPARSE_SHARE = 0.2
+"""A run of units goes through the sparse product when their read features fill at most
+this share of a dense (features x units) block."""
+SPARSE_BLOCK_ENTRIES = 2**24
+"""Most (unit, feature) entries one sparse block holds."""
+_SHIFT = float(2**24)
+"""Positive and negative parts travel in one float64: positive * 2^24 + |negative|."""
+
+
+def _integral(w: sparse.csr_array) -> bool:
+    """Integer weights small enough that both parts of any contribution fit below 2^24."""
+    data = np.asarray(w.data)
+    return bool(np.all(data == np.round(data))) and float(np.abs(data).sum(initial=0)) < _SHIFT
+
+
+def _touched(w: sparse.csr_array, e: sparse.csr_array) -> np.ndarray:
+    """Per unit, an upper bound on the features its read bits reach (bit frequencies summed)."""
+    freq = np.asarray(e.sum(axis=0)).ravel()  # features holding each code bit
+    pattern = sparse.csr_array((np.ones(w.nnz), w.indices, w.indptr), shape=w.shape)
+    return np.asarray(pattern @ freq).ravel()
+
+
+def _sparse_block_end(touched: np.ndarray, lo: int, m: int) -> int:
+    """End of the run of sparse units starting at ``lo`` (``lo`` when unit ``lo`` is dense)."""
+    hi = lo
+    total = 0.0
+    while hi < len(touched) and touched[hi] <= SPARSE_SHARE * m:
+        if total + touched[hi] > SPARSE_BLOCK_ENTRIES and hi > lo:
+            break
+        total += touched[hi]
+        hi += 1
+    return hi
+
+
+def _or_bits(table: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Set bit ``cols[i]`` of row ``rows[i]`` of a (rows, words) uint64 table."""
+    if len(rows):
+        bits = np.left_shift(np.uint64(1), (cols & 63).astype(np.uint64))
+        np.bitwise_or.at(table, (rows, cols >> 6), bits)
+
+
+def _sparse_block(
+    e: sparse.csr_array,
+    w: sparse.csr_array,
+    need: np.ndarray,
+    signed: np.ndarray,
+    lo: int,
+    reach: np.ndarray,
+    lead: np.ndarray,
+    kill: np.ndarray,
+    signed_index: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_dense_sets` for units reading few features: the same rows from one sparse
+    product (every threshold positive, so a feature off a unit's read bits neither fires nor
+    joins it, and brings no negative part). Returns the (unit, feature) pairs firing alone."""
+    wpos = w.copy()
+    wpos.data = np.maximum(wpos.data, 0)
+    wneg = w.copy()
+    wneg.data = -np.minimum(wneg.data, 0)
+    both = sparse.csr_array(
+        (wpos * _SHIFT + wneg) @ sparse.csr_array(e.T, dtype=np.float64)
+    )  # (units, m): positive part * 2^24 + |negative part|, exact in float64
+    both.sum_duplicates()
+    rows = np.repeat(np.arange(both.shape[0]), np.diff(both.indptr))
+    f = both.indices.astype(np.int64)
+    cpos = np.floor(both.data / _SHIFT)
+    cneg = both.data - cpos * _SHIFT
+    full = cpos - cneg
+    t = need[rows]
+    fires = full >= t
+    outside = np.where(fires, 0.0, cpos)
+    most = np.zeros(both.shape[0])
+    np.maximum.at(most, rows, outside)
+    joins = (cpos > 0) & (cpos >= t - most[rows]) & ~fires
+    heavy = (cpos > 0) & (2 * cpos >= t) & ~fires
+    _or_bits(reach, rows[fires | joins] + lo, f[fires | joins])
+    _or_bits(lead, rows[fires | heavy] + lo, f[fires | heavy])
+    if signed.any():
+        least = np.full(both.shape[0], np.inf)
+        np.minimum.at(least, rows[fires], full[fires])
+        # the same rule as the dense blocks: negative part below T_o - A_o
+        kills = signed[rows] & (-cneg < t - least[rows])
+        _or_bits(kill, signed_index[rows[kills] + lo], f[kills])
+    return rows[fires] + lo, f[fires]
+
+
 def _dense_sets(
     e: sparse.csr_array,
     w: sparse.csr_array,
@@ -149,8 +271,25 @@ def _dense_sets(
     pad = words * 64 - m
     alone_units: list[np.ndarray] = []
     alone_feats: list[np.ndarray] = []
-    for lo in range(0, n_units, block):
+    # Units that read few features (private xor / andnot detectors: about 2 l code bits each)
+    # go through a sparse product instead: contributions are zero off a unit's read features.
+    sparse_ok = _integral(w) and bool((bias < 0).all())
+    touched = _touched(w, e) if sparse_ok else None
+    lo = 0
+    while lo < n_units:
         tick()
+        if touched is not None:
+            hi = _sparse_block_end(touched, lo, m)
+            if hi > lo:
+                alone_u, alone_f = _sparse_block(
+                    e, w[lo:hi], -bias[lo:hi], signed[lo:hi], lo, reach, lead, kill, signed_index
+                )
+                alone_units.append(alone_u)
+                alone_feats.append(alone_f)
+                if progress is not None:
+                    progress(hi - lo)
+                lo = hi
+                continue
         hi = min(n_units, lo + block)
         cpos = (e @ sparse.csr_array(wpos[lo:hi].T)).toarray()  # (m, units) positive parts
         full = (e @ sparse.csr_array(w[lo:hi].T)).toarray() if signed[lo:hi].any() else cpos
@@ -175,6 +314,7 @@ def _dense_sets(
         alone_feats.append(f)
         if progress is not None:
             progress(hi - lo)
+        lo = hi
     alone = _alone(np.concatenate(alone_units), np.concatenate(alone_feats), n_units, m)
     return UnitSets(reach, lead, kill, signed, alone, "dense")
 

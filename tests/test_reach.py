@@ -99,3 +99,64 @@ def test_s3_certificate_on_binary_networks_equals_brute_force(seed):
     assert cert.stats["level_rows"] == "bits"
     assert cert.complete and set(cert.wrong_outputs.tolist()) == wrong
     assert cert.inputs_with_error == inputs
+
+
+def _signed_net(seed: int) -> Network:
+    """A superposed build on every op (private xor / andnot detectors with signed weights),
+    its integer weights and thresholds perturbed at random, negative weights anywhere."""
+    rng = np.random.default_rng(seed)
+    m, n = int(rng.integers(12, 40)), int(rng.integers(20, 160))
+    gates = []
+    for _ in range(n):
+        op = ("and", "or", "copy", "xor", "andnot")[int(rng.integers(5))]
+        k = {"copy": 1, "xor": 2, "andnot": 2}.get(op, int(rng.integers(2, 5)))
+        gates.append((op, [int(v) for v in rng.choice(m, k, replace=False)]))
+    task = Task.from_gates(m, 2, gates)
+    net = build(task, "superposed", rng=rng, width_scale=float(rng.choice([0.2, 0.5, 1.0])))
+    w = net.layers[0].weight.tocoo()
+    data = w.data.copy()
+    flip = rng.random(len(data)) < 0.05
+    data[flip] = rng.integers(-3, 4, size=int(flip.sum()))
+    weight = sparse.csr_array((data, w.coords), shape=w.shape)
+    bias = np.minimum(net.layers[0].bias + rng.integers(-1, 2, len(net.layers[0].bias)), -1)
+    return Network([Layer(weight, bias, "step")], net.input_code, net.output_code, task)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_sparse_blocks_equal_dense_blocks(seed, monkeypatch):
+    """Units reading few features take one sparse product instead of a dense block: every
+    row (reach, lead, kill, alone) must be the same as the dense computation's."""
+    import superpose._reach as module
+
+    net = _signed_net(seed)
+    monkeypatch.setattr(module, "SPARSE_SHARE", -1.0)  # every unit dense
+    slow = _sets(net, _dense_sets)
+    monkeypatch.setattr(module, "SPARSE_SHARE", 10.0)  # every unit sparse
+    monkeypatch.setattr(module, "SPARSE_BLOCK_ENTRIES", 50)  # and many small blocks
+    fast = _sets(net, _dense_sets)
+    assert np.array_equal(fast.reach, slow.reach)
+    assert np.array_equal(fast.lead, slow.lead)
+    assert np.array_equal(fast.kill, slow.kill)
+    assert (fast.alone != slow.alone).nnz == 0
+    assert slow.kill.any() and slow.alone.nnz > 0  # the comparison is not vacuous
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_split_sets_equal_dense_sets(seed):
+    """A network mixing 0/1 pools with signed detectors: the 0/1 units by the binary method,
+    the rest by the general one, every row back in its place."""
+    from superpose._reach import _binary_units, _split_sets
+
+    net = _signed_net(seed)
+    w = sparse.csr_array(net.layers[0].weight, dtype=np.float32)
+    ones = _binary_units(w)
+    assert ones.any() and (~ones).any()
+    bias = np.asarray(net.layers[0].bias, dtype=np.float64)
+    e = input_membership(net)
+    fast = _split_sets(e, w, bias, ones, lambda: None, None)
+    slow = _dense_sets(e, w, bias, lambda: None, None)
+    assert np.array_equal(fast.reach, slow.reach)
+    assert np.array_equal(fast.lead, slow.lead)
+    assert np.array_equal(fast.kill, slow.kill)
+    assert np.array_equal(fast.signed, slow.signed)
+    assert (fast.alone != slow.alone).nnz == 0
