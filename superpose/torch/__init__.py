@@ -56,6 +56,8 @@ def _as_parts(obj: Any, dtype: str | None = None, dense_weights: bool | None = N
 
     if isinstance(obj, Network):
         return Parts.from_network(obj, dtype, dense_weights)
+    if isinstance(obj, Parts):
+        return obj
     parts = getattr(obj, "parts", None)
     if isinstance(parts, Parts):
         return parts
@@ -171,4 +173,59 @@ def export_onnx(
     return target
 
 
-__all__ = ["EXPORT_FILES", "export_onnx", "load", "load_parts", "save", "to_module"]
+EXPORT_FORMATS = ("onnx", "torch")
+
+
+def export_network(
+    directory: str | os.PathLike[str],
+    fmt: str,
+    out: str | os.PathLike[str],
+    *,
+    dtype: str | None = None,
+) -> dict[str, Any]:
+    """Load the network saved in ``directory`` and export it (``superpose export``).
+
+    ``fmt`` ``"onnx"`` writes one model file at ``out``; ``"torch"`` writes an export
+    directory (:func:`save`) that :func:`load` reads back. Everything that can be refused
+    (the format, the dtype, a missing extra, an output path that cannot be written) is
+    refused before the network is read, so a bad call leaves existing files intact.
+    Returns what was written (path, format, dtype, bytes, layers kept dense or sparse).
+    """
+    from superpose._atomic import check_output
+    from superpose.io import load_network
+    from superpose.torch._parts import check_dtype
+
+    if fmt not in EXPORT_FORMATS:
+        raise SuperposeError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if dtype is not None:
+        check_dtype(dtype, "--dtype")
+    if fmt == "onnx":
+        from superpose.torch._onnx import _onnx
+
+        _onnx()
+        check_output(out, option="--out", kind="file")
+    else:
+        check_output(out, option="--out", owned=EXPORT_FILES)
+    net = load_network(directory)
+    parts = _as_parts(net, dtype)
+    target = export_onnx(parts, out) if fmt == "onnx" else save(parts, out)
+    size = (
+        target.stat().st_size
+        if fmt == "onnx"
+        else sum((target / name).stat().st_size for name in EXPORT_FILES)
+    )
+    return {
+        "format": fmt,
+        "path": str(target),
+        "dtype": parts.dtype,
+        "bytes": int(size),
+        "features": parts.features,
+        "outputs": parts.outputs,
+        "layers": [
+            {"in": lay.n_in, "out": lay.n_out, "activation": lay.activation, "nnz": lay.weight.nnz}
+            for lay in parts.layers
+        ],
+    }
+
+
+__all__ = ["EXPORT_FILES", "EXPORT_FORMATS", "export_network", "export_onnx", "load", "load_parts", "save", "to_module"]

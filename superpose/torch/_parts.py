@@ -133,8 +133,7 @@ class Parts:
     ) -> Parts:
         if dtype is None:
             dtype = exact_dtype(layers, input_code, output_code)
-        if dtype not in DTYPES:
-            raise SuperposeError(f"export dtype must be one of {DTYPES}, got {dtype!r}")
+        check_dtype(dtype)
         itemsize = np.dtype(dtype).itemsize
         if dense_weights is None:
             dense = [dense_is_small(lay.weight, itemsize) for lay in layers]
@@ -267,20 +266,17 @@ class Parts:
         need = np.concatenate([code.required(), [members.shape[1] + 1]]).astype(np.int64)
         return anchors, members, need
 
-    def layer_ell(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+    def layer_ell(self, i: int, pad: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Layer ``i``'s W^T as ELL: per input unit, the output units it feeds and weights,
-        padded with the dummy output ``n_out``."""
+        padded with index ``pad`` (default: the dummy output ``n_out``) and weight 0."""
         lay = self.layers[i]
         wt = sparse.csr_array(lay.weight.T, dtype=self.dtype)
-        return ell(wt, pad=lay.n_out)
+        return ell(wt, pad=lay.n_out if pad is None else pad)
 
 
-def check_dtype(dtype: str) -> str:
+def check_dtype(dtype: str, option: str = "dtype") -> str:
     """``dtype`` when it is one of :data:`DTYPES`, else one clear error."""
     if dtype not in DTYPES:
-        raise SuperposeError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        raise SuperposeError(f"{option} must be one of {', '.join(DTYPES)}, got {dtype!r}")
     return dtype
 
-
-def exact_limit(dtype: str) -> float:
-    return float(2 ** (np.finfo(np.dtype(dtype)).nmant + 1)) if dtype in DTYPES else math.inf
