@@ -32,7 +32,9 @@ def export_command(
             help="Type the model computes in (default: float32 when exact, else float64).",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what was written as JSON.")
+    ] = False,
 ) -> None:
     """Export the whole pipeline (features -> codes and layers -> outputs) to ONNX or torch.
 

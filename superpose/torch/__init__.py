@@ -144,7 +144,9 @@ def load_parts(path: str | os.PathLike[str]) -> Any:
     try:
         tensors = st_load(read_bytes(directory / TENSORS_FILE))
     except SafetensorError as exc:
-        raise SuperposeError(f"{directory / TENSORS_FILE}: not a safetensors file ({exc})") from None
+        raise SuperposeError(
+            f"{directory / TENSORS_FILE}: not a safetensors file ({exc})"
+        ) from None
     return Parts.from_saved(config, tensors)
 
 
@@ -157,9 +159,7 @@ def load(path: str | os.PathLike[str], *, device: Any = None, output: str = "out
     return module.to(device) if device is not None else module
 
 
-def export_onnx(
-    module_or_network: Any, path: str | os.PathLike[str], *, opset: int = 18
-) -> Path:
+def export_onnx(module_or_network: Any, path: str | os.PathLike[str], *, opset: int = 18) -> Path:
     """Write the pipeline as an ONNX model: input ``features`` (float32, [batch, m]), output
     ``outputs`` (float32, [batch, n_outputs], 0/1). See :mod:`superpose.torch._onnx` for how
     sparse weights are expressed (ONNX has no sparse matrix product)."""
@@ -228,4 +228,13 @@ def export_network(
     }
 
 
-__all__ = ["EXPORT_FILES", "EXPORT_FORMATS", "export_network", "export_onnx", "load", "load_parts", "save", "to_module"]
+__all__ = [
+    "EXPORT_FILES",
+    "EXPORT_FORMATS",
+    "export_network",
+    "export_onnx",
+    "load",
+    "load_parts",
+    "save",
+    "to_module",
+]

@@ -10,6 +10,7 @@ weights) at any size.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -98,15 +99,16 @@ class SparseLayer(nn.Module):
         if self.dense:
             self.register_buffer("weight_t", _t(wt.toarray()).to(dtype))
         else:
-            self.register_buffer(
-                "weight_t",
-                torch.sparse_csr_tensor(
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                weight_t = torch.sparse_csr_tensor(
                     _t(wt.indptr.astype(np.int64)),
                     _t(wt.indices.astype(np.int64)),
                     _t(wt.data).to(dtype),
                     size=(self.n_in, self.n_out),
-                ),
-            )
+                    check_invariants=True,
+                )
+            self.register_buffer("weight_t", weight_t)
         self.register_buffer("bias", _t(np.asarray(lay.bias)).to(dtype))
         self.hook_pre = HookPoint()  # pre-activations W z + b
         self.hook_post = HookPoint()  # activations (this module's output)
@@ -253,7 +255,9 @@ class SuperposeModule(nn.Module):
         out_dtype = self.out_dtype
         if out_dtype is None:
             out_dtype = x.dtype if x.dtype.is_floating_point else torch.float32
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # torch calls its sparse CSR tensors "beta" on first use: not the user's concern
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             z0 = self.encoder(x)
             acts = self.run_layers(z0)
             if mode == "last":

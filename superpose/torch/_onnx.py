@@ -71,7 +71,8 @@ class _Graph:
 
     def active(self, on: str) -> tuple[str, str]:
         """(rows, columns) of the non-zero entries of a 2-D tensor, each 1-D int64."""
-        nz = self.op("NonZero", [on], "active")
+        # NonZero on a bool tensor: onnxruntime has no double NonZero kernel
+        nz = self.op("NonZero", [self.op("Cast", [on], to=self.onnx.TensorProto.BOOL)], "active")
         rows = self.op("Gather", [nz, self.scalar(0, np.int64)], "rows", axis=0)
         cols = self.op("Gather", [nz, self.scalar(1, np.int64)], "cols", axis=0)
         return rows, cols
@@ -107,7 +108,9 @@ def _encode(g: _Graph, parts: Parts, x: str, batch: str) -> str:
     if isinstance(code, ExplicitCode):
         return g.op("Cast", [on], to=g.elem)
     if isinstance(code, LinearCode):
-        return g.op("MatMul", [g.op("Cast", [on], to=g.elem), g.const(code.matrix.T.astype(g.dtype))])
+        return g.op(
+            "MatMul", [g.op("Cast", [on], to=g.elem), g.const(code.matrix.T.astype(g.dtype))]
+        )
     assert isinstance(code, BloomCode)
     rows, feats = g.active(on)
     idx, val = ell(code.membership, pad=0)
@@ -120,7 +123,20 @@ def _layer(g: _Graph, parts: Parts, i: int, z: str, batch: str) -> str:
     lay = parts.layers[i]
     idx, val = parts.layer_ell(i, pad=0)
     rows, units = g.active(z)
-    pairs = g.op("Transpose", [g.op("NonZero", [z])], perm=[1, 0])
+    pairs = g.op(
+        "Transpose",
+        [
+            g.op(
+                "Concat",
+                [
+                    g.op("Unsqueeze", [rows, g.const(np.array([0], np.int64))]),
+                    g.op("Unsqueeze", [units, g.const(np.array([0], np.int64))]),
+                ],
+                axis=0,
+            )
+        ],
+        perm=[1, 0],
+    )
     act = g.op("GatherND", [z, pairs])
     cols = g.op("Gather", [g.const(idx, f"layer{i}_cols"), units], axis=0)
     vals = g.op("Gather", [g.const(val.astype(g.dtype), f"layer{i}_vals"), units], axis=0)
@@ -186,11 +202,15 @@ def onnx_model(parts: Parts, opset: int = 18) -> Any:
         raise SuperposeError(f"ONNX export needs opset >= 18 (ScatterElements add), got {opset}")
     g = _Graph(onnx, parts.dtype)
     x = INPUT_NAME
-    batch = g.op("Slice", [
-        g.op("Shape", [x]),
-        g.const(np.array([0], np.int64)),
-        g.const(np.array([1], np.int64)),
-    ], "batch")
+    batch = g.op(
+        "Slice",
+        [
+            g.op("Shape", [x]),
+            g.const(np.array([0], np.int64)),
+            g.const(np.array([1], np.int64)),
+        ],
+        "batch",
+    )
     z = _encode(g, parts, x, batch)
     for i in range(len(parts.layers)):
         z = _layer(g, parts, i, z, batch)

@@ -13,7 +13,6 @@ output code (last layer -> outputs). Every sparse structure is held in one of tw
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +61,7 @@ def exact_dtype(layers: list[Layer], input_code: Code, output_code: Code) -> str
         return "float64"
     bound = 1.0  # the codes' units are 0/1
     for lay in layers:
-        if lay.weight.dtype != np.float32 or not lay.integral():
+        if not lay.integral():
             return "float64"
         row_abs = np.asarray(abs(lay.weight).sum(axis=1)).ravel()
         top = float(row_abs.max(initial=0.0)) * bound + float(np.abs(lay.bias).max(initial=0.0))
@@ -80,9 +79,10 @@ def dense_is_small(weight: sparse.csr_array, itemsize: int) -> bool:
     n_out, n_in = weight.shape
     dense_bytes = n_in * n_out * itemsize
     csr_bytes = weight.nnz * (itemsize + 4) + 8 * (n_in + 1)
-    return bool(
-        weight.nnz and dense_bytes <= DENSE_FORWARD_RATIO * csr_bytes
-    ) and dense_bytes <= DENSE_FORWARD_MAX_BYTES
+    return (
+        bool(weight.nnz and dense_bytes <= DENSE_FORWARD_RATIO * csr_bytes)
+        and dense_bytes <= DENSE_FORWARD_MAX_BYTES
+    )
 
 
 @dataclass
@@ -279,4 +279,3 @@ def check_dtype(dtype: str, option: str = "dtype") -> str:
     if dtype not in DTYPES:
         raise SuperposeError(f"{option} must be one of {', '.join(DTYPES)}, got {dtype!r}")
     return dtype
-
