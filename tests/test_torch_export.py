@@ -92,7 +92,9 @@ def _torch_sparse(x: sparse.csr_array):
     coo = x.tocoo()
     indices = np.vstack([coo.row, coo.col]).astype(np.int64)
     return torch.sparse_coo_tensor(
-        torch.from_numpy(indices), torch.from_numpy(coo.data.astype(np.float32)), x.shape
+        torch.from_numpy(indices),
+        torch.from_numpy(coo.data.astype(np.float32)),
+        x.shape,
         check_invariants=True,
     ).to_sparse_csr()
 

@@ -174,7 +174,7 @@ class Decoder(nn.Module):
         if sparse_output:
             values = torch.ones(len(rows), dtype=torch.bool, device=z.device)
             out = torch.sparse_coo_tensor(
-                torch.stack([rows, cand]), values, (batch, self.n_features)
+                torch.stack([rows, cand]), values, (batch, self.n_features), check_invariants=False
             )
             return out.coalesce()
         out = torch.zeros(batch, self.n_features, dtype=torch.bool, device=z.device)
