@@ -22,6 +22,8 @@ from superpose.errors import SuperposeError
 from superpose.torch._parts import Parts
 
 OUTPUT_MODES = ("outputs", "last", "all")
+BLOCK_ELEMENTS = 2**20
+"""Activations (rows x widest layer) computed at once when only the outputs are asked for."""
 
 
 def _t(array: np.ndarray) -> torch.Tensor:
@@ -68,21 +70,17 @@ class Encoder(nn.Module):
         elif not isinstance(code, ExplicitCode):
             raise SuperposeError(f"cannot export an input code of kind {code.kind!r}")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch = x.shape[0]
-        if self.kind == "explicit":
-            if x.layout != torch.strided:
-                x = x.to_dense()
-            return (x > 0.5).to(self.dtype)
-        if self.kind == "linear":
-            if x.layout != torch.strided:
-                x = x.to_dense()
-            return (x > 0.5).to(self.dtype) @ self.matrix_t
-        rows, feats = _active(x)
-        z = torch.zeros(batch, self.width + 1, dtype=self.dtype, device=self.members.device)
-        units = self.members[feats]  # (active, longest set); padding lands in column width
-        z[rows[:, None].expand_as(units), units] = 1
-        return z[:, : self.width].contiguous()
+    def forward(self, rows: torch.Tensor, feats: torch.Tensor, batch: int) -> torch.Tensor:
+        """The input code of a batch given by its active (row, feature) pairs."""
+        device = rows.device
+        if self.kind == "bloom":
+            z = torch.zeros(batch, self.width + 1, dtype=self.dtype, device=device)
+            units = self.members[feats]  # (active, longest set); padding lands in column width
+            z[rows[:, None].expand_as(units), units] = 1
+            return z[:, : self.width].contiguous()
+        on = torch.zeros(batch, self.n_features, dtype=self.dtype, device=device)
+        on[rows, feats] = 1
+        return on if self.kind == "explicit" else on @ self.matrix_t
 
 
 class SparseLayer(nn.Module):
@@ -130,6 +128,19 @@ class SparseLayer(nn.Module):
         return f"in={self.n_in}, out={self.n_out}, activation={self.activation}, W^T {kind}"
 
 
+def _expand(
+    indptr: torch.Tensor, indices: torch.Tensor, which: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The concatenated CSR rows ``which`` and, per entry, its position in ``which``: exact
+    sizes (no padding), so skewed rows cost nothing extra."""
+    starts = indptr[which]
+    counts = indptr[which + 1] - starts
+    owner = torch.repeat_interleave(torch.arange(len(which), device=which.device), counts)
+    offsets = starts - (torch.cumsum(counts, 0) - counts)
+    pos = torch.arange(len(owner), device=which.device) + offsets[owner]
+    return indices[pos], owner
+
+
 class Decoder(nn.Module):
     """The last layer's activations -> outputs (0/1), dense [batch, n] or sparse COO."""
 
@@ -140,46 +151,62 @@ class Decoder(nn.Module):
         self.n_features = int(code.n_features)
         self.width = int(code.width)
         if isinstance(code, BloomCode):
-            anchors, members, need = parts.bloom_decode_arrays()
-            self.register_buffer("anchors", _t(anchors))
+            _, members, need = parts.bloom_decode_arrays()
+            anchors = code.anchors_t
+            anchors.sort_indices()
+            self.register_buffer("anchors_indptr", _t(anchors.indptr.astype(np.int64)))
+            self.register_buffer("anchors_indices", _t(anchors.indices.astype(np.int64)))
             self.register_buffer("members", _t(members))
             self.register_buffer("need", _t(need))
+            # every feature needs all its neurons: one neuron besides the anchor rules out
+            # nearly every candidate before the full check (as predict does)
+            self.all_needed = bool((code.required() == code.lengths).all())
+            self.register_buffer("second", _t(members[:, min(1, members.shape[1] - 1)]))
         elif isinstance(code, LinearCode):
             self.register_buffer("matrix", _t(code.matrix).to(dtype))
             self.threshold = float(code.threshold)
         elif not isinstance(code, ExplicitCode):
             raise SuperposeError(f"cannot export an output code of kind {code.kind!r}")
 
-    def forward(self, z: torch.Tensor, sparse_output: bool = False) -> torch.Tensor:
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(row, output) of every output that is on, for the last layer's activations ``z``
+        (an output may be listed twice)."""
         batch = z.shape[0]
-        if self.kind == "explicit":
-            on = z >= 0.5
-            return on.to_sparse_coo() if sparse_output else on
-        if self.kind == "linear":
-            on = (z @ self.matrix) >= self.threshold
-            return on.to_sparse_coo() if sparse_output else on
-        # Bloom: a present feature has an anchor on; check each candidate's neurons.
+        if self.kind in ("explicit", "linear"):
+            on = z >= 0.5 if self.kind == "explicit" else (z @ self.matrix) >= self.threshold
+            idx = torch.nonzero(on)
+            return idx[:, 0], idx[:, 1]
+        # Bloom: a present feature has its anchor neuron on; check each candidate's neurons.
         on = z > 0.5
         rows, units = _active(on)
-        cand = self.anchors[units]  # (on-neurons, most anchored), padding = dummy feature
-        rows = rows[:, None].expand_as(cand).reshape(-1)
-        cand = cand.reshape(-1)
-        keep = cand < self.n_features
-        rows, cand = rows[keep], cand[keep]
+        cand, owner = _expand(self.anchors_indptr, self.anchors_indices, units)
+        rows = rows[owner]
         lit = torch.cat([on, torch.zeros(batch, 1, dtype=torch.bool, device=z.device)], 1)
+        if self.all_needed:
+            keep = lit[rows, self.second[cand]]
+            rows, cand = rows[keep], cand[keep]
         members = self.members[cand]  # (candidates, longest set), padding = always-off neuron
         count = lit[rows[:, None].expand_as(members), members].sum(1)
         hit = count >= self.need[cand]
-        rows, cand = rows[hit], cand[hit]
-        if sparse_output:
-            values = torch.ones(len(rows), dtype=torch.bool, device=z.device)
-            out = torch.sparse_coo_tensor(
-                torch.stack([rows, cand]), values, (batch, self.n_features), check_invariants=False
-            )
-            return out.coalesce()
-        out = torch.zeros(batch, self.n_features, dtype=torch.bool, device=z.device)
-        out[rows, cand] = True
-        return out
+        return rows[hit], cand[hit]
+
+
+def _assemble(
+    rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int], dtype: torch.dtype, sparse: bool
+) -> torch.Tensor:
+    """A 0/1 batch with ones at (rows, cols): dense, or sparse COO (duplicates merged)."""
+    if sparse:
+        key = torch.unique(rows * shape[1] + cols)
+        return torch.sparse_coo_tensor(
+            torch.stack([key // shape[1], key % shape[1]]),
+            torch.ones(len(key), dtype=dtype, device=rows.device),
+            shape,
+            is_coalesced=True,
+            check_invariants=False,
+        )
+    out = torch.zeros(shape, dtype=dtype, device=rows.device)
+    out[rows, cols] = 1
+    return out
 
 
 class SuperposeModule(nn.Module):
@@ -211,6 +238,7 @@ class SuperposeModule(nn.Module):
         parts: Parts,
         output: str = "outputs",
         out_dtype: torch.dtype | None = None,
+        block_rows: int | None = None,
     ) -> None:
         super().__init__()
         if output not in OUTPUT_MODES:
@@ -226,6 +254,8 @@ class SuperposeModule(nn.Module):
         self.encoder = Encoder(parts, dtype)
         self.layers = nn.ModuleList(SparseLayer(parts, i, dtype) for i in range(len(parts.layers)))
         self.decoder = Decoder(parts, dtype)
+        self.block_rows = block_rows
+        self.widest = max([parts.input_code.width] + [lay.n_out for lay in parts.layers])
 
     def run_layers(self, z: torch.Tensor) -> list[torch.Tensor]:
         """Every layer's activations, first to last, from the input code ``z``.
@@ -255,19 +285,41 @@ class SuperposeModule(nn.Module):
         out_dtype = self.out_dtype
         if out_dtype is None:
             out_dtype = x.dtype if x.dtype.is_floating_point else torch.float32
+        batch = int(x.shape[0])
+        shape = (batch, self.n_outputs)
         with torch.no_grad(), warnings.catch_warnings():
             # torch calls its sparse CSR tensors "beta" on first use: not the user's concern
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            z0 = self.encoder(x)
-            acts = self.run_layers(z0)
-            if mode == "last":
-                return acts[-1]
-            y = self.decoder(acts[-1], sparse_output=sparse_output)
-        y = y.to(out_dtype)
-        if mode == "all":
-            found = {"input": z0, **{f"layers.{i}": a for i, a in enumerate(acts)}}
-            return {**found, "outputs": y}
-        return y
+            rows, feats = _active(x.to(self.layers[0].bias.device))
+            if mode != "outputs":
+                z0 = self.encoder(rows, feats, batch)
+                acts = self.run_layers(z0)
+                if mode == "last":
+                    return acts[-1]
+                y = _assemble(*self.decoder(acts[-1]), shape, out_dtype, sparse_output)
+                return {
+                    "input": z0,
+                    **{f"layers.{i}": a for i, a in enumerate(acts)},
+                    "outputs": y,
+                }
+            # Outputs only: run the batch in blocks of rows, so every intermediate tensor
+            # stays small enough for the cache (as predict's forward pass does); forward
+            # hooks then see one block at a time.
+            step = self.block_rows or max(1, BLOCK_ELEMENTS // self.widest)
+            bounds = torch.searchsorted(
+                rows, torch.arange(0, batch + step, step, device=rows.device).clamp(max=batch)
+            ).tolist()
+            found_rows, found_cols = [], []
+            for k, start in enumerate(range(0, batch, step)):
+                lo, hi = bounds[k], bounds[k + 1]
+                n = min(step, batch - start)
+                z0 = self.encoder(rows[lo:hi] - start, feats[lo:hi], n)
+                r, c = self.decoder(self.run_layers(z0)[-1])
+                found_rows.append(r + start)
+                found_cols.append(c)
+            return _assemble(
+                torch.cat(found_rows), torch.cat(found_cols), shape, out_dtype, sparse_output
+            )
 
     def extra_repr(self) -> str:
         return (
