@@ -39,7 +39,7 @@ def _active(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         keep = x.values() > 0.5
         idx = x.indices()[:, keep]
         return idx[0], idx[1]
-    idx = torch.nonzero(x > 0.5)
+    idx = torch.nonzero(x if x.dtype == torch.bool else x > 0.5)
     return idx[:, 0], idx[:, 1]
 
 
@@ -65,6 +65,7 @@ class Encoder(nn.Module):
         self.dtype = dtype
         if isinstance(code, BloomCode):
             self.register_buffer("members", _t(parts.bloom_encode_arrays()))
+            self.padded = bool(code.lengths.min(initial=0) < self.members.shape[1])
         elif isinstance(code, LinearCode):
             self.register_buffer("matrix_t", _t(code.matrix.T).to(dtype))
         elif not isinstance(code, ExplicitCode):
@@ -74,10 +75,14 @@ class Encoder(nn.Module):
         """The input code of a batch given by its active (row, feature) pairs."""
         device = rows.device
         if self.kind == "bloom":
-            z = torch.zeros(batch, self.width + 1, dtype=self.dtype, device=device)
-            units = self.members[feats]  # (active, longest set); padding lands in column width
-            z[rows[:, None].expand_as(units), units] = 1
-            return z[:, : self.width].contiguous()
+            z = torch.zeros(batch, self.width, dtype=self.dtype, device=device)
+            units = self.members[feats]  # (active, longest set); padding = width
+            rows = rows[:, None].expand_as(units)
+            if self.padded:
+                keep = units < self.width
+                rows, units = rows[keep], units[keep]
+            z[rows, units] = 1
+            return z
         on = torch.zeros(batch, self.n_features, dtype=self.dtype, device=device)
         on[rows, feats] = 1
         return on if self.kind == "explicit" else on @ self.matrix_t
@@ -108,19 +113,21 @@ class SparseLayer(nn.Module):
                 )
             self.register_buffer("weight_t", weight_t)
         self.register_buffer("bias", _t(np.asarray(lay.bias)).to(dtype))
+        self.register_buffer("one", torch.ones((), dtype=dtype), persistent=False)
         self.hook_pre = HookPoint()  # pre-activations W z + b
         self.hook_post = HookPoint()  # activations (this module's output)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         zs = _sparse_rows(z)
-        p = zs @ self.weight_t
-        if p.layout != torch.strided:
-            p = p.to_dense()
-        p = self.hook_pre(p + self.bias)
+        if self.dense:
+            p = torch.addmm(self.bias, zs, self.weight_t)
+        else:
+            p = (zs @ self.weight_t).to_dense().add_(self.bias)
+        p = self.hook_pre(p)
         if self.activation == "relu":
             p = torch.relu(p)
         elif self.activation == "step":
-            p = (p >= 0).to(p.dtype)
+            p = torch.heaviside(p, self.one)  # 1 where p >= 0, in one pass
         return self.hook_post(p)
 
     def extra_repr(self) -> str:
@@ -158,6 +165,7 @@ class Decoder(nn.Module):
             self.register_buffer("anchors_indices", _t(anchors.indices.astype(np.int64)))
             self.register_buffer("members", _t(members))
             self.register_buffer("need", _t(need))
+            self.padded = bool(code.lengths.min(initial=0) < members.shape[1])
             # every feature needs all its neurons: one neuron besides the anchor rules out
             # nearly every candidate before the full check (as predict does)
             self.all_needed = bool((code.required() == code.lengths).all())
@@ -181,7 +189,10 @@ class Decoder(nn.Module):
         rows, units = _active(on)
         cand, owner = _expand(self.anchors_indptr, self.anchors_indices, units)
         rows = rows[owner]
-        lit = torch.cat([on, torch.zeros(batch, 1, dtype=torch.bool, device=z.device)], 1)
+        if self.padded:  # padding reads the always-off neuron ``width``
+            lit = torch.cat([on, torch.zeros(batch, 1, dtype=torch.bool, device=z.device)], 1)
+        else:
+            lit = on
         if self.all_needed:
             keep = lit[rows, self.second[cand]]
             rows, cand = rows[keep], cand[keep]
