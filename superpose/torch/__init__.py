@@ -20,7 +20,7 @@ Example:
     >>> module(x).tolist()
     [[1.0, 0.0], [0.0, 0.0]]
     >>> path = os.path.join(tempfile.mkdtemp(), "net")
-    >>> sptorch.save(module, path)
+    >>> _ = sptorch.save(module, path)
     >>> torch.equal(sptorch.load(path)(x), module(x))
     True
 """
