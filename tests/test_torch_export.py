@@ -198,6 +198,7 @@ def test_bad_forward_input_is_one_clear_error():
         module(torch.zeros(2, 7))
     with pytest.raises(SuperposeError, match="output must be one of"):
         module(torch.zeros(2, 8), output="hidden")
+    assert tuple(module(torch.zeros(0, 8)).shape) == (0, 6)
 
 
 @pytest.mark.parametrize("name", list(NETWORKS))

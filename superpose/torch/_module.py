@@ -320,7 +320,8 @@ class SuperposeModule(nn.Module):
             bounds = torch.searchsorted(
                 rows, torch.arange(0, batch + step, step, device=rows.device).clamp(max=batch)
             ).tolist()
-            found_rows, found_cols = [], []
+            empty = torch.zeros(0, dtype=torch.int64, device=rows.device)
+            found_rows, found_cols = [empty], [empty]
             for k, start in enumerate(range(0, batch, step)):
                 lo, hi = bounds[k], bounds[k + 1]
                 n = min(step, batch - start)
