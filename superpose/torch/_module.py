@@ -22,7 +22,7 @@ from superpose.errors import SuperposeError
 from superpose.torch._parts import Parts
 
 OUTPUT_MODES = ("outputs", "last", "all")
-BLOCK_ELEMENTS = 2**20
+BLOCK_ELEMENTS = 2**22
 """Activations (rows x widest layer) computed at once when only the outputs are asked for."""
 
 
@@ -113,7 +113,6 @@ class SparseLayer(nn.Module):
                 )
             self.register_buffer("weight_t", weight_t)
         self.register_buffer("bias", _t(np.asarray(lay.bias)).to(dtype))
-        self.register_buffer("one", torch.ones((), dtype=dtype), persistent=False)
         self.hook_pre = HookPoint()  # pre-activations W z + b
         self.hook_post = HookPoint()  # activations (this module's output)
 
@@ -127,7 +126,7 @@ class SparseLayer(nn.Module):
         if self.activation == "relu":
             p = torch.relu(p)
         elif self.activation == "step":
-            p = torch.heaviside(p, self.one)  # 1 where p >= 0, in one pass
+            p = (p >= 0).to(p.dtype)
         return self.hook_post(p)
 
     def extra_repr(self) -> str:
