@@ -447,31 +447,24 @@ class Network:
             "description_bits": position_bits + bits * nonzero,
         }
 
-    def to_torch(self) -> Any:
-        """A plain ``torch.nn.Sequential`` (Linear and ReLU) computing the same last layer.
+    def to_torch(
+        self,
+        *,
+        dtype: str | None = None,
+        device: Any = None,
+        output: str = "outputs",
+        dense_weights: bool | None = None,
+    ) -> Any:
+        """A ``torch.nn.Module`` computing :meth:`predict`: features in, outputs out.
 
-        Needs the optional extra ``superpose[torch]``. Step units are compiled to ReLU pairs
-        first. The module maps the dense input layer (``encode(x)``) to the last layer.
+        The module runs encode -> layers -> decode on a [batch, m] batch of 0/1 features
+        (float32 or any dtype, dense or torch sparse), on any device, with sparse weights;
+        its outputs equal ``predict``'s. Needs the optional extra ``superpose[torch]``. See
+        :func:`superpose.torch.to_module` for the options and
+        :class:`superpose.torch._module.SuperposeModule` for hooks and per-layer outputs.
         """
-        try:
-            import torch
-        except ImportError:
-            raise SuperposeError(
-                "torch export needs the optional extra: pip install 'superpose[torch]'"
-            ) from None
-        net = (
-            self.compile_to_relu() if any(lay.activation == "step" for lay in self.layers) else self
+        from superpose.torch import to_module
+
+        return to_module(
+            self, dtype=dtype, device=device, output=output, dense_weights=dense_weights
         )
-        dense = sum(lay.n_in * lay.n_out for lay in net.layers)
-        if dense > 2 * 10**8:
-            raise SuperposeError(f"torch export would hold {dense} dense weights; too large")
-        modules: list[Any] = []
-        for lay in net.layers:
-            lin = torch.nn.Linear(lay.n_in, lay.n_out, dtype=torch.float64)
-            with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(lay.weight.toarray().astype(np.float64)))
-                lin.bias.copy_(torch.from_numpy(lay.bias.astype(np.float64)))
-            modules.append(lin)
-            if lay.activation == "relu":
-                modules.append(torch.nn.ReLU())
-        return torch.nn.Sequential(*modules)

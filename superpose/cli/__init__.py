@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "compare_cmd",
     "sweep_cmd",
     "report_cmd",
+    "export_cmd",
 )
 
 for _name in _COMMAND_MODULES:
