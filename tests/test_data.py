@@ -92,8 +92,10 @@ def test_same_seed_same_batches_and_seeds_stream():
         a = list(data.batches(task, 64, seed=7, n_batches=3, distribution=dist))
         b = list(data.batches(task, 64, seed=7, n_batches=3, distribution=dist))
         c = list(data.batches(task, 64, seed=8, n_batches=3, distribution=dist))
-        assert all((u[0] != v[0]).nnz == 0 and (u[1] != v[1]).nnz == 0 for u, v in zip(a, b))
-        assert any((u[0] != v[0]).nnz for u, v in zip(a, c))
+        assert all(
+            (u[0] != v[0]).nnz == 0 and (u[1] != v[1]).nnz == 0 for u, v in zip(a, b, strict=True)
+        )
+        assert any((u[0] != v[0]).nnz for u, v in zip(a, c, strict=True))
     # an integer seed is the "data" stream of Seeds(seed)
     x1 = next(data.batches(task, 32, seed=5))[0]
     x2 = next(data.batches(task, 32, seed=Seeds(5).rng("data")))[0]
@@ -131,7 +133,7 @@ def test_iterable_dataset_reproducible_and_true():
     first = [(x.clone(), y.clone()) for x, y in torch.utils.data.DataLoader(ds, batch_size=None)]
     again = list(ds)
     assert len(first) == len(again) == 4
-    for (x, y), (x2, y2) in zip(first, again):
+    for (x, y), (x2, y2) in zip(first, again, strict=True):
         assert torch.equal(x, x2) and torch.equal(y, y2)
         assert torch.equal(y, torch.from_numpy(data.labels(task, x.numpy()).toarray()).float())
 
