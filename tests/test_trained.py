@@ -12,7 +12,8 @@ from superpose import families, load_network  # noqa: E402
 from superpose.codes import BloomCode, LinearCode  # noqa: E402
 from superpose.errors import SuperposeError  # noqa: E402
 from superpose.evaluate import evaluate  # noqa: E402
-from superpose.peers.trained import _Sampler, train_mlp  # noqa: E402
+from superpose.data import TrainerMix  # noqa: E402
+from superpose.peers.trained import train_mlp  # noqa: E402
 from superpose.verify import check_batch, random_inputs  # noqa: E402
 
 
@@ -39,7 +40,7 @@ def _accuracy(net, x) -> float:
 
 
 def test_sampler_gives_exactly_s_active_features(task):
-    s = _Sampler(families.universal_and(12, sparsity=4), np.random.default_rng(0))
+    s = TrainerMix(families.universal_and(12, sparsity=4), np.random.default_rng(0))
     x = s.batch(500)
     assert (np.diff(x.indptr) == 4).all()
     truth = evaluate(s.task, x).values
