@@ -155,6 +155,7 @@ def write_loss_curve(
     rows += [
         f"{i + 1}," + ",".join(f"{v:.6g}" for v in row) for i, row in enumerate(np.asarray(losses))
     ]
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
     write_text(csv_path, "\n".join(rows) + "\n")
     import matplotlib
 
@@ -171,7 +172,6 @@ def write_loss_curve(
     ax.set_title(title or "trained baseline: loss per step", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    png_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
     return csv_path, png_path
