@@ -738,6 +738,7 @@ def _to_network(
             "hidden_width": info["width"],
             "final_loss": info["final_loss"],
             "pos_weight": info["pos_weight"],
+            **({"sampled_outputs": info["sampled_outputs"]} if "sampled_outputs" in info else {}),
         },
     )
 
