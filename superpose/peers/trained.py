@@ -164,8 +164,16 @@ def write_loss_curve(
 
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = np.arange(1, len(losses) + 1)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    window = max(1, len(losses) // 50)  # a moving average over 2% of the steps, over the raw
     for j, name in enumerate(names):
-        ax.plot(steps, np.asarray(losses)[:, j], label=f"d = {name[1:]}", linewidth=1)
+        raw = np.asarray(losses, dtype=float)[:, j]
+        color = colors[j % len(colors)]
+        ax.plot(steps, raw, color=color, alpha=0.3 if window > 1 else 1.0, linewidth=0.8)
+        if window > 1:
+            smooth = np.convolve(raw, np.ones(window) / window, mode="valid")
+            ax.plot(steps[window - 1 :], smooth, color=color, linewidth=1.5)
+        ax.plot([], [], color=color, label=f"d = {name[1:]}")
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (weighted MSE)")
