@@ -20,6 +20,7 @@ Workloads: ``W1`` (m = 30, s = 5, all 435 pairs, widths 30..800; Busch's thesis 
 ``W2`` (universal AND, m in {100, 1000}, s in {2, 3, 5}), ``W3`` (random pairs, m' in
 {1e3, 1e4, 1e5}, s = 2, m = min(m', 1e4)): for W3 each method's fewest neurons reaching zero
 thresholded errors on the verifier's inputs. ``quick=True`` trims every size (for tests).
+A user's own task runs as one setting (:func:`task_setting`; ``superpose compare --task``).
 
 Memory: dense read-offs of the peers over all C(1000, 2) = 499,500 pairs (or 1e5 W3 pairs)
 would not fit, so peers and trained nets are built for a random sample of the outputs (their
