@@ -536,7 +536,7 @@ def task_setting(task: Task, quick: bool = False) -> Setting:
     Naive and ours run on the whole task. The universal-AND peers run only when every output is
     a 2-input AND of input features (widths m'/4 and m', at most 2 000), on a sample of at most
     :data:`TASK_MAX_OUTPUTS` outputs; trained MLPs run on any task (widths m'/4 and m', at
-    most 2 048 and at least 8; on the same sample for 2-AND tasks), 2 000 steps of 256 inputs
+    most 1 024 and at least 8; on the same sample for 2-AND tasks), 2 000 steps of 256 inputs
     (40 of 64 with ``quick``).
 
     Example:
@@ -555,7 +555,7 @@ def task_setting(task: Task, quick: bool = False) -> Setting:
         pairwise = False
     n = task.n_outputs
     cap = min(n, TASK_MAX_OUTPUTS) if pairwise else n
-    widths = sorted({max(8, min(cap // 4, 2048)), max(8, min(cap, 2048))})
+    widths = sorted({max(8, min(cap // 4, 1024)), max(8, min(cap, 1024))})
     if quick:
         widths = widths[:1]
     source = os.path.basename(task.source) if task.source and task.source != "<memory>" else ""
