@@ -62,7 +62,8 @@ def compare_command(
         Path | None,
         typer.Option(
             "--task",
-            help="Compare on this task JSON file instead of a workload (naive, ours, trained; "
+            help="Compare on this task JSON file instead of a workload (--workload is ignored; "
+            "naive, ours, trained; "
             "universal-AND peers for 2-AND tasks).",
         ),
     ] = None,
