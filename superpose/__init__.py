@@ -26,7 +26,7 @@ if _sys.argv and _os.path.basename(_sys.argv[0]) == "superpose":
 
     guard_start_up()
 
-from superpose import families, mechanisms  # noqa: E402
+from superpose import data, families, mechanisms  # noqa: E402
 from superpose.check import Check, check_network  # noqa: E402
 from superpose.codes import BloomCode, ExplicitCode, LinearCode  # noqa: E402
 from superpose.constructions import CONSTRUCTIONS  # noqa: E402
@@ -55,6 +55,7 @@ __all__ = [
     "VerificationReport",
     "build",
     "check_network",
+    "data",
     "evaluate",
     "families",
     "load_network",

@@ -20,6 +20,7 @@ Workloads: ``W1`` (m = 30, s = 5, all 435 pairs, widths 30..800; Busch's thesis 
 ``W2`` (universal AND, m in {100, 1000}, s in {2, 3, 5}), ``W3`` (random pairs, m' in
 {1e3, 1e4, 1e5}, s = 2, m = min(m', 1e4)): for W3 each method's fewest neurons reaching zero
 thresholded errors on the verifier's inputs. ``quick=True`` trims every size (for tests).
+A user's own task runs as one setting (:func:`task_setting`; ``superpose compare --task``).
 
 Memory: dense read-offs of the peers over all C(1000, 2) = 499,500 pairs (or 1e5 W3 pairs)
 would not fit, so peers and trained nets are built for a random sample of the outputs (their
@@ -36,9 +37,11 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -523,6 +526,55 @@ def workload_settings(name: str, quick: bool = False) -> list[Setting]:
     raise SuperposeError(f"unknown workload {name!r} (known: {', '.join(WORKLOADS)})")
 
 
+TASK_MAX_OUTPUTS = 20_000
+"""``compare --task``: peers and trained nets of 2-AND tasks run on a sample of this many outputs."""
+
+
+def task_setting(task: Task, quick: bool = False) -> Setting:
+    """The comparison setting for a user's own task (``superpose compare --task FILE``).
+
+    Naive and ours run on the whole task. The universal-AND peers run only when every output is
+    a 2-input AND of input features (widths m'/4 and m', at most 2 000), on a sample of at most
+    :data:`TASK_MAX_OUTPUTS` outputs; trained MLPs run on any task (widths m'/4 and m', at
+    most 1 024 and at least 8; on the same sample for 2-AND tasks), 2 000 steps of 256 inputs
+    (40 of 64 with ``quick``).
+
+    Example:
+        >>> from superpose import Task
+        >>> t = Task.from_gates(6, 2, [("and", [0, 1]), ("xor", [2, 3])])
+        >>> st = task_setting(t, quick=True)
+        >>> st.name, st.laws, st.trained_widths
+        ("task m=6 s=2 m'=2", (), [8])
+    """
+    from superpose.peers.universal_and import and_operands
+
+    try:
+        ops = and_operands(task)
+        pairwise = ops.shape[1] == 2
+    except SuperposeError:
+        pairwise = False
+    n = task.n_outputs
+    cap = min(n, TASK_MAX_OUTPUTS) if pairwise else n
+    widths = sorted({max(8, min(cap // 4, 1024)), max(8, min(cap, 1024))})
+    if quick:
+        widths = widths[:1]
+    source = os.path.basename(task.source) if task.source and task.source != "<memory>" else ""
+    name = f"task m={task.features} s={task.sparsity} m'={n}"
+    return Setting(
+        "task" if not source else source,
+        name,
+        lambda rng: task,
+        [w for w in widths if w <= 2000] if pairwise else [],
+        widths,
+        inputs=300 if quick else 2000,
+        peer_inputs=300 if quick else 1000,
+        max_outputs=cap if pairwise else max(n, 1),
+        laws=LAWS if pairwise else (),
+        trained_steps=40 if quick else 2000,
+        trained_batch=64 if quick else 256,
+    )
+
+
 def sample_outputs(task: Task, count: int, rng: np.random.Generator) -> Task:
     """A task computing a random sample of ``count`` of ``task``'s outputs (all of them if fewer).
 
@@ -712,8 +764,15 @@ class _Runner:
         torch_threads: int,
         methods: Sequence[str] = METHODS,
         ours_params: dict[str, Any] | None = None,
+        device: str | None = "cpu",
+        loss_dir: str | os.PathLike[str] | None = None,
+        on_train_step: Callable[[int, int, np.ndarray], None] | None = None,
     ) -> None:
         self.methods = set(methods)
+        self.device = device
+        self.loss_dir = None if loss_dir is None else Path(loss_dir)
+        self.on_train_step = on_train_step
+        self.loss_files: list[str] = []
         self.ours_params = dict(ours_params or {})
         self.ours_note = ""
         self.ours_build_seconds = 0.0
@@ -736,6 +795,12 @@ class _Runner:
 
             self.trained = torch_available()
             self.torch_missing = not self.trained
+            if self.trained:  # an unusable --device is one clear error before any work
+                import torch
+
+                from superpose.peers.trained import resolve_device
+
+                resolve_device(torch, device)
 
     def say(self, text: str) -> None:
         if self.progress is not None:
@@ -880,6 +945,10 @@ class _Runner:
 
         steps = steps or setting.trained_steps
         self.say(f"{setting.workload} {setting.name}: {label} widths {widths}")
+        loss_path = None
+        if self.loss_dir is not None:
+            loss_path = self.loss_dir / _slug(f"loss {setting.workload} {setting.name} {label}")
+            self.loss_files += [str(loss_path) + ".csv", str(loss_path) + ".png"]
         t0 = time.perf_counter()
         nets = train_mlp(
             sub,
@@ -892,6 +961,9 @@ class _Runner:
             input_code=input_code,
             output_code=output_code,
             threads=self.torch_threads,
+            device=self.device,
+            on_step=self.on_train_step,
+            loss_path=loss_path,
         )
         train_s = (time.perf_counter() - t0) / len(widths)
         rows = []
@@ -1267,6 +1339,12 @@ class _Runner:
         ), row
 
 
+def _slug(text: str) -> str:
+    """A file-name-safe form of ``text``: letters, digits, ``-`` and ``=`` only."""
+    out = "".join(c if c.isalnum() or c in "=-" else "-" for c in text)
+    return "-".join(p for p in out.split("-") if p)[:120]
+
+
 def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
@@ -1285,11 +1363,21 @@ def run_workload(
     torch_threads: int = 1,
     methods: Sequence[str] | None = None,
     ours_params: dict[str, Any] | None = None,
+    task: Task | None = None,
+    device: str | None = "cpu",
+    loss_dir: str | os.PathLike[str] | None = None,
+    on_train_step: Callable[[int, int, np.ndarray], None] | None = None,
 ) -> WorkloadResult:
     """Run one workload (``W1``, ``W2``, ``W3``) or ``all``; see the module docstring.
 
     ``methods`` picks among :data:`METHODS` (all by default); ``ours_params`` are passed to the
-    ``superposed`` construction (e.g. ``{"failure": 1e-4}``).
+    ``superposed`` construction (e.g. ``{"failure": 1e-4}``). ``task`` runs the comparison on
+    that task instead of a workload (:func:`task_setting`; ``name`` is then ignored).
+
+    Trained baselines: ``device`` (``cpu``, ``cuda``, ``mps``) is where they train;
+    ``on_train_step(done, steps, losses)`` reports every step (the CLI's progress bar);
+    ``loss_dir`` receives each training run's loss curve as ``loss-*.csv`` and ``loss-*.png``
+    (listed in the result's notes).
 
     Example:
         >>> r = run_workload("W1", quick=True, trained=False)  # doctest: +SKIP
@@ -1297,14 +1385,24 @@ def run_workload(
         True
     """
     names = list(WORKLOADS) if name.lower() == "all" else [name.upper()]
-    for n in names:
+    for n in names if task is None else []:
         if n not in WORKLOADS:
             raise SuperposeError(f"unknown workload {name!r} (known: {', '.join(WORKLOADS)}, all)")
     chosen = list(METHODS if methods is None else methods)
     for meth in chosen:
         if meth not in METHODS:
             raise SuperposeError(f"unknown method {meth!r} (known: {', '.join(METHODS)})")
-    runner = _Runner(seed, trained, progress, torch_threads, chosen, ours_params)
+    runner = _Runner(
+        seed,
+        trained,
+        progress,
+        torch_threads,
+        chosen,
+        ours_params,
+        device=device,
+        loss_dir=loss_dir,
+        on_train_step=on_train_step,
+    )
     result = WorkloadResult()
     if runner.torch_missing:
         result.notes.append(
@@ -1312,9 +1410,20 @@ def run_workload(
         )
     if OURS not in CONSTRUCTIONS and "ours" in chosen:
         result.notes.append(f"ours: construction {OURS!r} is not available in this install")
-    for n in names:
-        for setting in workload_settings(n, quick):
-            result.extend(runner.search(setting) if setting.search else runner.sweep(setting))
+    if task is not None:
+        setting = task_setting(task, quick)
+        if not setting.laws and any(law in chosen for law in LAWS):
+            result.notes.append(
+                f"{setting.name}: universal-AND peers skipped (they compute one-level 2-input "
+                "ANDs of input features only)"
+            )
+        result.extend(runner.sweep(setting))
+    else:
+        for n in names:
+            for setting in workload_settings(n, quick):
+                result.extend(runner.search(setting) if setting.search else runner.sweep(setting))
+    if runner.loss_files:
+        result.notes.append("loss curves: " + ", ".join(runner.loss_files))
     return result
 
 
@@ -1543,5 +1652,6 @@ __all__ = [
     "run_workload",
     "sample_outputs",
     "table_rows",
+    "task_setting",
     "workload_settings",
 ]

@@ -31,6 +31,7 @@ STREAMS: dict[str, int] = {
     "inputs": 3,  # random / targeted inputs of the width search's probes
     "check": 4,  # sampled inputs of the check every build runs on itself
     "verify": 5,  # inputs of an explicit ``verify`` run
+    "data": 6,  # dataset batches (superpose.data) and the trained baselines' training inputs
 }
 """Stream numbers; never renumber one (files record the root seed only)."""
 

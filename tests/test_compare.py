@@ -286,3 +286,45 @@ def test_probe_returns_results_and_bounds_time():
     assert not done and "within" in reason
     done, reason = _probe(lambda: 1 / 0, 30)
     assert not done and "ZeroDivisionError" in reason
+
+
+# --- compare --task, --out, --device -----------------------------------------------------------
+
+
+def test_cli_compare_on_the_users_task_writes_results_and_loss_curves(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from superpose import Task
+
+    task = Task.from_gates(12, 2, [("and", [0, 1]), ("and", [2, 3]), ("and", [1, 4])])
+    path = tmp_path / "mine.json"
+    task.save(path)
+    out = tmp_path / "res"
+    code = main(["compare", "--task", str(path), "--quick", "--json", "--out", str(out)])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    methods = {r["method"] for r in data["rows"]}
+    assert {"naive", "trained", "uand-rademacher"} <= methods  # a 2-AND task: peers run too
+    naive = next(r for r in data["rows"] if r["method"] == "naive")
+    assert naive["inputs_with_error"] == 0 and naive["setting"] == "task m=12 s=2 m'=3"
+    assert json.loads((out / "compare.json").read_text())["rows"] == data["rows"]
+    assert (out / "compare.md").read_text().count("| naive |") == 1
+    csvs = sorted(out.glob("loss-*.csv"))
+    assert len(csvs) == 1 and len(csvs[0].read_text().splitlines()) == 1 + 40
+    assert csvs[0].with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_compare_task_errors_are_one_line(tmp_path, capsys):
+    from tests.helpers import assert_one_line_error
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"features": 4, "sparsity": 2, "gates": [{"op": "nand", "inputs": [0, 1]}]}')
+    for argv, needle in [
+        (["--task", str(tmp_path / "missing.json")], "missing.json"),
+        (["--task", str(bad)], "nand"),
+        (["--task", str(bad), "--device", "tpu"], "nand"),
+        (["--workload", "W1", "--quick", "--device", "tpu"], "tpu"),
+    ]:
+        before = sorted(p.name for p in tmp_path.iterdir())
+        code = main(["compare", *argv])
+        assert_one_line_error(code, capsys.readouterr().err, needle)
+        assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -10,9 +10,10 @@ pytest.importorskip("torch")
 
 from superpose import families, load_network  # noqa: E402
 from superpose.codes import BloomCode, LinearCode  # noqa: E402
+from superpose.data import TrainerMix  # noqa: E402
 from superpose.errors import SuperposeError  # noqa: E402
 from superpose.evaluate import evaluate  # noqa: E402
-from superpose.peers.trained import _Sampler, train_mlp  # noqa: E402
+from superpose.peers.trained import train_mlp  # noqa: E402
 from superpose.verify import check_batch, random_inputs  # noqa: E402
 
 
@@ -39,7 +40,7 @@ def _accuracy(net, x) -> float:
 
 
 def test_sampler_gives_exactly_s_active_features(task):
-    s = _Sampler(families.universal_and(12, sparsity=4), np.random.default_rng(0))
+    s = TrainerMix(families.universal_and(12, sparsity=4), np.random.default_rng(0))
     x = s.batch(500)
     assert (np.diff(x.indptr) == 4).all()
     truth = evaluate(s.task, x).values
@@ -153,3 +154,86 @@ def test_trained_beats_random_constructions_like_busch():
                 assert tr[cls]["q90"] < cn[cls]["q90"], (d, law, cls)
         q11.append(tr["11"]["q90"])
     assert q11[1] < 0.6 * q11[0]
+
+
+# --- progress, loss curve, device, sampled read-off loss ---------------------------------------
+
+
+def test_on_step_and_loss_curve_files(tmp_path):
+    task = families.universal_and(8, sparsity=2)
+    seen = []
+    (net,) = train_mlp(
+        task,
+        [16],
+        steps=25,
+        batch_size=32,
+        seed=0,
+        on_step=lambda done, steps, losses: seen.append((done, steps, float(losses[0]))),
+        loss_path=tmp_path / "curves" / "loss",
+    )
+    assert [d for d, _, _ in seen] == list(range(1, 26)) and {s for _, s, _ in seen} == {25}
+    rows = (tmp_path / "curves" / "loss.csv").read_text().splitlines()
+    assert rows[0] == "step,w16" and len(rows) == 26
+    assert [float(r.split(",")[1]) for r in rows[1:]] == pytest.approx([x for *_, x in seen], 1e-5)
+    assert rows[-1].split(",")[1] == f"{net.extras['final_loss']:.6g}"
+    assert (tmp_path / "curves" / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_device_errors_are_one_line():
+    import torch
+
+    from superpose.peers.trained import resolve_device
+
+    task = families.universal_and(6, sparsity=2)
+    with pytest.raises(SuperposeError, match="--device must be"):
+        train_mlp(task, [4], steps=1, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(SuperposeError, match="CUDA is not available"):
+            train_mlp(task, [4], steps=1, device="cuda")
+    assert resolve_device(torch, "cpu").type == "cpu"
+
+
+def test_sampled_output_loss_learns_and_matches_the_full_loss_in_expectation():
+    import torch
+
+    from superpose.peers.trained import FAR_SAMPLES, _sampled_targets
+
+    task = families.universal_and(8, sparsity=2)  # 28 outputs
+    (net,) = train_mlp(task, [40], steps=150, batch_size=64, lr=1e-2, seed=0, sampled_outputs=True)
+    assert net.extras["sampled_outputs"] == FAR_SAMPLES
+    x = sparse.csr_array(
+        sparse.vstack(list(random_inputs(task, 300, np.random.default_rng(9))), format="csr")
+    )
+    assert _accuracy(net, x) > 0.99
+    # the weighted sampled sum is an unbiased estimate of the full weighted squared error
+    rng = np.random.default_rng(0)
+    truth = evaluate(task, x)
+    out = rng.normal(size=(300, 28)).astype(np.float32)
+    y = truth.values.toarray().astype(np.float32)
+    full = float(((1 + 2.0 * y) * (out - y) ** 2).sum())
+    estimates = []
+    for _ in range(200):
+        b = _sampled_targets(torch, truth, 3.0, rng, "cpu")
+        cols = b.uniq[b.cols].numpy()
+        rows = b.rows.numpy()
+        near = (b.weight.numpy() * (out[rows, cols] - b.target.numpy()) ** 2).sum()
+        far = (b.far_weight.numpy() * out[:, b.uniq[b.far].numpy()] ** 2).sum()
+        estimates.append(near + far)
+    assert np.mean(estimates) == pytest.approx(full, rel=0.03)
+
+
+def test_library_does_not_import_the_cli():
+    # the progress bar lives in the CLI (superpose compare); the library only calls on_step
+    import ast
+    import inspect
+
+    from superpose.peers import trained
+
+    tree = ast.parse(inspect.getsource(trained))
+    imported = [
+        n.module if isinstance(n, ast.ImportFrom) else a.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        for a in (n.names if isinstance(n, ast.Import) else [n])
+    ]
+    assert imported and not [m for m in imported if m and m.startswith("superpose.cli")]

@@ -12,7 +12,6 @@ from rich.table import Table
 from superpose.cli._app import (
     app,
     console,
-    err_console,
     esc,
     int_range,
     parse_params,
@@ -62,11 +61,34 @@ def compare_command(
         list[str] | None,
         typer.Option("--ours-param", help="KEY=VALUE passed to the superposed construction."),
     ] = None,
+    task_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--task",
+            help="Compare on this task JSON file instead of a workload (--workload is ignored; "
+            "naive, ours, trained; "
+            "universal-AND peers for 2-AND tasks).",
+        ),
+    ] = None,
+    device: Annotated[
+        str,
+        typer.Option("--device", help="Where trained baselines train: cpu, cuda or mps."),
+    ] = "cpu",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write compare.json, compare.md and the trained baselines' loss curves "
+            "(loss-*.csv, loss-*.png) into this directory.",
+        ),
+    ] = None,
 ) -> int:
     """Compare naive, ours, universal-AND peers and trained MLPs on identical inputs and metrics.
 
     Example: superpose compare --workload W1 --quick
     """
+    from superpose._atomic import write_text
+    from superpose.cli._app import new_progress
     from superpose.compare import (
         COLUMNS,
         NEED_COLUMNS,
@@ -82,14 +104,36 @@ def compare_command(
     chosen = None if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
     if plot is not None and plot.suffix.lower() != ".png":
         raise SuperposeError(f"--plot must name a .png file, got {plot}")
+    if out is not None and out.exists() and not out.is_dir():
+        raise SuperposeError(f"--out {esc(out)}: exists and is not a directory")
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SuperposeError(f"--out {esc(out)}: cannot be created ({exc.strerror})") from None
+    task = None
+    if task_file is not None:
+        from superpose.task import load_task
+
+        task = load_task(task_file)
 
     start = time.perf_counter()
+    bar = new_progress(enabled=not as_json)
+    training = bar.add_task("training", total=1, visible=False)
 
     def say(text: str) -> None:
         if not as_json:
-            err_console.print(styled(f"[dim]{time.perf_counter() - start:7.1f}s  {esc(text)}[/]"))
+            bar.console.print(styled(f"[dim]{time.perf_counter() - start:7.1f}s  {esc(text)}[/]"))
 
-    with console.status("comparing…", spinner="dots") if not as_json else _null():
+    def on_step(done: int, steps: int, losses: object) -> None:
+        if done == 1:
+            bar.reset(training, total=steps, visible=True)
+        loss = min(float(v) for v in losses)  # type: ignore[attr-defined]
+        bar.update(training, completed=done, description=f"training (loss {loss:.3g})")
+        if done == steps:
+            bar.update(training, visible=False)
+
+    with bar:
         result = run_workload(
             workload,
             quick=quick,
@@ -98,13 +142,23 @@ def compare_command(
             progress=say,
             methods=chosen,
             ours_params=parse_params(ours_param, "--ours-param"),
+            task=task,
+            device=device,
+            loss_dir=out,
+            on_train_step=on_step,
         )
     if plot is not None:
         make_plot(result, str(plot))
     if markdown is not None:
-        from superpose._atomic import write_text
-
         write_text(markdown, to_markdown(result))
+    if out is not None:
+        import json
+
+        from superpose.cli._app import _json_default
+
+        text = json.dumps(result.to_dict(), indent=1, default=_json_default)
+        write_text(out / "compare.json", text + "\n")
+        write_text(out / "compare.md", to_markdown(result))
     if as_json:
         print_json(result.to_dict())
         return 0
@@ -131,11 +185,3 @@ def compare_command(
         console.print(f"note: {note}", highlight=False)
     console.print(f"{result.seconds:.1f} s", highlight=False)
     return 0
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
