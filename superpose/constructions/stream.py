@@ -1,0 +1,462 @@
+"""The ``stream`` construction *(ours)*: a deep task computed in a residual stream.
+
+**Why.** The ``circuit`` construction is an MLP chain: level L's layer can only read level
+L-1's layer, so every node read later (or an output) is copied unit by unit through every
+layer in between, and a task with every gate an output pays for all of them. A residual
+network has no such cost: every block reads the *stream* and writes back into it, and what was
+written stays readable by every later block and at the output. Interpretability work on
+superposition studies exactly this shape (a residual stream with features in superposition),
+so it is also the ground truth such methods ask for.
+
+**The stream.** One vector of d step neurons holds a Bloom code of every node: each input
+feature and each computed gate owns ``ell`` of its d bits (codes overlap at random). Inputs
+are written by the input code; block L computes the gates of level L and writes their codes.
+
+**Block L** (one hidden layer, like a transformer MLP block):
+
+* *read*: threshold units reading the stream. A shared pool (:func:`~superpose.constructions
+  .superposed.threshold_stage`, mixed thresholds, heavy-feature channels) computes the and / or
+  / copy gates (and every xor / andnot whose operands can never be true together on an
+  s-sparse input: an or / copy there); each gate owns ``ell`` of the pool's units. A xor or
+  andnot gate whose operands can meet gets exact private units instead: one "operand present"
+  unit per distinct operand (shared by all such gates of the block) and one detector per gate
+  ("both present").
+* *write*: the stream is a clamped OR: ``stream' = step(stream + W h - 1)``. Pool unit u
+  writes one stream bit sigma(u) (sigma: an injection of the pool into the stream, random per
+  block), so a gate's code is sigma of its pool units. A private gate writes its own ``ell``
+  random bits with ``a_present + b_present - 2 both`` (xor) or ``a_present - both`` (andnot):
+  0 or 1 on every input, never negative, so it cannot erase another code's bit.
+
+Why a clamped OR and not an additive stream: a stream bit is shared by several codes; added,
+a bit's value counts how many of them are on and the readers' thresholds (which count on-bits
+of the codes they read) would have to be raised by the worst-case pile-up, or fire on it.
+Clamped, every bit is 0/1 and a reader sees exactly what a fresh layer of the same codes would
+show: the failure model of the MLP chain carries over unchanged. The clamp costs nothing in
+the residual accounting (it is the stream's own activation).
+
+**Faithful to the network.** A block is two plain step layers of the :class:`~superpose.
+network.Network`: ``[stream copy (identity, threshold 1); hidden units]`` and then the write
+``stream' = step(I stream + W h - 1)``. ``predict``, the exact evaluation, save / load and the
+ReLU / torch exports therefore run it unchanged. The identity rows are the residual
+connection: they count their parameters but no neurons. ``extras["residual"]`` holds the
+residual accounting -- neurons = d (the stream, once) + every block's hidden units -- next to
+the plain layer count of :meth:`~superpose.network.Network.counts` (which counts the stream
+once per layer).
+
+**Sizing** (same failure model as ``circuit``). ``a_L``: the bound on true gates of level L
+(:func:`superpose.levels.active_bounds`), plus ``stray(a_L)`` codes' worth of falsely firing
+units allowed per pool. After level L the stream holds at most
+``B_L = ell * (s + sum_{j<=L} (a_j + stray_j))`` on-bits. Decoding any node is wrong only if
+all its ell bits are on by chance: ``nodes * (B_D / d)^ell <= failure / 2`` gives d's floor.
+Pool L's units read a fraction f of the stream, with f the largest keeping
+``parts * P(Bin(B_{L-1}, f) >= ell)^ell <= failure / (2 D)`` (and the expected stray units
+within budget), so ``pool_L = ell^2 * operand_reads_L / (d ln(1/(1-f)))``: a wider stream makes
+every pool narrower. d is the best of a geometric grid above its floor (and above every pool:
+sigma is injective); ell the best of a grid. A level above ``max_active`` true gates is refused
+(naming the level and the numbers); so is a stream whose floor exceeds ``max_stream``.
+
+Example:
+    >>> from superpose import Task, verify
+    >>> from superpose.constructions import build
+    >>> t = Task.from_gates(6, 2, [("and", [0, 1]), ("or", [6, 2]), ("xor", [7, 3])])
+    >>> net = build(t, "stream")
+    >>> verify(net, "exhaustive").inputs_with_error
+    0
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from superpose.codes import BloomCode, random_sets
+from superpose.constructions._bloom import operand_matrix, read_sets
+from superpose.constructions.base import Construction
+from superpose.constructions.circuit import (
+    CERTIFIABLE,
+    CIRCUIT_FAILURE,
+    ELL_GRID,
+    _private_stage,
+    fan_in_for,
+    stray,
+)
+from superpose.constructions.superposed import Parts, threshold_stage
+from superpose.errors import SuperposeError
+from superpose.levels import DEFAULT_MAX_CANDIDATES, active_bounds, layout, operands_meet
+from superpose.network import Layer, Network
+from superpose.task import OP_CODE, OPS, Task, n_sparse_inputs
+
+D_GRID = 24
+"""Stream widths tried per code length (geometric, from the floor up to 16 x the floor)."""
+MIN_POOL_UNITS = 6
+"""A pool has at least this many times ell units (threshold_stage's own minimum)."""
+
+
+def _check_ops(task: Task) -> None:
+    ops = task.ops
+    wide = np.isin(ops, [OP_CODE["xor"], OP_CODE["andnot"]]) & (task.arity != 2)
+    if wide.any():
+        g = int(np.flatnonzero(wide)[0])
+        raise SuperposeError(
+            f"gate {g}: {OPS[int(ops[g])]!r} with {int(task.arity[g])} inputs; the 'stream' "
+            "construction handles 2-input xor / andnot only -- use --construction circuit or naive"
+        )
+
+
+def _private_mask(task: Task, gates: np.ndarray, max_candidates: int) -> np.ndarray:
+    """Per gate: xor / andnot whose operands can be true together (needs private units)."""
+    inhibited = np.isin(task.ops[gates], [OP_CODE["xor"], OP_CODE["andnot"]])
+    mask = np.zeros(len(gates), dtype=bool)
+    if inhibited.any():
+        sel = gates[inhibited]
+        mask[inhibited] = operands_meet(task, sel, max_candidates=max_candidates)
+    return mask
+
+
+def _pool_parts(task: Task, gates: np.ndarray, row_of: np.ndarray) -> Parts:
+    """One threshold part per pool gate: and = all operands, or / copy / lone xor = any,
+    lone andnot = its first operand."""
+    ops = task.ops[gates]
+    gate_of, operand, pos = operand_matrix(task, gates)
+    keep = ~((ops[gate_of] == OP_CODE["andnot"]) & (pos == 1))
+    gate_of, operand = gate_of[keep], operand[keep]
+    rows = row_of[operand]
+    if (rows < 0).any():
+        raise SuperposeError("internal: an operand has no code in the stream")
+    need = np.where(ops == OP_CODE["and"], task.arity[gates], 1).astype(np.int64)
+    n = len(gates)
+    return Parts(np.arange(n), np.ones(n, np.int8), need, gate_of.astype(np.int64), rows)
+
+
+class Stream(Construction):
+    """Residual-stream network for deep tasks (module docstring)."""
+
+    name = "stream"
+
+    def __init__(
+        self,
+        max_active: int = 256,
+        failure: float | None = None,
+        heavy_share: float = 0.3,
+        width_scale: float = 1.0,
+        ell: int | None = None,
+        stream_width: int | None = None,
+        max_stream: int = 10_000_000,
+        bound_method: str = "auto",
+        max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    ) -> None:
+        if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1:
+            raise SuperposeError(f"max_active must be a positive integer, got {max_active!r}")
+        if ell is not None and (not isinstance(ell, int) or not 2 <= ell <= 32):
+            raise SuperposeError(f"ell must be an integer in 2..32, got {ell!r}")
+        if stream_width is not None and (
+            not isinstance(stream_width, int) or isinstance(stream_width, bool) or stream_width < 1
+        ):
+            raise SuperposeError(f"stream_width must be a positive integer, got {stream_width!r}")
+        if failure is not None and not 0 < failure < 1:
+            raise SuperposeError(f"failure must be in (0, 1), got {failure!r}")
+        if not width_scale > 0:
+            raise SuperposeError(f"width_scale must be > 0, got {width_scale!r}")
+        self.max_active = max_active
+        self.failure = failure
+        self.heavy_share = heavy_share
+        self.width_scale = width_scale
+        self.ell = ell
+        self.stream_width = stream_width
+        self.max_stream = max_stream
+        self.bound_method = bound_method
+        self.max_candidates = max_candidates
+
+    @classmethod
+    def supports(cls, task: Task) -> str | None:
+        """Why ``stream`` cannot build ``task`` (None when it can)."""
+        try:
+            _check_ops(task)
+        except SuperposeError as exc:
+            return str(exc)
+        return None
+
+    def _failure(self, task: Task) -> float:
+        """``failure`` if given, else CIRCUIT_FAILURE, lowered to 0.1 / inputs for tasks small
+        enough to be checked exhaustively (as ``circuit`` does)."""
+        if self.failure is not None:
+            return float(self.failure)
+        total = n_sparse_inputs(task.features, task.sparsity)
+        return min(CIRCUIT_FAILURE, 0.1 / total) if total <= CERTIFIABLE else CIRCUIT_FAILURE
+
+    # planning ---------------------------------------------------------------------------
+    def plan(self, task: Task) -> dict[str, Any]:
+        """Levels, bounds, private gates and the widths (d, pools) minimising the neurons."""
+        _check_ops(task)
+        s = task.sparsity
+        lay = layout(task)
+        bnd = active_bounds(
+            task, lay=lay, method=self.bound_method, max_candidates=self.max_candidates
+        )
+        for level, b in enumerate(bnd.level_bounds, start=1):
+            if b > self.max_active:
+                raise SuperposeError(
+                    f"level {level} cannot stay sparse: up to {b} of its "
+                    f"{len(lay.gates[level - 1])} gates can be true at once for {s}-sparse "
+                    f"inputs ({bnd.method} bound), above max_active={self.max_active} -- use "
+                    "--construction naive"
+                )
+        levels = []
+        for i, gates in enumerate(lay.gates):
+            private = _private_mask(task, gates, self.max_candidates)
+            pool_gates = gates[~private]
+            n_ops = int(task.arity[pool_gates].sum()) - int(
+                (task.ops[pool_gates] == OP_CODE["andnot"]).sum()
+            )
+            priv = gates[private]
+            g_of, operand, pos = operand_matrix(task, priv)
+            positive = (task.ops[priv][g_of] == OP_CODE["xor"]) | (pos == 0)
+            levels.append(
+                {
+                    "level": i + 1,
+                    "gates": gates,
+                    "private": private,
+                    "pool_parts": int(len(pool_gates)),
+                    "pool_reads": n_ops,
+                    "present_units": int(len(np.unique(operand[positive]))),
+                    "detector_units": int(len(priv)),
+                    "active": max(1, int(bnd.level_bounds[i])) if len(gates) else 0,
+                }
+            )
+        failure = self._failure(task)
+        grid = [self.ell] if self.ell else list(ELL_GRID)
+        best = None
+        for ell in grid:
+            cand = self._widths(task, levels, ell, failure)
+            if best is None or cand["neurons"] < best["neurons"]:
+                best = cand
+        assert best is not None
+        return {"layout": lay, "bounds": bnd, "levels": levels, "failure": failure, **best}
+
+    def _widths(
+        self, task: Task, levels: list[dict[str, Any]], ell: int, failure: float
+    ) -> dict[str, Any]:
+        """Stream width and pool widths for code length ``ell`` (module docstring)."""
+        s = task.sparsity
+        depth = max(len(levels), 1)
+        on_bits = [ell * float(s)]
+        for lv in levels:
+            a = lv["active"]
+            on_bits.append(on_bits[-1] + (ell * (a + stray(a)) if a else 0.0))
+        n_nodes = task.n_nodes
+        d_floor = on_bits[-1] / (failure / 2 / n_nodes) ** (1.0 / ell)
+        d_floor = max(d_floor, 2.0 * ell * s, float(MIN_POOL_UNITS * ell))
+        if d_floor > self.max_stream:
+            raise SuperposeError(
+                f"the stream would be too full to read: {on_bits[-1]:.0f} on-bits after level "
+                f"{len(levels)} need a stream of {d_floor:,.0f} neurons (ell={ell}), above "
+                f"max_stream={self.max_stream:,}"
+            )
+        target = failure / 2 / depth
+        if self.stream_width is not None:
+            d_grid = [float(self.stream_width)]
+        else:
+            d_grid = [d_floor * 16 ** (k / (D_GRID - 1)) for k in range(D_GRID)]
+        best: dict[str, Any] | None = None
+        for d in d_grid:
+            pools, fans = [], []
+            for i, lv in enumerate(levels):
+                if lv["pool_parts"] == 0:
+                    pools.append(0)
+                    fans.append(0.0)
+                    continue
+                pool = float(MIN_POOL_UNITS * ell)
+                f = 0.0
+                for _ in range(3):
+                    cap = min(1.0, stray(lv["active"]) * ell / max(pool, 1.0))
+                    f = fan_in_for(lv["pool_parts"], on_bits[i], ell, ell, target, cap)
+                    need = ell * ell * lv["pool_reads"] / (d * -math.log1p(-f))
+                    pool = max(float(MIN_POOL_UNITS * ell), need)
+                # A pool at least as wide as ell private units per part is built that way.
+                pools.append(int(math.ceil(min(pool, ell * lv["pool_parts"]))))
+                fans.append(f)
+            width = int(math.ceil(max(d, max(pools, default=0))))
+            private = sum(lv["present_units"] + lv["detector_units"] for lv in levels)
+            neurons = width + sum(pools) + private
+            if best is None or neurons < best["neurons"]:
+                best = {
+                    "ell": ell,
+                    "d": width,
+                    "d_floor": int(math.ceil(d_floor)),
+                    "pools": pools,
+                    "fan_in": fans,
+                    "on_bits": on_bits,
+                    "neurons": int(neurons),
+                }
+        assert best is not None
+        return best
+
+    def plan_neurons(self, task: Task) -> tuple[int, bool] | None:
+        """Planned residual neurons (stream once + hidden units) at the automatic widths."""
+        if self.ell is not None or self.stream_width is not None:
+            return None
+        return int(self.plan(task)["neurons"]), True
+
+    # building ---------------------------------------------------------------------------
+    def build(self, task: Task, rng: np.random.Generator) -> Network:
+        plan = self.plan(task)
+        ell, scale = int(plan["ell"]), float(self.width_scale)
+        m, s = task.features, task.sparsity
+        pools = [max(1, round(p * scale)) if p else 0 for p in plan["pools"]]
+        d = max(int(round(plan["d"] * scale)), max(pools, default=0), 2 * ell * s)
+        # Every node's code: (n_nodes, d) rows, filled level by level.
+        code_rows: list[sparse.csr_array] = [random_sets(m, d, ell, rng)]
+        row_of = np.full(task.n_nodes, -1, dtype=np.int64)
+        row_of[:m] = np.arange(m)
+        n_rows = m
+        layers: list[Layer] = []
+        blocks: list[dict[str, Any]] = []
+        eye = sparse.eye_array(d, dtype=np.float32, format="csr")
+        for lv, pool_w in zip(plan["levels"], pools, strict=True):
+            gates = lv["gates"]
+            if len(gates) == 0:
+                continue
+            stream_code = BloomCode(sparse.vstack(code_rows, format="csr"))
+            private = lv["private"]
+            pool_gates, priv = gates[~private], gates[private]
+            # Pool: and / or / copy parts, each on ell units; sigma writes unit u to one bit.
+            if len(pool_gates):
+                parts = _pool_parts(task, pool_gates, row_of)
+                if pool_w >= ell * len(parts):
+                    pool_layer, units, stats = _private_stage(parts, stream_code, ell)
+                else:
+                    pool_layer, units, stats = threshold_stage(
+                        parts, stream_code, pool_w, ell, self.heavy_share, rng, mix=True
+                    )
+                    if units.shape[1] > d and ell * len(parts) <= d:
+                        pool_layer, units, stats = _private_stage(parts, stream_code, ell)
+                p = units.shape[1]
+                if p > d:
+                    raise SuperposeError(
+                        f"level {lv['level']}: the pool needs {p} units, more than the stream's "
+                        f"{d} bits it writes into; raise stream_width"
+                    )
+                sigma = rng.permutation(d)[:p]
+                pool_codes = sparse.csr_array(
+                    (np.ones(units.nnz, np.int8), sigma[units.indices], units.indptr),
+                    shape=(len(pool_gates), d),
+                )
+                pool_w_mat, pool_bias = pool_layer.weight, pool_layer.bias
+            else:
+                p, sigma, stats = 0, np.zeros(0, np.int64), {}
+                pool_codes = sparse.csr_array((0, d), dtype=np.int8)
+                pool_w_mat = sparse.csr_array((0, d), dtype=np.float32)
+                pool_bias = np.zeros(0, np.float32)
+            # Private xor / andnot: "present" units per operand, a detector per gate.
+            g_of, operand, pos = operand_matrix(task, priv)
+            is_xor = task.ops[priv] == OP_CODE["xor"]
+            positive = is_xor[g_of] | (pos == 0)
+            present = np.unique(operand[positive])
+            memb = stream_code.membership
+            pres_w = sparse.csr_array(memb[row_of[present]], dtype=np.float32)
+            pres_b = -stream_code.lengths[row_of[present]].astype(np.float32)
+            det_w = sparse.csr_array(
+                read_sets(stream_code, g_of, row_of[operand], len(priv)), dtype=np.float32
+            )
+            det_b = -np.diff(det_w.indptr).astype(np.float32)
+            priv_codes = random_sets(len(priv), d, ell, rng)
+            n_pres, n_det = len(present), len(priv)
+            hidden = p + n_pres + n_det
+            read = Layer(
+                sparse.vstack([eye, pool_w_mat, pres_w, det_w], format="csr"),
+                np.concatenate([-np.ones(d, np.float32), pool_bias, pres_b, det_b]),
+                "step",
+            )
+            # Write: identity (residual) + sigma for the pool + signed private writes.
+            pc = priv_codes.tocoo()
+            gate_bits = sparse.csr_array(
+                (np.ones(pc.nnz, np.float32), (pc.coords[0], pc.coords[1])), shape=(n_det, d)
+            )
+            pres_idx = np.searchsorted(present, operand[positive])
+            pres_to_gate = sparse.csr_array(
+                (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
+                shape=(n_pres, n_det),
+            )
+            det_sign = np.where(is_xor, -2.0, -1.0).astype(np.float32)
+            write_pres = sparse.csr_array(pres_to_gate @ gate_bits).T
+            write_det = sparse.csr_array(sparse.diags_array(det_sign) @ gate_bits).T
+            write_pool = sparse.csr_array(
+                (np.ones(p, np.float32), (sigma, np.arange(p))), shape=(d, p)
+            )
+            write = Layer(
+                sparse.hstack([eye, write_pool, write_pres, write_det], format="csr"),
+                -np.ones(d, np.float32),
+                "step",
+            )
+            layers += [read, write]
+            new_rows = np.concatenate([m + pool_gates, m + priv])
+            code_rows += [sparse.csr_array(pool_codes), sparse.csr_array(priv_codes)]
+            row_of[new_rows] = n_rows + np.arange(len(new_rows))
+            n_rows += len(new_rows)
+            blocks.append(
+                {
+                    "level": int(lv["level"]),
+                    "gates": int(len(gates)),
+                    "active_bound": int(lv["active"]),
+                    "pool_units": int(p),
+                    "present_units": int(n_pres),
+                    "detector_units": int(n_det),
+                    "hidden_units": int(hidden),
+                    "fan_in_fraction_max": float(stats.get("fan_in_fraction_max", 0.0)),
+                    "nonzero_parameters": read.nonzero_parameters() + write.nonzero_parameters(),
+                    "identity_parameters": 2 * d,
+                }
+            )
+        if not layers:
+            raise SuperposeError("the task has no gate to compute")
+        codes = BloomCode(sparse.vstack(code_rows, format="csr"))
+        out_rows = row_of[task.outputs]
+        if (out_rows < 0).any():
+            raise SuperposeError("internal: an output has no code in the stream")
+        input_code = BloomCode(code_rows[0])
+        output_code = BloomCode(sparse.csr_array(codes.membership[out_rows]))
+        hidden_total = sum(b["hidden_units"] for b in blocks)
+        residual = {
+            "stream_width": int(d),
+            "hidden_units": int(hidden_total),
+            "neurons": int(d + hidden_total),
+            "nonzero_parameters": int(sum(b["nonzero_parameters"] for b in blocks)),
+            "blocks": blocks,
+        }
+        extras = {
+            "residual": residual,
+            "ell": ell,
+            "stream_floor": int(plan["d_floor"]),
+            "planned_neurons": int(plan["neurons"]),
+            "planned_stream_on_bits": [float(x) for x in plan["on_bits"]],
+            "active_bounds": [int(s)] + [int(lv["active"]) for lv in plan["levels"]],
+            "bound_method": plan["bounds"].method,
+            "failure_target": float(plan["failure"]),
+            "explicit_neurons": int(m + task.n_gates),
+        }
+        net = Network(layers, input_code, output_code, task, self.name, self.get_params(), extras=extras)
+        net.stream_codes = (row_of, codes)  # type: ignore[attr-defined]
+        return net
+
+
+def residual_counts(net: Network) -> dict[str, Any]:
+    """The residual accounting of a ``stream`` network: stream width, hidden units per block,
+    neurons (stream once + hidden units) and non-zero parameters (identities included).
+
+    Example:
+        >>> from superpose import Task
+        >>> from superpose.constructions import build
+        >>> net = build(Task.from_gates(4, 2, [("and", [0, 1]), ("or", [4, 2])]), "stream")
+        >>> c = residual_counts(net)
+        >>> c["neurons"] == c["stream_width"] + sum(b["hidden_units"] for b in c["blocks"])
+        True
+    """
+    res = net.extras.get("residual")
+    if net.construction != "stream" or not isinstance(res, dict):
+        raise SuperposeError(
+            f"residual counts need a 'stream' network; this one was built by {net.construction!r}"
+        )
+    return res
