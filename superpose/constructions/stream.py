@@ -228,56 +228,71 @@ class Stream(Construction):
             )
         failure = self._failure(task)
         grid = [self.ell] if self.ell else list(ELL_GRID)
-        best = None
+        best, refused = None, None
         for ell in grid:
-            cand = self._widths(task, levels, ell, failure)
+            try:
+                cand = self._widths(task, levels, ell, failure)
+            except SuperposeError as exc:
+                refused = exc
+                continue
             if best is None or cand["neurons"] < best["neurons"]:
                 best = cand
-        assert best is not None
+        if best is None:
+            assert refused is not None
+            raise refused
         return {"layout": lay, "bounds": bnd, "levels": levels, "failure": failure, **best}
 
     def _widths(
         self, task: Task, levels: list[dict[str, Any]], ell: int, failure: float
     ) -> dict[str, Any]:
         """Stream width and pool widths for code length ``ell`` (module docstring)."""
-        s = task.sparsity
+        s, m = task.sparsity, task.features
         depth = max(len(levels), 1)
-        on_bits = [ell * float(s)]
-        for lv in levels:
-            a = lv["active"]
-            on_bits.append(on_bits[-1] + (ell * (a + stray(a)) if a else 0.0))
-        n_nodes = task.n_nodes
-        d_floor = on_bits[-1] / (failure / 2 / n_nodes) ** (1.0 / ell)
+        target = failure / (2 * (depth + 1))
+        own = [ell * (lv["active"] + stray(lv["active"])) if lv["active"] else 0.0 for lv in levels]
+        on_bits = list(np.cumsum([ell * float(s), *own]))
+        total = on_bits[-1]
+        # Inputs: their codes are spread over the whole stream.
+        d_floor = total / (target / m) ** (1.0 / ell)
         d_floor = max(d_floor, 2.0 * ell * s, float(MIN_POOL_UNITS * ell))
         if d_floor > self.max_stream:
             raise SuperposeError(
-                f"the stream would be too full to read: {on_bits[-1]:.0f} on-bits after level "
+                f"the stream would be too full to read: {total:.0f} on-bits after level "
                 f"{len(levels)} need a stream of {d_floor:,.0f} neurons (ell={ell}), above "
                 f"max_stream={self.max_stream:,}"
             )
-        target = failure / 2 / depth
         if self.stream_width is not None:
             d_grid = [float(self.stream_width)]
         else:
             d_grid = [d_floor * 16 ** (k / (D_GRID - 1)) for k in range(D_GRID)]
         best: dict[str, Any] | None = None
         for d in d_grid:
-            pools, fans = [], []
+            pools, fans, feasible = [], [], True
             for i, lv in enumerate(levels):
-                if lv["pool_parts"] == 0:
+                n = lv["pool_parts"]
+                if n == 0:
                     pools.append(0)
                     fans.append(0.0)
                     continue
-                pool = float(MIN_POOL_UNITS * ell)
+                # Decoding: a level's codes live on its pool's bits (sigma), where its own
+                # true codes are dense and every other code adds total / d.
+                cover = (target / n) ** (1.0 / ell) - (total - own[i]) / d
+                if cover <= 0:
+                    feasible = False
+                    break
+                floor = max(float(MIN_POOL_UNITS * ell), own[i] / cover)
+                pool = floor
                 f = 0.0
                 for _ in range(3):
                     cap = min(1.0, stray(lv["active"]) * ell / max(pool, 1.0))
-                    f = fan_in_for(lv["pool_parts"], on_bits[i], ell, ell, target, cap)
+                    f = fan_in_for(n, on_bits[i], ell, ell, target, cap)
                     need = ell * ell * lv["pool_reads"] / (d * -math.log1p(-f))
-                    pool = max(float(MIN_POOL_UNITS * ell), need)
+                    pool = max(floor, need)
                 # A pool at least as wide as ell private units per part is built that way.
-                pools.append(int(math.ceil(min(pool, ell * lv["pool_parts"]))))
+                pools.append(int(math.ceil(min(pool, ell * n))))
                 fans.append(f)
+            if not feasible:
+                continue
             width = int(math.ceil(max(d, max(pools, default=0))))
             private = sum(lv["present_units"] + lv["detector_units"] for lv in levels)
             neurons = width + sum(pools) + private
@@ -288,10 +303,15 @@ class Stream(Construction):
                     "d_floor": int(math.ceil(d_floor)),
                     "pools": pools,
                     "fan_in": fans,
-                    "on_bits": on_bits,
+                    "on_bits": [float(x) for x in on_bits],
                     "neurons": int(neurons),
                 }
-        assert best is not None
+        if best is None:
+            raise SuperposeError(
+                f"the stream would be too full to read at ell={ell}: {total:.0f} on-bits after "
+                f"level {len(levels)}; no stream width up to {d_grid[-1]:,.0f} keeps every code "
+                "readable -- pass a larger stream_width"
+            )
         return best
 
     def plan_neurons(self, task: Task) -> tuple[int, bool] | None:
