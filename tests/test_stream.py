@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import all_sparse_rows, n_sparse, rows_to_csr
+from helpers import all_sparse_rows, assert_one_line_error, n_sparse, rows_to_csr, run
 
 from superpose import SuperposeError, Task, evaluate, families, load_network, save_network
 from superpose.constructions import build
@@ -122,6 +122,23 @@ def test_save_load_round_trip_and_relu_export(tmp_path):
     assert (back.predict(x) != net.predict(x)).nnz == 0
     relu = net.compile_to_relu()
     assert (relu.predict(x) != net.predict(x)).nnz == 0
+
+
+def test_info_shows_the_residual_accounting_and_cli_refusals(tmp_path, capsys):
+    task = families.layered_circuit(10, 5, 2, np.random.default_rng(5), sparsity=2)
+    net = build(task, "stream")
+    save_network(net, tmp_path / "net")
+    code, out, _ = run(capsys, "info", tmp_path / "net")
+    res = net.extras["residual"]
+    assert code == 0
+    assert f"d = {res['stream_width']:,}; neurons = d + hidden = {res['neurons']:,}" in out
+    task_path = tmp_path / "xor3.json"
+    Task.from_gates(5, 2, [("xor", [0, 1, 2]), ("and", [5, 3])]).save(task_path)
+    code, _, err = run(
+        capsys, "build", "--task", task_path, "--construction", "stream", "--out", tmp_path / "bad"
+    )
+    assert_one_line_error(code, err, "'xor' with 3 inputs")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_residual_counts_refuse_other_networks():

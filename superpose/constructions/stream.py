@@ -457,7 +457,9 @@ class Stream(Construction):
             "failure_target": float(plan["failure"]),
             "explicit_neurons": int(m + task.n_gates),
         }
-        net = Network(layers, input_code, output_code, task, self.name, self.get_params(), extras=extras)
+        net = Network(
+            layers, input_code, output_code, task, self.name, self.get_params(), extras=extras
+        )
         net.stream_codes = (row_of, codes)  # type: ignore[attr-defined]
         return net
 
