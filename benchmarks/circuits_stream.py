@@ -15,6 +15,7 @@ Usage::
 
     python benchmarks/circuits_stream.py                 # m = 2 000 and 20 000
     python benchmarks/circuits_stream.py --features 2000 --samples 500   # quick
+    python benchmarks/circuits_stream.py --features 20000 --ops and,or --name circuits_stream_and_or
 
 Prints a Markdown table and writes JSON to ``benchmarks/out/circuits_stream.json``. Every
 timing is printed with the 1-minute load average (the machine is shared).
@@ -59,12 +60,14 @@ def _check(net: Any, samples: int, seed: int) -> dict[str, Any]:
     return out
 
 
-def run(features: int, depth: int, sparsity: int, samples: int, seed: int) -> dict[str, Any]:
+def run(
+    features: int, depth: int, sparsity: int, samples: int, seed: int, ops: tuple[str, ...]
+) -> dict[str, Any]:
     from superpose import families
     from superpose.constructions import build
 
     task = families.layered_circuit(
-        features, features // 2, depth, np.random.default_rng(seed), sparsity=sparsity
+        features, features // 2, depth, np.random.default_rng(seed), sparsity=sparsity, ops=ops
     )
     row: dict[str, Any] = {
         "features": features,
@@ -141,14 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sparsity", type=int, default=2)
     p.add_argument("--samples", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ops", default="and,or,xor", help="comma-separated gate ops")
+    p.add_argument("--name", default="circuits_stream", help="JSON file name (no suffix)")
     args = p.parse_args(argv)
     rows = []
     for m in [int(x) for x in args.features.split(",")]:
         print(f"m = {m:,}", flush=True)
-        rows.append(run(m, args.depth, args.sparsity, args.samples, args.seed))
+        ops = tuple(args.ops.split(","))
+        rows.append(run(m, args.depth, args.sparsity, args.samples, args.seed, ops))
     print(table(rows))
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / "circuits_stream.json"
+    path = OUT / f"{args.name}.json"
     path.write_text(json.dumps({"rows": rows, "argv": vars(args)}, indent=1))
     print(f"wrote {path}")
     return 0

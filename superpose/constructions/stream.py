@@ -70,7 +70,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse, special
 
 from superpose.codes import BloomCode, random_sets
 from superpose.constructions._bloom import operand_matrix, read_sets
@@ -80,7 +80,6 @@ from superpose.constructions.circuit import (
     CIRCUIT_FAILURE,
     ELL_GRID,
     _private_stage,
-    fan_in_for,
     stray,
 )
 from superpose.constructions.superposed import Parts, threshold_stage
@@ -93,6 +92,28 @@ D_GRID = 24
 """Stream widths tried per code length (geometric, from the floor up to 16 x the floor)."""
 MIN_POOL_UNITS = 6
 """A pool has at least this many times ell units (threshold_stage's own minimum)."""
+
+
+def _mean_on_bits(parts: int, ell: int, target: float, cap: float) -> float:
+    """Largest mean number of on-bits in a unit's read set (Poisson) such that a unit fires
+    falsely (``>= ell`` on-bits) with probability p <= ``cap`` and ``parts * p^ell <= target``.
+
+    Example:
+        >>> 0.1 < _mean_on_bits(10_000, 6, 1e-6, 0.01) < 2.0
+        True
+    """
+
+    def ok(lam: float) -> bool:
+        p = float(special.gammainc(ell, lam))  # P(Poisson(lam) >= ell)
+        return p <= cap and parts * p**ell <= target
+
+    lo, hi = 1e-9, float(ell)
+    if not ok(lo):
+        return lo
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
 
 
 def _check_ops(task: Task) -> None:
@@ -208,9 +229,11 @@ class Stream(Construction):
         for i, gates in enumerate(lay.gates):
             private = _private_mask(task, gates, self.max_candidates)
             pool_gates = gates[~private]
-            n_ops = int(task.arity[pool_gates].sum()) - int(
-                (task.ops[pool_gates] == OP_CODE["andnot"]).sum()
-            )
+            _, pool_ops, pool_pos = operand_matrix(task, pool_gates)
+            read = ~((task.ops[pool_gates][_] == OP_CODE["andnot"]) & (pool_pos == 1))
+            n_ops = int(read.sum())
+            # Operand reads per source level (0 = inputs): where a unit's read bits lie.
+            by_level = np.bincount(task.node_level[pool_ops[read]], minlength=i + 1)
             priv = gates[private]
             g_of, operand, pos = operand_matrix(task, priv)
             positive = (task.ops[priv][g_of] == OP_CODE["xor"]) | (pos == 0)
@@ -221,6 +244,7 @@ class Stream(Construction):
                     "private": private,
                     "pool_parts": int(len(pool_gates)),
                     "pool_reads": n_ops,
+                    "reads_by_level": [int(x) for x in by_level[: i + 1]],
                     "present_units": int(len(np.unique(operand[positive]))),
                     "detector_units": int(len(priv)),
                     "active": max(1, int(bnd.level_bounds[i])) if len(gates) else 0,
@@ -281,13 +305,21 @@ class Stream(Construction):
                     feasible = False
                     break
                 floor = max(float(MIN_POOL_UNITS * ell), own[i] / cover)
+                # Fan-in: a unit hosting parts of this pool reads ell^2 bits per operand read
+                # / pool; reads of level-j codes land in pool j's bits, where level j's true
+                # codes are dense (plus the background of every code written so far).
+                background = on_bits[i] / d
+                load = sum(
+                    k * (background + (own[j - 1] / pools[j - 1] if j and pools[j - 1] else 0.0))
+                    for j, k in enumerate(lv["reads_by_level"])
+                )
                 pool = floor
-                f = 0.0
+                lam = 0.0
                 for _ in range(3):
                     cap = min(1.0, stray(lv["active"]) * ell / max(pool, 1.0))
-                    f = fan_in_for(n, on_bits[i], ell, ell, target, cap)
-                    need = ell * ell * lv["pool_reads"] / (d * -math.log1p(-f))
-                    pool = max(floor, need)
+                    lam = _mean_on_bits(n, ell, target, cap)
+                    pool = max(floor, ell * ell * load / lam)
+                f = lam
                 # A pool at least as wide as ell private units per part is built that way.
                 pools.append(int(math.ceil(min(pool, ell * n))))
                 fans.append(f)
@@ -302,7 +334,7 @@ class Stream(Construction):
                     "d": width,
                     "d_floor": int(math.ceil(d_floor)),
                     "pools": pools,
-                    "fan_in": fans,
+                    "mean_on_bits": fans,
                     "on_bits": [float(x) for x in on_bits],
                     "neurons": int(neurons),
                 }
