@@ -305,12 +305,15 @@ class Stream(Construction):
                     feasible = False
                     break
                 floor = max(float(MIN_POOL_UNITS * ell), own[i] / cover)
+                if floor > d:
+                    feasible = False  # the level's codes would crowd the whole stream
+                    break
                 # Fan-in: a unit hosting parts of this pool reads ell^2 bits per operand read
                 # / pool; reads of level-j codes land in pool j's bits, where level j's true
                 # codes are dense (plus the background of every code written so far).
                 background = on_bits[i] / d
                 load = sum(
-                    k * (background + (own[j - 1] / pools[j - 1] if j and pools[j - 1] else 0.0))
+                    k * (background + (own[j - 1] / min(pools[j - 1], d) if j and pools[j - 1] else 0.0))
                     for j, k in enumerate(lv["reads_by_level"])
                 )
                 pool = floor
@@ -325,7 +328,7 @@ class Stream(Construction):
                 fans.append(f)
             if not feasible:
                 continue
-            width = int(math.ceil(max(d, max(pools, default=0))))
+            width = int(math.ceil(d))
             private = sum(lv["present_units"] + lv["detector_units"] for lv in levels)
             neurons = width + sum(pools) + private
             if best is None or neurons < best["neurons"]:
@@ -358,7 +361,7 @@ class Stream(Construction):
         ell, scale = int(plan["ell"]), float(self.width_scale)
         m, s = task.features, task.sparsity
         pools = [max(1, round(p * scale)) if p else 0 for p in plan["pools"]]
-        d = max(int(round(plan["d"] * scale)), max(pools, default=0), 2 * ell * s)
+        d = max(int(round(plan["d"] * scale)), 2 * ell * s)
         # Every node's code: (n_nodes, d) rows, filled level by level.
         code_rows: list[sparse.csr_array] = [random_sets(m, d, ell, rng)]
         row_of = np.full(task.n_nodes, -1, dtype=np.int64)
@@ -383,19 +386,16 @@ class Stream(Construction):
                     pool_layer, units, stats = threshold_stage(
                         parts, stream_code, pool_w, ell, self.heavy_share, rng, mix=True
                     )
-                    if units.shape[1] > d and ell * len(parts) <= d:
-                        pool_layer, units, stats = _private_stage(parts, stream_code, ell)
                 p = units.shape[1]
-                if p > d:
-                    raise SuperposeError(
-                        f"level {lv['level']}: the pool needs {p} units, more than the stream's "
-                        f"{d} bits it writes into; raise stream_width"
-                    )
-                sigma = rng.permutation(d)[:p]
+                # sigma: an injection of the pool into the stream; a pool wider than the
+                # stream wraps around (a few codes then lose a bit to a collision).
+                sigma = np.concatenate([rng.permutation(d) for _ in range(-(-p // d))])[:p]
                 pool_codes = sparse.csr_array(
                     (np.ones(units.nnz, np.int8), sigma[units.indices], units.indptr),
                     shape=(len(pool_gates), d),
                 )
+                pool_codes.sum_duplicates()
+                pool_codes.data[:] = 1
                 pool_w_mat, pool_bias = pool_layer.weight, pool_layer.bias
             else:
                 p, sigma, stats = 0, np.zeros(0, np.int64), {}
