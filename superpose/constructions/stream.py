@@ -22,9 +22,10 @@ are written by the input code; block L computes the gates of level L and writes 
   unit per distinct operand (shared by all such gates of the block) and one detector per gate
   ("both present").
 * *write*: the stream is a clamped OR: ``stream' = step(stream + W h - 1)``. Pool unit u
-  writes one stream bit sigma(u) (sigma: an injection of the pool into the stream, random per
-  block), so a gate's code is sigma of its pool units. A private gate writes its own ``ell``
-  random bits with ``a_present + b_present - 2 both`` (xor) or ``a_present - both`` (andnot):
+  writes one stream bit sigma(u) (sigma: a random injection of the pool into the stream, per
+  block; a pool wider than the stream wraps around), so a gate's code is sigma of its pool
+  units. A private gate writes its own ``ell`` random bits with ``a_present + b_present - 2
+  both`` (xor) or ``a_present - both`` (andnot):
   0 or 1 on every input, never negative, so it cannot erase another code's bit.
 
 Why a clamped OR and not an additive stream: a stream bit is shared by several codes; added,
@@ -43,17 +44,28 @@ residual accounting -- neurons = d (the stream, once) + every block's hidden uni
 the plain layer count of :meth:`~superpose.network.Network.counts` (which counts the stream
 once per layer).
 
-**Sizing** (same failure model as ``circuit``). ``a_L``: the bound on true gates of level L
-(:func:`superpose.levels.active_bounds`), plus ``stray(a_L)`` codes' worth of falsely firing
-units allowed per pool. After level L the stream holds at most
-``B_L = ell * (s + sum_{j<=L} (a_j + stray_j))`` on-bits. Decoding any node is wrong only if
-all its ell bits are on by chance: ``nodes * (B_D / d)^ell <= failure / 2`` gives d's floor.
-Pool L's units read a fraction f of the stream, with f the largest keeping
-``parts * P(Bin(B_{L-1}, f) >= ell)^ell <= failure / (2 D)`` (and the expected stray units
-within budget), so ``pool_L = ell^2 * operand_reads_L / (d ln(1/(1-f)))``: a wider stream makes
-every pool narrower. d is the best of a geometric grid above its floor (and above every pool:
-sigma is injective); ell the best of a grid. A level above ``max_active`` true gates is refused
-(naming the level and the numbers); so is a stream whose floor exceeds ``max_stream``.
+**Sizing** (the failure model of ``circuit``, adapted to where bits lie). ``a_L``: the bound
+on true gates of level L (:func:`superpose.levels.active_bounds`), plus ``stray(a_L)`` codes'
+worth of falsely firing units allowed per pool; ``own_L = ell (a_L + stray_L)`` on-bits. The
+stream after level L holds at most ``B_L = ell s + sum_{j<=L} own_j`` on-bits, spread over d
+(the *background*), but level j's own codes are confined to its pool's bits (sigma), where
+they are dense: ``rho_j = own_j / pool_j + B / d``. With ``target = failure / (2 (D + 1))``:
+
+* inputs decode: ``m (B_D / d)^ell <= target`` gives d's floor; level L decodes:
+  ``parts_L rho_L^ell <= target`` gives pool L's floor;
+* fan-in: a pool unit reads ``ell^2 reads_L / pool_L`` operand bits (each part owns ell units
+  and reads ell bits per operand), those of level-j operands at density ``rho_j``, so its
+  expected on-bits are ``lambda = ell^2 sum_j reads_Lj rho_j / pool_L``; a unit fires falsely
+  with ``p = P(Poisson(lambda) >= ell)`` (ell more bits: what an AND part with one true
+  operand still needs), and ``parts_L p^ell <= target`` and ``pool_L p <= ell stray_L``
+  bound lambda, hence pool_L.
+
+A wider stream lowers the background, so every pool narrows: d is the best of a geometric grid
+above its floor, ell the best of a grid. Reads were first sized as if spread over the whole
+stream: at m = 20 000 (depth 4, every gate an output) that cascaded into thousands of false
+units on 2% of inputs; sized by region, the same task has no error on the sampled inputs. A
+level above ``max_active`` true gates is refused (naming the level and the numbers); so is a
+stream whose floor exceeds ``max_stream``, or one too full for any width of the grid.
 
 Example:
     >>> from superpose import Task, verify
@@ -313,7 +325,11 @@ class Stream(Construction):
                 # codes are dense (plus the background of every code written so far).
                 background = on_bits[i] / d
                 load = sum(
-                    k * (background + (own[j - 1] / min(pools[j - 1], d) if j and pools[j - 1] else 0.0))
+                    k
+                    * (
+                        background
+                        + (own[j - 1] / min(pools[j - 1], d) if j and pools[j - 1] else 0.0)
+                    )
                     for j, k in enumerate(lv["reads_by_level"])
                 )
                 pool = floor
