@@ -61,7 +61,14 @@ def _check(net: Any, samples: int, seed: int) -> dict[str, Any]:
 
 
 def run(
-    features: int, depth: int, sparsity: int, samples: int, seed: int, ops: tuple[str, ...]
+    features: int,
+    depth: int,
+    sparsity: int,
+    samples: int,
+    seed: int,
+    ops: tuple[str, ...],
+    regions: str = "shared",
+    names: tuple[str, ...] = ("stream", "circuit"),
 ) -> dict[str, Any]:
     from superpose import families
     from superpose.constructions import build
@@ -77,9 +84,10 @@ def run(
         "ops": task.op_counts(),
         "m_plus_gates": features + task.n_gates,
     }
-    for name in ("stream", "circuit"):
+    for name in names:
         t0, load = time.perf_counter(), _load()
-        net = build(task, name, seed=seed)
+        params = {"regions": regions} if name == "stream" else {}
+        net = build(task, name, seed=seed, **params)
         entry: dict[str, Any] = {
             "build_seconds": round(time.perf_counter() - t0, 2),
             "build_load": load,
@@ -90,6 +98,8 @@ def run(
                 "neurons": res["neurons"],
                 "stream_width": res["stream_width"],
                 "stream_floor": net.extras["stream_floor"],
+                "regions": net.extras["regions"],
+                "region_widths": net.extras["region_widths"],
                 "ell": net.extras["ell"],
                 "active_bounds": net.extras["active_bounds"],
                 "blocks": [
@@ -126,7 +136,13 @@ def table(rows: list[dict[str, Any]]) -> str:
     )
     lines = []
     for r in rows:
-        st, ci = r["stream"], r["circuit"]
+        st = r["stream"]
+        ci = r.get("circuit", {"neurons": 0, "build_seconds": 0.0, "random": None})
+        if ci["random"] is None:
+            ci = {
+                **ci,
+                **{m: {"inputs_with_error": "-", "inputs": "-"} for m in ("random", "targeted")},
+            }
         hidden = st["neurons"] - st["stream_width"]
         lines.append(
             f"| {r['features']:,} | {r['gates']:,} | {r['m_plus_gates']:,} "
@@ -145,13 +161,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ops", default="and,or,xor", help="comma-separated gate ops")
+    p.add_argument("--regions", default="shared", help="stream regions: shared or disjoint")
+    p.add_argument("--skip-circuit", action="store_true", help="build the stream network only")
     p.add_argument("--name", default="circuits_stream", help="JSON file name (no suffix)")
     args = p.parse_args(argv)
     rows = []
     for m in [int(x) for x in args.features.split(",")]:
         print(f"m = {m:,}", flush=True)
         ops = tuple(args.ops.split(","))
-        rows.append(run(m, args.depth, args.sparsity, args.samples, args.seed, ops))
+        names = ("stream",) if args.skip_circuit else ("stream", "circuit")
+        rows.append(
+            run(m, args.depth, args.sparsity, args.samples, args.seed, ops, args.regions, names)
+        )
     print(table(rows))
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{args.name}.json"

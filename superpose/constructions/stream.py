@@ -102,6 +102,9 @@ from superpose.task import OP_CODE, OPS, Task, n_sparse_inputs
 
 D_GRID = 24
 """Stream widths tried per code length (geometric, from the floor up to 16 x the floor)."""
+REGIONS = ("auto", "shared", "disjoint")
+"""Where each level's codes live in the stream: spread over all of it (``shared``), in a region
+of their own (``disjoint``), or whichever plan needs fewer neurons (``auto``)."""
 MIN_POOL_UNITS = 6
 """A pool has at least this many times ell units (threshold_stage's own minimum)."""
 
@@ -126,6 +129,24 @@ def _mean_on_bits(parts: int, ell: int, target: float, cap: float) -> float:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if ok(mid) else (lo, mid)
     return lo
+
+
+def _region_density(lv: dict[str, Any], own: float, ell: int, pool: int, region: float) -> float:
+    """On-bits per bit of a level's region that a reader of one of its codes sees besides that
+    code (which is either fully on or irrelevant). A private pool has no stray units: a falsely
+    firing private part is a wrong gate, already in the failure target."""
+    if pool >= ell * lv["pool_parts"]:
+        own = ell * lv["active"]
+    return max(0.0, own - ell) / max(region, 1.0)
+
+
+def _private_ok(parts: int, ell: int, target: float, reads: float, load: float) -> bool:
+    """Whether private pool units (each part alone on its ell units, which then fire
+    together) stay within ``target``: a part reading ``reads`` operand codes at mean density
+    ``load / reads`` sees ``ell * load / parts`` on-bits on average and fires falsely when
+    ell of them are on."""
+    lam = ell * load / max(parts, 1)
+    return parts * float(special.gammainc(ell, lam)) <= target
 
 
 def _check_ops(task: Task) -> None:
@@ -178,6 +199,7 @@ class Stream(Construction):
         ell: int | None = None,
         stream_width: int | None = None,
         max_stream: int = 10_000_000,
+        regions: str = "shared",
         bound_method: str = "auto",
         max_candidates: int = DEFAULT_MAX_CANDIDATES,
     ) -> None:
@@ -191,6 +213,8 @@ class Stream(Construction):
             raise SuperposeError(f"stream_width must be a positive integer, got {stream_width!r}")
         if failure is not None and not 0 < failure < 1:
             raise SuperposeError(f"failure must be in (0, 1), got {failure!r}")
+        if regions not in REGIONS:
+            raise SuperposeError(f"regions must be one of {', '.join(REGIONS)}, got {regions!r}")
         if not width_scale > 0:
             raise SuperposeError(f"width_scale must be > 0, got {width_scale!r}")
         self.max_active = max_active
@@ -200,6 +224,7 @@ class Stream(Construction):
         self.ell = ell
         self.stream_width = stream_width
         self.max_stream = max_stream
+        self.regions = regions
         self.bound_method = bound_method
         self.max_candidates = max_candidates
 
@@ -265,14 +290,21 @@ class Stream(Construction):
         failure = self._failure(task)
         grid = [self.ell] if self.ell else list(ELL_GRID)
         best, refused = None, None
+        modes = ("shared", "disjoint") if self.regions == "auto" else (self.regions,)
+        if self.stream_width is not None:
+            modes = ("shared",)
         for ell in grid:
-            try:
-                cand = self._widths(task, levels, ell, failure)
-            except SuperposeError as exc:
-                refused = exc
-                continue
-            if best is None or cand["neurons"] < best["neurons"]:
-                best = cand
+            for mode in modes:
+                try:
+                    if mode == "shared":
+                        cand = self._widths(task, levels, ell, failure)
+                    else:
+                        cand = self._disjoint_widths(task, levels, ell, failure)
+                except SuperposeError as exc:
+                    refused = exc
+                    continue
+                if best is None or cand["neurons"] < best["neurons"]:
+                    best = cand
         if best is None:
             assert refused is not None
             raise refused
@@ -304,11 +336,13 @@ class Stream(Construction):
         best: dict[str, Any] | None = None
         for d in d_grid:
             pools, fans, feasible = [], [], True
+            region_density: list[float] = []
             for i, lv in enumerate(levels):
                 n = lv["pool_parts"]
                 if n == 0:
                     pools.append(0)
                     fans.append(0.0)
+                    region_density.append(0.0)
                     continue
                 # Decoding: a level's codes live on its pool's bits (sigma), where its own
                 # true codes are dense and every other code adds total / d.
@@ -325,11 +359,7 @@ class Stream(Construction):
                 # codes are dense (plus the background of every code written so far).
                 background = on_bits[i] / d
                 load = sum(
-                    k
-                    * (
-                        background
-                        + (own[j - 1] / min(pools[j - 1], d) if j and pools[j - 1] else 0.0)
-                    )
+                    k * (background + (region_density[j - 1] if j else 0.0))
                     for j, k in enumerate(lv["reads_by_level"])
                 )
                 pool = floor
@@ -342,6 +372,7 @@ class Stream(Construction):
                 # A pool at least as wide as ell private units per part is built that way.
                 pools.append(int(math.ceil(min(pool, ell * n))))
                 fans.append(f)
+                region_density.append(own[i] / min(pools[-1], d))
             if not feasible:
                 continue
             width = int(math.ceil(d))
@@ -349,6 +380,7 @@ class Stream(Construction):
             neurons = width + sum(pools) + private
             if best is None or neurons < best["neurons"]:
                 best = {
+                    "mode": "shared",
                     "ell": ell,
                     "d": width,
                     "d_floor": int(math.ceil(d_floor)),
@@ -365,6 +397,63 @@ class Stream(Construction):
             )
         return best
 
+    def _disjoint_widths(
+        self, task: Task, levels: list[dict[str, Any]], ell: int, failure: float
+    ) -> dict[str, Any]:
+        """Widths when every level writes into a region of the stream of its own (and the
+        inputs into theirs): no background from other levels, at the price of a stream as
+        wide as all regions together."""
+        s, m = task.sparsity, task.features
+        depth = max(len(levels), 1)
+        target = failure / (2 * (depth + 1))
+        own = [ell * (lv["active"] + stray(lv["active"])) if lv["active"] else 0.0 for lv in levels]
+        # The input region holds the s input codes only (written exactly, no strays).
+        r0 = max(2.0 * ell * s, ell * s / (target / m) ** (1.0 / ell))
+        regions, pools, lams = [], [], []
+        density = [ell * s / r0]
+        for i, lv in enumerate(levels):
+            n_all = len(lv["gates"])
+            floor = max(float(ell), own[i] / (target / max(n_all, 1)) ** (1.0 / ell))
+            n = lv["pool_parts"]
+            pool, lam = 0.0, 0.0
+            if n:
+                load = sum(k * density[j] for j, k in enumerate(lv["reads_by_level"]))
+                pool = float(MIN_POOL_UNITS * ell)
+                for _ in range(3):
+                    cap = min(1.0, stray(lv["active"]) * ell / max(pool, 1.0))
+                    lam = _mean_on_bits(n, ell, target, cap)
+                    pool = max(float(MIN_POOL_UNITS * ell), ell * ell * load / lam)
+                if pool >= ell * n and not _private_ok(n, ell, target, lv["pool_reads"], load):
+                    raise SuperposeError(
+                        f"level {lv['level']}: its operands' regions are too dense for private "
+                        f"units at ell={ell}"
+                    )
+                pool = min(pool, ell * n)
+            region = max(pool, floor)
+            regions.append(int(math.ceil(region)))
+            pools.append(int(math.ceil(pool)))
+            lams.append(lam)
+            density.append(_region_density(lv, own[i], ell, pools[-1], region))
+        d = int(math.ceil(r0)) + sum(regions)
+        if d > self.max_stream:
+            raise SuperposeError(
+                f"the stream would be too full to read: its regions need {d:,} neurons "
+                f"(ell={ell}), above max_stream={self.max_stream:,}"
+            )
+        private = sum(lv["present_units"] + lv["detector_units"] for lv in levels)
+        return {
+            "mode": "disjoint",
+            "ell": ell,
+            "d": d,
+            "d_floor": d,
+            "input_region": int(math.ceil(r0)),
+            "regions": regions,
+            "pools": pools,
+            "mean_on_bits": lams,
+            "on_bits": [float(x) for x in np.cumsum([ell * float(s), *own])],
+            "neurons": int(d + sum(pools) + private),
+        }
+
     def plan_neurons(self, task: Task) -> tuple[int, bool] | None:
         """Planned residual neurons (stream once + hidden units) at the automatic widths."""
         if self.ell is not None or self.stream_width is not None:
@@ -377,16 +466,29 @@ class Stream(Construction):
         ell, scale = int(plan["ell"]), float(self.width_scale)
         m, s = task.features, task.sparsity
         pools = [max(1, round(p * scale)) if p else 0 for p in plan["pools"]]
-        d = max(int(round(plan["d"] * scale)), 2 * ell * s)
+        disjoint = plan["mode"] == "disjoint"
+        if disjoint:
+            r0 = max(int(round(plan["input_region"] * scale)), 2 * ell * s)
+            regions = [
+                max(round(r * scale), p, ell) for r, p in zip(plan["regions"], pools, strict=True)
+            ]
+            offsets = list(np.cumsum([r0, *regions])[:-1])
+            d = r0 + sum(regions)
+        else:
+            r0 = d = max(int(round(plan["d"] * scale)), 2 * ell * s)
+            regions, offsets = [d] * len(pools), [0] * len(pools)
         # Every node's code: (n_nodes, d) rows, filled level by level.
-        code_rows: list[sparse.csr_array] = [random_sets(m, d, ell, rng)]
+        first = random_sets(m, r0, ell, rng)
+        code_rows: list[sparse.csr_array] = [
+            sparse.csr_array((first.data, first.indices, first.indptr), shape=(m, d))
+        ]
         row_of = np.full(task.n_nodes, -1, dtype=np.int64)
         row_of[:m] = np.arange(m)
         n_rows = m
         layers: list[Layer] = []
         blocks: list[dict[str, Any]] = []
         eye = sparse.eye_array(d, dtype=np.float32, format="csr")
-        for lv, pool_w in zip(plan["levels"], pools, strict=True):
+        for lv, pool_w, region, off in zip(plan["levels"], pools, regions, offsets, strict=True):
             gates = lv["gates"]
             if len(gates) == 0:
                 continue
@@ -402,10 +504,25 @@ class Stream(Construction):
                     pool_layer, units, stats = threshold_stage(
                         parts, stream_code, pool_w, ell, self.heavy_share, rng, mix=True
                     )
+                    if units.shape[1] >= ell * len(parts):
+                        if disjoint:
+                            raise SuperposeError(
+                                f"level {lv['level']}: the pool's blocks need {units.shape[1]} "
+                                f"units, no fewer than private ones ({ell * len(parts)}), which "
+                                "the region plan did not size for -- use regions='shared'"
+                            )
+                        # Its blocks' minimum sizes made it wider than private units.
+                        pool_layer, units, stats = _private_stage(parts, stream_code, ell)
                 p = units.shape[1]
+                if disjoint and p > region:
+                    raise SuperposeError(
+                        f"level {lv['level']}: the pool has {p} units, more than its region of "
+                        f"{region} stream bits -- use regions='shared'"
+                    )
                 # sigma: an injection of the pool into the stream; a pool wider than the
                 # stream wraps around (a few codes then lose a bit to a collision).
-                sigma = np.concatenate([rng.permutation(d) for _ in range(-(-p // d))])[:p]
+                perms = [rng.permutation(region) for _ in range(-(-p // region))]
+                sigma = off + np.concatenate(perms)[:p]
                 pool_codes = sparse.csr_array(
                     (np.ones(units.nnz, np.int8), sigma[units.indices], units.indptr),
                     shape=(len(pool_gates), d),
@@ -430,7 +547,10 @@ class Stream(Construction):
                 read_sets(stream_code, g_of, row_of[operand], len(priv)), dtype=np.float32
             )
             det_b = -np.diff(det_w.indptr).astype(np.float32)
-            priv_codes = random_sets(len(priv), d, ell, rng)
+            pc0 = random_sets(len(priv), region, ell, rng)
+            priv_codes = sparse.csr_array(
+                (pc0.data, pc0.indices + off, pc0.indptr), shape=(len(priv), d)
+            )
             n_pres, n_det = len(present), len(priv)
             hidden = p + n_pres + n_det
             read = Layer(
@@ -498,6 +618,8 @@ class Stream(Construction):
             "residual": residual,
             "ell": ell,
             "stream_floor": int(plan["d_floor"]),
+            "regions": plan["mode"],
+            "region_widths": [int(r0)] + [int(r) for r in regions] if disjoint else [],
             "planned_neurons": int(plan["neurons"]),
             "planned_stream_on_bits": [float(x) for x in plan["on_bits"]],
             "active_bounds": [int(s)] + [int(lv["active"]) for lv in plan["levels"]],
