@@ -44,6 +44,19 @@ def test_every_gate_exact_on_every_sparse_input(ops, depth):
     assert len(net.layers) == 2 * depth  # one read and one write layer per block
 
 
+@pytest.mark.parametrize("ops", ["and", "mixed"])
+def test_disjoint_regions_pass_the_checked_build(ops):
+    # Opt-in layout: the raw plan is not trusted on small tasks (it can refuse, or be wrong:
+    # 37 of 821 inputs on the mixed task at width_scale 1); the checked build grows it.
+    import superpose
+
+    task = families.layered_circuit(40, 30, 3, np.random.default_rng(7), ops=OPS[ops], sparsity=2)
+    net = superpose.build(task, "stream", seed=1, regions="disjoint", fallback=False)
+    assert net.construction == "stream" and net.extras["regions"] == "disjoint"
+    assert sum(net.extras["region_widths"]) == net.extras["residual"]["stream_width"]
+    assert _exhaustive_errors(net, task) == 0
+
+
 def test_k_input_gates_and_inputs_as_outputs():
     task = Task.from_gates(
         9,
@@ -154,6 +167,7 @@ def test_residual_counts_refuse_other_networks():
         ({"stream_width": 0}, "stream_width must be a positive integer"),
         ({"failure": 2.0}, "failure must be in"),
         ({"max_active": 0}, "max_active must be a positive integer"),
+        ({"regions": "mine"}, "regions must be one of auto, shared, disjoint"),
     ],
 )
 def test_bad_parameters(params, message):
