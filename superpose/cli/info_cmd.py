@@ -102,7 +102,7 @@ def info_command(
             f"tightness.{key}", f"{value:.3g}" if isinstance(value, float) else str(value)
         )
     for key, value in info["extras"].items():
-        if key in ("stages", "check"):
+        if key in ("stages", "check", "residual"):
             continue
         table.add_row(f"extras.{key}", str(value)[:200])
     mech = info.get("mechanisms")
@@ -121,6 +121,26 @@ def info_command(
     stages = info["extras"].get("stages")
     if stages:
         console.print(stages_table(stages, info["layer_widths"][0]))
+    residual = info["extras"].get("residual")
+    if isinstance(residual, dict) and residual.get("blocks"):
+        console.print(residual_table(residual))
+
+
+def residual_table(residual: dict[str, Any]) -> Table:
+    """A ``stream`` network as the residual network it is: the stream counted once, then
+    each block's hidden units (the identity rows of the skip connection cost no neuron)."""
+    table = Table(
+        title=(
+            f"residual stream: d = {residual['stream_width']:,}; neurons = d + hidden = "
+            f"{residual['neurons']:,}; non-zero parameters {residual['nonzero_parameters']:,}"
+        )
+    )
+    cols = ("level", "gates", "active_bound", "pool_units", "present_units", "detector_units")
+    for title in (*cols, "hidden_units"):
+        table.add_column(title.replace("_", " "), justify="right")
+    for b in residual["blocks"]:
+        table.add_row(*(f"{b[k]:,}" for k in (*cols, "hidden_units")))
+    return table
 
 
 def stages_table(stages: list[dict[str, Any]], input_width: int) -> Table:

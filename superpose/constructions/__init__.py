@@ -10,6 +10,7 @@ import numpy as np
 from superpose.constructions.base import Construction
 from superpose.constructions.circuit import Circuit
 from superpose.constructions.naive import Naive
+from superpose.constructions.stream import Stream
 from superpose.constructions.superposed import Superposed, Superposed3
 from superpose.errors import SuperposeError
 from superpose.network import Network
@@ -17,7 +18,7 @@ from superpose.seeds import Seeds
 from superpose.task import Task
 
 CONSTRUCTIONS: dict[str, type[Construction]] = {
-    c.name: c for c in (Superposed, Superposed3, Naive, Circuit)
+    c.name: c for c in (Superposed, Superposed3, Naive, Circuit, Stream)
 }
 DEFAULT_CONSTRUCTION = "superposed"
 

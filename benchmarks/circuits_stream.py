@@ -1,0 +1,185 @@
+"""Residual stream vs MLP chain on deep circuits (issue 13): ``stream`` beside ``circuit``.
+
+Task: a random layered circuit (``families.layered_circuit``) of depth 4 with m inputs and
+m / 2 gates per level (and / or / xor mix, 20% of the non-first operands read the inputs,
+**every gate an output**), s = 2. For each m, both constructions are built raw (one attempt
+at their automatic widths, no check-and-grow, no fallback) from the same task and seed, then
+``--samples`` random + ``--samples`` targeted inputs go through the verifier.
+
+Neurons: ``stream`` is counted as a residual network -- the stream once (d) plus every block's
+hidden units (the identity rows of the residual connection count their parameters, no
+neurons); ``circuit`` as the MLP chain it is (every layer's units); the explicit network needs
+m + gates.
+
+Usage::
+
+    python benchmarks/circuits_stream.py                 # m = 2 000 and 20 000
+    python benchmarks/circuits_stream.py --features 2000 --samples 500   # quick
+    python benchmarks/circuits_stream.py --features 20000 --ops and,or --name circuits_stream_and_or
+
+Prints a Markdown table and writes JSON to ``benchmarks/out/circuits_stream.json``. Every
+timing is printed with the 1-minute load average (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _check(net: Any, samples: int, seed: int) -> dict[str, Any]:
+    from superpose import verify
+
+    out: dict[str, Any] = {}
+    for mode in ("random", "targeted"):
+        t0, load = time.perf_counter(), _load()
+        rep = verify(net, mode, samples, np.random.default_rng(seed + 100))
+        out[mode] = {
+            "inputs": rep.inputs_checked,
+            "inputs_with_error": rep.inputs_with_error,
+            "false_positives": rep.false_positives,
+            "false_negatives": rep.false_negatives,
+            "seconds": round(time.perf_counter() - t0, 2),
+            "load": load,
+        }
+    return out
+
+
+def run(
+    features: int,
+    depth: int,
+    sparsity: int,
+    samples: int,
+    seed: int,
+    ops: tuple[str, ...],
+    regions: str = "shared",
+    names: tuple[str, ...] = ("stream", "circuit"),
+) -> dict[str, Any]:
+    from superpose import families
+    from superpose.constructions import build
+
+    task = families.layered_circuit(
+        features, features // 2, depth, np.random.default_rng(seed), sparsity=sparsity, ops=ops
+    )
+    row: dict[str, Any] = {
+        "features": features,
+        "gates": task.n_gates,
+        "depth": task.depth,
+        "sparsity": sparsity,
+        "ops": task.op_counts(),
+        "m_plus_gates": features + task.n_gates,
+    }
+    for name in names:
+        t0, load = time.perf_counter(), _load()
+        params = {"regions": regions} if name == "stream" else {}
+        net = build(task, name, seed=seed, **params)
+        entry: dict[str, Any] = {
+            "build_seconds": round(time.perf_counter() - t0, 2),
+            "build_load": load,
+        }
+        if name == "stream":
+            res = net.extras["residual"]
+            entry |= {
+                "neurons": res["neurons"],
+                "stream_width": res["stream_width"],
+                "stream_floor": net.extras["stream_floor"],
+                "regions": net.extras["regions"],
+                "region_widths": net.extras["region_widths"],
+                "ell": net.extras["ell"],
+                "active_bounds": net.extras["active_bounds"],
+                "blocks": [
+                    {k: b[k] for k in ("level", "pool_units", "present_units", "detector_units")}
+                    for b in res["blocks"]
+                ],
+                "nonzero_parameters": res["nonzero_parameters"],
+                "layered_neurons": net.counts()["neurons"],
+            }
+        else:
+            c = net.counts()
+            entry |= {
+                "neurons": c["neurons"],
+                "layer_widths": c["layer_widths"],
+                "nonzero_parameters": c["nonzero_parameters"],
+            }
+        entry |= _check(net, samples, seed)
+        row[name] = entry
+        print(f"  {name}: {entry['neurons']:,} neurons", flush=True)
+    return row
+
+
+def _errors(entry: dict[str, Any]) -> str:
+    return " + ".join(
+        f"{entry[m]['inputs_with_error']}/{entry[m]['inputs']}" for m in ("random", "targeted")
+    )
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| m | gates | m + gates | stream neurons (d + hidden) | stream errors "
+        "(random + targeted) | circuit neurons | circuit errors | build s stream / circuit "
+        "(load) |\n|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for r in rows:
+        st = r["stream"]
+        ci = r.get("circuit", {"neurons": 0, "build_seconds": 0.0, "random": None})
+        if ci["random"] is None:
+            ci = {
+                **ci,
+                **{m: {"inputs_with_error": "-", "inputs": "-"} for m in ("random", "targeted")},
+            }
+        hidden = st["neurons"] - st["stream_width"]
+        lines.append(
+            f"| {r['features']:,} | {r['gates']:,} | {r['m_plus_gates']:,} "
+            f"| {st['neurons']:,} ({st['stream_width']:,} + {hidden:,}) | {_errors(st)} "
+            f"| {ci['neurons']:,} | {_errors(ci)} "
+            f"| {st['build_seconds']:.0f} / {ci['build_seconds']:.0f} ({st['build_load']}) |"
+        )
+    return head + "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--features", default="2000,20000", help="comma-separated m values")
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--sparsity", type=int, default=2)
+    p.add_argument("--samples", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ops", default="and,or,xor", help="comma-separated gate ops")
+    p.add_argument("--regions", default="shared", help="stream regions: shared or disjoint")
+    p.add_argument("--skip-circuit", action="store_true", help="build the stream network only")
+    p.add_argument("--name", default="circuits_stream", help="JSON file name (no suffix)")
+    args = p.parse_args(argv)
+    rows = []
+    for m in [int(x) for x in args.features.split(",")]:
+        print(f"m = {m:,}", flush=True)
+        ops = tuple(args.ops.split(","))
+        names = ("stream",) if args.skip_circuit else ("stream", "circuit")
+        rows.append(
+            run(m, args.depth, args.sparsity, args.samples, args.seed, ops, args.regions, names)
+        )
+    print(table(rows))
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{args.name}.json"
+    path.write_text(json.dumps({"rows": rows, "argv": vars(args)}, indent=1))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

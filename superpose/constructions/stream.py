@@ -1,0 +1,658 @@
+"""The ``stream`` construction *(ours)*: a deep task computed in a residual stream.
+
+**Why.** The ``circuit`` construction is an MLP chain: level L's layer can only read level
+L-1's layer, so every node read later (or an output) is copied unit by unit through every
+layer in between, and a task with every gate an output pays for all of them. A residual
+network has no such cost: every block reads the *stream* and writes back into it, and what was
+written stays readable by every later block and at the output. Interpretability work on
+superposition studies exactly this shape (a residual stream with features in superposition),
+so it is also the ground truth such methods ask for.
+
+**The stream.** One vector of d step neurons holds a Bloom code of every node: each input
+feature and each computed gate owns ``ell`` of its d bits (codes overlap at random). Inputs
+are written by the input code; block L computes the gates of level L and writes their codes.
+
+**Block L** (one hidden layer, like a transformer MLP block):
+
+* *read*: threshold units reading the stream. A shared pool (:func:`~superpose.constructions
+  .superposed.threshold_stage`, mixed thresholds, heavy-feature channels) computes the and / or
+  / copy gates (and every xor / andnot whose operands can never be true together on an
+  s-sparse input: an or / copy there); each gate owns ``ell`` of the pool's units. A xor or
+  andnot gate whose operands can meet gets exact private units instead: one "operand present"
+  unit per distinct operand (shared by all such gates of the block) and one detector per gate
+  ("both present").
+* *write*: the stream is a clamped OR: ``stream' = step(stream + W h - 1)``. Pool unit u
+  writes one stream bit sigma(u) (sigma: a random injection of the pool into the stream, per
+  block; a pool wider than the stream wraps around), so a gate's code is sigma of its pool
+  units. A private gate writes its own ``ell`` random bits with ``a_present + b_present - 2
+  both`` (xor) or ``a_present - both`` (andnot):
+  0 or 1 on every input, never negative, so it cannot erase another code's bit.
+
+Why a clamped OR and not an additive stream: a stream bit is shared by several codes; added,
+a bit's value counts how many of them are on and the readers' thresholds (which count on-bits
+of the codes they read) would have to be raised by the worst-case pile-up, or fire on it.
+Clamped, every bit is 0/1 and a reader sees exactly what a fresh layer of the same codes would
+show: the failure model of the MLP chain carries over unchanged. The clamp costs nothing in
+the residual accounting (it is the stream's own activation).
+
+**Faithful to the network.** A block is two plain step layers of the :class:`~superpose.
+network.Network`: ``[stream copy (identity, threshold 1); hidden units]`` and then the write
+``stream' = step(I stream + W h - 1)``. ``predict``, the exact evaluation, save / load and the
+ReLU / torch exports therefore run it unchanged. The identity rows are the residual
+connection: they count their parameters but no neurons. ``extras["residual"]`` holds the
+residual accounting -- neurons = d (the stream, once) + every block's hidden units -- next to
+the plain layer count of :meth:`~superpose.network.Network.counts` (which counts the stream
+once per layer).
+
+**Sizing** (the failure model of ``circuit``, adapted to where bits lie). ``a_L``: the bound
+on true gates of level L (:func:`superpose.levels.active_bounds`), plus ``stray(a_L)`` codes'
+worth of falsely firing units allowed per pool; ``own_L = ell (a_L + stray_L)`` on-bits. The
+stream after level L holds at most ``B_L = ell s + sum_{j<=L} own_j`` on-bits, spread over d
+(the *background*), but level j's own codes are confined to its pool's bits (sigma), where
+they are dense: ``rho_j = own_j / pool_j + B / d``. With ``target = failure / (2 (D + 1))``:
+
+* inputs decode: ``m (B_D / d)^ell <= target`` gives d's floor; level L decodes:
+  ``parts_L rho_L^ell <= target`` gives pool L's floor;
+* fan-in: a pool unit reads ``ell^2 reads_L / pool_L`` operand bits (each part owns ell units
+  and reads ell bits per operand), those of level-j operands at density ``rho_j``, so its
+  expected on-bits are ``lambda = ell^2 sum_j reads_Lj rho_j / pool_L``; a unit fires falsely
+  with ``p = P(Poisson(lambda) >= ell)`` (ell more bits: what an AND part with one true
+  operand still needs), and ``parts_L p^ell <= target`` and ``pool_L p <= ell stray_L``
+  bound lambda, hence pool_L.
+
+A wider stream lowers the background, so every pool narrows: d is the best of a geometric grid
+above its floor, ell the best of a grid. Reads were first sized as if spread over the whole
+stream: at m = 20 000 (depth 4, every gate an output) that cascaded into thousands of false
+units on 2% of inputs; sized by region, the same task has no error on the sampled inputs. A
+level above ``max_active`` true gates is refused (naming the level and the numbers); so is a
+stream whose floor exceeds ``max_stream``, or one too full for any width of the grid.
+
+Example:
+    >>> from superpose import Task, verify
+    >>> from superpose.constructions import build
+    >>> t = Task.from_gates(6, 2, [("and", [0, 1]), ("or", [6, 2]), ("xor", [7, 3])])
+    >>> net = build(t, "stream")
+    >>> verify(net, "exhaustive").inputs_with_error
+    0
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import sparse, special
+
+from superpose.codes import BloomCode, random_sets
+from superpose.constructions._bloom import operand_matrix, read_sets
+from superpose.constructions.base import Construction
+from superpose.constructions.circuit import (
+    CERTIFIABLE,
+    CIRCUIT_FAILURE,
+    ELL_GRID,
+    _private_stage,
+    stray,
+)
+from superpose.constructions.superposed import Parts, threshold_stage
+from superpose.errors import SuperposeError
+from superpose.levels import DEFAULT_MAX_CANDIDATES, active_bounds, layout, operands_meet
+from superpose.network import Layer, Network
+from superpose.task import OP_CODE, OPS, Task, n_sparse_inputs
+
+D_GRID = 24
+"""Stream widths tried per code length (geometric, from the floor up to 16 x the floor)."""
+REGIONS = ("auto", "shared", "disjoint")
+"""Where each level's codes live in the stream: spread over all of it (``shared``, the default),
+in a region of their own (``disjoint``: no background from other levels, a stream as wide as
+all regions; planned 6-9% fewer neurons at m = 20 000, measured 85 788 vs 91 298 with no error
+on 2 000 + 2 000 inputs, but its plan is not yet trusted on small tasks -- 37 wrong inputs of
+821 on a 40-input depth-3 mix -- so use it through the checked build), or whichever plan
+needs fewer neurons (``auto``, same caveat)."""
+MIN_POOL_UNITS = 6
+"""A pool has at least this many times ell units (threshold_stage's own minimum)."""
+
+
+def _mean_on_bits(parts: int, ell: int, target: float, cap: float) -> float:
+    """Largest mean number of on-bits in a unit's read set (Poisson) such that a unit fires
+    falsely (``>= ell`` on-bits) with probability p <= ``cap`` and ``parts * p^ell <= target``.
+
+    Example:
+        >>> 0.1 < _mean_on_bits(10_000, 6, 1e-6, 0.01) < 2.0
+        True
+    """
+
+    def ok(lam: float) -> bool:
+        p = float(special.gammainc(ell, lam))  # P(Poisson(lam) >= ell)
+        return p <= cap and parts * p**ell <= target
+
+    lo, hi = 1e-9, float(ell)
+    if not ok(lo):
+        return lo
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def _region_density(lv: dict[str, Any], own: float, ell: int, pool: int, region: float) -> float:
+    """On-bits per bit of a level's region that a reader of one of its codes sees besides that
+    code (which is either fully on or irrelevant). A private pool has no stray units: a falsely
+    firing private part is a wrong gate, already in the failure target."""
+    if pool >= ell * lv["pool_parts"]:
+        own = ell * lv["active"]
+    return max(0.0, own - ell) / max(region, 1.0)
+
+
+def _private_ok(parts: int, ell: int, target: float, reads: float, load: float) -> bool:
+    """Whether private pool units (each part alone on its ell units, which then fire
+    together) stay within ``target``: a part reading ``reads`` operand codes at mean density
+    ``load / reads`` sees ``ell * load / parts`` on-bits on average and fires falsely when
+    ell of them are on."""
+    lam = ell * load / max(parts, 1)
+    return parts * float(special.gammainc(ell, lam)) <= target
+
+
+def _check_ops(task: Task) -> None:
+    ops = task.ops
+    wide = np.isin(ops, [OP_CODE["xor"], OP_CODE["andnot"]]) & (task.arity != 2)
+    if wide.any():
+        g = int(np.flatnonzero(wide)[0])
+        raise SuperposeError(
+            f"gate {g}: {OPS[int(ops[g])]!r} with {int(task.arity[g])} inputs; the 'stream' "
+            "construction handles 2-input xor / andnot only -- use --construction circuit or naive"
+        )
+
+
+def _private_mask(task: Task, gates: np.ndarray, max_candidates: int) -> np.ndarray:
+    """Per gate: xor / andnot whose operands can be true together (needs private units)."""
+    inhibited = np.isin(task.ops[gates], [OP_CODE["xor"], OP_CODE["andnot"]])
+    mask = np.zeros(len(gates), dtype=bool)
+    if inhibited.any():
+        sel = gates[inhibited]
+        mask[inhibited] = operands_meet(task, sel, max_candidates=max_candidates)
+    return mask
+
+
+def _pool_parts(task: Task, gates: np.ndarray, row_of: np.ndarray) -> Parts:
+    """One threshold part per pool gate: and = all operands, or / copy / lone xor = any,
+    lone andnot = its first operand."""
+    ops = task.ops[gates]
+    gate_of, operand, pos = operand_matrix(task, gates)
+    keep = ~((ops[gate_of] == OP_CODE["andnot"]) & (pos == 1))
+    gate_of, operand = gate_of[keep], operand[keep]
+    rows = row_of[operand]
+    if (rows < 0).any():
+        raise SuperposeError("internal: an operand has no code in the stream")
+    need = np.where(ops == OP_CODE["and"], task.arity[gates], 1).astype(np.int64)
+    n = len(gates)
+    return Parts(np.arange(n), np.ones(n, np.int8), need, gate_of.astype(np.int64), rows)
+
+
+class Stream(Construction):
+    """Residual-stream network for deep tasks (module docstring)."""
+
+    name = "stream"
+
+    def __init__(
+        self,
+        max_active: int = 256,
+        failure: float | None = None,
+        heavy_share: float = 0.3,
+        width_scale: float = 1.0,
+        ell: int | None = None,
+        stream_width: int | None = None,
+        max_stream: int = 10_000_000,
+        regions: str = "shared",
+        bound_method: str = "auto",
+        max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    ) -> None:
+        if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1:
+            raise SuperposeError(f"max_active must be a positive integer, got {max_active!r}")
+        if ell is not None and (not isinstance(ell, int) or not 2 <= ell <= 32):
+            raise SuperposeError(f"ell must be an integer in 2..32, got {ell!r}")
+        if stream_width is not None and (
+            not isinstance(stream_width, int) or isinstance(stream_width, bool) or stream_width < 1
+        ):
+            raise SuperposeError(f"stream_width must be a positive integer, got {stream_width!r}")
+        if failure is not None and not 0 < failure < 1:
+            raise SuperposeError(f"failure must be in (0, 1), got {failure!r}")
+        if regions not in REGIONS:
+            raise SuperposeError(f"regions must be one of {', '.join(REGIONS)}, got {regions!r}")
+        if not width_scale > 0:
+            raise SuperposeError(f"width_scale must be > 0, got {width_scale!r}")
+        self.max_active = max_active
+        self.failure = failure
+        self.heavy_share = heavy_share
+        self.width_scale = width_scale
+        self.ell = ell
+        self.stream_width = stream_width
+        self.max_stream = max_stream
+        self.regions = regions
+        self.bound_method = bound_method
+        self.max_candidates = max_candidates
+
+    @classmethod
+    def supports(cls, task: Task) -> str | None:
+        """Why ``stream`` cannot build ``task`` (None when it can)."""
+        try:
+            _check_ops(task)
+        except SuperposeError as exc:
+            return str(exc)
+        return None
+
+    def _failure(self, task: Task) -> float:
+        """``failure`` if given, else CIRCUIT_FAILURE, lowered to 0.1 / inputs for tasks small
+        enough to be checked exhaustively (as ``circuit`` does)."""
+        if self.failure is not None:
+            return float(self.failure)
+        total = n_sparse_inputs(task.features, task.sparsity)
+        return min(CIRCUIT_FAILURE, 0.1 / total) if total <= CERTIFIABLE else CIRCUIT_FAILURE
+
+    # planning ---------------------------------------------------------------------------
+    def plan(self, task: Task) -> dict[str, Any]:
+        """Levels, bounds, private gates and the widths (d, pools) minimising the neurons."""
+        _check_ops(task)
+        s = task.sparsity
+        lay = layout(task)
+        bnd = active_bounds(
+            task, lay=lay, method=self.bound_method, max_candidates=self.max_candidates
+        )
+        for level, b in enumerate(bnd.level_bounds, start=1):
+            if b > self.max_active:
+                raise SuperposeError(
+                    f"level {level} cannot stay sparse: up to {b} of its "
+                    f"{len(lay.gates[level - 1])} gates can be true at once for {s}-sparse "
+                    f"inputs ({bnd.method} bound), above max_active={self.max_active} -- use "
+                    "--construction naive"
+                )
+        levels = []
+        for i, gates in enumerate(lay.gates):
+            private = _private_mask(task, gates, self.max_candidates)
+            pool_gates = gates[~private]
+            _, pool_ops, pool_pos = operand_matrix(task, pool_gates)
+            read = ~((task.ops[pool_gates][_] == OP_CODE["andnot"]) & (pool_pos == 1))
+            n_ops = int(read.sum())
+            # Operand reads per source level (0 = inputs): where a unit's read bits lie.
+            by_level = np.bincount(task.node_level[pool_ops[read]], minlength=i + 1)
+            priv = gates[private]
+            g_of, operand, pos = operand_matrix(task, priv)
+            positive = (task.ops[priv][g_of] == OP_CODE["xor"]) | (pos == 0)
+            levels.append(
+                {
+                    "level": i + 1,
+                    "gates": gates,
+                    "private": private,
+                    "pool_parts": int(len(pool_gates)),
+                    "pool_reads": n_ops,
+                    "reads_by_level": [int(x) for x in by_level[: i + 1]],
+                    "present_units": int(len(np.unique(operand[positive]))),
+                    "detector_units": int(len(priv)),
+                    "active": max(1, int(bnd.level_bounds[i])) if len(gates) else 0,
+                }
+            )
+        failure = self._failure(task)
+        grid = [self.ell] if self.ell else list(ELL_GRID)
+        best, refused = None, None
+        modes = ("shared", "disjoint") if self.regions == "auto" else (self.regions,)
+        if self.stream_width is not None:
+            modes = ("shared",)
+        for ell in grid:
+            for mode in modes:
+                try:
+                    if mode == "shared":
+                        cand = self._widths(task, levels, ell, failure)
+                    else:
+                        cand = self._disjoint_widths(task, levels, ell, failure)
+                except SuperposeError as exc:
+                    refused = exc
+                    continue
+                if best is None or cand["neurons"] < best["neurons"]:
+                    best = cand
+        if best is None:
+            assert refused is not None
+            raise refused
+        return {"layout": lay, "bounds": bnd, "levels": levels, "failure": failure, **best}
+
+    def _widths(
+        self, task: Task, levels: list[dict[str, Any]], ell: int, failure: float
+    ) -> dict[str, Any]:
+        """Stream width and pool widths for code length ``ell`` (module docstring)."""
+        s, m = task.sparsity, task.features
+        depth = max(len(levels), 1)
+        target = failure / (2 * (depth + 1))
+        own = [ell * (lv["active"] + stray(lv["active"])) if lv["active"] else 0.0 for lv in levels]
+        on_bits = list(np.cumsum([ell * float(s), *own]))
+        total = on_bits[-1]
+        # Inputs: their codes are spread over the whole stream.
+        d_floor = total / (target / m) ** (1.0 / ell)
+        d_floor = max(d_floor, 2.0 * ell * s, float(MIN_POOL_UNITS * ell))
+        if d_floor > self.max_stream:
+            raise SuperposeError(
+                f"the stream would be too full to read: {total:.0f} on-bits after level "
+                f"{len(levels)} need a stream of {d_floor:,.0f} neurons (ell={ell}), above "
+                f"max_stream={self.max_stream:,}"
+            )
+        if self.stream_width is not None:
+            d_grid = [float(self.stream_width)]
+        else:
+            d_grid = [d_floor * 16 ** (k / (D_GRID - 1)) for k in range(D_GRID)]
+        best: dict[str, Any] | None = None
+        for d in d_grid:
+            pools, fans, feasible = [], [], True
+            region_density: list[float] = []
+            for i, lv in enumerate(levels):
+                n = lv["pool_parts"]
+                if n == 0:
+                    pools.append(0)
+                    fans.append(0.0)
+                    region_density.append(0.0)
+                    continue
+                # Decoding: a level's codes live on its pool's bits (sigma), where its own
+                # true codes are dense and every other code adds total / d.
+                cover = (target / n) ** (1.0 / ell) - (total - own[i]) / d
+                if cover <= 0:
+                    feasible = False
+                    break
+                floor = max(float(MIN_POOL_UNITS * ell), own[i] / cover)
+                if floor > d:
+                    feasible = False  # the level's codes would crowd the whole stream
+                    break
+                # Fan-in: a unit hosting parts of this pool reads ell^2 bits per operand read
+                # / pool; reads of level-j codes land in pool j's bits, where level j's true
+                # codes are dense (plus the background of every code written so far).
+                background = on_bits[i] / d
+                load = sum(
+                    k * (background + (region_density[j - 1] if j else 0.0))
+                    for j, k in enumerate(lv["reads_by_level"])
+                )
+                pool = floor
+                lam = 0.0
+                for _ in range(3):
+                    cap = min(1.0, stray(lv["active"]) * ell / max(pool, 1.0))
+                    lam = _mean_on_bits(n, ell, target, cap)
+                    pool = max(floor, ell * ell * load / lam)
+                f = lam
+                # A pool at least as wide as ell private units per part is built that way.
+                pools.append(int(math.ceil(min(pool, ell * n))))
+                fans.append(f)
+                region_density.append(own[i] / min(pools[-1], d))
+            if not feasible:
+                continue
+            width = int(math.ceil(d))
+            private = sum(lv["present_units"] + lv["detector_units"] for lv in levels)
+            neurons = width + sum(pools) + private
+            if best is None or neurons < best["neurons"]:
+                best = {
+                    "mode": "shared",
+                    "ell": ell,
+                    "d": width,
+                    "d_floor": int(math.ceil(d_floor)),
+                    "pools": pools,
+                    "mean_on_bits": fans,
+                    "on_bits": [float(x) for x in on_bits],
+                    "neurons": int(neurons),
+                }
+        if best is None:
+            raise SuperposeError(
+                f"the stream would be too full to read at ell={ell}: {total:.0f} on-bits after "
+                f"level {len(levels)}; no stream width up to {d_grid[-1]:,.0f} keeps every code "
+                "readable -- pass a larger stream_width"
+            )
+        return best
+
+    def _disjoint_widths(
+        self, task: Task, levels: list[dict[str, Any]], ell: int, failure: float
+    ) -> dict[str, Any]:
+        """Widths when every level writes into a region of the stream of its own (and the
+        inputs into theirs): no background from other levels, at the price of a stream as
+        wide as all regions together."""
+        s, m = task.sparsity, task.features
+        depth = max(len(levels), 1)
+        target = failure / (2 * (depth + 1))
+        own = [ell * (lv["active"] + stray(lv["active"])) if lv["active"] else 0.0 for lv in levels]
+        # The input region holds the s input codes only (written exactly, no strays).
+        r0 = max(2.0 * ell * s, ell * s / (target / m) ** (1.0 / ell))
+        regions, pools, lams = [], [], []
+        density = [ell * s / r0]
+        for i, lv in enumerate(levels):
+            n_all = len(lv["gates"])
+            floor = max(float(ell), own[i] / (target / max(n_all, 1)) ** (1.0 / ell))
+            n = lv["pool_parts"]
+            pool, lam = 0.0, 0.0
+            if n:
+                load = sum(k * density[j] for j, k in enumerate(lv["reads_by_level"]))
+                pool = float(MIN_POOL_UNITS * ell)
+                for _ in range(3):
+                    cap = min(1.0, stray(lv["active"]) * ell / max(pool, 1.0))
+                    lam = _mean_on_bits(n, ell, target, cap)
+                    pool = max(float(MIN_POOL_UNITS * ell), ell * ell * load / lam)
+                if pool >= ell * n and not _private_ok(n, ell, target, lv["pool_reads"], load):
+                    raise SuperposeError(
+                        f"level {lv['level']}: its operands' regions are too dense for private "
+                        f"units at ell={ell}"
+                    )
+                pool = min(pool, ell * n)
+            region = max(pool, floor)
+            regions.append(int(math.ceil(region)))
+            pools.append(int(math.ceil(pool)))
+            lams.append(lam)
+            density.append(_region_density(lv, own[i], ell, pools[-1], region))
+        d = int(math.ceil(r0)) + sum(regions)
+        if d > self.max_stream:
+            raise SuperposeError(
+                f"the stream would be too full to read: its regions need {d:,} neurons "
+                f"(ell={ell}), above max_stream={self.max_stream:,}"
+            )
+        private = sum(lv["present_units"] + lv["detector_units"] for lv in levels)
+        return {
+            "mode": "disjoint",
+            "ell": ell,
+            "d": d,
+            "d_floor": d,
+            "input_region": int(math.ceil(r0)),
+            "regions": regions,
+            "pools": pools,
+            "mean_on_bits": lams,
+            "on_bits": [float(x) for x in np.cumsum([ell * float(s), *own])],
+            "neurons": int(d + sum(pools) + private),
+        }
+
+    def plan_neurons(self, task: Task) -> tuple[int, bool] | None:
+        """Planned residual neurons (stream once + hidden units) at the automatic widths."""
+        if self.ell is not None or self.stream_width is not None:
+            return None
+        return int(self.plan(task)["neurons"]), True
+
+    # building ---------------------------------------------------------------------------
+    def build(self, task: Task, rng: np.random.Generator) -> Network:
+        plan = self.plan(task)
+        ell, scale = int(plan["ell"]), float(self.width_scale)
+        m, s = task.features, task.sparsity
+        pools = [max(1, round(p * scale)) if p else 0 for p in plan["pools"]]
+        disjoint = plan["mode"] == "disjoint"
+        if disjoint:
+            r0 = max(int(round(plan["input_region"] * scale)), 2 * ell * s)
+            regions = [
+                max(round(r * scale), p, ell) for r, p in zip(plan["regions"], pools, strict=True)
+            ]
+            offsets = list(np.cumsum([r0, *regions])[:-1])
+            d = r0 + sum(regions)
+        else:
+            r0 = d = max(int(round(plan["d"] * scale)), 2 * ell * s)
+            regions, offsets = [d] * len(pools), [0] * len(pools)
+        # Every node's code: (n_nodes, d) rows, filled level by level.
+        first = random_sets(m, r0, ell, rng)
+        code_rows: list[sparse.csr_array] = [
+            sparse.csr_array((first.data, first.indices, first.indptr), shape=(m, d))
+        ]
+        row_of = np.full(task.n_nodes, -1, dtype=np.int64)
+        row_of[:m] = np.arange(m)
+        n_rows = m
+        layers: list[Layer] = []
+        blocks: list[dict[str, Any]] = []
+        eye = sparse.eye_array(d, dtype=np.float32, format="csr")
+        for lv, pool_w, region, off in zip(plan["levels"], pools, regions, offsets, strict=True):
+            gates = lv["gates"]
+            if len(gates) == 0:
+                continue
+            stream_code = BloomCode(sparse.vstack(code_rows, format="csr"))
+            private = lv["private"]
+            pool_gates, priv = gates[~private], gates[private]
+            # Pool: and / or / copy parts, each on ell units; sigma writes unit u to one bit.
+            if len(pool_gates):
+                parts = _pool_parts(task, pool_gates, row_of)
+                if pool_w >= ell * len(parts):
+                    pool_layer, units, stats = _private_stage(parts, stream_code, ell)
+                else:
+                    pool_layer, units, stats = threshold_stage(
+                        parts, stream_code, pool_w, ell, self.heavy_share, rng, mix=True
+                    )
+                    if units.shape[1] >= ell * len(parts):
+                        if disjoint:
+                            raise SuperposeError(
+                                f"level {lv['level']}: the pool's blocks need {units.shape[1]} "
+                                f"units, no fewer than private ones ({ell * len(parts)}), which "
+                                "the region plan did not size for -- use regions='shared'"
+                            )
+                        # Its blocks' minimum sizes made it wider than private units.
+                        pool_layer, units, stats = _private_stage(parts, stream_code, ell)
+                p = units.shape[1]
+                if disjoint and p > region:
+                    raise SuperposeError(
+                        f"level {lv['level']}: the pool has {p} units, more than its region of "
+                        f"{region} stream bits -- use regions='shared'"
+                    )
+                # sigma: an injection of the pool into the stream; a pool wider than the
+                # stream wraps around (a few codes then lose a bit to a collision).
+                perms = [rng.permutation(region) for _ in range(-(-p // region))]
+                sigma = off + np.concatenate(perms)[:p]
+                pool_codes = sparse.csr_array(
+                    (np.ones(units.nnz, np.int8), sigma[units.indices], units.indptr),
+                    shape=(len(pool_gates), d),
+                )
+                pool_codes.sum_duplicates()
+                pool_codes.data[:] = 1
+                pool_w_mat, pool_bias = pool_layer.weight, pool_layer.bias
+            else:
+                p, sigma, stats = 0, np.zeros(0, np.int64), {}
+                pool_codes = sparse.csr_array((0, d), dtype=np.int8)
+                pool_w_mat = sparse.csr_array((0, d), dtype=np.float32)
+                pool_bias = np.zeros(0, np.float32)
+            # Private xor / andnot: "present" units per operand, a detector per gate.
+            g_of, operand, pos = operand_matrix(task, priv)
+            is_xor = task.ops[priv] == OP_CODE["xor"]
+            positive = is_xor[g_of] | (pos == 0)
+            present = np.unique(operand[positive])
+            memb = stream_code.membership
+            pres_w = sparse.csr_array(memb[row_of[present]], dtype=np.float32)
+            pres_b = -stream_code.lengths[row_of[present]].astype(np.float32)
+            det_w = sparse.csr_array(
+                read_sets(stream_code, g_of, row_of[operand], len(priv)), dtype=np.float32
+            )
+            det_b = -np.diff(det_w.indptr).astype(np.float32)
+            pc0 = random_sets(len(priv), region, ell, rng)
+            priv_codes = sparse.csr_array(
+                (pc0.data, pc0.indices + off, pc0.indptr), shape=(len(priv), d)
+            )
+            n_pres, n_det = len(present), len(priv)
+            hidden = p + n_pres + n_det
+            read = Layer(
+                sparse.vstack([eye, pool_w_mat, pres_w, det_w], format="csr"),
+                np.concatenate([-np.ones(d, np.float32), pool_bias, pres_b, det_b]),
+                "step",
+            )
+            # Write: identity (residual) + sigma for the pool + signed private writes.
+            pc = priv_codes.tocoo()
+            gate_bits = sparse.csr_array(
+                (np.ones(pc.nnz, np.float32), (pc.coords[0], pc.coords[1])), shape=(n_det, d)
+            )
+            pres_idx = np.searchsorted(present, operand[positive])
+            pres_to_gate = sparse.csr_array(
+                (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
+                shape=(n_pres, n_det),
+            )
+            det_sign = np.where(is_xor, -2.0, -1.0).astype(np.float32)
+            write_pres = sparse.csr_array(pres_to_gate @ gate_bits).T
+            write_det = sparse.csr_array(sparse.diags_array(det_sign) @ gate_bits).T
+            write_pool = sparse.csr_array(
+                (np.ones(p, np.float32), (sigma, np.arange(p))), shape=(d, p)
+            )
+            write = Layer(
+                sparse.hstack([eye, write_pool, write_pres, write_det], format="csr"),
+                -np.ones(d, np.float32),
+                "step",
+            )
+            layers += [read, write]
+            new_rows = np.concatenate([m + pool_gates, m + priv])
+            code_rows += [sparse.csr_array(pool_codes), sparse.csr_array(priv_codes)]
+            row_of[new_rows] = n_rows + np.arange(len(new_rows))
+            n_rows += len(new_rows)
+            blocks.append(
+                {
+                    "level": int(lv["level"]),
+                    "gates": int(len(gates)),
+                    "active_bound": int(lv["active"]),
+                    "pool_units": int(p),
+                    "present_units": int(n_pres),
+                    "detector_units": int(n_det),
+                    "hidden_units": int(hidden),
+                    "fan_in_fraction_max": float(stats.get("fan_in_fraction_max", 0.0)),
+                    "nonzero_parameters": read.nonzero_parameters() + write.nonzero_parameters(),
+                    "identity_parameters": 2 * d,
+                }
+            )
+        if not layers:
+            raise SuperposeError("the task has no gate to compute")
+        codes = BloomCode(sparse.vstack(code_rows, format="csr"))
+        out_rows = row_of[task.outputs]
+        if (out_rows < 0).any():
+            raise SuperposeError("internal: an output has no code in the stream")
+        input_code = BloomCode(code_rows[0])
+        output_code = BloomCode(sparse.csr_array(codes.membership[out_rows]))
+        hidden_total = sum(b["hidden_units"] for b in blocks)
+        residual = {
+            "stream_width": int(d),
+            "hidden_units": int(hidden_total),
+            "neurons": int(d + hidden_total),
+            "nonzero_parameters": int(sum(b["nonzero_parameters"] for b in blocks)),
+            "blocks": blocks,
+        }
+        extras = {
+            "residual": residual,
+            "ell": ell,
+            "stream_floor": int(plan["d_floor"]),
+            "regions": plan["mode"],
+            "region_widths": [int(r0)] + [int(r) for r in regions] if disjoint else [],
+            "planned_neurons": int(plan["neurons"]),
+            "planned_stream_on_bits": [float(x) for x in plan["on_bits"]],
+            "active_bounds": [int(s)] + [int(lv["active"]) for lv in plan["levels"]],
+            "bound_method": plan["bounds"].method,
+            "failure_target": float(plan["failure"]),
+            "explicit_neurons": int(m + task.n_gates),
+        }
+        net = Network(
+            layers, input_code, output_code, task, self.name, self.get_params(), extras=extras
+        )
+        net.stream_codes = (row_of, codes)  # type: ignore[attr-defined]
+        return net
+
+
+def residual_counts(net: Network) -> dict[str, Any]:
+    """The residual accounting of a ``stream`` network: stream width, hidden units per block,
+    neurons (stream once + hidden units) and non-zero parameters (identities included).
+
+    Example:
+        >>> from superpose import Task
+        >>> from superpose.constructions import build
+        >>> net = build(Task.from_gates(4, 2, [("and", [0, 1]), ("or", [4, 2])]), "stream")
+        >>> c = residual_counts(net)
+        >>> c["neurons"] == c["stream_width"] + sum(b["hidden_units"] for b in c["blocks"])
+        True
+    """
+    res = net.extras.get("residual")
+    if net.construction != "stream" or not isinstance(res, dict):
+        raise SuperposeError(
+            f"residual counts need a 'stream' network; this one was built by {net.construction!r}"
+        )
+    return res
