@@ -98,7 +98,7 @@ def _bounds(task: Any, net: Any) -> dict[str, Any]:
 
 def _final_verify(net: Any, samples: int, seed: int) -> dict[str, Any]:
     """``samples`` fresh random and ``samples`` fresh targeted inputs (timed)."""
-    from superpose.verify import verify
+    from superpose.verification import verify
 
     rand_ss, targ_ss = np.random.SeedSequence([seed, 99]).spawn(2)
     out: dict[str, Any] = {"samples": samples}
@@ -211,7 +211,7 @@ def run_one(construction: str, m: int, mp: int, s: int, args: argparse.Namespace
 def run_certificate(construction: str, args: argparse.Namespace) -> dict[str, Any]:
     """The issue's certificate: search, then every <= 3-sparse input of m = 150, m' = 1500."""
     from superpose.constructions.search import WidthSearchError, search_width
-    from superpose.verify import verify
+    from superpose.verification import verify
 
     task = _task(CERT_M, CERT_MP, CERT_S, args.seed)
     out: dict[str, Any] = {

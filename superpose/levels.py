@@ -34,7 +34,7 @@ import numpy as np
 from scipy import sparse
 
 from superpose.errors import SuperposeError
-from superpose.evaluate import evaluate_nodes
+from superpose.evaluation import evaluate_nodes
 from superpose.task import OP_CODE, OPS, Task
 
 DEFAULT_MAX_CANDIDATES = 3_000_000
@@ -564,7 +564,7 @@ def level_report(
         [0, 0, 0]
     """
     from superpose.task import n_sparse_inputs
-    from superpose.verify import MODES, exhaustive_inputs, random_inputs, targeted_inputs
+    from superpose.verification import MODES, exhaustive_inputs, random_inputs, targeted_inputs
 
     if mode not in MODES:
         raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")

@@ -37,7 +37,7 @@ from superpose.codes import BloomCode
 from superpose.errors import SuperposeError
 from superpose.network import Network
 from superpose.task import n_sparse_inputs
-from superpose.verify import (
+from superpose.verification import (
     DEFAULT_MAX_EXHAUSTIVE,
     MODES,
     VerificationReport,

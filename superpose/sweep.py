@@ -438,7 +438,7 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
         DEFAULT_SEARCH,
         SEARCH_KEYS,
     )
-    from superpose.verify import MODES
+    from superpose.verification import MODES
 
     cfg = out["verify"]
     if cfg is not None:

@@ -10,7 +10,7 @@ from scipy import sparse
 from superpose import evaluate, families, verify
 from superpose.constructions import build
 from superpose.constructions.certify import PairLayout, contained_sets, repair, vulnerable_pairs
-from superpose.verify import exhaustive_inputs
+from superpose.verification import exhaustive_inputs
 
 
 def _misfiring_gates(net) -> set[int]:

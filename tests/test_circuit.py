@@ -94,7 +94,7 @@ def test_adder_example_adds() -> None:
     # The example is a real 4-bit adder: check its truth table on all 256 inputs.
     from scipy import sparse
 
-    from superpose.evaluate import evaluate
+    from superpose.evaluation import evaluate
 
     task = load_task(EXAMPLES / "adder4.json")
     x = np.array([[(v >> k) & 1 for k in range(8)] for v in range(256)])
@@ -112,7 +112,7 @@ def _brute_max(task: Task, columns) -> list[int]:
 
     from scipy import sparse
 
-    from superpose.evaluate import evaluate_nodes
+    from superpose.evaluation import evaluate_nodes
 
     rows = [
         c for k in range(task.sparsity + 1) for c in itertools.combinations(range(task.features), k)
@@ -373,8 +373,8 @@ def test_exact_bounds_above_s3_fall_back_to_the_cone_bound():
 
 def _meet_by_enumeration(task: Task, a: np.ndarray, b: np.ndarray, sparsity: int) -> np.ndarray:
     """Ground truth: are nodes a[i] and b[i] both true on some input with <= s active?"""
-    from superpose.evaluate import evaluate_nodes
-    from superpose.verify import exhaustive_inputs
+    from superpose.evaluation import evaluate_nodes
+    from superpose.verification import exhaustive_inputs
 
     meet = np.zeros(len(a), dtype=bool)
     for x in exhaustive_inputs(task.features, sparsity, 4096):

@@ -17,7 +17,7 @@ from superpose.constructions import build
 from superpose.constructions.search import WidthSearchError, search_width, without_timings
 from superpose.errors import SuperposeError
 from superpose.families import pairs
-from superpose.verify import verify
+from superpose.verification import verify
 
 
 def _rebuild(task, rec: dict, scale: float):

@@ -13,10 +13,10 @@ from scipy import sparse
 
 from superpose import families
 from superpose.constructions import build
-from superpose.evaluate import evaluate_nodes
+from superpose.evaluation import evaluate_nodes
 from superpose.levels import _decode, stage_certificates, stage_codes, stage_network
 from superpose.network import Layer, Network
-from superpose.verify import exhaustive_inputs
+from superpose.verification import exhaustive_inputs
 
 
 def _circuit(seed: int, broken: bool = False) -> Network:

@@ -407,7 +407,7 @@ class Circuit(_Certified):
 
     Example:
         >>> from superpose import families
-        >>> from superpose.verify import verify
+        >>> from superpose.verification import verify
         >>> task = families.layered_circuit(20, 10, 3, np.random.default_rng(0), ops=("and", "or"))
         >>> net = Circuit().build(task, np.random.default_rng(1))
         >>> len(net.layers), verify(net, "exhaustive").inputs_with_error
@@ -557,9 +557,9 @@ class Circuit(_Certified):
 
     def _sampled_active(self, task: Task, lay: Layout) -> list[int]:
         """Most true gates per level over sampled s-sparse inputs (the verifier's random mix)."""
-        from superpose.evaluate import evaluate_nodes
+        from superpose.evaluation import evaluate_nodes
         from superpose.levels import level_membership, relaxed
-        from superpose.verify import random_inputs
+        from superpose.verification import random_inputs
 
         member = level_membership(task, lay)
         rng = np.random.default_rng(12345)

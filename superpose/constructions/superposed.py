@@ -16,7 +16,7 @@ codes disjoint, so a true gate always fires all of its units: no false negatives
 Example:
     >>> import numpy as np
     >>> from superpose.families import pairs
-    >>> from superpose.verify import verify
+    >>> from superpose.verification import verify
     >>> task = pairs(2000, 2000, np.random.default_rng(0))
     >>> net = Superposed().build(task, np.random.default_rng(1))
     >>> net.counts()["neurons"] < task.features + task.n_gates

@@ -31,11 +31,11 @@ from scipy import sparse
 
 from superpose.codes import BloomCode, Code, ExplicitCode, LinearCode
 from superpose.errors import SuperposeError
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 from superpose.network import Layer, Network
 from superpose.peers.universal_and import READOUT_TRAINED, DenseExplicitCode
 from superpose.task import Task
-from superpose.verify import random_inputs
+from superpose.verification import random_inputs
 
 LEAKY_SLOPE = 0.1
 LEAKY_FRACTION = 0.7

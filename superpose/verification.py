@@ -1,7 +1,7 @@
 """The verifier (SPEC §5): feed Boolean inputs through a network's codes and compare with the truth.
 
 Every construction is checked by this one path: ``network.predict`` (input code -> layers ->
-output code) against :func:`superpose.evaluate.evaluate`. Three input sources:
+output code) against :func:`superpose.evaluation.evaluate`. Three input sources:
 
 * ``exhaustive`` -- every input with at most s active features (a certificate for the instance);
 * ``random`` -- s-sparse inputs, half holding every operand of a random gate, half all but one;
@@ -26,7 +26,7 @@ from scipy import sparse, stats
 
 from superpose.codes import BloomCode, ExplicitCode
 from superpose.errors import SuperposeError
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 from superpose.network import Network, _exact_limit
 from superpose.task import Task, n_sparse_inputs
 
