@@ -178,7 +178,7 @@ def _private_supports(net: Network) -> list[np.ndarray] | None:
     units g is decoded from) is computed layer by layer on 0/1 patterns; None unless every
     support lies inside g's leaves (its operands, through every level).
     """
-    from superpose.verification import _Leaves
+    from superpose.sparse_inputs import _Leaves
 
     code = net.output_code
     task = net.task

@@ -308,11 +308,11 @@ def _per_level(
     right (a wrong carry that no output reads), so the levels are recorded beside the verdict:
     per level, the inputs on which it holds a wrong node end to end, and when fed the exact
     code of the previous level (the error the level adds by itself), and the exact
-    certificate of every stage whose inputs it covers (:func:`superpose.levels.stage_certificates`).
+    certificate of every stage whose inputs it covers (:func:`superpose.stage_check.stage_certificates`).
     """
     if net.construction != "circuit" or net.task.depth < 2:
         return {}
-    from superpose.levels import level_report, stage_certificates
+    from superpose.stage_check import level_report, stage_certificates
 
     rng = rng if rng is not None else np.random.default_rng(0)
     rep = level_report(net, mode, samples, rng, max_exhaustive=limit)

@@ -265,7 +265,7 @@ def check_memory(
         >>> check_memory(2**40, limit_bytes=2**30, override=False)
         Traceback (most recent call last):
         ...
-        superpose.errors.SuperposeError: this build needs about 1.0 TiB (estimated), above the memory limit of 1.0 GiB; use fewer outputs or shorter codes (ell, ell_out), raise the limit with SUPERPOSE_MEMORY_LIMIT, or override the check (--force-memory)
+        superpose.errors.SuperposeError: this build needs about 1.0 TiB (estimated), above the memory limit of 1.0 GiB; use fewer outputs or shorter codes (ell, ell_out), raise the limit with SUPERPOSE_MEMORY_LIMIT, or override the check
         >>> check_memory(2**40, limit_bytes=2**30, override=True)
     """
     estimate = (
@@ -295,7 +295,8 @@ def check_memory(
     raise SuperposeError(
         f"{what} needs about {format_bytes(estimate)} (estimated), above the memory limit of "
         f"{format_bytes(limit)}{source}; {advice}, "
-        f"raise the limit with {LIMIT_ENV}, or override the check (--force-memory)"
+        f"raise the limit with {LIMIT_ENV}, or override the check",
+        cli="--force-memory",
     )
 
 

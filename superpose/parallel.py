@@ -98,7 +98,8 @@ def plan_chunks(
     if mode == "exhaustive" and total > max_exhaustive:
         raise SuperposeError(
             f"exhaustive verification needs {total:,} inputs, above the limit of {max_exhaustive:,}; "
-            "use --mode random/targeted or raise --max-exhaustive"
+            "use mode random/targeted or raise max_exhaustive",
+            cli="--mode random/targeted, --max-exhaustive",
         )
     chunks: list[Chunk] = []
     if mode in ("exhaustive", "all") and total <= max_exhaustive:

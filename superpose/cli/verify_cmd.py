@@ -152,7 +152,7 @@ def verify_command(
     if levels:
         import numpy as np
 
-        from superpose.levels import level_report
+        from superpose.stage_check import level_report
 
         level_rep = level_report(
             net,

@@ -53,7 +53,7 @@ or / copy on every input that matters and gets no detector.
 
 **Clean-up.** ``cleanup=k`` re-encodes every held node after every k-th level (copy parts: a
 threshold layer that keeps only complete codes), in the spirit of the error-correction layers
-of Hänni et al.; :func:`superpose.levels.level_report` measures what it costs and saves.
+of Hänni et al.; :func:`superpose.stage_check.level_report` measures what it costs and saves.
 """
 
 from __future__ import annotations
@@ -546,7 +546,8 @@ class Circuit(_Certified):
             g = int(np.flatnonzero(bad)[0])
             raise SuperposeError(
                 f"gate {g} (id {g + task.features}): xor of {int(task.arity[g])} inputs; "
-                "'circuit' handles 2-input xor only -- use --construction naive"
+                "'circuit' handles 2-input xor only -- use the 'naive' construction",
+                cli="--construction naive",
             )
 
     def bounds(self, task: Task, lay: Layout | None = None) -> ActiveBounds:
@@ -559,7 +560,7 @@ class Circuit(_Certified):
         """Most true gates per level over sampled s-sparse inputs (the verifier's random mix)."""
         from superpose.evaluation import evaluate_nodes
         from superpose.levels import level_membership, relaxed
-        from superpose.verification import random_inputs
+        from superpose.sparse_inputs import random_inputs
 
         member = level_membership(task, lay)
         rng = np.random.default_rng(12345)
@@ -584,7 +585,8 @@ class Circuit(_Certified):
                     f"level {level} cannot stay sparse: up to {b} of its {n_gates} gates can be "
                     f"true at once for {s}-sparse inputs ({bnd.method} bound), above "
                     f"max_active={self.max_active}; a superposed layer holding them would need "
-                    f"about {width_needed(b, 6):,} neurons -- use --construction naive"
+                    f"about {width_needed(b, 6):,} neurons -- use the 'naive' construction",
+                    cli="--construction naive",
                 )
         sized = bnd.level_bounds if self.sizing == "bound" else self._sampled_active(task, lay)
         sized = [max(1, min(a, b)) for a, b in zip(sized, bnd.level_bounds, strict=True)]

@@ -21,7 +21,7 @@ The reasoning (SPEC §4), for a unit that must see ``k`` full operand codes of `
   largest safe f fixes n_in * n_out = load / ln(1/(1 - f)); equal widths minimise the sum.
 
 (l, l') are chosen from a small grid to minimise total neurons. These are our constants, not
-the paper's; the width search (:mod:`superpose.constructions.search`) finds the edge
+the paper's; the width search (:mod:`superpose.search`) finds the edge
 empirically.
 """
 

@@ -85,7 +85,8 @@ def gate_parts(task: Task, gates: np.ndarray, signed: bool) -> Parts:
         g = int(gates[np.flatnonzero(bad)[0]])
         raise SuperposeError(
             f"gate {g}: op {OPS[int(task.ops[g])]!r} is not monotone; the two-layer 'superposed' "
-            "construction handles copy/and/or -- use --construction superposed3"
+            "construction handles copy/and/or -- use the 'superposed3' construction",
+            cli="--construction superposed3",
         )
     xor = ops == OP_CODE["xor"]
     if (task.arity[gates][xor] > 2).any():
@@ -721,7 +722,9 @@ def _repair_units(
 def _check_one_level(task: Task, name: str) -> np.ndarray:
     if task.depth > 1:
         raise SuperposeError(
-            f"the task has {task.depth} levels; '{name}' builds one level -- use --construction circuit"
+            f"the task has {task.depth} levels; '{name}' builds one level -- use the 'circuit' "
+            "construction",
+            cli="--construction circuit",
         )
     outs = task.outputs
     if (outs < task.features).any() or len(np.unique(outs)) != task.n_gates:
