@@ -24,14 +24,7 @@ class SuperposeError(Exception):
         super().__init__(message)
         self.cli = cli
 
-    def __reduce__(self):  # keep the hint across process pools
-        return (_rebuild, (str(self), self.cli))
-
     def for_command_line(self) -> str:
         """The message with the command-line spelling of its remedy, on one line."""
         message = " ".join(str(self).splitlines())
         return f"{message} ({self.cli})" if self.cli else message
-
-
-def _rebuild(message: str, cli: str | None) -> SuperposeError:
-    return SuperposeError(message, cli=cli)

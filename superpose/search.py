@@ -47,7 +47,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 import time
@@ -96,7 +95,7 @@ def _accepts(construction: str, key: str) -> bool:
     from superpose.constructions import CONSTRUCTIONS
 
     cls = CONSTRUCTIONS.get(construction)
-    return cls is not None and key in inspect.signature(cls.__init__).parameters
+    return cls is not None and key in cls.parameters()
 
 
 def _seed_record(ss: np.random.SeedSequence) -> dict[str, Any]:

@@ -824,14 +824,12 @@ def _verify(
 
 
 def _construction_params(construction: str) -> set[str]:
-    import inspect
-
     from superpose.constructions import CONSTRUCTIONS
 
     cls = CONSTRUCTIONS.get(construction)
     if cls is None:
         return set()
-    return set(inspect.signature(cls.__init__).parameters)
+    return set(cls.parameters())
 
 
 def _supports_width_scale(construction: str) -> bool:

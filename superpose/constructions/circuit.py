@@ -69,6 +69,7 @@ from scipy import sparse, special
 
 from superpose.codes import BloomCode
 from superpose.constructions._bloom import operand_matrix, read_sets, threshold_layer
+from superpose.constructions.base import Capabilities
 from superpose.constructions.superposed import (
     Parts,
     _Certified,
@@ -415,6 +416,9 @@ class Circuit(_Certified):
     """
 
     name = "circuit"
+    capabilities = Capabilities(
+        max_arity=(("xor", 2),), max_depth=MAX_DEPTH, tags=frozenset({"superposed", "deep"})
+    )
 
     def __init__(
         self,
@@ -524,7 +528,7 @@ class Circuit(_Certified):
 
     # planning ---------------------------------------------------------------------------
     @classmethod
-    def supports(cls, task: Task) -> str | None:
+    def _unsupported(cls, task: Task) -> str | None:
         """Why ``circuit`` cannot build ``task`` (None when it can)."""
         if task.depth > MAX_DEPTH:
             return (
@@ -540,7 +544,7 @@ class Circuit(_Certified):
 
     def _check_ops(self, task: Task) -> None:
         if task.depth > MAX_DEPTH:
-            raise SuperposeError(str(self.supports(task)))
+            raise SuperposeError(self.supports(task)[1])
         bad = (task.ops == OP_CODE["xor"]) & (task.arity > 2)
         if bad.any():
             g = int(np.flatnonzero(bad)[0])

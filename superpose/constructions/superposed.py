@@ -44,7 +44,7 @@ from superpose.constructions._bloom import (
     read_sets,
     threshold_layer,
 )
-from superpose.constructions.base import Construction
+from superpose.constructions.base import Capabilities, Construction, positive_param
 from superpose.constructions.channels import Routing, route
 from superpose.constructions.params import (
     DEAD,
@@ -774,6 +774,13 @@ def _validate(params: dict[str, Any]) -> None:
             raise SuperposeError(f"{key} must be {what}, got {value!r}")
 
 
+MAX_AUTO_ELL = 10
+"""The largest code length the automatic choice makes (memory estimates assume it)."""
+_LOAD_BYTES = 16
+_SUPERPOSED_PER_GATE = 700
+_CODE_ENTRY_BYTES = 24
+
+
 class _Certified(Construction):
     """The superposed constructions: widths from a failure rule, scaled by ``width_scale``.
 
@@ -792,7 +799,7 @@ class _Certified(Construction):
         raise NotImplementedError
 
     @classmethod
-    def supports(cls, task: Task) -> str | None:
+    def _unsupported(cls, task: Task) -> str | None:
         """Why this construction cannot build ``task`` (None when it can)."""
         if task.depth > 1:
             return f"the task has {task.depth} levels; '{cls.name}' builds one level"
@@ -804,6 +811,35 @@ class _Certified(Construction):
     @classmethod
     def _op_support(cls, task: Task) -> str | None:
         return None
+
+    @classmethod
+    def memory_parts(
+        cls, features: int, n_gates: int, operands: float, params: dict[str, Any]
+    ) -> tuple[dict[str, int], list[str]]:
+        """The weight matrix and its intermediates, about 16 bytes per unit of *load* (the sum
+        over output units of their read sets: ell' * operands * ell, plus t * ell' per gate
+        for the output layer of ``superposed3``), 700 bytes per gate (codes, read sets,
+        routing) and 24 bytes per input-code entry. Automatic code lengths are assumed at
+        their largest (:data:`MAX_AUTO_ELL`), so the estimate errs high."""
+        notes: list[str] = []
+        ell, auto_ell = positive_param(params, "ell", MAX_AUTO_ELL)
+        ell_out, auto_out = positive_param(params, "ell_out", MAX_AUTO_ELL)
+        if params.get("explicit_inputs"):
+            ell, auto_ell = 1, False
+        if auto_ell or auto_out:
+            notes.append(f"automatic code lengths assumed at their largest ({MAX_AUTO_ELL})")
+        if cls.name == "superposed3":
+            t, auto_t = positive_param(params, "t", ell_out if not auto_out else MAX_AUTO_ELL)
+            load = t * operands * ell + t * ell_out * n_gates
+            if auto_t:
+                notes.append(f"hidden units per gate t assumed {t}")
+        else:
+            load = ell_out * operands * ell
+        parts = {
+            "weights": int(_LOAD_BYTES * load),
+            "codes": int(_SUPERPOSED_PER_GATE * n_gates + _CODE_ENTRY_BYTES * features * ell),
+        }
+        return parts, notes
 
     def plan_neurons(self, task: Task) -> tuple[int, bool] | None:
         """(neurons at the automatic widths, whether they meet the failure targets), without
@@ -844,9 +880,10 @@ class Superposed(_Certified):
     """
 
     name = "superposed"
+    capabilities = Capabilities(max_depth=1, tags=frozenset({"superposed", "certified"}))
 
     @classmethod
-    def supports(cls, task: Task) -> str | None:
+    def _unsupported(cls, task: Task) -> str | None:
         """Every one-level task (any op and arity, outputs in any order, inputs as outputs)."""
         if task.depth > 1:
             return f"the task has {task.depth} levels; '{cls.name}' builds one level"
@@ -1110,6 +1147,9 @@ class Superposed3(_Certified):
     """
 
     name = "superposed3"
+    capabilities = Capabilities(
+        max_depth=1, max_arity=(("xor", 2),), tags=frozenset({"superposed", "certified"})
+    )
 
     @classmethod
     def _op_support(cls, task: Task) -> str | None:
