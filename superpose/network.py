@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from scipy.special import gammaln
 
+from superpose._numeric import ln_binom
 from superpose.codes import Code
 from superpose.errors import SuperposeError
 from superpose.task import Task
@@ -365,9 +365,7 @@ class Network:
         position_bits = 0.0
         for lay in self.layers:
             total, k = lay.n_in * lay.n_out, int(np.count_nonzero(lay.weight.data))
-            position_bits += float(
-                gammaln(total + 1) - gammaln(k + 1) - gammaln(total - k + 1)
-            ) / math.log(2)
+            position_bits += float(ln_binom(total, k)) / math.log(2)
         return {
             "construction": self.construction,
             "features_in": self.task.features,
