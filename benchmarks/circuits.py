@@ -8,7 +8,7 @@ for the worst-case number of true gates; ``sampled``: for the most seen on sampl
 1. build (timed), with the per-level sparsity bounds, widths (pools and copies) and ``l``;
 2. the naive network's neurons (``superpose.build(task, "naive")``), and m + gates;
 3. ``--samples`` random + ``--samples`` targeted inputs through the verifier (timed);
-4. a per-level report (:func:`superpose.levels.level_report`) on ``--level-samples`` random
+4. a per-level report (:func:`superpose.stage_check.level_report`) on ``--level-samples`` random
    inputs: errors per stage, true nodes and units on per stage.
 
 ``--depth-sweep``: depths 1..8 at a fixed total number of gates (``--sweep-gates`` spread
@@ -86,7 +86,7 @@ def run_one(
     """Build, count, verify and check per level one circuit network."""
     from superpose import build, verify
     from superpose.constructions.circuit import Circuit
-    from superpose.levels import level_report
+    from superpose.stage_check import level_report
 
     con = Circuit(
         sizing=sizing,

@@ -3,7 +3,7 @@
 For 2-AND with uniform random pairs, m = m', each sparsity s and size m', and each
 construction (``superposed``, ``superposed3``):
 
-1. the width search (:func:`superpose.constructions.search.search_width`, ``--search-samples``
+1. the width search (:func:`superpose.search.search_width`, ``--search-samples``
    random + targeted inputs per probe, build seed fixed) finds the smallest ``width_scale``
    that passes;
 2. the network found is verified again on ``--samples`` fresh random + ``--samples`` fresh
@@ -98,7 +98,7 @@ def _bounds(task: Any, net: Any) -> dict[str, Any]:
 
 def _final_verify(net: Any, samples: int, seed: int) -> dict[str, Any]:
     """``samples`` fresh random and ``samples`` fresh targeted inputs (timed)."""
-    from superpose.verify import verify
+    from superpose.verification import verify
 
     rand_ss, targ_ss = np.random.SeedSequence([seed, 99]).spawn(2)
     out: dict[str, Any] = {"samples": samples}
@@ -128,7 +128,7 @@ def _strip_probe(p: dict[str, Any]) -> dict[str, Any]:
 
 def run_one(construction: str, m: int, mp: int, s: int, args: argparse.Namespace) -> dict[str, Any]:
     """Search, verify and measure one (construction, size, sparsity) point."""
-    from superpose.constructions.search import WidthSearchError, search_width
+    from superpose.search import WidthSearchError, search_width
 
     task = _task(m, mp, s, args.seed)
     row: dict[str, Any] = {
@@ -210,8 +210,8 @@ def run_one(construction: str, m: int, mp: int, s: int, args: argparse.Namespace
 
 def run_certificate(construction: str, args: argparse.Namespace) -> dict[str, Any]:
     """The issue's certificate: search, then every <= 3-sparse input of m = 150, m' = 1500."""
-    from superpose.constructions.search import WidthSearchError, search_width
-    from superpose.verify import verify
+    from superpose.search import WidthSearchError, search_width
+    from superpose.verification import verify
 
     task = _task(CERT_M, CERT_MP, CERT_S, args.seed)
     out: dict[str, Any] = {

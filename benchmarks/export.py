@@ -80,7 +80,7 @@ def best(fn: Any, repeat: int, key: str | None = None) -> tuple[float, Any]:
 def inputs(net: Any, count: int, seed: int) -> Any:
     from scipy import sparse
 
-    from superpose.verify import random_inputs
+    from superpose.verification import random_inputs
 
     rng = np.random.default_rng(seed)
     return sparse.csr_array(sparse.vstack(list(random_inputs(net.task, count, rng)), format="csr"))

@@ -29,7 +29,7 @@ from scipy import sparse
 from superpose import families
 from superpose.constructions import build
 from superpose.constructions.params import gate_classes, gate_failure
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 
 
 def uniform_inputs(m: int, s: int, count: int, rng: np.random.Generator) -> sparse.csr_array:

@@ -129,7 +129,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         peak_rss_children_bytes,
     )
     from superpose.parallel import verify_parallel
-    from superpose.verify import random_inputs
+    from superpose.verification import random_inputs
 
     size = args.one
     params = _parse_params(args.param)

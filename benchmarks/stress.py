@@ -40,7 +40,7 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 from superpose import build, families
-from superpose.verify import verify
+from superpose.verification import verify
 m, s, ops, profile, samples = (
     int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 )

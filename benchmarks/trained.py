@@ -28,7 +28,7 @@ from scipy import sparse
 
 from superpose import families
 from superpose.peers.trained import train_mlp
-from superpose.verify import check_batch, random_inputs
+from superpose.verification import check_batch, random_inputs
 
 
 def main() -> None:

@@ -288,7 +288,7 @@ def make_family(
         )
     if name == "uand":
         if features is None:
-            raise SuperposeError("family 'uand' needs --features")
+            raise SuperposeError("family 'uand' needs features", cli="--features")
         if features < 2:
             raise SuperposeError(f"family 'uand' needs at least 2 features, got {features}")
         return Family("uand", outputs=math.comb(features, 2), features=features)
@@ -296,11 +296,11 @@ def make_family(
         if name == "permutation" and features is not None:
             outputs = features
         else:
-            raise SuperposeError(f"family {name!r} needs --outputs")
+            raise SuperposeError(f"family {name!r} needs outputs", cli="--outputs")
     if name == "permutation":
         return Family("permutation", outputs=outputs, features=features)
     if features is None:
-        raise SuperposeError(f"family {name!r} needs --features")
+        raise SuperposeError(f"family {name!r} needs features", cli="--features")
     if name == "circuit":
         return _circuit_family(features, outputs, depth, 2)
     if name == "kand":

@@ -82,7 +82,7 @@ from superpose._reach import (
 )
 from superpose.codes import BloomCode, ExplicitCode
 from superpose.constructions.channels import _ranges
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 from superpose.network import Network
 from superpose.task import n_sparse_inputs
 
@@ -186,7 +186,7 @@ def _private_supports(net: Network) -> list[np.ndarray] | None:
     units g is decoded from) is computed layer by layer on 0/1 patterns; None unless every
     support lies inside g's leaves (its operands, through every level).
     """
-    from superpose.verify import _Leaves
+    from superpose.sparse_inputs import _Leaves
 
     code = net.output_code
     task = net.task

@@ -10,7 +10,7 @@ kinds of evidence, strongest first:
 * ``exhaustive`` -- when no certificate applies and there are at most ``exhaustive_limit``
   (10^6) such inputs, every one of them is run through the network and compared with the truth.
 * ``sampled`` -- otherwise ``samples`` random and ``samples`` targeted inputs
-  (:mod:`superpose.verify`). Evidence, not proof: the record carries the counts and a one-sided
+  (:mod:`superpose.verification`). Evidence, not proof: the record carries the counts and a one-sided
   95% Clopper-Pearson bound on the per-input error rate.
 
 ``none`` is recorded only when the caller turned the check off. The result says which stronger
@@ -38,7 +38,7 @@ import numpy as np
 from superpose.errors import SuperposeError
 from superpose.network import Network
 from superpose.task import n_sparse_inputs
-from superpose.verify import clopper_pearson_upper, verify
+from superpose.verification import clopper_pearson_upper, verify
 
 KINDS = ("exact", "exhaustive", "sampled", "none")
 DEFAULT_SAMPLES = 2000
@@ -308,11 +308,11 @@ def _per_level(
     right (a wrong carry that no output reads), so the levels are recorded beside the verdict:
     per level, the inputs on which it holds a wrong node end to end, and when fed the exact
     code of the previous level (the error the level adds by itself), and the exact
-    certificate of every stage whose inputs it covers (:func:`superpose.levels.stage_certificates`).
+    certificate of every stage whose inputs it covers (:func:`superpose.stage_check.stage_certificates`).
     """
     if net.construction != "circuit" or net.task.depth < 2:
         return {}
-    from superpose.levels import level_report, stage_certificates
+    from superpose.stage_check import level_report, stage_certificates
 
     rng = rng if rng is not None else np.random.default_rng(0)
     rep = level_report(net, mode, samples, rng, max_exhaustive=limit)

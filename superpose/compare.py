@@ -14,7 +14,7 @@ a random output gate, half all but one):
   the network's last layer for explicit outputs (the linear read-off of the peers and trained
   nets, the ReLU output of the naive net) and the decoded 0/1 output for Bloom-coded outputs;
 * Boolean accuracy after thresholding at 1/2 and the fraction of inputs with any wrong output,
-  both from the shared verifier (:func:`superpose.verify.check_batch`).
+  both from the shared verifier (:func:`superpose.verification.check_batch`).
 
 Workloads: ``W1`` (m = 30, s = 5, all 435 pairs, widths 30..800; Busch's thesis setting),
 ``W2`` (universal AND, m in {100, 1000}, s in {2, 3, 5}), ``W3`` (random pairs, m' in
@@ -50,7 +50,7 @@ from scipy import sparse
 from superpose.codes import BloomCode, ExplicitCode, LinearCode
 from superpose.constructions import CONSTRUCTIONS, build
 from superpose.errors import SuperposeError
-from superpose.evaluate import GroundTruth, evaluate
+from superpose.evaluation import GroundTruth, evaluate
 from superpose.families import pairs, universal_and
 from superpose.network import Network
 from superpose.peers.universal_and import (
@@ -62,7 +62,7 @@ from superpose.peers.universal_and import (
     busch_p,
 )
 from superpose.task import Task
-from superpose.verify import VerificationReport, check_batch, class_label, random_inputs
+from superpose.verification import VerificationReport, check_batch, class_label, random_inputs
 
 WORKLOADS = ("W1", "W2", "W3")
 METHODS = ("naive", "ours", "bernoulli", "rademacher", "gaussian", "trained")
@@ -146,7 +146,7 @@ class ErrorAccumulator:
 
     Example:
         >>> from superpose import Task
-        >>> from superpose.evaluate import evaluate
+        >>> from superpose.evaluation import evaluate
         >>> t = Task.from_gates(3, 2, [("and", [0, 1]), ("and", [1, 2])])
         >>> x = np.array([[1, 1, 0]])
         >>> acc = ErrorAccumulator(t)
@@ -303,7 +303,7 @@ def measure(
 
     Example:
         >>> from superpose import families, build
-        >>> from superpose.verify import random_inputs
+        >>> from superpose.verification import random_inputs
         >>> task = families.universal_and(8, sparsity=3)
         >>> net = build(task, "naive")
         >>> row = measure(net, list(random_inputs(task, 50, np.random.default_rng(0))))
@@ -358,7 +358,7 @@ def passes(net: Network, batches: Sequence[sparse.csr_array]) -> bool:
 
     Example:
         >>> from superpose import families, build
-        >>> from superpose.verify import random_inputs
+        >>> from superpose.verification import random_inputs
         >>> task = families.universal_and(8, sparsity=3)
         >>> passes(build(task, "naive"), list(random_inputs(task, 40, np.random.default_rng(0))))
         True

@@ -3,7 +3,7 @@
 A trainer (or a decomposition method tested on a superpose network) needs inputs drawn from a
 known distribution and their exact labels. This module draws sparse Boolean inputs of a
 :class:`~superpose.task.Task` and labels them with the shared ground-truth evaluator
-(:func:`superpose.evaluate.evaluate`), so a label is never a model's guess.
+(:func:`superpose.evaluation.evaluate`), so a label is never a model's guess.
 
 Distributions (every row has at most ``task.sparsity`` active features, the regime every
 superpose guarantee is stated for):
@@ -14,10 +14,10 @@ superpose guarantee is stated for):
   independent distribution *conditioned on* at most ``s`` active; ``cap="truncate"`` keeps a
   uniformly random ``s`` of the active features (more mass at exactly ``s``).
 * ``"exactly"`` -- exactly ``k`` active features (default ``s``), a uniformly random subset.
-* ``"verifier"`` -- the verifier's random mix (:func:`superpose.verify.random_inputs`): even
+* ``"verifier"`` -- the verifier's random mix (:func:`superpose.verification.random_inputs`): even
   rows hold every operand of a random output, odd rows all but one.
 * ``"targeted"`` -- the verifier's adversarial inputs for a given ``network``
-  (:func:`superpose.verify.targeted_inputs`): a gate's operands plus the distractors that put
+  (:func:`superpose.verification.targeted_inputs`): a gate's operands plus the distractors that put
   the most weight into its output units.
 * ``"mix"`` -- the trained baselines' mix: a third exactly ``s`` uniform features, a third
   every operand of a random gate, a third all operands but one (falls back to ``"verifier"``
@@ -56,7 +56,7 @@ import numpy as np
 from scipy import sparse
 
 from superpose.errors import SuperposeError
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 from superpose.seeds import Seeds
 from superpose.task import Task
 
@@ -238,7 +238,7 @@ def sample_inputs(
         if not 0 <= kk <= min(s, m):
             raise SuperposeError(f"k must be in 0..{min(s, m)} (the task's sparsity), got {kk}")
         return _subsets(np.full(n, kk, dtype=np.int64), m, rng)
-    from superpose.verify import random_inputs, targeted_inputs
+    from superpose.verification import random_inputs, targeted_inputs
 
     if distribution == "verifier":
         if n == 0:
@@ -283,7 +283,7 @@ class TrainerMix:
 
     def batch(self, n: int) -> sparse.csr_array:
         """``n`` rows (int32 0/1 csr_array)."""
-        from superpose.verify import random_inputs
+        from superpose.verification import random_inputs
 
         if self.ops is None:  # general circuits: the verifier's sampler
             return next(random_inputs(self.task, n, self.rng, batch_size=n))

@@ -105,10 +105,9 @@ def run_demo(
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    from superpose._numeric import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = result["rows"]
     names = [r["construction"] for r in rows]

@@ -498,7 +498,9 @@ def generate(
     if name == "permutation":
         n = outputs or features
         if n is None:
-            raise SuperposeError("permutation needs --outputs (or --features)")
+            raise SuperposeError(
+                "permutation needs outputs (or features)", cli="--outputs or --features"
+            )
         if features is not None and outputs is not None and features != outputs:
             raise SuperposeError(
                 f"a permutation has as many features as outputs; got {features} and {outputs}"
@@ -506,10 +508,12 @@ def generate(
         return permutation(n, rng, sparsity)
     if name == "uand":
         if features is None:
-            raise SuperposeError("uand needs --features")
+            raise SuperposeError("uand needs features", cli="--features")
         return universal_and(features, sparsity)
     if features is None or outputs is None:
-        raise SuperposeError(f"family {name!r} needs --features and --outputs")
+        raise SuperposeError(
+            f"family {name!r} needs features and outputs", cli="--features and --outputs"
+        )
     if name in PAIR_FAMILIES:
         return pairs(
             features, outputs, rng, influence=influence, op=PAIR_FAMILIES[name], sparsity=sparsity

@@ -330,7 +330,7 @@ def stage_codes(net: Any) -> list[tuple[np.ndarray, BloomCode, np.ndarray]] | No
     """
     codes = getattr(net, "stage_codes", None)
     if codes is None and net.construction == "circuit":
-        from superpose.levels import stage_codes as rebuild
+        from superpose.stage_check import stage_codes as rebuild
 
         try:
             codes = rebuild(net)

@@ -7,6 +7,9 @@ code base (peak resident memory of ``superposed`` builds and verification at m' 
 3·10⁵, ℓ = ℓ' ∈ {4, 6}) and a safety factor of 1.25:
 
 * the task: about 40 bytes per gate operand and gate;
+* the construction's build: its own model, :meth:`Construction.memory_parts
+  <superpose.constructions.base.Construction.memory_parts>` (a generic 2 KB per gate when it
+  has none) -- today:
 * ``superposed``: the weight matrix and its intermediates, about 16 bytes per unit of
   *load* (ℓ' · Σ operands · ℓ, the sum over output units of their read sets) plus about
   700 bytes per gate (codes, read sets, routing) and 24 bytes per input-code entry;
@@ -41,15 +44,9 @@ DEFAULT_FRACTION = 0.8
 LIMIT_ENV = "SUPERPOSE_MEMORY_LIMIT"
 """Environment variable overriding the default limit (bytes, or a size such as ``12G``)."""
 
-MAX_AUTO_ELL = 10
 _FIXED = 150 * 2**20
 _TASK_PER_GATE = 40
 _TASK_PER_OPERAND = 16
-_LOAD_BYTES = 16
-_SUPERPOSED_PER_GATE = 700
-_CODE_ENTRY_BYTES = 24
-_NAIVE_PER_GATE = 800
-_GENERIC_PER_GATE = 2000
 _VERIFY_PER_GATE = 700
 _VERIFY_BATCH_ENTRY = 64
 _PER_FEATURE = 64
@@ -153,20 +150,6 @@ def _positive(name: str, value: Any) -> int:
     return value
 
 
-def _opt_int(params: dict[str, Any], key: str, default: int) -> tuple[int, bool]:
-    value = params.get(key)
-    if value is None:
-        return default, True
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 1
-    ):
-        raise SuperposeError(f"memory estimate: {key} must be a positive number, got {value!r}")
-    return int(value), False
-
-
 def estimate_memory(
     features: int,
     outputs: int,
@@ -195,28 +178,13 @@ def estimate_memory(
     notes: list[str] = []
     parts["task"] = int(_TASK_PER_GATE * n_gates + _TASK_PER_OPERAND * operands)
     parts["features"] = int(_PER_FEATURE * m)
-    if construction in ("superposed", "superposed3"):
-        explicit_in = bool(params.get("explicit_inputs"))
-        ell, auto_ell = _opt_int(params, "ell", MAX_AUTO_ELL)
-        ell_out, auto_out = _opt_int(params, "ell_out", MAX_AUTO_ELL)
-        if explicit_in:
-            ell, auto_ell = 1, False
-        if auto_ell or auto_out:
-            notes.append(f"automatic code lengths assumed at their largest ({MAX_AUTO_ELL})")
-        if construction == "superposed3":
-            t, auto_t = _opt_int(params, "t", ell_out if not auto_out else MAX_AUTO_ELL)
-            load = t * operands * ell + t * ell_out * n_gates
-            if auto_t:
-                notes.append(f"hidden units per gate t assumed {t}")
-        else:
-            load = ell_out * operands * ell
-        parts["weights"] = int(_LOAD_BYTES * load)
-        parts["codes"] = int(_SUPERPOSED_PER_GATE * n_gates + _CODE_ENTRY_BYTES * m * ell)
-    elif construction == "naive":
-        parts["weights"] = int(_NAIVE_PER_GATE * n_gates + 24 * operands)
-    else:
-        parts["weights"] = int(_GENERIC_PER_GATE * n_gates + 24 * operands)
-        notes.append(f"no model for construction {construction!r}: generic 2 KB per gate")
+    from superpose.constructions import CONSTRUCTIONS
+
+    # The construction's own model (superposed, superposed3, naive); a generic one otherwise.
+    cls = CONSTRUCTIONS.get(construction)
+    model = cls.memory_parts if cls is not None else _generic(construction)
+    built, notes = model(m, n_gates, operands, params)
+    parts.update(built)
     if verify:
         parts["verify"] = int(
             _VERIFY_PER_GATE * n_gates + _VERIFY_BATCH_ENTRY * batch_size * 8 * sparsity
@@ -224,6 +192,13 @@ def estimate_memory(
     raw = sum(parts.values())
     notes.append(f"safety factor {SAFETY}")
     return MemoryEstimate(int(math.ceil(raw * SAFETY)), parts, notes)
+
+
+def _generic(construction: str):
+    """The base class's generic model, named after an unregistered construction."""
+    from superpose.constructions.base import Construction
+
+    return type("_Unknown", (Construction,), {"name": construction}).memory_parts
 
 
 def estimate_task_memory(
@@ -265,7 +240,7 @@ def check_memory(
         >>> check_memory(2**40, limit_bytes=2**30, override=False)
         Traceback (most recent call last):
         ...
-        superpose.errors.SuperposeError: this build needs about 1.0 TiB (estimated), above the memory limit of 1.0 GiB; use fewer outputs or shorter codes (ell, ell_out), raise the limit with SUPERPOSE_MEMORY_LIMIT, or override the check (--force-memory)
+        superpose.errors.SuperposeError: this build needs about 1.0 TiB (estimated), above the memory limit of 1.0 GiB; use fewer outputs or shorter codes (ell, ell_out), raise the limit with SUPERPOSE_MEMORY_LIMIT, or override the check
         >>> check_memory(2**40, limit_bytes=2**30, override=True)
     """
     estimate = (
@@ -295,7 +270,8 @@ def check_memory(
     raise SuperposeError(
         f"{what} needs about {format_bytes(estimate)} (estimated), above the memory limit of "
         f"{format_bytes(limit)}{source}; {advice}, "
-        f"raise the limit with {LIMIT_ENV}, or override the check (--force-memory)"
+        f"raise the limit with {LIMIT_ENV}, or override the check",
+        cli="--force-memory",
     )
 
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from scipy.special import gammaln
 
+from superpose._numeric import ln_binom
 from superpose.codes import Code
 from superpose.errors import SuperposeError
 from superpose.task import Task
@@ -318,25 +318,6 @@ class Network:
             f"nnz={nnz}, {self.task.features} features -> {self.task.n_outputs} outputs)"
         )
 
-    # mechanisms ---------------------------------------------------------------------
-    def mechanisms(self) -> Any:
-        """Every gate's ground-truth mechanism: :func:`superpose.mechanisms.of` (cached)."""
-        from superpose.mechanisms import of
-
-        return of(self)
-
-    def mechanism(self, gate: int) -> Any:
-        """Gate ``gate``'s units, weight masks and shared / private parts.
-
-        See :mod:`superpose.mechanisms` and docs/MECHANISMS.md.
-
-        >>> from superpose import Task, build
-        >>> net = build(Task.from_gates(3, 2, [("and", [0, 1]), ("or", [1, 2])]), "naive")
-        >>> net.mechanism(1).masks[0].toarray().astype(int).tolist()
-        [[0, 0, 0], [0, 1, 1]]
-        """
-        return self.mechanisms().gate(gate)
-
     # running ------------------------------------------------------------------------
     def encode(self, x: sparse.sparray | np.ndarray) -> sparse.csr_array | np.ndarray:
         """The input layer for a batch of 0/1 feature vectors."""
@@ -425,9 +406,7 @@ class Network:
         position_bits = 0.0
         for lay in self.layers:
             total, k = lay.n_in * lay.n_out, int(np.count_nonzero(lay.weight.data))
-            position_bits += float(
-                gammaln(total + 1) - gammaln(k + 1) - gammaln(total - k + 1)
-            ) / math.log(2)
+            position_bits += float(ln_binom(total, k)) / math.log(2)
         return {
             "construction": self.construction,
             "features_in": self.task.features,

@@ -37,7 +37,7 @@ from superpose.codes import BloomCode
 from superpose.errors import SuperposeError
 from superpose.network import Network
 from superpose.task import n_sparse_inputs
-from superpose.verify import (
+from superpose.verification import (
     DEFAULT_MAX_EXHAUSTIVE,
     MODES,
     VerificationReport,
@@ -98,7 +98,8 @@ def plan_chunks(
     if mode == "exhaustive" and total > max_exhaustive:
         raise SuperposeError(
             f"exhaustive verification needs {total:,} inputs, above the limit of {max_exhaustive:,}; "
-            "use --mode random/targeted or raise --max-exhaustive"
+            "use mode random/targeted or raise max_exhaustive",
+            cli="--mode random/targeted, --max-exhaustive",
         )
     chunks: list[Chunk] = []
     if mode in ("exhaustive", "all") and total <= max_exhaustive:

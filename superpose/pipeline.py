@@ -80,10 +80,8 @@ def unsupported(task: Task, name: str, params: dict[str, Any]) -> str | None:
         raise SuperposeError(
             f"unknown construction {name!r} (known: {', '.join(sorted(CONSTRUCTIONS))})"
         )
-    supports = getattr(cls, "supports", None)
-    if supports is None:
-        return None
-    return supports(task)
+    ok, reason = cls.supports(task)
+    return None if ok else reason
 
 
 def does_not_pay(task: Task, name: str, params: dict[str, Any]) -> str | None:
@@ -111,10 +109,7 @@ def _scaled(name: str, params: dict[str, Any], factor: float) -> dict[str, Any] 
     """``params`` with the widths grown by ``factor``, or None if the construction cannot grow."""
     if factor == 1.0:
         return dict(params)
-    import inspect
-
-    cls = CONSTRUCTIONS[name]
-    if "width_scale" not in inspect.signature(cls.__init__).parameters:
+    if not CONSTRUCTIONS[name].grows():
         return None
     fixed = [k for k in ("n_in", "n_hidden", "n_out") if params.get(k) is not None]
     if fixed:

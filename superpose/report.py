@@ -262,7 +262,7 @@ def collect(rows: list[dict[str, Any]]) -> dict[str, list[Series]]:
 
 def _add_error_bounds(series: list[Series]) -> None:
     """Replace per-replicate 'checked'/'wrong' helpers by the pooled rate's 95% upper bound."""
-    from superpose.verify import clopper_pearson_upper
+    from superpose.verification import clopper_pearson_upper
 
     checked = {s.label: s for s in series if s.kind == "checked"}
     wrong = {s.label: s for s in series if s.kind == "wrong"}
@@ -372,7 +372,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 def _points_table(rows: list[dict[str, Any]]) -> list[str]:
     """One Markdown row per (setting, m'), replicates pooled."""
-    from superpose.verify import clopper_pearson_upper
+    from superpose.verification import clopper_pearson_upper
 
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:

@@ -16,7 +16,7 @@ A sweep file (read with ``yaml.safe_load``) lists one grid or several, and what 
     measure:
       bounds: true
       verify: {mode: random, samples: 2000}
-      width_search: {samples: 1000}   # superpose.constructions.search (width_scale only)
+      width_search: {samples: 1000}   # superpose.search (width_scale only)
 
 Each point of the grid gets a key (a SHA-256 of its parameters, the measurements and the root
 seed) and a seed: ``SeedSequence(root_seed)`` spawned once per point in grid order (entropy
@@ -438,7 +438,7 @@ def _parse_measure(measure: Any, source: str) -> dict[str, Any]:
         DEFAULT_SEARCH,
         SEARCH_KEYS,
     )
-    from superpose.verify import MODES
+    from superpose.verification import MODES
 
     cfg = out["verify"]
     if cfg is not None:
@@ -824,14 +824,12 @@ def _verify(
 
 
 def _construction_params(construction: str) -> set[str]:
-    import inspect
-
     from superpose.constructions import CONSTRUCTIONS
 
     cls = CONSTRUCTIONS.get(construction)
     if cls is None:
         return set()
-    return set(inspect.signature(cls.__init__).parameters)
+    return set(cls.parameters())
 
 
 def _supports_width_scale(construction: str) -> bool:
@@ -854,7 +852,7 @@ def width_search(
     cfg: dict[str, Any],
     seed: np.random.SeedSequence,
 ) -> dict[str, Any]:
-    """Run :func:`superpose.constructions.search.search_width` for one sweep point.
+    """Run :func:`superpose.search.search_width` for one sweep point.
 
     ``cfg`` holds ``samples``, ``exhaustive``, ``min_scale``, ``max_scale``, ``tolerance``
     and ``max_exhaustive``; the search's integer seed is drawn from ``seed``. Returns the
@@ -862,7 +860,7 @@ def width_search(
     minus wall-clock fields, so the result does not depend on the machine. Constructions
     without a ``width_scale`` give ``{"supported": False}``.
     """
-    from superpose.constructions.search import WidthSearchError, search_width
+    from superpose.search import WidthSearchError, search_width
 
     if not _supports_width_scale(construction):
         return {"supported": False}

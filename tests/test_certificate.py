@@ -16,9 +16,9 @@ from superpose import SuperposeError, Task
 from superpose.certificate import certify, unsupported
 from superpose.check import check_network
 from superpose.constructions import build
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 from superpose.network import Layer, Network
-from superpose.verify import exhaustive_inputs
+from superpose.verification import exhaustive_inputs
 
 OPS = ("and", "or", "copy", "xor", "andnot")
 

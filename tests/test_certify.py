@@ -10,7 +10,7 @@ from scipy import sparse
 from superpose import evaluate, families, verify
 from superpose.constructions import build
 from superpose.constructions.certify import PairLayout, contained_sets, repair, vulnerable_pairs
-from superpose.verify import exhaustive_inputs
+from superpose.verification import exhaustive_inputs
 
 
 def _misfiring_gates(net) -> set[int]:
@@ -158,6 +158,6 @@ def test_hidden_repair_of_superposed3_is_not_a_network_certificate():
     net = build(task, "superposed3")
     assert "repair" not in net.extras
     assert net.extras["hidden_repair"]["certified_s2"] in (True, False)
-    from superpose.constructions.search import _certificate
+    from superpose.search import _certificate
 
     assert _certificate(net) is None

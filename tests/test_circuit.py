@@ -94,7 +94,7 @@ def test_adder_example_adds() -> None:
     # The example is a real 4-bit adder: check its truth table on all 256 inputs.
     from scipy import sparse
 
-    from superpose.evaluate import evaluate
+    from superpose.evaluation import evaluate
 
     task = load_task(EXAMPLES / "adder4.json")
     x = np.array([[(v >> k) & 1 for k in range(8)] for v in range(256)])
@@ -112,7 +112,7 @@ def _brute_max(task: Task, columns) -> list[int]:
 
     from scipy import sparse
 
-    from superpose.evaluate import evaluate_nodes
+    from superpose.evaluation import evaluate_nodes
 
     rows = [
         c for k in range(task.sparsity + 1) for c in itertools.combinations(range(task.features), k)
@@ -222,7 +222,7 @@ def test_conformance_deep_xor_andnot_exhaustive(seed: int, sparsity: int) -> Non
     )
     net = build(task, Circuit(), seed=seed)
     assert verify(net, "exhaustive").inputs_with_error == 0
-    from superpose.levels import level_report
+    from superpose.stage_check import level_report
 
     assert all(r["wrong_end_to_end"] == 0 for r in level_report(net, "exhaustive").stages)
 
@@ -279,7 +279,7 @@ def test_level_that_cannot_stay_sparse_names_level_bound_and_width() -> None:
 
 def test_level_report_exhaustive_and_after_loading(tmp_path) -> None:
     from superpose import load_network, save_network
-    from superpose.levels import level_report
+    from superpose.stage_check import level_report
 
     task = families.layered_circuit(14, 8, 3, np.random.default_rng(3), ops=("and", "or"))
     net = build(task, "circuit", seed=5)
@@ -293,7 +293,7 @@ def test_level_report_exhaustive_and_after_loading(tmp_path) -> None:
 
 
 def test_level_report_finds_errors_of_a_too_narrow_network() -> None:
-    from superpose.levels import level_report
+    from superpose.stage_check import level_report
 
     task = families.layered_circuit(
         300, 300, 3, np.random.default_rng(0), ops=("and", "or"), sparsity=2
@@ -310,7 +310,7 @@ def test_level_report_finds_errors_of_a_too_narrow_network() -> None:
 
 
 def test_level_report_refuses_other_constructions() -> None:
-    from superpose.levels import level_report
+    from superpose.stage_check import level_report
 
     net = build(Task.from_gates(4, 2, [("and", [0, 1])]), "naive")
     with pytest.raises(SuperposeError, match="circuit"):
@@ -346,7 +346,7 @@ def test_a_loaded_certified_circuit_still_reports_per_level(tmp_path):
     seed must rebuild the same weights, or the per-level check cannot recover the stages."""
     from superpose import build as checked_build
     from superpose import load_network, save_network
-    from superpose.levels import level_report
+    from superpose.stage_check import level_report
 
     task = families.layered_circuit(400, 300, 3, np.random.default_rng(0), sparsity=2)
     net = checked_build(task, "circuit", seed=0, width_scale=0.5, fallback=False)
@@ -373,8 +373,8 @@ def test_exact_bounds_above_s3_fall_back_to_the_cone_bound():
 
 def _meet_by_enumeration(task: Task, a: np.ndarray, b: np.ndarray, sparsity: int) -> np.ndarray:
     """Ground truth: are nodes a[i] and b[i] both true on some input with <= s active?"""
-    from superpose.evaluate import evaluate_nodes
-    from superpose.verify import exhaustive_inputs
+    from superpose.evaluation import evaluate_nodes
+    from superpose.verification import exhaustive_inputs
 
     meet = np.zeros(len(a), dtype=bool)
     for x in exhaustive_inputs(task.features, sparsity, 4096):

@@ -531,3 +531,14 @@ def test_fallback_is_reported_by_build(capsys, tmp_path):
     assert code == 0, err
     assert "fallback:" in err and "m + m' = 210" in " ".join(err.split())
     assert load_network(tmp_path / "u").counts()["neurons"] == 210
+
+
+def test_the_console_script_entry_point_is_the_launcher():
+    """pyproject's [project.scripts] names superpose._launch:main (guard, then the CLI)."""
+    import tomllib
+
+    from superpose import _launch
+
+    data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert data["project"]["scripts"]["superpose"] == "superpose._launch:main"
+    assert callable(_launch.main)

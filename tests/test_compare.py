@@ -23,9 +23,9 @@ from superpose.compare import (
     workload_settings,
 )
 from superpose.errors import SuperposeError
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 from superpose.peers import UniversalAnd
-from superpose.verify import random_inputs
+from superpose.verification import random_inputs
 
 
 def _batches(task, n, seed=3):

@@ -308,3 +308,73 @@ def test_build_picks_circuit_for_deep_tasks_and_superposed_otherwise():
     deep = families.layered_circuit(20, 10, 2, _rng(0), sparsity=2)
     assert build(deep).construction == "circuit"
     assert build(families.pairs(1000, 1000, _rng(1), sparsity=2)).construction == "superposed"
+
+
+# --- the construction protocol (superpose.constructions.base) --------------------------------
+
+
+def _supported_case(name: str) -> Task:
+    """The first conformance task the construction says it supports (circuit: a deep one)."""
+    cls = CONSTRUCTIONS[name]
+    order = ["circuit-all", *sorted(CASES)] if name == "circuit" else sorted(CASES)
+    for case in order:
+        task = CASES[case]()
+        if cls.supports(task)[0]:
+            return task
+    raise AssertionError(f"{name} supports none of the conformance tasks")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_build_does_not_change_the_parameters(name):
+    """One construction object builds twice: same parameters after, same network both times."""
+    import copy
+
+    from superpose.constructions import make_construction
+
+    task = _supported_case(name)
+    con = make_construction(name)
+    before = copy.deepcopy(con.get_params())
+    first = con.build(task, _rng(3))
+    assert repr(con.get_params()) == repr(before)
+    again = con.build(task, _rng(3))
+    assert repr(con.get_params()) == repr(before)
+    for la, lb in zip(first.layers, again.layers, strict=True):
+        assert la.weight.shape == lb.weight.shape and (la.weight != lb.weight).nnz == 0
+        np.testing.assert_array_equal(la.bias, lb.bias)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_supports_agrees_with_build(name):
+    """``supports`` says (ok, reason); a task it refuses is refused by the build too."""
+    from superpose.constructions import make_construction
+    from superpose.constructions.base import Capabilities
+
+    cls = CONSTRUCTIONS[name]
+    assert isinstance(cls.capabilities, Capabilities)
+    assert cls.grows() == ("width_scale" in cls.parameters())
+    for case in sorted(CASES):
+        task = CASES[case]()
+        ok, reason = cls.supports(task)
+        assert isinstance(ok, bool) and isinstance(reason, str) and ok == (reason == "")
+        if name == "naive":
+            assert ok
+        if not ok:
+            with pytest.raises(SuperposeError):
+                make_construction(name).build(task, _rng(0))
+        depth = cls.capabilities.max_depth
+        if depth is not None and task.depth > depth:
+            assert not ok  # the tags never promise more than supports gives
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_memory_estimate_comes_from_the_construction(name):
+    from superpose.constructions import make_construction
+    from superpose.memory import estimate_task_memory
+
+    task = _supported_case(name)
+    parts, notes = make_construction(name).memory_estimate(task)
+    assert parts and all(isinstance(v, int) and v > 0 for v in parts.values())
+    est = estimate_task_memory(task, name, verify=False)
+    assert all(abs(est.parts[k] - v) <= 1 for k, v in parts.items())  # float operand count
+    generic = any("generic" in n for n in est.assumptions)
+    assert generic == (name not in ("naive", "superposed", "superposed3"))

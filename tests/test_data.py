@@ -12,7 +12,7 @@ from scipy import sparse
 from superpose import Task, build, data, families
 from superpose.errors import SuperposeError
 from superpose.seeds import Seeds
-from superpose.verify import random_inputs, targeted_inputs
+from superpose.verification import random_inputs, targeted_inputs
 from tests.helpers import brute_outputs
 
 

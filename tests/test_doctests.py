@@ -34,7 +34,8 @@ def _import(name: str):
 
 
 def test_modules_found():
-    assert {"superpose.task", "superpose.verify", "superpose.constructions.naive"} <= set(MODULES)
+    expected = {"superpose.task", "superpose.verification", "superpose.constructions.naive"}
+    assert expected <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

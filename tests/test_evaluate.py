@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 
 from superpose import SuperposeError, Task, evaluate, families
-from superpose.evaluate import as_input_batch, evaluate_nodes
+from superpose.evaluation import as_input_batch, evaluate_nodes
 
 
 def check_against_brute_force(task, rows):

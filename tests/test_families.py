@@ -308,7 +308,7 @@ def test_generate(name, kwargs, n_gates):
         ("permutation", {}, "permutation needs"),
         ("permutation", {"features": 4, "outputs": 5}, "as many features as outputs"),
         ("uand", {}, "uand needs"),
-        ("and2", {"features": 5}, "needs --features and --outputs"),
+        ("and2", {"features": 5}, "needs features and outputs"),
     ],
 )
 def test_generate_errors(name, kwargs, needle):

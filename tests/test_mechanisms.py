@@ -87,7 +87,7 @@ def test_weight_users_equal_brute_force(k: int) -> None:
 
 
 def _masked(net: Network, g: int) -> Network:
-    mech = net.mechanism(g)
+    mech = of(net).gate(g)
     layers = [
         Layer(sparse.csr_array(lay.weight.multiply(mk)), lay.bias, lay.activation)
         for lay, mk in zip(net.layers, mech.masks, strict=True)
@@ -123,7 +123,7 @@ def test_output_gate_prediction_survives_masking() -> None:
     net = NETS[0]
     g = 7
     cut = _masked(net, g)
-    sup = net.mechanism(g).support.tolist()
+    sup = of(net).gate(g).support.tolist()
     x = np.zeros((4, net.task.features))
     x[1, sup[0]] = x[2, sup[1]] = 1
     x[3, sup] = 1
@@ -140,14 +140,14 @@ def test_supports_of_a_deep_task() -> None:
 
 def test_gate_mechanism_parts() -> None:
     net = NETS[0]
-    gm = net.mechanism(3)
+    gm = of(net).gate(3)
     assert gm.op == "and" and gm.node == net.task.features + 3
     assert set(gm.units[0].tolist()) <= set(code_units(net.input_code)[gm.support].indices.tolist())
     for mk, sh, pr in zip(gm.masks, gm.shared, gm.private, strict=True):
         assert (mk - sh - pr).nnz == 0 or not (mk - sh - pr).toarray().any()
     assert "GateMechanism(gate=3" in repr(gm)
     with pytest.raises(sp.SuperposeError, match="gate 999 does not exist"):
-        net.mechanism(999)
+        of(net).gate(999)
 
 
 def test_stage_codes_saved_and_loaded(tmp_path) -> None:

@@ -56,7 +56,8 @@ def test_check_memory_refuses_with_both_numbers_and_a_way_out(monkeypatch):
         check_memory(30 * GiB, 16 * GiB, False)
     msg = str(info.value)
     assert "30.0 GiB" in msg and "16.0 GiB" in msg
-    assert "--force-memory" in msg and LIMIT_ENV in msg
+    assert "override the check" in msg and LIMIT_ENV in msg and "--" not in msg
+    assert info.value.cli == "--force-memory"  # the command line adds its flag
     check_memory(30 * GiB, 16 * GiB, True)  # overridden
     check_memory(1 * GiB, 16 * GiB, False)  # fits
     # The default limit names where it came from.

@@ -161,7 +161,7 @@ def test_own_network_saves_and_loads(tmp_path, capsys) -> None:
     code, out, _ = run(capsys, "info", d, "--json")
     assert code == 0 and "mechanisms" not in json.loads(out)
     with pytest.raises(sp.SuperposeError, match="fire on an all-zero input"):
-        net.mechanisms()
+        sp.mechanisms.of(net)
 
 
 # --- capacity -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from superpose.parallel import (
     run_chunk,
     verify_parallel,
 )
-from superpose.verify import planned_inputs
+from superpose.verification import planned_inputs
 
 
 @pytest.fixture(scope="module")

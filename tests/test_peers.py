@@ -16,10 +16,10 @@ from scipy import sparse
 from superpose import Task, families, load_network, save_network
 from superpose.codes import LinearCode
 from superpose.errors import SuperposeError
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 from superpose.peers import UniversalAnd, busch_p, c_d
 from superpose.peers.universal_and import DenseExplicitCode, and_operands
-from superpose.verify import check_batch, random_inputs
+from superpose.verification import check_batch, random_inputs
 
 
 def _inputs(task: Task, n: int, seed: int = 5) -> sparse.csr_array:

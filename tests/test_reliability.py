@@ -956,19 +956,19 @@ def test_ctrl_c_during_build_exits_130_and_leaves_the_old_network(capsys, tmp_pa
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
-# Started as the console script (argv[0] "superpose"), then Ctrl-C while scipy is importing:
-# an __import__ hook sends the signal at that exact point, so the test does not race.
+# Started as the console script (its entry point superpose._launch:main), then Ctrl-C while
+# typer is importing: an __import__ hook sends the signal at that exact point, so the test
+# does not race.
 CTRL_C_WHILE_IMPORTING = """
 import builtins, os, signal, sys
-sys.argv[0] = "superpose"
 real_import = builtins.__import__
 def hook(name, *args, **kwargs):
-    if name == "scipy.stats":
+    if name == "typer":
         builtins.__import__ = real_import
         os.kill(os.getpid(), signal.SIGINT)
     return real_import(name, *args, **kwargs)
 builtins.__import__ = hook
-from superpose.cli import main
+from superpose._launch import main
 main()
 """
 
@@ -989,11 +989,25 @@ def test_ctrl_c_while_the_command_is_starting_exits_130_without_a_traceback(tmp_
 def test_the_start_up_guard_hands_ctrl_c_back_once_started():
     """After start-up Ctrl-C is Python's KeyboardInterrupt again (the CLI maps it to 130)."""
     code = (
-        "import signal, sys; sys.argv[0] = 'superpose'; import superpose.cli; "
-        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+        "import signal; from superpose._startup import guard_start_up; guard_start_up(); "
+        "guarded = signal.getsignal(signal.SIGINT) is not signal.default_int_handler; "
+        "import superpose.cli; "
+        "print(guarded, signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert run.stdout.strip() == "True", run.stderr
+    assert run.stdout.strip() == "True True", run.stderr
+
+
+def test_importing_superpose_has_no_side_effects():
+    """Even as argv[0] 'superpose': no signal handler changes, numpy/scipy not loaded yet."""
+    code = (
+        "import signal, sys; sys.argv[0] = 'superpose'; import superpose; "
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, "
+        "signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "
+        "'numpy' in sys.modules, 'scipy' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["True", "True", "False", "False"], run.stderr
 
 
 def test_ctrl_c_during_sweep_exits_130_and_the_rerun_completes(tmp_path):

@@ -14,10 +14,10 @@ import pytest
 from superpose import load_network, save_network
 from superpose.cli import main
 from superpose.constructions import build
-from superpose.constructions.search import WidthSearchError, search_width, without_timings
 from superpose.errors import SuperposeError
 from superpose.families import pairs
-from superpose.verify import verify
+from superpose.search import WidthSearchError, search_width, without_timings
+from superpose.verification import verify
 
 
 def _rebuild(task, rec: dict, scale: float):
@@ -205,7 +205,7 @@ def test_final_check_is_recorded_and_agrees_with_brute_force(s3_search):
 
 def test_search_steps_up_when_the_chosen_network_fails_its_final_check(monkeypatch):
     """An edge that a fresh check refutes is never returned: the scale steps up."""
-    import superpose.constructions.search as search
+    import superpose.search as search
     from superpose.check import Check
 
     calls: list[float] = []

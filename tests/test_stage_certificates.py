@@ -1,7 +1,7 @@
 """Per-stage exact certificates of deep ``circuit`` networks against brute force.
 
-``levels.stage_network`` must be the stage itself (same decoded nodes as the deep network's
-own stage on every input), and ``levels.stage_certificates`` must name exactly the stage-1
+``stage_check.stage_network`` must be the stage itself (same decoded nodes as the deep network's
+own stage on every input), and ``stage_check.stage_certificates`` must name exactly the stage-1
 nodes some <= s-sparse input gets wrong, also on circuits built too narrow to be right.
 """
 
@@ -13,10 +13,10 @@ from scipy import sparse
 
 from superpose import families
 from superpose.constructions import build
-from superpose.evaluate import evaluate_nodes
-from superpose.levels import _decode, stage_certificates, stage_codes, stage_network
+from superpose.evaluation import evaluate_nodes
 from superpose.network import Layer, Network
-from superpose.verify import exhaustive_inputs
+from superpose.stage_check import _decode, stage_certificates, stage_codes, stage_network
+from superpose.verification import exhaustive_inputs
 
 
 def _circuit(seed: int, broken: bool = False) -> Network:

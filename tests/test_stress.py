@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from superpose import SuperposeError, build, families
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 from superpose.network import Network
-from superpose.verify import exhaustive_inputs, verify
+from superpose.verification import exhaustive_inputs, verify
 
 PROFILES = (
     "uniform",
@@ -144,7 +144,7 @@ def test_medium_task_default_build_against_fresh_inputs() -> None:
 
 
 def _sampled_wrong(net: Network, task, count: int = 4000) -> int:
-    from superpose.verify import random_inputs
+    from superpose.verification import random_inputs
 
     wrong = 0
     for x in random_inputs(task, count, np.random.default_rng(5)):

@@ -200,7 +200,7 @@ def test_failed_points_are_stored_and_retried(tmp_path):
     assert summary.errors == 1 and summary.computed == 0
     assert "memory limit" in summary.error_messages[0]
     (row,) = read_results(db, status="error")
-    assert "estimated" in row["error"] and "--force-memory" in row["error"]
+    assert "estimated" in row["error"] and "override the check" in row["error"]
     # The next run retries it; the override lets it through; still one row.
     summary = run_sweep(spec, db, force_memory=True)
     assert summary.computed == 1

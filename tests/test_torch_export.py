@@ -17,7 +17,7 @@ from helpers import assert_one_line_error, run
 from scipy import sparse
 
 from superpose import SuperposeError, Task, build, evaluate, families, save_network
-from superpose.verify import random_inputs, targeted_inputs
+from superpose.verification import random_inputs, targeted_inputs
 
 torch = pytest.importorskip("torch")
 sptorch = pytest.importorskip("superpose.torch")

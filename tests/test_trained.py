@@ -12,9 +12,9 @@ from superpose import families, load_network  # noqa: E402
 from superpose.codes import BloomCode, LinearCode  # noqa: E402
 from superpose.data import TrainerMix  # noqa: E402
 from superpose.errors import SuperposeError  # noqa: E402
-from superpose.evaluate import evaluate  # noqa: E402
+from superpose.evaluation import evaluate  # noqa: E402
 from superpose.peers.trained import train_mlp  # noqa: E402
-from superpose.verify import check_batch, random_inputs  # noqa: E402
+from superpose.verification import check_batch, random_inputs  # noqa: E402
 
 
 @pytest.fixture(scope="module")

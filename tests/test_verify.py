@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import sparse, stats
 
 from superpose import Layer, Network, SuperposeError, Task, build, families, verify
-from superpose.verify import (
+from superpose.verification import (
     VerificationReport,
     check_batch,
     class_label,

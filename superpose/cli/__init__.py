@@ -74,7 +74,7 @@ def _main(argv: list[str] | None) -> int:
     except SuperposeError as exc:
         # The message may quote file contents or paths: print it as text, never as markup,
         # and on one line.
-        message = " ".join(str(exc).splitlines())
+        message = exc.for_command_line()
         err_console.print(styled(f"[bold red]error:[/] {esc(message)}"), soft_wrap=True)
         return _exit(2, argv)
     except MemoryError:

@@ -81,10 +81,9 @@ def plot_bounds(
         >>> out.read_bytes()[1:4]
         b'PNG'
     """
-    import matplotlib
+    from superpose._numeric import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from superpose._atomic import atomic_path
     from superpose.bounds import (

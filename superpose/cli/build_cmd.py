@@ -364,7 +364,7 @@ def _search(
     show: bool,
 ) -> Any:
     """Run the width search with a progress bar (one line per probe); the network found."""
-    from superpose.constructions.search import search_width
+    from superpose.search import search_width
 
     if samples < 1:
         raise SuperposeError(f"--search-samples must be >= 1, got {samples}")

@@ -113,7 +113,7 @@ def verify_command(
     from superpose.check import exact_check
     from superpose.io import load_network
     from superpose.parallel import verify_parallel
-    from superpose.verify import MODES, VerificationReport, planned_inputs
+    from superpose.verification import MODES, VerificationReport, planned_inputs
 
     if mode not in (*MODES, "exact"):
         raise SuperposeError(f"--mode must be one of exact, {', '.join(MODES)}, got {mode!r}")
@@ -152,7 +152,7 @@ def verify_command(
     if levels:
         import numpy as np
 
-        from superpose.levels import level_report
+        from superpose.stage_check import level_report
 
         level_rep = level_report(
             net,

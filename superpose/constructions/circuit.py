@@ -53,7 +53,7 @@ or / copy on every input that matters and gets no detector.
 
 **Clean-up.** ``cleanup=k`` re-encodes every held node after every k-th level (copy parts: a
 threshold layer that keeps only complete codes), in the spirit of the error-correction layers
-of Hänni et al.; :func:`superpose.levels.level_report` measures what it costs and saves.
+of Hänni et al.; :func:`superpose.stage_check.level_report` measures what it costs and saves.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ from scipy import sparse, special
 
 from superpose.codes import BloomCode
 from superpose.constructions._bloom import operand_matrix, read_sets, threshold_layer
+from superpose.constructions.base import Capabilities, Construction
 from superpose.constructions.superposed import (
     Parts,
     _Certified,
@@ -407,7 +408,7 @@ class Circuit(_Certified):
 
     Example:
         >>> from superpose import families
-        >>> from superpose.verify import verify
+        >>> from superpose.verification import verify
         >>> task = families.layered_circuit(20, 10, 3, np.random.default_rng(0), ops=("and", "or"))
         >>> net = Circuit().build(task, np.random.default_rng(1))
         >>> len(net.layers), verify(net, "exhaustive").inputs_with_error
@@ -415,6 +416,9 @@ class Circuit(_Certified):
     """
 
     name = "circuit"
+    capabilities = Capabilities(
+        max_arity=(("xor", 2),), max_depth=MAX_DEPTH, tags=frozenset({"superposed", "deep"})
+    )
 
     def __init__(
         self,
@@ -473,6 +477,13 @@ class Circuit(_Certified):
             raise SuperposeError(f"width_scale must be > 0, got {self.width_scale!r}")
         return self.build_once(task, rng)
 
+    @classmethod
+    def memory_parts(
+        cls, features: int, n_gates: int, operands: float, params: dict[str, Any]
+    ) -> tuple[dict[str, int], list[str]]:
+        """No model of its own yet (not the one-level superposed model): the generic one."""
+        return Construction.memory_parts.__func__(cls, features, n_gates, operands, params)  # type: ignore[attr-defined]
+
     def plan_neurons(self, task: Task) -> None:
         """No pre-build comparison with the explicit network: the sizing itself already picks
         explicit or private blocks where superposition does not pay (module docstring)."""
@@ -524,7 +535,7 @@ class Circuit(_Certified):
 
     # planning ---------------------------------------------------------------------------
     @classmethod
-    def supports(cls, task: Task) -> str | None:
+    def _unsupported(cls, task: Task) -> str | None:
         """Why ``circuit`` cannot build ``task`` (None when it can)."""
         if task.depth > MAX_DEPTH:
             return (
@@ -540,13 +551,14 @@ class Circuit(_Certified):
 
     def _check_ops(self, task: Task) -> None:
         if task.depth > MAX_DEPTH:
-            raise SuperposeError(str(self.supports(task)))
+            raise SuperposeError(self.supports(task)[1])
         bad = (task.ops == OP_CODE["xor"]) & (task.arity > 2)
         if bad.any():
             g = int(np.flatnonzero(bad)[0])
             raise SuperposeError(
                 f"gate {g} (id {g + task.features}): xor of {int(task.arity[g])} inputs; "
-                "'circuit' handles 2-input xor only -- use --construction naive"
+                "'circuit' handles 2-input xor only -- use the 'naive' construction",
+                cli="--construction naive",
             )
 
     def bounds(self, task: Task, lay: Layout | None = None) -> ActiveBounds:
@@ -557,9 +569,9 @@ class Circuit(_Certified):
 
     def _sampled_active(self, task: Task, lay: Layout) -> list[int]:
         """Most true gates per level over sampled s-sparse inputs (the verifier's random mix)."""
-        from superpose.evaluate import evaluate_nodes
+        from superpose.evaluation import evaluate_nodes
         from superpose.levels import level_membership, relaxed
-        from superpose.verify import random_inputs
+        from superpose.sparse_inputs import random_inputs
 
         member = level_membership(task, lay)
         rng = np.random.default_rng(12345)
@@ -584,7 +596,8 @@ class Circuit(_Certified):
                     f"level {level} cannot stay sparse: up to {b} of its {n_gates} gates can be "
                     f"true at once for {s}-sparse inputs ({bnd.method} bound), above "
                     f"max_active={self.max_active}; a superposed layer holding them would need "
-                    f"about {width_needed(b, 6):,} neurons -- use --construction naive"
+                    f"about {width_needed(b, 6):,} neurons -- use the 'naive' construction",
+                    cli="--construction naive",
                 )
         sized = bnd.level_bounds if self.sizing == "bound" else self._sampled_active(task, lay)
         sized = [max(1, min(a, b)) for a, b in zip(sized, bnd.level_bounds, strict=True)]

@@ -12,11 +12,13 @@ that some output depends on are built.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import sparse
 
 from superpose.codes import ExplicitCode
-from superpose.constructions.base import Construction
+from superpose.constructions.base import Capabilities, Construction
 from superpose.levels import layout
 from superpose.network import Layer, Network
 from superpose.task import OP_CODE, Task
@@ -45,6 +47,14 @@ class Naive(Construction):
     """
 
     name = "naive"
+    capabilities = Capabilities(tags=frozenset({"explicit", "exact"}))
+
+    @classmethod
+    def memory_parts(
+        cls, features: int, n_gates: int, operands: float, params: dict[str, Any]
+    ) -> tuple[dict[str, int], list[str]]:
+        """About 800 bytes per gate (per-gate lists during assembly) and 24 per operand."""
+        return {"weights": int(800 * n_gates + 24 * operands)}, []
 
     def build(self, task: Task, rng: np.random.Generator) -> Network:
         m, n_nodes = task.features, task.n_nodes

@@ -21,7 +21,7 @@ The reasoning (docs/DESIGN.md, Constructions), for a unit that must see ``k`` fu
   largest safe f fixes n_in * n_out = load / ln(1/(1 - f)); equal widths minimise the sum.
 
 (l, l') are chosen from a small grid to minimise total neurons. These are our constants, not
-the paper's; the width search (:mod:`superpose.constructions.search`) finds the edge
+the paper's; the width search (:mod:`superpose.search`) finds the edge
 empirically.
 """
 
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from superpose._numeric import ln_binom
 from superpose.constructions.channels import _ranges
 from superpose.task import OP_CODE, Task, n_sparse_inputs
 
@@ -68,13 +69,7 @@ def _shared_bits(bits: int, need: int, n_in: float) -> tuple[np.ndarray, np.ndar
     """
     q = min(1.0, need / max(n_in, 1.0))
     v = np.arange(0, min(bits, need) + 1)
-    log_pmf = (
-        special.gammaln(bits + 1)
-        - special.gammaln(v + 1)
-        - special.gammaln(bits - v + 1)
-        + special.xlogy(v, q)
-        + special.xlog1py(bits - v, -q)
-    )
+    log_pmf = ln_binom(bits, v) + special.xlogy(v, q) + special.xlog1py(bits - v, -q)
     return v, log_pmf
 
 
@@ -146,7 +141,7 @@ def adversarial_risk(
     hosted = min(1.0, r * per_active * ell_out / max(n_in if n_out is None else n_out, 1.0))
     p_unit = np.minimum(1.0, p_unit + hosted)
     p_gate = float(np.sum(np.exp(log_pmf) * p_unit**ell_out))
-    log_sets = special.gammaln(m + 1) - special.gammaln(r + 1) - special.gammaln(max(m - r, 0) + 1)
+    log_sets = ln_binom(m, r)
     return float(np.exp(log_sets) * p_gate)
 
 
@@ -467,9 +462,7 @@ def cover_free_width(ell: int, s: int, m: int, operands: int) -> float:
     """
     if operands == 0:
         return 0.0
-    log_sets = float(
-        special.gammaln(m + 1) - special.gammaln(s + 1) - special.gammaln(max(m - s, 0) + 1)
-    )
+    log_sets = float(ln_binom(m, s))
     log_q = (math.log(ADVERSARIAL_TARGET) - log_sets - math.log(operands)) / ell
     return s * ell / math.exp(min(log_q, 0.0))
 

@@ -86,7 +86,7 @@ from scipy import sparse, special
 
 from superpose.codes import BloomCode, random_sets
 from superpose.constructions._bloom import operand_matrix, read_sets
-from superpose.constructions.base import Construction
+from superpose.constructions.base import Capabilities, Construction
 from superpose.constructions.circuit import (
     CERTIFIABLE,
     CIRCUIT_FAILURE,
@@ -193,6 +193,9 @@ class Stream(Construction):
     """Residual-stream network for deep tasks (module docstring)."""
 
     name = "stream"
+    capabilities = Capabilities(
+        max_arity=(("xor", 2), ("andnot", 2)), tags=frozenset({"superposed", "deep", "residual"})
+    )
 
     def __init__(
         self,
@@ -233,7 +236,7 @@ class Stream(Construction):
         self.max_candidates = max_candidates
 
     @classmethod
-    def supports(cls, task: Task) -> str | None:
+    def _unsupported(cls, task: Task) -> str | None:
         """Why ``stream`` cannot build ``task`` (None when it can)."""
         try:
             _check_ops(task)

@@ -16,7 +16,7 @@ codes disjoint, so a true gate always fires all of its units: no false negatives
 Example:
     >>> import numpy as np
     >>> from superpose.families import pairs
-    >>> from superpose.verify import verify
+    >>> from superpose.verification import verify
     >>> task = pairs(2000, 2000, np.random.default_rng(0))
     >>> net = Superposed().build(task, np.random.default_rng(1))
     >>> net.counts()["neurons"] < task.features + task.n_gates
@@ -44,7 +44,7 @@ from superpose.constructions._bloom import (
     read_sets,
     threshold_layer,
 )
-from superpose.constructions.base import Construction
+from superpose.constructions.base import Capabilities, Construction, positive_param
 from superpose.constructions.channels import Routing, route
 from superpose.constructions.params import (
     DEAD,
@@ -85,7 +85,8 @@ def gate_parts(task: Task, gates: np.ndarray, signed: bool) -> Parts:
         g = int(gates[np.flatnonzero(bad)[0]])
         raise SuperposeError(
             f"gate {g}: op {OPS[int(task.ops[g])]!r} is not monotone; the two-layer 'superposed' "
-            "construction handles copy/and/or -- use --construction superposed3"
+            "construction handles copy/and/or -- use the 'superposed3' construction",
+            cli="--construction superposed3",
         )
     xor = ops == OP_CODE["xor"]
     if (task.arity[gates][xor] > 2).any():
@@ -721,7 +722,9 @@ def _repair_units(
 def _check_one_level(task: Task, name: str) -> np.ndarray:
     if task.depth > 1:
         raise SuperposeError(
-            f"the task has {task.depth} levels; '{name}' builds one level -- use --construction circuit"
+            f"the task has {task.depth} levels; '{name}' builds one level -- use the 'circuit' "
+            "construction",
+            cli="--construction circuit",
         )
     outs = task.outputs
     if (outs < task.features).any() or len(np.unique(outs)) != task.n_gates:
@@ -771,6 +774,13 @@ def _validate(params: dict[str, Any]) -> None:
             raise SuperposeError(f"{key} must be {what}, got {value!r}")
 
 
+MAX_AUTO_ELL = 10
+"""The largest code length the automatic choice makes (memory estimates assume it)."""
+_LOAD_BYTES = 16
+_SUPERPOSED_PER_GATE = 700
+_CODE_ENTRY_BYTES = 24
+
+
 class _Certified(Construction):
     """The superposed constructions: widths from a failure rule, scaled by ``width_scale``.
 
@@ -789,7 +799,7 @@ class _Certified(Construction):
         raise NotImplementedError
 
     @classmethod
-    def supports(cls, task: Task) -> str | None:
+    def _unsupported(cls, task: Task) -> str | None:
         """Why this construction cannot build ``task`` (None when it can)."""
         if task.depth > 1:
             return f"the task has {task.depth} levels; '{cls.name}' builds one level"
@@ -801,6 +811,35 @@ class _Certified(Construction):
     @classmethod
     def _op_support(cls, task: Task) -> str | None:
         return None
+
+    @classmethod
+    def memory_parts(
+        cls, features: int, n_gates: int, operands: float, params: dict[str, Any]
+    ) -> tuple[dict[str, int], list[str]]:
+        """The weight matrix and its intermediates, about 16 bytes per unit of *load* (the sum
+        over output units of their read sets: ell' * operands * ell, plus t * ell' per gate
+        for the output layer of ``superposed3``), 700 bytes per gate (codes, read sets,
+        routing) and 24 bytes per input-code entry. Automatic code lengths are assumed at
+        their largest (:data:`MAX_AUTO_ELL`), so the estimate errs high."""
+        notes: list[str] = []
+        ell, auto_ell = positive_param(params, "ell", MAX_AUTO_ELL)
+        ell_out, auto_out = positive_param(params, "ell_out", MAX_AUTO_ELL)
+        if params.get("explicit_inputs"):
+            ell, auto_ell = 1, False
+        if auto_ell or auto_out:
+            notes.append(f"automatic code lengths assumed at their largest ({MAX_AUTO_ELL})")
+        if cls.name == "superposed3":
+            t, auto_t = positive_param(params, "t", ell_out if not auto_out else MAX_AUTO_ELL)
+            load = t * operands * ell + t * ell_out * n_gates
+            if auto_t:
+                notes.append(f"hidden units per gate t assumed {t}")
+        else:
+            load = ell_out * operands * ell
+        parts = {
+            "weights": int(_LOAD_BYTES * load),
+            "codes": int(_SUPERPOSED_PER_GATE * n_gates + _CODE_ENTRY_BYTES * features * ell),
+        }
+        return parts, notes
 
     def plan_neurons(self, task: Task) -> tuple[int, bool] | None:
         """(neurons at the automatic widths, whether they meet the failure targets), without
@@ -841,9 +880,10 @@ class Superposed(_Certified):
     """
 
     name = "superposed"
+    capabilities = Capabilities(max_depth=1, tags=frozenset({"superposed", "certified"}))
 
     @classmethod
-    def supports(cls, task: Task) -> str | None:
+    def _unsupported(cls, task: Task) -> str | None:
         """Every one-level task (any op and arity, outputs in any order, inputs as outputs)."""
         if task.depth > 1:
             return f"the task has {task.depth} levels; '{cls.name}' builds one level"
@@ -1107,6 +1147,9 @@ class Superposed3(_Certified):
     """
 
     name = "superposed3"
+    capabilities = Capabilities(
+        max_depth=1, max_arity=(("xor", 2),), tags=frozenset({"superposed", "certified"})
+    )
 
     @classmethod
     def _op_support(cls, task: Task) -> str | None:

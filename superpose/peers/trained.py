@@ -33,7 +33,7 @@ from scipy import sparse
 from superpose.codes import BloomCode, Code, ExplicitCode, LinearCode
 from superpose.data import TrainerMix
 from superpose.errors import SuperposeError
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 from superpose.network import Layer, Network
 from superpose.peers.universal_and import READOUT_TRAINED, DenseExplicitCode
 from superpose.task import Task

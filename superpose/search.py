@@ -18,7 +18,7 @@ every automatic width of a construction, so one number is searched:
    The final check is recorded on the network (``extras["check"]``).
 
 A probe builds the network (same build seed for every probe) and checks ``samples`` random
-and ``samples`` targeted inputs from :mod:`superpose.verify` (the random inputs are the same
+and ``samples`` targeted inputs from :mod:`superpose.verification` (the random inputs are the same
 for every probe), in alternating small batches, stopping at the first batch with an error:
 failure is a cliff, so probes below the edge fail on their first batches and cost little.
 With ``exhaustive=True`` and at most ``max_exhaustive`` inputs with <= s active features, a
@@ -47,7 +47,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 import time
@@ -96,7 +95,7 @@ def _accepts(construction: str, key: str) -> bool:
     from superpose.constructions import CONSTRUCTIONS
 
     cls = CONSTRUCTIONS.get(construction)
-    return cls is not None and key in inspect.signature(cls.__init__).parameters
+    return cls is not None and key in cls.parameters()
 
 
 def _seed_record(ss: np.random.SeedSequence) -> dict[str, Any]:
@@ -111,7 +110,7 @@ def _batches(
     batch_size: int,
 ) -> Iterator[tuple[str, sparse.csr_array]]:
     """(source, batch) pairs for one probe, cheapest error finders first."""
-    from superpose.verify import exhaustive_inputs, random_inputs, targeted_inputs
+    from superpose.verification import exhaustive_inputs, random_inputs, targeted_inputs
 
     # Fresh generators from the same seed: every probe sees the same random inputs.
     rand_ss, targ_ss = np.random.SeedSequence(
@@ -145,7 +144,7 @@ def _check(
     progress: SearchProgress | None,
 ) -> dict[str, Any]:
     """Verify one probe's network, stopping at the first batch with an error."""
-    from superpose.verify import check_batch
+    from superpose.verification import check_batch
 
     batch_size = int(min(512, max(64, samples // 8)))
     checked: dict[str, int] = {}

@@ -1,7 +1,7 @@
 """The verifier (docs/DESIGN.md, Verification): feed Boolean inputs through a network's codes and compare with the truth.
 
 Every construction is checked by this one path: ``network.predict`` (input code -> layers ->
-output code) against :func:`superpose.evaluate.evaluate`. Three input sources:
+output code) against :func:`superpose.evaluation.evaluate`. Three input sources:
 
 * ``exhaustive`` -- every input with at most s active features (a certificate for the instance);
 * ``random`` -- s-sparse inputs, half holding every operand of a random gate, half all but one;
@@ -15,7 +15,6 @@ the per-input error rate.
 
 from __future__ import annotations
 
-import itertools
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -26,8 +25,15 @@ from scipy import sparse, stats
 
 from superpose.codes import BloomCode, ExplicitCode
 from superpose.errors import SuperposeError
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 from superpose.network import Network, _exact_limit
+from superpose.sparse_inputs import (  # noqa: F401 - re-exported: the verifier's input sources
+    _fill,
+    _Leaves,
+    _rows_to_batch,
+    exhaustive_inputs,
+    random_inputs,
+)
 from superpose.task import Task, n_sparse_inputs
 
 MODES = ("exhaustive", "random", "targeted", "all")
@@ -105,115 +111,7 @@ class VerificationReport:
         return out
 
 
-# --- inputs -----------------------------------------------------------------------------
-
-
-def _rows_to_batch(rows: list[np.ndarray] | list[list[int]], features: int) -> sparse.csr_array:
-    lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=indptr[1:])
-    indices = (
-        np.concatenate([np.asarray(r, dtype=np.int64) for r in rows])
-        if indptr[-1]
-        else np.zeros(0, np.int64)
-    )
-    data = np.ones(len(indices), dtype=np.int32)
-    batch = sparse.csr_array((data, indices, indptr), shape=(len(rows), features))
-    batch.sum_duplicates()
-    return batch
-
-
-def exhaustive_inputs(
-    features: int, sparsity: int, batch_size: int = 4096
-) -> Iterator[sparse.csr_array]:
-    """Every input with at most ``sparsity`` active features, in batches."""
-    combos = itertools.chain.from_iterable(
-        itertools.combinations(range(features), k) for k in range(sparsity + 1)
-    )
-    while True:
-        chunk = list(itertools.islice(combos, batch_size))
-        if not chunk:
-            return
-        yield _rows_to_batch([list(c) for c in chunk], features)
-
-
-class _Leaves:
-    """Input features in the cone of each output (the operands, for a one-level task)."""
-
-    def __init__(self, task: Task) -> None:
-        self.task = task
-        self._cache: dict[int, np.ndarray] = {}
-
-    def __call__(self, node: int) -> np.ndarray:
-        t = self.task
-        if node < t.features:
-            return np.array([node])
-        if node in self._cache:
-            return self._cache[node]
-        ops = t.operands(node - t.features)
-        if (ops < t.features).all():
-            leaves = ops
-        else:
-            leaves = np.unique(np.concatenate([self(int(o)) for o in ops]))
-        self._cache[node] = leaves
-        return leaves
-
-
-def _fill(chosen: np.ndarray, target: int, features: int, rng: np.random.Generator) -> np.ndarray:
-    """Add random distinct features to ``chosen`` until it has ``target`` of them."""
-    chosen = np.unique(chosen)
-    target = min(target, features)
-    while len(chosen) < target:
-        chosen = np.union1d(chosen, rng.integers(0, features, target - len(chosen)))
-    return chosen
-
-
-def _fill_list(
-    chosen: list[int], target: int, features: int, rng: np.random.Generator
-) -> list[int]:
-    """:func:`_fill` on Python ints (the same draws from ``rng``), sorted."""
-    have = set(chosen)
-    target = min(target, features)
-    while len(have) < target:
-        have.update(rng.integers(0, features, target - len(have)).tolist())
-    return sorted(have)
-
-
-def _sorted_rows_to_batch(rows: list[list[int]], features: int) -> sparse.csr_array:
-    """A 0/1 batch from rows of sorted, distinct feature indices."""
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum([len(r) for r in rows], out=indptr[1:])
-    indices = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=indptr[-1])
-    data = np.ones(len(indices), dtype=np.int32)
-    batch = sparse.csr_array((data, indices, indptr), shape=(len(rows), features))
-    batch.has_canonical_format = True
-    return batch
-
-
-def random_inputs(
-    task: Task, count: int, rng: np.random.Generator, batch_size: int = 2048
-) -> Iterator[sparse.csr_array]:
-    """s-sparse inputs; even rows hold every operand of a random output, odd rows all but one."""
-    leaves = _Leaves(task)
-    as_list: dict[int, list[int]] = {}
-    s, m = task.sparsity, task.features
-    done = 0
-    while done < count:
-        n = min(batch_size, count - done)
-        rows = []
-        outs = task.outputs[rng.integers(0, task.n_outputs, n)]
-        for i, node in enumerate(outs.tolist()):
-            base = as_list.get(node)
-            if base is None:
-                base = as_list[node] = leaves(node).tolist()
-            if len(base) > s:
-                base = rng.choice(np.asarray(base), s, replace=False).tolist()
-            if (done + i) % 2 == 1 and len(base) > 0:
-                j = int(rng.integers(len(base)))
-                base = base[:j] + base[j + 1 :]
-            rows.append(_fill_list(base, s, m, rng))
-        done += n
-        yield _sorted_rows_to_batch(rows, m)
+# --- inputs (generated in superpose.sparse_inputs; re-exported here) -----------------------
 
 
 def _support(net: Network, outputs: np.ndarray) -> sparse.csr_array | None:
@@ -555,8 +453,9 @@ def verify(
     if mode == "exhaustive" and total > max_exhaustive:
         raise SuperposeError(
             f"exhaustive verification needs {total:,} inputs (all <= {task.sparsity}-sparse inputs of "
-            f"{task.features} features), above the limit of {max_exhaustive:,}; use --mode random/targeted "
-            "or raise --max-exhaustive"
+            f"{task.features} features), above the limit of {max_exhaustive:,}; use mode random/targeted "
+            "or raise max_exhaustive",
+            cli="--mode random/targeted, --max-exhaustive",
         )
     report = VerificationReport(mode, skipped=skipped_checks(net, mode, max_exhaustive))
     parts: list[tuple[str, Iterator[sparse.csr_array]]] = []

@@ -1,0 +1,38 @@
+"""Small numeric helpers shared by several layers (one implementation each).
+
+* :func:`ln_binom` -- ``ln C(n, k)`` by log-gamma, vectorised. The constructions' failure
+  models, the description length of a network and the comparison harness all need it on
+  floats; :func:`superpose.bounds.ln_comb` is the exact-integer variant the lower bounds use
+  (it corrects the log-gamma rounding that matters for n in the billions).
+* :func:`pyplot` -- matplotlib's ``pyplot`` on the non-interactive Agg backend, so plotting
+  never needs a display (CI, servers) and never opens a window.
+
+Example:
+    >>> round(float(ln_binom(5, 2)), 12) == round(math.log(10), 12)
+    True
+"""
+
+from __future__ import annotations
+
+import math  # noqa: F401 - used by the doctest
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+
+def ln_binom(n: Any, k: Any) -> Any:
+    """``ln C(n, k)`` (natural log) for scalars or arrays; ``n - k`` is clipped at 0."""
+    return (
+        special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(np.maximum(n - k, 0) + 1)
+    )
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (imported lazily: plotting is optional)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

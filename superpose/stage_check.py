@@ -1,0 +1,306 @@
+"""Per-level checks of a deep (``circuit``) network: every stage decoded, every stage certified.
+
+* :func:`level_report` runs inputs through a circuit network, decodes *every* stage with its
+  own code and compares each with the truth: how often each level's output code is wrong,
+  and how errors accumulate with depth.
+* :func:`stage_network` / :func:`stage_certificates` cut one stage out as a one-level network
+  of its own and certify it exactly where its inputs allow.
+
+This is the verification side of :mod:`superpose.levels` (which only analyses a task, and is
+read by the constructions); it may rebuild a loaded network from its recorded parameters, so
+it sits above :mod:`superpose.constructions` in the import order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from superpose.errors import SuperposeError
+from superpose.evaluation import evaluate_nodes
+from superpose.task import OPS, Task
+
+# --- per-level verification --------------------------------------------------------------
+
+
+def stage_codes(net: Any) -> list[tuple[np.ndarray, Any]]:
+    """(node ids, Bloom code) of every layer of a ``circuit`` network.
+
+    A freshly built network carries them; a loaded one is rebuilt from its task, parameters
+    and seed (the ``build`` stream of :class:`superpose.seeds.Seeds`), and used only if the
+    rebuilt layers equal the loaded ones.
+    """
+    codes = getattr(net, "stage_codes", None)
+    if codes is not None:
+        return codes
+    if net.construction != "circuit":
+        raise SuperposeError(
+            f"per-level checks need a 'circuit' network; this one was built by {net.construction!r}"
+        )
+    from superpose.constructions import make_construction
+    from superpose.seeds import Seeds
+
+    params = {k: v for k, v in net.params.items() if k not in ("compiled_to_relu", "certify")}
+    seed = net.seed if net.seed is not None else 0
+    for rng in (Seeds(seed).rng("build"),):
+        try:
+            again = make_construction("circuit", **params).build(net.task, rng)
+        except SuperposeError:
+            continue
+        if len(again.layers) == len(net.layers) and all(
+            a.weight.shape == b.weight.shape
+            and (a.weight != b.weight).nnz == 0
+            and np.array_equal(a.bias, b.bias)
+            for a, b in zip(again.layers, net.layers, strict=True)
+        ):
+            return again.stage_codes  # type: ignore[attr-defined]
+    raise SuperposeError(
+        "could not recover the per-stage codes of this network (rebuilding it from its task, "
+        "parameters and seed gave different weights)"
+    )
+
+
+def _decode(code: Any, z: Any, inhib: np.ndarray | None) -> sparse.csr_array:
+    """Decode a stage; a xor / andnot node whose detector unit is on reads as off."""
+    got = sparse.csr_array(code.decode(z), dtype=np.int8)
+    if inhib is None or not (inhib >= 0).any():
+        return got
+    rows = np.flatnonzero(inhib >= 0)
+    det_on = sparse.csr_array(sparse.csr_array(z)[:, inhib[rows]]).tocoo()
+    keep = det_on.data > 0
+    mask = sparse.csr_array(
+        (
+            np.ones(int(keep.sum()), dtype=np.int8),
+            (det_on.coords[0][keep], rows[det_on.coords[1][keep]]),
+        ),
+        shape=got.shape,
+    )
+    out = sparse.csr_array(got - got.multiply(mask), dtype=np.int8)
+    out.eliminate_zeros()
+    return out
+
+
+@dataclass
+class LevelReport:
+    """Per stage: how often its code is wrong, end to end and when fed a clean input."""
+
+    mode: str
+    inputs_checked: int = 0
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def level_report(
+    net: Any,
+    mode: str = "random",
+    samples: int = 2000,
+    rng: np.random.Generator | None = None,
+    *,
+    max_exhaustive: int = 5_000_000,
+    batch_size: int = 1024,
+) -> LevelReport:
+    """Decode every stage of a ``circuit`` network and compare it with the truth of its nodes.
+
+    For each stage: inputs on which some node it holds is wrong (``wrong_end_to_end``), the
+    false positives / negatives among its nodes, inputs on which it is the *first* wrong stage,
+    and ``wrong_clean_input``: inputs on which the stage is wrong even when fed the exact code
+    of the previous stage's truth (the error the stage adds by itself). Also the true nodes
+    and units on per input (mean and max), which show sparsity through depth.
+
+    Example:
+        >>> from superpose import families, build
+        >>> task = families.layered_circuit(20, 10, 3, np.random.default_rng(0), ops=("and", "or"))
+        >>> rep = level_report(build(task, "circuit"), "exhaustive")
+        >>> [row["wrong_end_to_end"] for row in rep.stages]
+        [0, 0, 0]
+    """
+    from superpose.task import n_sparse_inputs
+    from superpose.verification import MODES, exhaustive_inputs, random_inputs, targeted_inputs
+
+    if mode not in MODES:
+        raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    codes = stage_codes(net)
+    task = net.task
+    total = n_sparse_inputs(task.features, task.sparsity)
+    if mode == "exhaustive" and total > max_exhaustive:
+        raise SuperposeError(
+            f"exhaustive per-level check needs {total:,} inputs, above the limit of {max_exhaustive:,}"
+        )
+    sources = []
+    if mode in ("exhaustive", "all") and total <= max_exhaustive:
+        sources.append(exhaustive_inputs(task.features, task.sparsity, batch_size))
+    if mode in ("random", "all"):
+        sources.append(random_inputs(task, samples, rng, batch_size))
+    if mode in ("targeted", "all"):
+        sources.append(targeted_inputs(net, samples, rng, batch_size))
+    keys = (
+        "wrong_end_to_end",
+        "first_wrong",
+        "wrong_clean_input",
+        "false_positives",
+        "false_negatives",
+        "true_nodes_sum",
+        "true_nodes_max",
+        "units_on_sum",
+        "units_on_max",
+    )
+    acc = [dict.fromkeys(keys, 0) for _ in codes]
+    report = LevelReport(mode)
+    for source in sources:
+        for batch in source:
+            n = batch.shape[0]
+            report.inputs_checked += n
+            truth = evaluate_nodes(task, batch)
+            z = net.encode(batch)
+            already = np.zeros(n, dtype=bool)
+            prev_truth = None
+            for i, (layer, entry) in enumerate(zip(net.layers, codes, strict=True)):
+                nodes, code = entry[0], entry[1]
+                inhib = entry[2] if len(entry) > 2 else None
+                z_clean = None
+                if i > 0 and prev_truth is not None:
+                    z_clean = layer.apply(codes[i - 1][1].encode(prev_truth))
+                elif i == 0:
+                    z_clean = layer.apply(net.encode(batch))
+                z = layer.apply(z)
+                want = sparse.csr_array(truth[:, nodes], dtype=np.int8)
+                got = _decode(code, z, inhib)
+                diff = sparse.csr_array(got - want)
+                diff.eliminate_zeros()
+                bad_rows = np.diff(diff.indptr) > 0
+                row = acc[i]
+                row["wrong_end_to_end"] += int(bad_rows.sum())
+                row["first_wrong"] += int((bad_rows & ~already).sum())
+                already |= bad_rows
+                row["false_positives"] += int((diff.data > 0).sum())
+                row["false_negatives"] += int((diff.data < 0).sum())
+                clean = sparse.csr_array(_decode(code, z_clean, inhib) - want)
+                clean.eliminate_zeros()
+                row["wrong_clean_input"] += int((np.diff(clean.indptr) > 0).sum())
+                t_count = np.diff(want.indptr)
+                on = np.diff(sparse.csr_array(z).indptr)
+                row["true_nodes_sum"] += int(t_count.sum())
+                row["true_nodes_max"] = max(row["true_nodes_max"], int(t_count.max(initial=0)))
+                row["units_on_sum"] += int(on.sum())
+                row["units_on_max"] = max(row["units_on_max"], int(on.max(initial=0)))
+                prev_truth = want
+    stats = net.extras.get("stages", [{} for _ in codes])
+    n = max(report.inputs_checked, 1)
+    for i, (row, entry) in enumerate(zip(acc, codes, strict=True)):
+        nodes = entry[0]
+        st = stats[i] if i < len(stats) else {}
+        report.stages.append(
+            {
+                "stage": i + 1,
+                "level": st.get("level", i + 1),
+                "kind": st.get("kind", "level"),
+                "nodes": int(len(nodes)),
+                "width": int(net.layers[i].n_out),
+                "wrong_end_to_end": row["wrong_end_to_end"],
+                "error_rate": row["wrong_end_to_end"] / n,
+                "first_wrong": row["first_wrong"],
+                "wrong_clean_input": row["wrong_clean_input"],
+                "false_positives": row["false_positives"],
+                "false_negatives": row["false_negatives"],
+                "true_nodes_mean": row["true_nodes_sum"] / n,
+                "true_nodes_max": row["true_nodes_max"],
+                "units_on_mean": row["units_on_sum"] / n,
+                "units_on_max": row["units_on_max"],
+            }
+        )
+    return report
+
+
+# --- per-stage exact certificates ---------------------------------------------------------
+
+
+def stage_network(net: Any, i: int, codes: list | None = None) -> Any:
+    """Stage ``i`` (0-based) of a ``circuit`` network as a one-level network of its own.
+
+    Its "features" are the nodes the stage reads (the task's inputs for stage 0, else the
+    nodes of stage i - 1), its input code the code those nodes are written in, its gates the
+    nodes it holds (a gate of this level, or a ``copy`` of a carried node) and its output code
+    the stage's code. Fed the clean code of the true nodes before it, it computes exactly what
+    the stage adds by itself (``wrong_clean_input`` of :func:`level_report`).
+
+    Example:
+        >>> from superpose import families
+        >>> from superpose.constructions import build
+        >>> task = families.layered_circuit(20, 10, 2, np.random.default_rng(0), ops=("and", "or"))
+        >>> net = build(task, "circuit", rng=np.random.default_rng(0))
+        >>> stage_network(net, 1).task.features == len(stage_codes(net)[0][0])
+        True
+    """
+    from superpose.network import Network
+
+    task = net.task
+    codes = stage_codes(net) if codes is None else codes  # a loaded net rebuilds them
+    m = task.features
+    before = np.arange(m, dtype=np.int64) if i == 0 else np.asarray(codes[i - 1][0], np.int64)
+    in_code = net.input_code if i == 0 else codes[i - 1][1]
+    nodes = np.asarray(codes[i][0], dtype=np.int64)
+    position = {int(n): j for j, n in enumerate(before.tolist())}
+    gates: list[tuple[str, list[int]]] = []
+    for n in nodes.tolist():
+        if n in position:  # held by the stage before: carried (copied) here
+            gates.append(("copy", [position[n]]))
+        else:
+            g = n - m
+            gates.append((OPS[int(task.ops[g])], [position[int(v)] for v in task.operands(g)]))
+    sub = Task.from_gates(len(before), task.sparsity, gates)
+    return Network([net.layers[i]], in_code, codes[i][1], sub)
+
+
+def stage_certificates(net: Any, budget_seconds: float | None = None) -> list[dict[str, Any]]:
+    """The exact certificate of every stage whose inputs it can cover, or why not.
+
+    Stage i reads at most ``b`` true nodes at once (the task's sparsity for stage 0, else the
+    stage bound of the stage before, :func:`active_bounds`); when b <= 3 and the stage decodes
+    without detectors, :func:`superpose.certificate.certify` proves it right or wrong on
+    *every* set of at most b nodes before it. For stage 0 that is the network's own inputs
+    (exact end to end); for later stages it covers the clean code of any such set, a
+    superset of the true sets that occur (what the stage adds by itself). Deeper stages of
+    random circuits usually hold more than three true nodes, and say so.
+    """
+    from superpose.certificate import certify, unsupported
+
+    codes = stage_codes(net)
+    stages = net.extras.get("stages", [])
+    out: list[dict[str, Any]] = []
+    for i, entry in enumerate(codes):
+        row: dict[str, Any] = {"stage": i + 1}
+        if i == 0:
+            bound = int(net.task.sparsity)
+        else:
+            prev = stages[i - 1] if i - 1 < len(stages) else {}
+            bound = int(prev.get("stage_active_bound", 0) or 0)
+        row["inputs_true_at_most"] = bound
+        inhib = entry[2] if len(entry) > 2 else None
+        if inhib is not None and (np.asarray(inhib) >= 0).any():
+            row["skipped"] = "xor / andnot detectors inhibit this stage's decode"
+        elif bound < 1 or bound > 3:
+            row["skipped"] = f"up to {bound} true nodes reach this stage (certificate: <= 3)"
+        else:
+            sub = stage_network(net, i, codes)
+            why = unsupported(sub, bound)
+            if why is not None:
+                row["skipped"] = why
+            else:
+                cert = certify(sub, bound, budget_seconds=budget_seconds)
+                if not cert.complete:
+                    row["skipped"] = f"stopped: {cert.stats.get('stopped', 'budget')}"
+                else:
+                    row.update(
+                        method=cert.method,
+                        wrong_outputs=int(len(cert.wrong_outputs)),
+                        inputs_with_error=int(cert.inputs_with_error),
+                        end_to_end=i == 0,
+                    )
+        out.append(row)
+    return out
