@@ -908,7 +908,10 @@ def test_width_too_small_falls_back_or_exits_1_saying_which(capsys, tmp_path):
 
 
 def _interrupt(proc: subprocess.Popen, after: float) -> tuple[float, str]:
-    """SIGINT ``proc`` ``after`` s after it printed "ready"; seconds to exit and its stderr."""
+    """SIGINT ``proc`` ``after`` s after it printed "ready"; seconds to exit and its stderr.
+
+    No limit on the seconds (no timing assertions in tests): exit 130 with "interrupted" shows
+    the run was stopped, not finished; communicate()'s 15 s timeout only guards a hang."""
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == b"ready"
     time.sleep(after)
@@ -930,13 +933,12 @@ def _start(*argv: object) -> subprocess.Popen:
     )
 
 
-def test_ctrl_c_during_verify_exits_130_promptly(capsys, tmp_path):
+def test_ctrl_c_during_verify_exits_130(capsys, tmp_path):
     out = tmp_path / "N"
     assert cli(capsys, "build", *SMALL_BUILD, "--out", out)[0] == 0
     proc = _start("verify", out, "--mode", "random", "--samples", "100000000", "--json")
-    seconds, err = _interrupt(proc, 1.5)
+    _, err = _interrupt(proc, 1.5)
     assert proc.returncode == 130, err
-    assert seconds < 3, seconds
     assert "interrupted" in err and "Traceback" not in err
 
 
@@ -948,9 +950,8 @@ def test_ctrl_c_during_build_exits_130_and_leaves_the_old_network(capsys, tmp_pa
     # during interpreter shutdown kills it with the default handler).
     slow = ("--family", "and2", "--features", "3000", "--outputs", "600000")
     proc = _start("build", *slow, "--construction", "naive", "--out", out)
-    seconds, err = _interrupt(proc, 1.0)
+    _, err = _interrupt(proc, 1.0)
     assert proc.returncode == 130, err
-    assert seconds < 3, seconds
     assert "interrupted" in err and "Traceback" not in err
     assert _network_files(out) == old
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
@@ -1034,9 +1035,8 @@ def test_ctrl_c_during_sweep_exits_130_and_the_rerun_completes(tmp_path):
                     rows = conn.execute("SELECT COUNT(*) FROM points").fetchone()[0]
             except sqlite3.OperationalError:
                 rows = 0
-    seconds, err = _interrupt(proc, 0.3)
+    _, err = _interrupt(proc, 0.3)
     assert proc.returncode == 130, err
-    assert seconds < 3, seconds
     assert "interrupted" in err and "rerun" in err and "Traceback" not in err
     before = {r["key"] for r in read_results(db)}
     points = {p.key for p in load_spec(spec).points}

@@ -185,7 +185,7 @@ def test_device_errors_are_one_line():
     from superpose.peers.trained import resolve_device
 
     task = families.universal_and(6, sparsity=2)
-    with pytest.raises(SuperposeError, match="--device must be"):
+    with pytest.raises(SuperposeError, match="device must be"):
         train_mlp(task, [4], steps=1, device="tpu")
     if not torch.cuda.is_available():
         with pytest.raises(SuperposeError, match="CUDA is not available"):

@@ -160,7 +160,8 @@ def _check_ops(task: Task) -> None:
         g = int(np.flatnonzero(wide)[0])
         raise SuperposeError(
             f"gate {g}: {OPS[int(ops[g])]!r} with {int(task.arity[g])} inputs; the 'stream' "
-            "construction handles 2-input xor / andnot only -- use --construction circuit or naive"
+            "construction handles 2-input xor / andnot only -- use the 'circuit' or 'naive' construction",
+            cli="--construction circuit",
         )
 
 
@@ -267,7 +268,8 @@ class Stream(Construction):
                     f"level {level} cannot stay sparse: up to {b} of its "
                     f"{len(lay.gates[level - 1])} gates can be true at once for {s}-sparse "
                     f"inputs ({bnd.method} bound), above max_active={self.max_active} -- use "
-                    "--construction naive"
+                    "the 'naive' construction",
+                    cli="--construction naive",
                 )
         levels = []
         for i, gates in enumerate(lay.gates):

@@ -111,17 +111,19 @@ def resolve_device(torch: Any, device: str | None) -> Any:
     if kind == "cuda":
         if not torch.cuda.is_available():
             raise SuperposeError(
-                f"--device {name}: CUDA is not available to torch on this machine (use --device cpu)"
+                f"device {name!r}: CUDA is not available to torch on this machine (use 'cpu')",
+                cli="--device cpu",
             )
         return torch.device(name)
     if kind == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
             raise SuperposeError(
-                f"--device {name}: MPS is not available to torch on this machine (use --device cpu)"
+                f"device {name!r}: MPS is not available to torch on this machine (use 'cpu')",
+                cli="--device cpu",
             )
         return torch.device(name)
-    raise SuperposeError(f"--device must be cpu, cuda, cuda:N or mps, got {device!r}")
+    raise SuperposeError(f"device must be cpu, cuda, cuda:N or mps, got {device!r}", cli="--device")
 
 
 def write_loss_curve(

@@ -196,7 +196,9 @@ def export_network(
     from superpose.torch._parts import check_dtype
 
     if fmt not in EXPORT_FORMATS:
-        raise SuperposeError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        raise SuperposeError(
+            f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", cli="--format"
+        )
     if dtype is not None:
         check_dtype(dtype, "--dtype")
     if fmt == "onnx":
