@@ -303,6 +303,60 @@ def _log2_output_patterns_probed(task: Task, s: int) -> float:
     return math.log2(len(np.unique(hashes)))
 
 
+def monotone_input_code_width_lower_bound(task: Task, sparsity: int | None = None) -> int | None:
+    """Input-code width of any MONOTONE network on a Bloom (OR) input code for an AND task.
+
+    Class: the input layer of a set X is the union of its features' 0/1 codes; every weight
+    is >= 0 (biases free), every activation non-decreasing (ReLU, step); each output is read
+    by a non-decreasing rule (Bloom "at least need of its units on", explicit threshold).
+    For a one-level task of k-input ANDs over input features with k <= s, the codes of the
+    N features that are operands then form an r-cover-free family with r = s - k + 1, so the
+    width is at least :func:`cover_free_length_lower_bound` (N, r). ``None`` for other tasks.
+    Proof in docs/BOUNDS.md: if c's code lay inside the union of r other codes Y', the input
+    (A - {c}) ∪ Y' (at most s features, c absent) would cover the code of gate A's operands
+    and, by monotonicity, fire gate A.
+
+    Example:
+        >>> from superpose.task import Task
+        >>> t = Task.from_gates(6, 2, [("and", [0, 1]), ("and", [2, 3]), ("and", [4, 5])])
+        >>> monotone_input_code_width_lower_bound(t)  # 6 codes, an antichain: C(4, 2) = 6
+        4
+    """
+    from superpose.task import OP_CODE
+
+    s = _check_sparsity(task.sparsity if sparsity is None else sparsity)
+    m = int(task.features)
+    outs = np.asarray(task.outputs, dtype=np.int64)
+    if len(outs) == 0 or (outs < m).any():
+        return None
+    gates = outs - m
+    arity = task.arity[gates]
+    if not (
+        bool((np.asarray(task.ops)[gates] == OP_CODE["and"]).all())
+        and len(np.unique(arity)) == 1
+        and bool((task.gate_level[gates] == 1).all())
+    ):
+        return None
+    k = int(arity[0])
+    if k > s or k < 2:
+        return None
+    starts = task.gate_indptr[gates]
+    operands = np.unique(task.gate_inputs[starts[:, None] + np.arange(k)[None, :]])
+    return cover_free_length_lower_bound(len(operands), s - k + 1)
+
+
+def is_monotone_on_bloom_inputs(network: Network) -> bool:
+    """Whether ``network`` lies in the class of :func:`monotone_input_code_width_lower_bound`."""
+    if network.input_code.kind != "bloom" or network.output_code.kind not in ("bloom", "explicit"):
+        return False
+    for layer in network.layers:
+        if layer.activation not in ("relu", "step"):
+            return False
+        if layer.weight.nnz and float(layer.weight.data.min()) < 0:
+            return False
+    return True
+
+
 # --------------------------------------------------------------------------------------
 # reports
 # --------------------------------------------------------------------------------------
@@ -351,7 +405,7 @@ def s_aware_tightness(network: Network) -> dict[str, Any]:
     if network.input_code.kind in ("explicit", "bloom"):
         binary.append(int(network.input_code.width))
     binary += [int(layer.n_out) for layer in network.layers if layer.activation == "step"]
-    return {
+    out: dict[str, Any] = {
         "s_aware_sparsity": int(task.sparsity),
         "s_aware_log2_output_patterns": l2,
         "s_aware_binary_layer_width_lower_bound": bound,
@@ -359,3 +413,8 @@ def s_aware_tightness(network: Network) -> dict[str, Any]:
         "s_aware_narrowest_ratio": min(binary) / bound if binary and bound > 0 else None,
         "s_aware_family": family_of_task(task).name,
     }
+    if is_monotone_on_bloom_inputs(network):
+        mono = monotone_input_code_width_lower_bound(task)
+        out["monotone_input_code_width_lower_bound"] = mono
+        out["monotone_input_code_ratio"] = int(network.input_code.width) / mono if mono else None
+    return out

@@ -160,3 +160,29 @@ def test_reports_carry_the_s_aware_fields_and_keep_the_old_ones() -> None:
     r = bounds_report(Family("or2", outputs=100, features=100))
     assert r["s_aware_binary_layer_width_lower_bound"] is None
     json.dumps(r)
+
+
+def test_a_correct_monotone_network_has_a_cover_free_input_code() -> None:
+    """The theorem behind the monotone bound, checked on built (correct) networks."""
+    from superpose.sbound import is_monotone_on_bloom_inputs, monotone_input_code_width_lower_bound
+
+    for s in (2, 3):
+        task = sp.families.pairs(20, 40, np.random.default_rng(s), sparsity=s)
+        net = sp.build(task, "superposed", fallback=False)
+        assert net.extras["check"]["passed"]
+        assert is_monotone_on_bloom_inputs(net)
+        memb = net.input_code.membership.toarray().astype(bool)
+        operands = np.unique(task.gate_inputs)
+        for c in operands.tolist():
+            others = [f for f in range(task.features) if f != c]
+            for ys in itertools.combinations(others, s - 1):
+                assert not (memb[c] & ~memb[list(ys)].any(axis=0)).sum() == 0, (c, ys)
+        bound = monotone_input_code_width_lower_bound(task)
+        assert bound == cover_free_length_lower_bound(len(operands), s - 1)
+        assert net.input_code.width >= bound
+        assert tightness(net)["monotone_input_code_width_lower_bound"] == bound
+    # outside the class or the task shape: no claim
+    naive = sp.build(sp.families.pairs(20, 40, np.random.default_rng(0)), "naive")
+    assert not is_monotone_on_bloom_inputs(naive)
+    xor = sp.families.pairs(20, 40, np.random.default_rng(0), op="xor")
+    assert monotone_input_code_width_lower_bound(xor) is None
