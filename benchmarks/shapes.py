@@ -108,7 +108,7 @@ def check_bloom(m: int, s: int, samples: int, seed: int) -> dict[str, Any]:
     wrong_random = _wrong_rows(code.decode(code.encode(x)), x)
     # targeted: feature f absent, the s features covering most of its units present
     memb = code.membership
-    memb_t = sparse.csr_array(code.membership_t, dtype=np.int32)  # (units, features)
+    memb_f = sparse.csr_array(memb, dtype=np.float64)  # (features, units)
     targets = rng.choice(m, min(samples, m), replace=False)
     rows = []
     for f in targets.tolist():
@@ -116,7 +116,9 @@ def check_bloom(m: int, s: int, samples: int, seed: int) -> dict[str, Any]:
         chosen: list[int] = []
         for _ in range(s):
             if left:
-                score = np.asarray(memb_t[sorted(left)].sum(axis=0)).ravel().astype(np.int64)
+                v = np.zeros(code.width)
+                v[sorted(left)] = 1.0
+                score = np.rint(memb_f @ v).astype(np.int64)  # units of f's code still open
                 score[[f, *chosen]] = -1
                 g = int(np.argmax(score))
             else:
