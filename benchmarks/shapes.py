@@ -6,8 +6,9 @@
     * representing m' features: the Bloom code width :func:`superpose.bounds.bloom_code_width`
       and the ±1 linear code width :func:`superpose.bounds.linear_code_width`, each built
       with a random code and checked (encode, decode, compare) on ``--samples`` random
-      s-sparse inputs; the Bloom code also on ``--samples`` targeted inputs (a feature and
-      the s features whose codes cover most of its units, greedily); the linear code on
+      s-sparse inputs; the Bloom code also on ``--bloom-targeted`` targeted inputs (a
+      feature absent, the s features whose codes cover most of its units, chosen greedily,
+      present; each costs a pass over the whole code); the linear code on
       ``--linear-samples`` random inputs (every read costs m' dot products of length n).
       Beside them, the width any 0/1 layer needs to hold every <= s-sparse set
       (:func:`superpose.sbound.representation_width_lower_bound`).
@@ -95,7 +96,7 @@ def _wrong_rows(decoded: sparse.csr_array, x: sparse.csr_array) -> int:
 # --------------------------------------------------------------------------------------
 # (a) representing
 # --------------------------------------------------------------------------------------
-def check_bloom(m: int, s: int, samples: int, seed: int) -> dict[str, Any]:
+def check_bloom(m: int, s: int, samples: int, seed: int, targeted: int) -> dict[str, Any]:
     """Build a random Bloom code at the rule's width and read back random + targeted inputs."""
     from superpose.bounds import bloom_code_width
     from superpose.codes import BloomCode
@@ -109,7 +110,7 @@ def check_bloom(m: int, s: int, samples: int, seed: int) -> dict[str, Any]:
     # targeted: feature f absent, the s features covering most of its units present
     memb = code.membership
     memb_f = sparse.csr_array(memb, dtype=np.float64)  # (features, units)
-    targets = rng.choice(m, min(samples, m), replace=False)
+    targets = rng.choice(m, min(targeted, m), replace=False)
     rows = []
     for f in targets.tolist():
         left = set(memb.indices[memb.indptr[f] : memb.indptr[f + 1]].tolist())
@@ -268,7 +269,7 @@ def plot_represent_compute(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     mp = np.array([r["outputs"] for r in rows], dtype=float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=100)
     comp = np.array([r["compute"]["widest_layer"] for r in rows], dtype=float)
     bloom = np.array([r["bloom"]["width"] for r in rows], dtype=float)
     ax.plot(mp, comp, "o-", color="C3", label="compute m' 2-ANDs: default build, widest layer")
@@ -279,6 +280,14 @@ def plot_represent_compute(rows: list[dict[str, Any]], path: Path) -> None:
         color="C3",
         alpha=0.6,
         label="compute: counting lower bound (1 weight layer, 1 bit)",
+    )
+    ax.plot(
+        mp,
+        [r["compute"]["s_aware_layer_bound"] for r in rows],
+        "d--",
+        color="C3",
+        alpha=0.35,
+        label="compute: s-aware lower bound, any 0/1 layer",
     )
     ax.plot(mp, bloom, "o-", color="C0", label="represent: Bloom code width (checked)")
     ax.plot(
@@ -311,7 +320,7 @@ def plot_represent_compute(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_xlabel("m' (features represented / 2-ANDs computed), s = 2")
     ax.set_ylabel("neurons per layer")
     ax.set_title("Representing vs computing (s = 2)")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.grid(True, which="both", alpha=0.2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -326,12 +335,14 @@ def plot_capacity(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     n = np.array([r["width"] for r in rows], dtype=float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=100)
     ours = [r["construction_capacity"] for r in rows]
     bound = np.array([r["bound_capacity"] for r in rows], dtype=float)
     ax.plot(n, bound, "s--", color="C3", label="counting bound: most 2-ANDs any n×n layer holds")
     ax.plot(n, ours, "o-", color="C0", label="our default build (width rule), checked")
-    bad = [r for r in rows if r["check"]["sampled_wrong"] or r["check"]["widest_layer"] > r["width"]]
+    bad = [
+        r for r in rows if r["check"]["sampled_wrong"] or r["check"]["widest_layer"] > r["width"]
+    ]
     if bad:
         ax.plot(
             [r["width"] for r in bad],
@@ -349,7 +360,7 @@ def plot_capacity(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_xlabel("neurons per layer n")
     ax.set_ylabel("2-ANDs computed (m = m', s = 2)")
     ax.set_title("Capacity")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.grid(True, which="both", alpha=0.2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -407,13 +418,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--widths", type=_ints, default=list(DEFAULT_WIDTHS))
     ap.add_argument("--samples", type=int, default=2000)
     ap.add_argument("--linear-samples", type=int, default=200)
+    ap.add_argument("--bloom-targeted", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=("a", "b"), default=None)
     ap.add_argument("--quick", action="store_true", help="m' = 1e3, 3e3; n = 300, 500")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument(
+        "--replot", action="store_true", help="redraw the plots from benchmarks/out/shapes.json"
+    )
     args = ap.parse_args(argv)
     if args.quick:
-        args.sizes, args.widths, args.samples, args.linear_samples = [1000, 3000], [300, 500], 200, 50
+        args.sizes, args.widths, args.samples, args.linear_samples = (
+            [1000, 3000],
+            [300, 500],
+            200,
+            50,
+        )
+        args.bloom_targeted = 50
+    if args.replot:
+        saved = json.loads(OUT.read_text())
+        if "represent_compute" in saved:
+            plot_represent_compute(saved["represent_compute"], IMG / "shapes_represent_compute.png")
+        if "capacity" in saved:
+            plot_capacity(saved["capacity"], IMG / "shapes_capacity.png")
+        return 0
     from superpose import bounds, sbound
 
     result: dict[str, Any] = {
@@ -431,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             row["representation_lower_bound"] = sbound.representation_width_lower_bound(
                 mp, SPARSITY
             )
-            row["bloom"] = check_bloom(mp, SPARSITY, args.samples, args.seed)
+            row["bloom"] = check_bloom(mp, SPARSITY, args.samples, args.seed, args.bloom_targeted)
             _log(f"    Bloom {row['bloom']}; linear ...")
             row["linear"] = check_linear(mp, SPARSITY, args.linear_samples, args.seed)
             _log(f"    linear {row['linear']}; build ...")
