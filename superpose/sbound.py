@@ -248,8 +248,31 @@ def log2_output_patterns_task(task: Task, sparsity: int | None = None) -> float:
         True
     """
     s = _check_sparsity(task.sparsity if sparsity is None else sparsity)
-    family_level = log2_output_patterns_family(family_of_task(task), s) or 0.0
-    return max(family_level, _log2_output_patterns_probed(task, s))
+    fam = family_of_task(task)
+    probed = _log2_output_patterns_probed(task, s)
+    if fam.name == "uand" and not _all_pairs(task):
+        return probed  # a recorded family name is not evidence: use the task's own gates
+    return max(log2_output_patterns_family(fam, s) or 0.0, probed)
+
+
+def _all_pairs(task: Task) -> bool:
+    """Whether the task's outputs are exactly the C(m, 2) pairwise ANDs of its inputs."""
+    from superpose.task import OP_CODE
+
+    m = int(task.features)
+    outs = np.asarray(task.outputs, dtype=np.int64)
+    if len(outs) != m * (m - 1) // 2 or (outs < m).any():
+        return False
+    gates = outs - m
+    if not (
+        bool((np.asarray(task.ops)[gates] == OP_CODE["and"]).all())
+        and bool((task.arity[gates] == 2).all())
+        and bool((task.gate_level[gates] == 1).all())
+    ):
+        return False
+    starts = task.gate_indptr[gates]
+    sets = np.sort(task.gate_inputs[starts[:, None] + np.arange(2)[None, :]], axis=1)
+    return bool((sets[:, 0] != sets[:, 1]).all()) and len(np.unique(sets, axis=0)) == len(sets)
 
 
 def _log2_output_patterns_probed(task: Task, s: int) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -132,6 +133,11 @@ def test_universal_and_family_count_is_exact() -> None:
     fam = Family("uand", outputs=math.comb(m, 2), features=m)
     assert 2.0 ** log2_output_patterns_family(fam, s) == pytest.approx(exact)
     assert exact == 1 + math.comb(m, 2) + math.comb(m, 3)
+    assert 2.0 ** log2_output_patterns_task(task) == pytest.approx(exact)
+    # a task that only claims to be universal AND gets no credit for the claim
+    fake = Task.from_gates(7, 3, [("and", [0, 1]), ("and", [2, 3])])
+    fake = dataclasses.replace(fake, family={"name": "uand"})
+    assert 2.0 ** log2_output_patterns_task(fake) <= _exact_patterns(fake, 3)
 
 
 def test_a_built_network_has_at_least_as_many_layer_states_as_output_patterns() -> None:
