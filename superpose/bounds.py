@@ -867,6 +867,9 @@ def bounds_report(
         "representation_width_linear": linear_code_width(family.outputs, sparsity),
         "sparsity": int(sparsity),
     }
+    from superpose.sbound import s_aware_family_report  # s-aware fields (docs/BOUNDS.md)
+
+    report.update(s_aware_family_report(family, int(sparsity)))
     if family.name == "kand":
         report["arity"] = family.arity
     if family.name == "circuit":
@@ -924,7 +927,8 @@ def tightness(
     - ``hidden_ratio``: hidden neurons / the hidden neurons needed between the network's own
       input and output widths (``None`` when not defined).
 
-    Ratios are ``None`` when the bound is 0 (e.g. universal AND).
+    Ratios are ``None`` when the bound is 0 (e.g. universal AND). The ``s_aware_*`` fields
+    add the bound that knows the sparsity (:func:`superpose.sbound.s_aware_tightness`).
 
     Example:
         >>> import numpy as np, superpose as sp
@@ -983,4 +987,7 @@ def tightness(
     )
     if fam.note:
         out["note"] = fam.note
+    from superpose.sbound import s_aware_tightness  # s-aware fields (docs/BOUNDS.md)
+
+    out.update(s_aware_tightness(network))
     return out
