@@ -307,7 +307,7 @@ def _log2_output_patterns_probed(task: Task, s: int) -> float:
             total += extra
         return math.log2(total)
     # general task: evaluate a fixed set of probe inputs
-    from superpose.evaluate import evaluate
+    from superpose.evaluation import evaluate
 
     rows: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     if s >= 1:

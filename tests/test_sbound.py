@@ -14,7 +14,7 @@ from scipy import sparse
 import superpose as sp
 from superpose.bounds import Family, bounds_report, tightness
 from superpose.errors import SuperposeError
-from superpose.evaluate import evaluate
+from superpose.evaluation import evaluate
 from superpose.sbound import (
     binary_layer_width,
     cover_free_length_lower_bound,
