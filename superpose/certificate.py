@@ -1019,9 +1019,14 @@ class _Outputs:
         """The task's value of output ``outs[i]`` on input ``rows[i]``."""
         x = _batch(rows, self.task.features)
         values = sparse.csr_array(evaluate(self.task, x).values)
+        values.sort_indices()
         r = np.repeat(np.arange(values.shape[0], dtype=np.int64), np.diff(values.indptr))
-        on = r * self.task.n_outputs + values.indices
-        return np.isin(np.arange(len(rows), dtype=np.int64) * self.task.n_outputs + outs, on)
+        on = r * self.task.n_outputs + values.indices  # sorted: rows, then sorted columns
+        query = np.arange(len(rows), dtype=np.int64) * self.task.n_outputs + outs
+        if len(on) == 0:
+            return np.zeros(len(rows), dtype=bool)
+        pos = np.minimum(np.searchsorted(on, query), len(on) - 1)
+        return on[pos] == query  # a sorted lookup, not a hash of both arrays (np.isin)
 
 
 def _unkey(keys: np.ndarray, m: int, width: int) -> np.ndarray:
