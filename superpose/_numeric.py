@@ -4,6 +4,8 @@
   models, the description length of a network and the comparison harness all need it on
   floats; :func:`superpose.bounds.ln_comb` is the exact-integer variant the lower bounds use
   (it corrects the log-gamma rounding that matters for n in the billions).
+* :func:`largest` -- bisection for the largest value a monotone test accepts (the sizing
+  models' "largest fan-in / density that keeps the failure below its target").
 * :func:`pyplot` -- matplotlib's ``pyplot`` on the non-interactive Agg backend, so plotting
   never needs a display (CI, servers) and never opens a window.
 
@@ -15,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import math  # noqa: F401 - used by the doctest
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,21 @@ def ln_binom(n: Any, k: Any) -> Any:
     return (
         special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(np.maximum(n - k, 0) + 1)
     )
+
+
+def largest(ok: Callable[[float], bool], lo: float, hi: float, steps: int) -> float:
+    """The largest x in [lo, hi] with ``ok(x)`` (``ok`` true below some point, false above),
+    to ``steps`` halvings; ``lo`` when even ``lo`` fails.
+
+    >>> round(largest(lambda x: x * x <= 2, 0.0, 2.0, 40), 6)
+    1.414214
+    """
+    if not ok(lo):
+        return lo
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
 
 
 def pyplot() -> Any:

@@ -67,6 +67,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import sparse, special
 
+from superpose._numeric import largest
 from superpose.codes import BloomCode
 from superpose.constructions._bloom import operand_matrix, read_sets, threshold_layer
 from superpose.constructions.base import Capabilities, Construction
@@ -299,13 +300,7 @@ def fan_in_for(
         p = float(special.bdtrc(need - 1, bits, f))
         return p <= unit_cap and parts * p**ell_out <= target
 
-    lo, hi = 1e-6, 0.9
-    if not ok(lo):
-        return lo
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
-    return lo
+    return largest(ok, 1e-6, 0.9, 50)
 
 
 STRAY_SHARE = 0.25

@@ -84,6 +84,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse, special
 
+from superpose._numeric import largest
 from superpose.codes import BloomCode, random_sets
 from superpose.constructions._bloom import operand_matrix, read_sets
 from superpose.constructions.base import Capabilities, Construction
@@ -126,13 +127,7 @@ def _mean_on_bits(parts: int, ell: int, target: float, cap: float) -> float:
         p = float(special.gammainc(ell, lam))  # P(Poisson(lam) >= ell)
         return p <= cap and parts * p**ell <= target
 
-    lo, hi = 1e-9, float(ell)
-    if not ok(lo):
-        return lo
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
-    return lo
+    return largest(ok, 1e-9, float(ell), 60)
 
 
 def _region_density(lv: dict[str, Any], own: float, ell: int, pool: int, region: float) -> float:
