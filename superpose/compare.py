@@ -253,8 +253,11 @@ class Row:
 
 
 class _DenseCache:
+    """The last layer's dense weights for the network they were made from (held, not its
+    ``id``, so a freed network's reused id can never serve stale weights)."""
+
     def __init__(self) -> None:
-        self.key: int | None = None
+        self.net: Network | None = None
         self.weight: np.ndarray | None = None
 
 
@@ -271,8 +274,8 @@ def _values(net: Network, batch: sparse.csr_array, cache: _DenseCache) -> tuple[
     for layer in net.layers[:-1]:
         z = layer.apply(z)
     if dense_last and last.activation == "linear":
-        if cache.key != id(net):
-            cache.key, cache.weight = id(net), last.weight.toarray().T.astype(np.float32)
+        if cache.net is not net:
+            cache.net, cache.weight = net, last.weight.toarray().T.astype(np.float32)
         z = z.toarray() if sparse.issparse(z) else np.asarray(z)
         v = z.astype(np.float32) @ cache.weight
     else:
