@@ -172,14 +172,7 @@ def merge_reports(mode: str, parts: list[tuple[Chunk, VerificationReport]]) -> V
         sub = by_mode.get(name)
         if sub is None:
             continue
-        report.by_mode[name] = {
-            "inputs_checked": sub.inputs_checked,
-            "inputs_with_error": sub.inputs_with_error,
-            "false_positives": sub.false_positives,
-            "false_negatives": sub.false_negatives,
-            "error_rate_upper_95": sub.error_rate_upper_95,
-        }
-        report.merge(sub)
+        report.add_mode(name, sub)
     return report
 
 

@@ -88,6 +88,17 @@ class VerificationReport:
     def passed(self) -> bool:
         return self.inputs_with_error == 0
 
+    def add_mode(self, name: str, sub: VerificationReport) -> None:
+        """Record ``sub``'s counts under ``by_mode[name]`` and merge it into this report."""
+        self.by_mode[name] = {
+            "inputs_checked": sub.inputs_checked,
+            "inputs_with_error": sub.inputs_with_error,
+            "false_positives": sub.false_positives,
+            "false_negatives": sub.false_negatives,
+            "error_rate_upper_95": sub.error_rate_upper_95,
+        }
+        self.merge(sub)
+
     def merge(self, other: VerificationReport) -> None:
         """Add another report's counts into this one."""
         self.inputs_checked += other.inputs_checked
@@ -466,15 +477,7 @@ def verify(
     if mode in ("targeted", "all"):
         parts.append(("targeted", targeted_inputs(net, samples, rng, min(batch_size, 1024))))
     for name, batches in parts:
-        sub = _run(net, batches, name, progress)
-        report.by_mode[name] = {
-            "inputs_checked": sub.inputs_checked,
-            "inputs_with_error": sub.inputs_with_error,
-            "false_positives": sub.false_positives,
-            "false_negatives": sub.false_negatives,
-            "error_rate_upper_95": sub.error_rate_upper_95,
-        }
-        report.merge(sub)
+        report.add_mode(name, _run(net, batches, name, progress))
     return report
 
 
