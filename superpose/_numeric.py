@@ -46,6 +46,19 @@ def largest(ok: Callable[[float], bool], lo: float, hi: float, steps: int) -> fl
     return lo
 
 
+def in_sorted(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``np.isin(values, keys)`` for sorted ``keys``: a binary search per value, no hashing of
+    both arrays (``isin`` hashed a 10^5-output certificate's keys for 13 s).
+
+    >>> in_sorted(np.array([3, 4, 9]), np.array([1, 3, 9])).tolist()
+    [True, False, True]
+    """
+    if len(keys) == 0:
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+    return keys[pos] == values
+
+
 def pyplot() -> Any:
     """``matplotlib.pyplot`` on the Agg backend (imported lazily: plotting is optional)."""
     import matplotlib

@@ -206,7 +206,7 @@ def _or_bits(table: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
 
 
 def _sparse_block(
-    e: sparse.csr_array,
+    et: sparse.csr_array,
     w: sparse.csr_array,
     need: np.ndarray,
     signed: np.ndarray,
@@ -223,11 +223,13 @@ def _sparse_block(
     wpos.data = np.maximum(wpos.data, 0)
     wneg = w.copy()
     wneg.data = -np.minimum(wneg.data, 0)
-    both = sparse.csr_array(
-        (wpos * _SHIFT + wneg) @ sparse.csr_array(e.T, dtype=np.float64)
-    )  # (units, m): positive part * 2^24 + |negative part|, exact in float64
-    both.sum_duplicates()
-    rows = np.repeat(np.arange(both.shape[0]), np.diff(both.indptr))
+    # (units, m): positive part * 2^24 + |negative part|, exact in float64. csr_matmat never
+    # writes a column twice in a row, so the product needs no sum_duplicates (whose sort of
+    # every row's indices was the largest cost of this block).
+    both = sparse.csr_array((wpos * _SHIFT + wneg) @ et)
+    sizes = np.diff(both.indptr)
+    rows = np.repeat(np.arange(both.shape[0]), sizes)
+    starts = both.indptr[:-1][sizes > 0]
     f = both.indices.astype(np.int64)
     cpos = np.floor(both.data / _SHIFT)
     cneg = both.data - cpos * _SHIFT
@@ -236,14 +238,16 @@ def _sparse_block(
     fires = full >= t
     outside = np.where(fires, 0.0, cpos)
     most = np.zeros(both.shape[0])
-    np.maximum.at(most, rows, outside)
+    if len(starts):
+        most[sizes > 0] = np.maximum.reduceat(outside, starts)
     joins = (cpos > 0) & (cpos >= t - most[rows]) & ~fires
     heavy = (cpos > 0) & (2 * cpos >= t) & ~fires
     _or_bits(reach, rows[fires | joins] + lo, f[fires | joins])
     _or_bits(lead, rows[fires | heavy] + lo, f[fires | heavy])
     if signed.any():
-        least = np.full(both.shape[0], np.inf)
-        np.minimum.at(least, rows[fires], full[fires])
+        least = np.zeros(both.shape[0])
+        if len(starts):
+            least[sizes > 0] = np.minimum.reduceat(np.where(fires, full, np.inf), starts)
         # the same rule as the dense blocks: negative part below T_o - A_o
         kills = signed[rows] & (-cneg < t - least[rows])
         _or_bits(kill, signed_index[rows[kills] + lo], f[kills])
@@ -275,14 +279,17 @@ def _dense_sets(
     # go through a sparse product instead: contributions are zero off a unit's read features.
     sparse_ok = _integral(w) and bool((bias < 0).all())
     touched = _touched(w, e) if sparse_ok else None
+    et: sparse.csr_array | None = None  # the code transposed, once, for the sparse blocks
     lo = 0
     while lo < n_units:
         tick()
         if touched is not None:
             hi = _sparse_block_end(touched, lo, m)
             if hi > lo:
+                if et is None:
+                    et = sparse.csr_array(e.T, dtype=np.float64)
                 alone_u, alone_f = _sparse_block(
-                    e, w[lo:hi], -bias[lo:hi], signed[lo:hi], lo, reach, lead, kill, signed_index
+                    et, w[lo:hi], -bias[lo:hi], signed[lo:hi], lo, reach, lead, kill, signed_index
                 )
                 alone_units.append(alone_u)
                 alone_feats.append(alone_f)
@@ -471,13 +478,26 @@ def level_table(net: Network, tick: Callable[[], None]) -> tuple[np.ndarray, _Co
 
 
 def _transpose(rows: np.ndarray, n_units: int) -> np.ndarray:
-    """(features, unit words) bit rows -> (units, feature words), features padded to 64."""
-    bits = np.unpackbits(rows.view(np.uint8), axis=1, bitorder="little")[:, :n_units]
-    pad = (-bits.shape[0]) % 64
-    bits = np.pad(bits, ((0, pad), (0, 0)))
-    # pack along the features first: the transpose then moves 8x fewer bytes
-    packed = np.packbits(bits, axis=0, bitorder="little")  # (feature bytes, units)
-    return np.ascontiguousarray(packed.T).view(np.uint64)
+    """(features, unit words) bit rows -> (units, feature words), features padded to 64.
+
+    Works on 8 x 8 bit blocks (8 features x one byte of units, held in one uint64): each is
+    transposed in place by three masked swaps (Hacker's Delight, 7-9), so the data moves as
+    packed bits, never one byte per bit (unpacking first moved 8x the bytes and was 30 s of a
+    10^5-unit certificate).
+    """
+    pad = (-rows.shape[0]) % 64
+    if pad:
+        rows = np.concatenate([rows, np.zeros((pad, rows.shape[1]), dtype=np.uint64)])
+    n = rows.shape[0] // 8
+    # x[F, c]: byte r = unit byte c of feature 8F + r (bit i = unit 8c + i)
+    x = np.ascontiguousarray(rows.view(np.uint8).reshape(n, 8, -1).transpose(0, 2, 1))
+    x = x.view(np.uint64)[..., 0]
+    for shift, mask in ((7, 0x00AA00AA00AA00AA), (14, 0x0000CCCC0000CCCC), (28, 0xF0F0F0F0)):
+        t = (x ^ (x >> np.uint64(shift))) & np.uint64(mask)
+        x ^= t ^ (t << np.uint64(shift))
+    # now byte i of x[F, c] = unit 8c + i, bit r = feature 8F + r
+    out = x.view(np.uint8).reshape(n, -1, 8).transpose(1, 2, 0).reshape(-1, n)[:n_units]
+    return np.ascontiguousarray(out).view(np.uint64)
 
 
 def _alone(units: np.ndarray, feats: np.ndarray, n_units: int, m: int) -> sparse.csr_array:

@@ -71,6 +71,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from superpose._numeric import in_sorted
 from superpose._reach import (
     at_least,
     binary,
@@ -82,7 +83,7 @@ from superpose._reach import (
 )
 from superpose.codes import BloomCode, ExplicitCode
 from superpose.constructions.channels import _ranges
-from superpose.evaluation import evaluate
+from superpose.evaluation import evaluate, values_at
 from superpose.network import Network
 from superpose.task import n_sparse_inputs
 
@@ -412,9 +413,12 @@ def certify(
     method = "s3-candidates" if s == 3 else "s2-candidates"
     try:
         empty = (np.empty(0, np.int64), np.empty(0, np.int64))
-        candidates = _candidate_pairs(net, s, tick, stats, progress) if s >= 2 else empty
+        singles_on = None
+        candidates = empty
+        if s >= 2:
+            *candidates, singles_on = _candidate_pairs(net, s, tick, stats, progress)
         triples = _candidate_triples(net, tick, stats) if s == 3 else empty
-        result = _run_candidates(net, s, candidates, triples, tick, progress)
+        result = _run_candidates(net, s, tuple(candidates), triples, tick, progress, singles_on)
     except _OutOfBudget as exc:
         stats["seconds"] = round(time.perf_counter() - start, 3)
         stats["stopped"] = str(exc) or "time budget"
@@ -528,11 +532,12 @@ def _meeting_by_pairs(
 
 def _candidate_pairs(
     net: Network, s: int, tick: Callable[[], None], stats: dict[str, Any], progress: Progress | None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (pair, output) that may be wrong without a wrong single explaining it.
 
     Returns keys a * m + b (a < b) and, beside each, the output it may be wrong on (see the
-    module doc). Per unit o (threshold T_o = -b_o): S_o, the features firing it alone (exact),
+    module doc); third, the sorted keys g * m + f of the outputs g each single f turns on
+    (from the exact sets S_o, so the singles need not run through the layer again). Per unit o (threshold T_o = -b_o): S_o, the features firing it alone (exact),
     and P_o, the features that can take part in firing it jointly: positive part c+_o(f) > 0
     and at least T_o - M_o, where M_o is the most any feature outside S_o brings. Both are bit
     rows over the features. For output g (units U_g, need q_g), n_g(f) = |S(f) & U_g|; a pair
@@ -606,7 +611,7 @@ def _candidate_pairs(
                 else:
                     z_g, z_f, l_g, l_f = _meeting_by_counts(reach, lead, rows, int(thr), half, m)
                 # a feature that turns the output on alone is no leader (its pairs follow it)
-                drop = np.isin(outs_l[part][l_g] * m + l_f, on_alone_keys)
+                drop = in_sorted(outs_l[part][l_g] * m + l_f, on_alone_keys)
                 l_g, l_f = l_g[~drop], l_f[~drop]
                 grp, a, b = _products_within_groups(l_g, l_f, z_g, z_f)
                 if len(a):
@@ -653,9 +658,9 @@ def _candidate_pairs(
         within += add(np.repeat(outs_r, len(ia)), table[:, ia].ravel(), table[:, ib].ravel())
     stats["operand_pairs"] = int(within)
     if not keys:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.empty(0, np.int64), np.empty(0, np.int64), on_alone_keys
     both = np.unique(np.stack([np.concatenate(keys), np.concatenate(owners)], axis=1), axis=0)
-    return both[:, 0], both[:, 1]
+    return both[:, 0], both[:, 1], on_alone_keys
 
 
 def _level_rows(c: sparse.csr_array, need: np.ndarray) -> tuple[sparse.csr_array, np.ndarray]:
@@ -1017,16 +1022,28 @@ class _Outputs:
 
     def truth(self, rows: np.ndarray, outs: np.ndarray) -> np.ndarray:
         """The task's value of output ``outs[i]`` on input ``rows[i]``."""
-        x = _batch(rows, self.task.features)
-        values = sparse.csr_array(evaluate(self.task, x).values)
-        values.sort_indices()
-        r = np.repeat(np.arange(values.shape[0], dtype=np.int64), np.diff(values.indptr))
-        on = r * self.task.n_outputs + values.indices  # sorted: rows, then sorted columns
-        query = np.arange(len(rows), dtype=np.int64) * self.task.n_outputs + outs
-        if len(on) == 0:
-            return np.zeros(len(rows), dtype=bool)
-        pos = np.minimum(np.searchsorted(on, query), len(on) - 1)
-        return on[pos] == query  # a sorted lookup, not a hash of both arrays (np.isin)
+        return values_at(self.task, rows, outs)
+
+
+def _singles_from_sets(
+    net: Network, singles_on: np.ndarray, tick: Callable[[], None]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The wrong (output, single, read on) triples when output g reads on for single f
+    exactly at the keys ``singles_on`` (g * m + f), against the task's truth."""
+    task = net.task
+    m = task.features
+    truth: list[np.ndarray] = []
+    for lo in range(0, m, BATCH):
+        tick()
+        hi = min(m, lo + BATCH)
+        values = sparse.coo_array(
+            evaluate(task, sparse.eye_array(hi - lo, m, k=lo, format="csr")).values
+        )
+        truth.append(values.coords[1].astype(np.int64) * m + values.coords[0] + lo)
+    true_keys = np.concatenate(truth) if truth else np.empty(0, np.int64)
+    wrong = np.setxor1d(true_keys, singles_on)
+    g, f = np.divmod(wrong, m)
+    return g, f, in_sorted(wrong, singles_on)
 
 
 def _unkey(keys: np.ndarray, m: int, width: int) -> np.ndarray:
@@ -1053,9 +1070,15 @@ def _run_candidates(
     triples: tuple[np.ndarray, np.ndarray],
     tick: Callable[[], None],
     progress: Progress | None,
+    singles_on: np.ndarray | None = None,
 ) -> tuple[int, bool, np.ndarray, np.ndarray, np.ndarray, tuple[tuple[int, tuple[int, ...]], ...]]:
     """Run the empty input and every single through the network, each candidate (pair, output)
     through its output's units; compare with the truth.
+
+    ``singles_on`` (sorted keys g * m + f: output g on for single f, from the exact unit sets)
+    stands for running the singles through the layer, which at m = 10^5 costs more than the
+    rest of the certificate; the first ``BATCH`` singles still run through ``predict``, which
+    must find the same wrong singles (an internal error otherwise).
 
     A feature wrong on its own makes most pairs holding it wrong too (every pair outside the
     candidates decodes each output as one of its singles does), so when there are few such
@@ -1078,7 +1101,22 @@ def _run_candidates(
         return bad
 
     wrong_small += len(run(np.full((1, 1), -1, dtype=np.int64)))
-    if s >= 1:
+    if s >= 1 and singles_on is not None:
+        wrong = _singles_from_sets(net, singles_on, tick)
+        first = np.arange(min(m, BATCH), dtype=np.int64)[:, None]
+        ran = np.zeros(len(first), dtype=bool)
+        ran[run(first)] = True
+        if not np.array_equal(ran, np.isin(first[:, 0], wrong[1])):
+            raise RuntimeError("certificate: the unit sets disagree with predict on singles")
+        g, f, is_on = wrong
+        rest = f >= len(first)  # the first batch was noted by ``run``
+        if rest.any():
+            note(np.arange(m, dtype=np.int64)[:, None], f[rest], g[rest], is_on[rest])
+        bad_singles = np.unique(f).tolist()
+        wrong_small += len(bad_singles)
+        if progress is not None:
+            progress(m - len(first))
+    elif s >= 1:
         for lo in range(0, m, BATCH):
             rows = np.arange(lo, min(m, lo + BATCH), dtype=np.int64)[:, None]
             bad = run(rows)

@@ -167,3 +167,56 @@ def evaluate(task: Task, x: sparse.sparray | np.ndarray) -> GroundTruth:
         values=sparse.csr_array(values, dtype=bool),
         active_operands=sparse.csr_array(operand_counts, dtype=np.int32),
     )
+
+
+def values_at(task: Task, rows: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Output ``outputs[i]`` of ``task`` on the input whose active features are ``rows[i]``.
+
+    ``rows`` is an (n, k) array of distinct features, -1 for none. The work is per pair, not
+    per output: a checker asking for one output of each input (the certificate's candidate
+    pairs) pays O(n k) lookups instead of evaluating every gate of every input. Outputs that
+    read gates (depth > 1) are evaluated in full.
+
+    Example:
+        >>> t = Task.from_gates(4, 2, [("and", [0, 1]), ("andnot", [2, 3])])
+        >>> values_at(t, np.array([[0, 1], [3, 2], [2, -1]]), np.array([0, 1, 1])).tolist()
+        [True, False, True]
+    """
+    rows = np.asarray(rows, dtype=np.int64).reshape(len(rows), -1)
+    outputs = np.asarray(outputs, dtype=np.int64)
+    nodes = task.outputs[outputs]
+    out = np.zeros(len(rows), dtype=bool)
+    is_feature = nodes < task.features
+    out[is_feature] = (rows[is_feature] == nodes[is_feature, None]).any(axis=1)
+    gates = nodes - task.features
+    levels = _levels(task)
+    level_of = np.zeros(len(nodes), dtype=np.int64)
+    level_of[~is_feature] = task.gate_level[gates[~is_feature]]
+    is_first = level_of == 1
+    deep = np.flatnonzero(~is_feature & ~is_first)
+    if len(deep):
+        on = rows[deep] >= 0
+        indptr = np.concatenate([[0], np.cumsum(on.sum(axis=1))])
+        x = sparse.csr_array(
+            (np.ones(int(on.sum()), dtype=np.int32), rows[deep][on], indptr),
+            shape=(len(deep), task.features),
+        )
+        active = evaluate_nodes(task, x)
+        out[deep] = np.asarray(active[np.arange(len(deep)), nodes[deep]]).ravel() > 0
+    pick = np.flatnonzero(is_first)
+    if len(pick):
+        level = levels[0]
+        local = np.searchsorted(level.gates, gates[pick])
+        sub = rows[pick]
+        valid = sub >= 0
+        reads = level.reads[np.where(valid, sub, 0).ravel(), np.repeat(local, sub.shape[1])]
+        counts = (np.asarray(reads).reshape(sub.shape) * valid).sum(axis=1)
+        r = np.repeat(np.arange(len(pick)), valid.sum(axis=1))
+        active = sparse.csr_array(
+            (np.ones(len(r), dtype=np.int32), (r, sub[valid])), shape=(len(pick), task.n_nodes)
+        )
+        coo = sparse.coo_array(
+            (counts, (np.arange(len(pick)), local)), shape=(len(pick), len(level.gates))
+        )
+        out[pick] = _gate_truth(level, coo, active)
+    return out

@@ -81,6 +81,24 @@ def test_certificate_equals_brute_force(seed):
             assert got != evaluate(task, row).values.toarray()[0, g]
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_singles_read_from_the_unit_sets_equal_brute_force(seed, monkeypatch):
+    """Past the first batch, singles are read off the exact unit sets instead of the layer;
+    a batch of 5 makes most singles take that path (perturbed networks: wrong singles)."""
+    import superpose.certificate as certificate
+
+    monkeypatch.setattr(certificate, "BATCH", 5)
+    rng = np.random.default_rng(200 + seed)
+    task = _task(rng, outputs=seed % 2 == 0)
+    net = build(task, "superposed", rng=np.random.default_rng(seed), width_scale=0.3)
+    for candidate in (net, _perturbed(net, rng), _perturbed(net, rng)):
+        cert = certify(candidate, 2)
+        wrong, inputs = _truth(candidate)
+        assert cert.complete
+        assert set(cert.wrong_outputs.tolist()) == wrong
+        assert cert.inputs_with_error == inputs
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_kills_of_crowded_detectors_equal_brute_force(seed):
     """xor / andnot detectors on few, crowded code bits: partners that cover L negative bits

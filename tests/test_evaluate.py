@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 
 from superpose import SuperposeError, Task, evaluate, families
-from superpose.evaluation import as_input_batch, evaluate_nodes
+from superpose.evaluation import as_input_batch, evaluate_nodes, values_at
 
 
 def check_against_brute_force(task, rows):
@@ -150,3 +150,20 @@ def test_evaluate_is_deterministic_per_task_object():
     x = rows_to_csr([[0, 1, 2]], 4)
     assert evaluate(t1, x).values.toarray().astype(int).tolist() == [[1, 1]]
     assert evaluate(t2, x).values.toarray().astype(int).tolist() == [[1, 0]]
+
+
+@given(task_and_rows(max_features=7, max_gates=14, max_arity=4), st.data())
+def test_values_at_matches_brute_force(case, data):
+    """values_at: one output per input (one-level outputs by lookup, deeper ones in full)."""
+    task, rows = case
+    width = max([len(r) for r in rows] + [1])
+    table = np.full((len(rows), width), -1, dtype=np.int64)
+    for i, r in enumerate(rows):
+        table[i, : len(r)] = sorted(r)
+    outs = np.array(
+        data.draw(
+            st.lists(st.integers(0, task.n_outputs - 1), min_size=len(rows), max_size=len(rows))
+        )
+    )
+    want = [brute_outputs(task, r)[0][g] for r, g in zip(rows, outs.tolist(), strict=True)]
+    assert values_at(task, table, outs).astype(int).tolist() == want

@@ -160,3 +160,18 @@ def test_split_sets_equal_dense_sets(seed):
     assert np.array_equal(fast.kill, slow.kill)
     assert np.array_equal(fast.signed, slow.signed)
     assert (fast.alone != slow.alone).nnz == 0
+
+
+@pytest.mark.parametrize(("features", "units"), [(1, 1), (7, 200), (64, 64), (65, 130), (300, 75)])
+def test_bit_row_transpose_equals_the_plain_transpose(features, units):
+    """_transpose (8 x 8 bit blocks) against unpacking every bit and transposing the bytes."""
+    from superpose._reach import _transpose
+
+    rng = np.random.default_rng(features * 1000 + units)
+    words = (units + 63) // 64
+    bits = rng.integers(0, 2, (features, words * 64), dtype=np.uint8)
+    rows = np.packbits(bits, axis=1, bitorder="little").view(np.uint64)
+    want = np.zeros((units, (features + 63) // 64 * 64), dtype=np.uint8)
+    want[:, :features] = bits[:, :units].T
+    got = np.unpackbits(_transpose(rows, units).view(np.uint8), axis=1, bitorder="little")
+    assert np.array_equal(got, want)
