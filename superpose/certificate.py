@@ -789,7 +789,7 @@ def _candidate_triples(
     if binary(net):
         # 0/1 weights: the level rows as bit rows over the features, kmax per unit
         kmax = int(np.diff(input_membership(net).indptr).max(initial=0))
-        size = (kmax * n_units + 1) * words * 8
+        size = max(1, kmax.bit_length()) * n_units * words * 8
         if size > MAX_LEVEL_BYTES:
             raise _OutOfBudget(f"the level bit rows would take {size / 2**30:.1f} GiB")
         table, counter = level_table(net, tick)
@@ -804,12 +804,18 @@ def _candidate_triples(
             return _features_in_bit_rows(table, ids, qi_r, n, want_r, m, tick)
 
         alone_rows = np.flatnonzero((need_units >= 1) & (need_units <= kmax))
-        au, af = set_bits(table[(need_units[alone_rows] - 1) * n_units + alone_rows])
-        keep = af < m
-        fires = sparse.csr_array(
-            (np.ones(int(keep.sum()), dtype=np.int32), (af[keep], alone_rows[au[keep]])),
-            shape=(m, n_units),
-        )
+        au_parts, af_parts = [], []
+        chunk = max(1, 2**26 // (8 * words * 3))
+        for lo in range(0, len(alone_rows), chunk):
+            tick()
+            part = alone_rows[lo : lo + chunk]
+            au, af = set_bits(table[(need_units[part] - 1) * n_units + part])
+            keep = af < m
+            au_parts.append(part[au[keep]])
+            af_parts.append(af[keep])
+        au = np.concatenate(au_parts) if au_parts else np.empty(0, np.int64)
+        af = np.concatenate(af_parts) if af_parts else np.empty(0, np.int64)
+        fires = sparse.csr_array((np.ones(len(af), dtype=np.int32), (af, au)), shape=(m, n_units))
     else:
         e = input_membership(net)
         # Entries of the level rows: sum over features and units of min(c_o(f), T_o) <= the
