@@ -297,7 +297,7 @@ def test_executor_errors(tmp_path):
     spec = parse_spec(spec_dict())
     with pytest.raises(SuperposeError, match="unknown executor"):
         run_sweep(spec, tmp_path / "r.sqlite", executor="cloud")
-    with pytest.raises(SuperposeError, match="--address needs --executor dask"):
+    with pytest.raises(SuperposeError, match="address needs the dask executor"):
         run_sweep(spec, tmp_path / "r.sqlite", executor="process", address="tcp://x:1")
     with pytest.raises(SuperposeError, match="cannot reach the dask scheduler"):
         run_sweep(
