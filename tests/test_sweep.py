@@ -181,7 +181,7 @@ def test_run_resume_and_exactly_once(tmp_path):
     assert {"build_seconds", "verify_seconds", "peak_rss_bytes", "worker"} <= set(row["meta"])
     # The row holds the seed: rerunning the point from it reproduces the result.
     out = run_point(row["params"], row["measure"], int(row["seed_entropy"]), row["seed_spawn_key"])
-    assert out["result"] == row["result"]
+    assert out.ok and out.result == row["result"]
     # Growing the grid runs only the new points.
     bigger = parse_spec(spec_dict(outputs=[40, 60, 80]))
     summary = run_sweep(bigger, db)

@@ -18,6 +18,7 @@ from superpose.network import Network
 from superpose.peers.universal_and import (
     READOUT_EXACT,
 )
+from superpose.seeds import Seeds
 from superpose.task import Task
 from superpose.verification import VerificationReport, check_batch, class_label
 
@@ -342,12 +343,12 @@ def busch_class_errors(
     if not isinstance(net.output_code, ExplicitCode):
         raise SuperposeError("Busch's protocol reads an explicit output (one read-off per output)")
     task = net.task
-    rng = rng if rng is not None else np.random.default_rng(0)
+    rng = rng if rng is not None else Seeds(0).rng("verify")
     m, s = task.features, task.sparsity
     gates = task.outputs - task.features
     if (task.outputs < task.features).any() or (task.arity[gates] != 2).any():
         raise SuperposeError("Busch's protocol needs 2-input gates as outputs")
-    ops = task.gate_inputs[task.gate_indptr[gates][:, None] + np.arange(2)[None, :]]
+    ops = task.operand_table(gates, 2)
     out: dict[str, dict[str, float]] = {}
     cache = _DenseCache()
     for label, bits in (("00", (0, 0)), ("01", (0, 1)), ("11", (1, 1))):

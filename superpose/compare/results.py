@@ -39,6 +39,8 @@ class WorkloadResult:
     bounds: dict[str, dict[str, Any]] = field(default_factory=dict)
     ours_available: bool = True
     seconds: float = 0.0
+    seeds: dict[str, Any] | None = None
+    """The run's :class:`superpose.seeds.Seeds` record (``{"root": seed}``): every stream again."""
 
     def extend(self, other: WorkloadResult) -> None:
         self.rows += other.rows
@@ -47,6 +49,7 @@ class WorkloadResult:
         self.bounds.update(other.bounds)
         self.ours_available = self.ours_available and other.ours_available
         self.seconds += other.seconds
+        self.seeds = self.seeds or other.seeds
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WorkloadResult:
@@ -66,6 +69,7 @@ class WorkloadResult:
                 bounds=dict(data.get("lower_bounds", {})),
                 ours_available=bool(data.get("ours_available", True)),
                 seconds=float(data.get("seconds", 0.0)),
+                seeds=data.get("seeds"),
             )
         except (TypeError, AttributeError) as exc:
             raise SuperposeError(f"not a saved comparison result: {exc}") from None
@@ -78,6 +82,7 @@ class WorkloadResult:
             "notes": self.notes,
             "ours_available": self.ours_available,
             "seconds": self.seconds,
+            "seeds": self.seeds,
         }
 
 
@@ -104,10 +109,9 @@ def lower_bound(m: int, m_prime: int) -> tuple[int, str]:
             bounds.neurons_lower_bound(bits)
         ), "superpose.bounds.neurons_lower_bound (1-bit parameters)"
     except (ImportError, AttributeError, TypeError):
-        from scipy.special import gammaln
+        from superpose._numeric import ln_binom
 
-        n = m * (m - 1) // 2
-        bits = (gammaln(n + 1) - gammaln(m_prime + 1) - gammaln(n - m_prime + 1)) / math.log(2)
+        bits = float(ln_binom(m * (m - 1) // 2, m_prime)) / math.log(2)
         return int(math.ceil(math.sqrt(bits))), "sqrt(log2 C(C(m,2), m')) (1-bit counting bound)"
 
 

@@ -36,6 +36,7 @@ from superpose.peers.universal_and import (
     UniversalAnd,
     busch_p,
 )
+from superpose.seeds import Seeds
 from superpose.task import Task
 
 PEER_MAX_NONZEROS = 30_000_000
@@ -111,15 +112,14 @@ class _Runner:
         self.ours_note = ""
         self.ours_build_seconds = 0.0
         if OURS in CONSTRUCTIONS and "certify" not in self.ours_params:
-            import inspect
-
-            if "certify" in inspect.signature(CONSTRUCTIONS[OURS].__init__).parameters:
+            if "certify" in CONSTRUCTIONS[OURS].parameters():
                 # The build's own exhaustive self-check (which grows the widths until it
                 # passes) costs minutes on W1/W2; the harness verifies every network itself.
                 self.ours_params["certify"] = False
                 self.ours_note = "self-certification off (--ours-param certify=true to enable)"
         trained = trained and "trained" in self.methods
         self.seed = seed
+        self.seeds = Seeds(seed)
         self.progress = progress
         self.torch_threads = torch_threads
         self.trained = trained
@@ -140,8 +140,9 @@ class _Runner:
         if self.progress is not None:
             self.progress(text)
 
-    def rng(self, *salt: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, *salt])
+    def rng(self, name: str, *index: int) -> np.random.Generator:
+        """Stream ``name`` of this run (of its sub-run ``index``: a peer's law and width)."""
+        return self.seeds.child(*index).rng(name)
 
     # -- methods -------------------------------------------------------------------------
     def naive(self, task: Task, batches: list, setting: Setting) -> Row:
@@ -157,7 +158,7 @@ class _Runner:
         )
 
     def ours_net(self, task: Task, **params: Any) -> Network:
-        return build(task, OURS, rng=self.rng(11), **{**self.ours_params, **params})
+        return build(task, OURS, rng=self.rng("build"), **{**self.ours_params, **params})
 
     def laws(self, setting: Setting) -> list[str]:
         return [law for law in setting.laws if law in self.methods]
@@ -209,7 +210,7 @@ class _Runner:
         con = UniversalAnd(
             law, width, inputs="linear" if linear else "basis", max_nonzeros=PEER_MAX_NONZEROS
         )
-        return con.build(sub, self.rng(21, LAWS.index(law), width, int(linear)))
+        return con.build(sub, self.rng("build", 1 + LAWS.index(law), width, int(linear)))
 
     def peer(
         self,
@@ -305,7 +306,7 @@ class _Runner:
             params, extra = (
                 _peer_params(net, total)
                 if isinstance(net.output_code, ExplicitCode)
-                else (int(net.counts()["nonzero_parameters"]), False)
+                else (int(net.counts().nonzero_parameters), False)
             )
             seen = steps * setting.trained_batch * sub.sparsity / sub.features
             note = _join(
@@ -330,13 +331,28 @@ class _Runner:
         return rows
 
     # -- workloads -------------------------------------------------------------------------
+    def peer_inputs(
+        self, task: Task, setting: Setting, full_batches: list, res: WorkloadResult, note: str
+    ) -> tuple[Task, list]:
+        """The outputs the peers and trained nets are built for (a random sample when the task
+        is too large for dense read-offs) and their verifier batches; ``note`` (with ``{}`` for
+        the sample size) goes to ``res.notes`` when the outputs were sampled."""
+        sub = sample_outputs(task, setting.max_outputs, self.rng("sample"))
+        if sub is task:
+            return task, full_batches
+        res.notes.append(note.replace("{}", f"{sub.n_outputs:,}", 1))
+        batches = _batches(
+            sub, setting.peer_inputs, self.rng("verify", 1), _batch_size(sub.n_outputs)
+        )
+        return sub, batches
+
     def sweep(self, setting: Setting) -> WorkloadResult:
         res = WorkloadResult()
         t0 = time.perf_counter()
-        task = setting.make_task(self.rng(1))
+        task = setting.make_task(self.rng("task"))
         total = task.n_outputs
         full_batches = _batches(
-            task, setting.inputs, self.seed + 101, _batch_size(total if total < 5000 else 200)
+            task, setting.inputs, self.rng("verify", 0), _batch_size(total if total < 5000 else 200)
         )
         if "naive" in self.methods:
             res.rows.append(self.naive(task, full_batches, setting))
@@ -344,15 +360,12 @@ class _Runner:
             row, _ = self.ours(task, full_batches, setting)
             res.rows.append(row)
         res.ours_available = OURS in CONSTRUCTIONS
-        sub = sample_outputs(task, setting.max_outputs, self.rng(2))
-        if sub is not task:
-            res.notes.append(
-                f"{setting.workload} {setting.name}: peers and trained nets built for {sub.n_outputs:,} random outputs of {total:,} (errors measured on those; read-off parameters extrapolated to all)"
-            )
-        peer_batches = (
-            full_batches
-            if sub is task
-            else _batches(sub, setting.peer_inputs, self.seed + 102, _batch_size(sub.n_outputs))
+        sub, peer_batches = self.peer_inputs(
+            task,
+            setting,
+            full_batches,
+            res,
+            f"{setting.workload} {setting.name}: peers and trained nets built for {{}} random outputs of {total:,} (errors measured on those; read-off parameters extrapolated to all)",
         )
         for law in self.laws(setting):
             for width in setting.peer_widths:
@@ -374,11 +387,11 @@ class _Runner:
         """W3: the fewest neurons each method needs for zero wrong outputs on the verifier's inputs."""
         res = WorkloadResult()
         t0 = time.perf_counter()
-        task = setting.make_task(self.rng(1))
+        task = setting.make_task(self.rng("task"))
         m, mp = task.features, task.n_outputs
         lb, lb_name = lower_bound(m, mp)
         res.bounds[setting.name] = {"m": m, "m_prime": mp, "neurons": lb, "bound": lb_name}
-        full_batches = _batches(task, setting.inputs, self.seed + 101, 256)
+        full_batches = _batches(task, setting.inputs, self.rng("verify", 0), 256)
         if "naive" in self.methods:
             naive_row = self.naive(task, full_batches, setting)
             res.rows.append(naive_row)
@@ -396,7 +409,36 @@ class _Runner:
                     "exact by construction",
                 )
             )
-        # ours: default parameters, then the smallest width_scale that still passes.
+        our_net, our_neurons = self._ours_need(task, full_batches, setting, res)
+        sub, peer_batches = self.peer_inputs(
+            task,
+            setting,
+            full_batches,
+            res,
+            f"W3 {setting.name}: peers and trained nets built for {{}} random outputs of {mp:,} (zero errors on that sample is a weaker claim than on all outputs; read-off parameters extrapolated)",
+        )
+        for law in self.laws(setting):
+            need, row = self._search_peer(sub, peer_batches, setting, law, mp)
+            res.needs.append(need)
+            if row is not None:
+                res.rows.append(row)
+            if our_neurons:
+                r = self.peer(sub, peer_batches, setting, law, our_neurons, mp, skip_hopeless=True)
+                r.note = _join(f"d = our neuron count ({our_neurons:,}); inputs extra", r.note)
+                res.rows.append(r)
+        if self.trained and our_neurons:
+            self._trained_needs(
+                task, sub, full_batches, peer_batches, setting, our_neurons, our_net, res
+            )
+        res.seconds = time.perf_counter() - t0
+        return res
+
+    def _ours_need(
+        self, task: Task, full_batches: list, setting: Setting, res: WorkloadResult
+    ) -> tuple[Network | None, int | None]:
+        """W3, ours: default parameters, then the smallest width_scale that still passes;
+        (our network, the neurons the other methods are held to)."""
+        m, mp = task.features, task.n_outputs
         res.ours_available = OURS in CONSTRUCTIONS
         our_row, our_net = (None, None)
         if "ours" in self.methods:
@@ -425,88 +467,79 @@ class _Runner:
                     our_row.note,
                 )
             )
-        sub = sample_outputs(task, setting.max_outputs, self.rng(2))
-        if sub is not task:
-            res.notes.append(
-                f"W3 {setting.name}: peers and trained nets built for {sub.n_outputs:,} random outputs of {mp:,} (zero errors on that sample is a weaker claim than on all outputs; read-off parameters extrapolated)"
+        return our_net, our_neurons
+
+    def _trained_needs(
+        self,
+        task: Task,
+        sub: Task,
+        full_batches: list,
+        peer_batches: list,
+        setting: Setting,
+        our_neurons: int,
+        our_net: Network | None,
+        res: WorkloadResult,
+    ) -> None:
+        """W3, trained baselines: at our neuron count, and with our codes and widths."""
+        m, mp = task.features, task.n_outputs
+        rows = self.trained_rows(sub, peer_batches, setting, [our_neurons], mp)
+        for r in rows:
+            r.note = _join(f"d = our neuron count ({our_neurons:,}); inputs extra", r.note)
+            res.needs.append(
+                Need(
+                    setting.name,
+                    m,
+                    mp,
+                    "trained",
+                    READOUT_TRAINED,
+                    r.neurons if r.inputs_with_error == 0 else None,
+                    r.width,
+                    r.inputs_with_error == 0,
+                    r.neurons,
+                    f"{r.inputs_with_error} of {r.inputs} inputs wrong with d = our neuron count",
+                )
             )
-        peer_batches = (
-            full_batches
-            if sub is task
-            else _batches(sub, setting.peer_inputs, self.seed + 102, _batch_size(sub.n_outputs))
-        )
-        for law in self.laws(setting):
-            need, row = self._search_peer(sub, peer_batches, setting, law, mp)
-            res.needs.append(need)
-            if row is not None:
-                res.rows.append(row)
-            if our_neurons:
-                r = self.peer(sub, peer_batches, setting, law, our_neurons, mp, skip_hopeless=True)
-                r.note = _join(f"d = our neuron count ({our_neurons:,}); inputs extra", r.note)
-                res.rows.append(r)
-        if self.trained and our_neurons:
-            rows = self.trained_rows(sub, peer_batches, setting, [our_neurons], mp)
+        res.rows += rows
+        if our_net is not None and isinstance(our_net.output_code, BloomCode):
+            rows = self.trained_rows(
+                task,
+                full_batches,
+                setting,
+                [0],
+                mp,
+                input_code=our_net.input_code,
+                output_code=our_net.output_code,
+                label="trained (our codes)",
+                steps=setting.codes_steps,
+                lr=1e-2,
+                pos_weight=30.0,
+            )
             for r in rows:
-                r.note = _join(f"d = our neuron count ({our_neurons:,}); inputs extra", r.note)
+                r.note = _join(
+                    "our Bloom codes and widths, weights trained instead of built", r.note
+                )
                 res.needs.append(
                     Need(
                         setting.name,
                         m,
                         mp,
-                        "trained",
+                        "trained (our codes)",
                         READOUT_TRAINED,
                         r.neurons if r.inputs_with_error == 0 else None,
-                        r.width,
+                        0,
                         r.inputs_with_error == 0,
                         r.neurons,
-                        f"{r.inputs_with_error} of {r.inputs} inputs wrong with d = our neuron count",
+                        f"{r.inputs_with_error} of {r.inputs} inputs wrong at our widths",
                     )
                 )
             res.rows += rows
-            if our_net is not None and isinstance(our_net.output_code, BloomCode):
-                rows = self.trained_rows(
-                    task,
-                    full_batches,
-                    setting,
-                    [0],
-                    mp,
-                    input_code=our_net.input_code,
-                    output_code=our_net.output_code,
-                    label="trained (our codes)",
-                    steps=setting.codes_steps,
-                    lr=1e-2,
-                    pos_weight=30.0,
-                )
-                for r in rows:
-                    r.note = _join(
-                        "our Bloom codes and widths, weights trained instead of built", r.note
-                    )
-                    res.needs.append(
-                        Need(
-                            setting.name,
-                            m,
-                            mp,
-                            "trained (our codes)",
-                            READOUT_TRAINED,
-                            r.neurons if r.inputs_with_error == 0 else None,
-                            0,
-                            r.inputs_with_error == 0,
-                            r.neurons,
-                            f"{r.inputs_with_error} of {r.inputs} inputs wrong at our widths",
-                        )
-                    )
-                res.rows += rows
-        res.seconds = time.perf_counter() - t0
-        return res
 
     def _search_ours(
         self, task: Task, batches: list, setting: Setting, default_row: Row
     ) -> tuple[Need, Row | None]:
         m, mp = task.features, task.n_outputs
-        import inspect
-
-        accepted = inspect.signature(CONSTRUCTIONS[OURS].__init__).parameters
-        takes_scale = "width_scale" in accepted
+        accepted = CONSTRUCTIONS[OURS].parameters()
+        takes_scale = CONSTRUCTIONS[OURS].grows()
         # A self-certifying build grows its own widths; the search must control them itself.
         fixed = {"certify": False} if "certify" in accepted else {}
         ok = default_row.inputs_with_error == 0
@@ -531,7 +564,7 @@ class _Runner:
 
         def probe(scale: float) -> tuple[int, bool]:
             net = self.ours_net(task, width_scale=scale, **fixed)
-            return int(net.counts()["neurons"]), passes(net, batches)
+            return int(net.counts().neurons), passes(net, batches)
 
         for scale in scales:
             left = setting.search_seconds - (time.perf_counter() - start)
@@ -733,7 +766,7 @@ def run_workload(
         loss_dir=loss_dir,
         on_train_step=on_train_step,
     )
-    result = WorkloadResult()
+    result = WorkloadResult(seeds=runner.seeds.record())
     if runner.torch_missing:
         result.notes.append(
             "trained baselines skipped: torch is not installed (pip install 'superpose[torch]')"

@@ -162,10 +162,9 @@ def plot(result: WorkloadResult, path: str) -> None:
         >>> os.path.getsize(path) > 0
         True
     """
-    import matplotlib
+    from superpose._numeric import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not result.needs:
         raise SuperposeError(

@@ -183,7 +183,7 @@ def sample_outputs(task: Task, count: int, rng: np.random.Generator) -> Task:
     gates = task.outputs[chosen] - task.features
     if (task.outputs[chosen] < task.features).any() or task.depth > 1:
         raise SuperposeError("output sampling needs a one-level task of gates")
-    ops = task.gate_inputs[task.gate_indptr[gates][:, None] + np.arange(2)[None, :]]
+    ops = task.operand_table(gates, 2)
     if (task.arity[gates] != 2).any():
         raise SuperposeError("output sampling supports 2-input gates")
     family = dict(task.family or {})
@@ -192,8 +192,10 @@ def sample_outputs(task: Task, count: int, rng: np.random.Generator) -> Task:
     return sub
 
 
-def _batches(task: Task, count: int, seed: int, batch_size: int) -> list[sparse.csr_array]:
-    return list(random_inputs(task, count, np.random.default_rng(seed), batch_size=batch_size))
+def _batches(
+    task: Task, count: int, rng: np.random.Generator, batch_size: int
+) -> list[sparse.csr_array]:
+    return list(random_inputs(task, count, rng, batch_size=batch_size))
 
 
 def _batch_size(outputs: int) -> int:

@@ -19,9 +19,10 @@ A sweep file (read with ``yaml.safe_load``) lists one grid or several, and what 
       width_search: {samples: 1000}   # superpose.search (width_scale only)
 
 Each point of the grid gets a key (a SHA-256 of its parameters, the measurements and the root
-seed) and a seed: ``SeedSequence(root_seed)`` spawned once per point in grid order (entropy
-and spawn key are stored in the row), so a point's results do not depend on which worker ran
-it. Results go to SQLite in WAL mode, one row per finished point, committed as each point
+seed) and its seeds: ``Seeds(root_seed).child(index)`` for the point's index in grid order
+(:mod:`superpose.seeds`; the row stores the root and the index as ``seed_entropy`` and
+``seed_spawn_key``), whose named streams (``task``, ``build``, ``verify``, ``search``) are
+independent of every other point's, so a point's results do not depend on which worker ran it. Results go to SQLite in WAL mode, one row per finished point, committed as each point
 finishes; a rerun skips points already finished (status ``ok``), so an interrupted sweep
 resumes with nothing lost and nothing done twice. Points that failed (status ``error``) are
 retried on the next run. Editing the grid later runs only the new points; finished points
@@ -61,7 +62,7 @@ from superpose.sweep.executors import (
     SerialExecutor,
     open_executor,
 )
-from superpose.sweep.point import run_point, width_search
+from superpose.sweep.point import PointOutcome, run_point, width_search
 from superpose.sweep.spec import (
     DEFAULT_RESULTS,
     DEFAULT_SEARCH,
@@ -106,6 +107,7 @@ __all__ = [
     "parse_spec",
     "pending_points",
     "point_key",
+    "PointOutcome",
     "read_results",
     "result_table",
     "ResultStore",

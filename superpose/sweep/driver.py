@@ -19,7 +19,7 @@ from typing import Any
 
 from superpose.errors import SuperposeError
 from superpose.sweep.executors import ExecutorHandle, open_executor
-from superpose.sweep.point import run_point
+from superpose.sweep.point import PointOutcome, run_point
 from superpose.sweep.spec import DEFAULT_RESULTS, SweepPoint, SweepSpec
 from superpose.sweep.store import ResultStore
 
@@ -74,13 +74,13 @@ def run_sweep(
     jobs: int | None = None,
     force_memory: bool = False,
     connect_timeout: float = 30.0,
-    progress: Callable[[SweepPoint, dict[str, Any]], None] | None = None,
+    progress: Callable[[SweepPoint, PointOutcome], None] | None = None,
 ) -> SweepSummary:
     """Run every unfinished point of ``spec``, storing each in ``results`` as it finishes.
 
     ``executor`` is ``serial``, ``process``, ``dask`` or any ``concurrent.futures.Executor``.
     With ``serial``, ``jobs`` > 1 verifies each point on that many processes; otherwise it is
-    the number of workers. ``progress(point, outcome)`` is called after each stored point.
+    the number of workers. ``progress(point, outcome)`` (a :class:`PointOutcome`) is called after each stored point.
     Before building, each point's memory is estimated (:mod:`superpose.memory`) and the point
     is refused (stored as an error) above the limit: the spec's ``memory_limit``, else 80% of
     the worker machine's memory (shared among local process workers); ``force_memory``
@@ -129,7 +129,7 @@ def _drive(
     summary: SweepSummary,
     force_memory: bool,
     inner_jobs: int,
-    progress: Callable[[SweepPoint, dict[str, Any]], None] | None,
+    progress: Callable[[SweepPoint, PointOutcome], None] | None,
 ) -> None:
     window = 1 if handle.kind == "serial" else 2 * handle.workers
     memory_limit = spec.memory_limit
@@ -158,15 +158,13 @@ def _drive(
             )
             pending[fut] = point
 
-    def store_outcome(point: SweepPoint, outcome: dict[str, Any]) -> None:
+    def store_outcome(point: SweepPoint, outcome: PointOutcome) -> None:
         store.put(spec.name, point, spec.measure, outcome)
-        if outcome["status"] == "ok":
+        if outcome.ok:
             summary.computed += 1
         else:
             summary.errors += 1
-            summary.error_messages.append(
-                f"{point.label()}: {str(outcome.get('error')).splitlines()[0]}"
-            )
+            summary.error_messages.append(f"{point.label()}: {str(outcome.error).splitlines()[0]}")
         if progress is not None:
             progress(point, outcome)
 
@@ -187,11 +185,9 @@ def _drive(
                         "rerun the same command to resume"
                     ) from None
                 except Exception as exc:  # the task failed outside run_point (e.g. pickling)
-                    outcome = {
-                        "status": "error",
-                        "error": f"worker failed: {type(exc).__name__}: {exc}",
-                        "meta": {},
-                    }
+                    outcome = PointOutcome(
+                        "error", {}, error=f"worker failed: {type(exc).__name__}: {exc}"
+                    )
                 store_outcome(point, outcome)
             fill()
     except KeyboardInterrupt:

@@ -7,15 +7,18 @@ import os
 import socket
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from superpose.errors import SuperposeError
+from superpose.network import Counts
+from superpose.seeds import Seeds
 from superpose.sweep.spec import DEFAULT_VERIFY, _now, canonical_json
 
 
-def _counts_summary(counts: dict[str, Any]) -> dict[str, Any]:
+def _counts_summary(counts: Counts) -> dict[str, Any]:
     keep = (
         "layer_widths",
         "input_neurons",
@@ -30,7 +33,8 @@ def _counts_summary(counts: dict[str, Any]) -> dict[str, Any]:
         "bits_per_parameter",
         "description_bits",
     )
-    return {k: counts[k] for k in keep if k in counts}
+    every = counts.to_dict()
+    return {k: every[k] for k in keep}
 
 
 def _bounds_of(net: Any) -> dict[str, Any]:
@@ -89,17 +93,11 @@ def _verify(
     return out
 
 
-def _construction_params(construction: str) -> set[str]:
+def _supports_width_scale(construction: str) -> bool:
     from superpose.constructions import CONSTRUCTIONS
 
     cls = CONSTRUCTIONS.get(construction)
-    if cls is None:
-        return set()
-    return set(cls.parameters())
-
-
-def _supports_width_scale(construction: str) -> bool:
-    return "width_scale" in _construction_params(construction)
+    return cls is not None and cls.grows()
 
 
 def _drop_timings(value: Any) -> Any:
@@ -159,6 +157,31 @@ def width_search(
     return out
 
 
+@dataclass(frozen=True)
+class PointOutcome:
+    """What running one point gives: ``status`` ``"ok"`` with its ``result`` (plain JSON, a
+    function of the point's arguments only) or ``"error"`` with a one-line ``error``; ``meta``
+    holds timings, peak memory and the worker (never part of the result)."""
+
+    status: str
+    meta: dict[str, Any]
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"status", "meta", "result"}`` or ``{"status", "meta", "error"}``."""
+        out: dict[str, Any] = {"status": self.status, "meta": self.meta}
+        if self.ok:
+            out["result"] = self.result
+        else:
+            out["error"] = self.error
+        return out
+
+
 def run_point(
     params: dict[str, Any],
     measure: dict[str, Any],
@@ -168,18 +191,17 @@ def run_point(
     memory_limit: int | None = None,
     force_memory: bool = False,
     jobs: int = 1,
-) -> dict[str, Any]:
+) -> PointOutcome:
     """Generate, build and measure one sweep point; never raises for a bad point.
 
-    Returns ``{"status": "ok", "result": ..., "meta": ...}`` or ``{"status": "error",
-    "error": message, "meta": ...}``. ``result`` depends only on the arguments (not on the
-    process or machine that ran it); ``meta`` holds timings, peak memory and the worker.
+    Returns a :class:`PointOutcome`: ``ok`` with the ``result`` (which depends only on the
+    arguments, not on the process or machine that ran it) or ``error`` with the message.
 
     Example:
         >>> out = run_point({"family": "and2", "features": 30, "outputs": 40, "sparsity": 2,
         ...     "construction": "naive", "params": {}, "seed": 0, "influence": "uniform"},
         ...     {"bounds": False, "verify": {"mode": "random", "samples": 50}, "width_search": None}, 0, (0,))
-        >>> out["status"], out["result"]["counts"]["neurons"]
+        >>> out.status, out.result["counts"]["neurons"]
         ('ok', 70)
     """
     from superpose import families
@@ -192,12 +214,11 @@ def run_point(
     }
     t0 = time.perf_counter()
     try:
-        ss = np.random.SeedSequence(seed_entropy, spawn_key=tuple(seed_spawn_key))
-        task_seed, build_seed, verify_seed, search_seed = ss.spawn(4)
+        seeds = Seeds(seed_entropy).child(*seed_spawn_key)
         kwargs = {k: params[k] for k in ("influence", "arity", "depth") if k in params}
         task = families.generate(
             params["family"],
-            np.random.default_rng(task_seed),
+            seeds.rng("task"),
             features=params.get("features"),
             outputs=params.get("outputs"),
             sparsity=params["sparsity"],
@@ -221,7 +242,7 @@ def run_point(
             },
         }
         t = time.perf_counter()
-        net = build(task, con, rng=np.random.default_rng(build_seed), **cparams)
+        net = build(task, con, rng=seeds.rng("build"), **cparams)
         meta["build_seconds"] = time.perf_counter() - t
         result["counts"] = _counts_summary(net.counts())
         resolved = net.extras.get("resolved") if isinstance(net.extras, dict) else None
@@ -232,7 +253,7 @@ def run_point(
             result["bounds"] = _bounds_of(net)
         if measure.get("verify"):
             t = time.perf_counter()
-            result["verify"] = _verify(net, measure["verify"], verify_seed, jobs)
+            result["verify"] = _verify(net, measure["verify"], seeds.sequence("verify"), jobs)
             meta["verify_seconds"] = time.perf_counter() - t
             if meta["verify_seconds"] > 0:
                 meta["verify_inputs_per_second"] = (
@@ -242,7 +263,7 @@ def run_point(
         if measure.get("width_search"):
             t = time.perf_counter()
             result["width_search"] = width_search(
-                task, con, cparams, measure["width_search"], search_seed
+                task, con, cparams, measure["width_search"], seeds.sequence("search")
             )
             meta["search_seconds"] = time.perf_counter() - t
         status, error = "ok", None
@@ -255,9 +276,4 @@ def run_point(
     meta["seconds"] = time.perf_counter() - t0
     meta["peak_rss_bytes"] = peak_rss_bytes()
     meta["finished"] = _now()
-    out: dict[str, Any] = {"status": status, "meta": meta}
-    if status == "ok":
-        out["result"] = result
-    else:
-        out["error"] = error
-    return out
+    return PointOutcome(status, meta, result if status == "ok" else None, error)

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from superpose._inputs import check_int_digits, read_bytes, short_repr
+from superpose._numeric import json_default
 from superpose.errors import SuperposeError
 
 EXECUTORS = ("serial", "process", "dask")
@@ -61,7 +60,7 @@ DEFAULT_SEARCH = {
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One point of a sweep: its parameters, key and seed (entropy + spawn key)."""
+    """One point of a sweep: its parameters, key and seeds (``Seeds(seed_entropy).child(*seed_spawn_key)``)."""
 
     index: int
     params: dict[str, Any]
@@ -435,6 +434,13 @@ MAX_COUNT = 10**12
 well inside SQLite's 64-bit integers, where results are stored."""
 
 
+def _upto(high: int, low: int = 1) -> Callable[[Any], bool]:
+    # Sizes are checked where they enter, against the limits of task generation: a point
+    # that could never be built must not reach a worker or the results file (SQLite stores
+    # 64-bit integers), where it would fail on every rerun.
+    return lambda v: _is_int(v) and low <= v <= high
+
+
 def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> list[dict[str, Any]]:
     """The points of one grid mapping, in order (the last key varies fastest: seeds innermost).
 
@@ -445,8 +451,8 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         >>> [p["outputs"] for p in expand_grid({"family": "and2", "outputs": [10, 20]})]
         [10, 20]
     """
-    from superpose.constructions import CONSTRUCTIONS, DEFAULT_CONSTRUCTION, make_construction
-    from superpose.families import FAMILIES, INFLUENCE_PROFILES, PAIR_FAMILIES
+    from superpose.constructions import CONSTRUCTIONS, DEFAULT_CONSTRUCTION
+    from superpose.families import FAMILIES, INFLUENCE_PROFILES
 
     if not isinstance(grid, dict):
         raise SuperposeError(
@@ -474,12 +480,6 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
 
     from superpose.task import MAX_FEATURES, MAX_GATES
 
-    def upto(high: int, low: int = 1) -> Callable[[Any], bool]:
-        # Sizes are checked here, where they enter, against the limits of task generation:
-        # a point that could never be built must not reach a worker or the results file
-        # (SQLite stores 64-bit integers), where it would fail on every rerun.
-        return lambda v: _is_int(v) and low <= v <= high
-
     def check_influence(v: Any) -> bool:
         return isinstance(v, str) and all(part in INFLUENCE_PROFILES for part in v.split("+"))
 
@@ -487,21 +487,21 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         source,
         w + "outputs",
         grid.get("outputs", None),
-        lambda v: v is None or upto(MAX_GATES)(v),
+        lambda v: v is None or _upto(MAX_GATES)(v),
         f"a positive integer (at most {MAX_GATES:,})",
     )
     features = _check_values(
         source,
         w + "features",
         grid.get("features", "same"),
-        lambda v: v == "same" or upto(MAX_FEATURES)(v),
+        lambda v: v == "same" or _upto(MAX_FEATURES)(v),
         f"a positive integer (at most {MAX_FEATURES:,}) or 'same'",
     )
     sparsity = _check_values(
         source,
         w + "sparsity",
         grid.get("sparsity", 2),
-        upto(MAX_FEATURES),
+        _upto(MAX_FEATURES),
         f"a positive integer (at most {MAX_FEATURES:,})",
     )
     influence = _check_values(
@@ -515,70 +515,18 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         source,
         w + "arity",
         grid.get("arity", 3),
-        upto(MAX_FEATURES, 2),
+        _upto(MAX_FEATURES, 2),
         f"an integer >= 2 (at most {MAX_FEATURES:,})",
     )
     depth = _check_values(
         source,
         w + "depth",
         grid.get("depth", 2),
-        upto(MAX_GATES),
+        _upto(MAX_GATES),
         f"a positive integer (at most {MAX_GATES:,})",
     )
-    seeds_raw = _as_count(grid.get("seeds", 1))
-    if _is_int(seeds_raw):
-        if seeds_raw < 1:
-            raise SuperposeError(
-                f"{_where(source, w + 'seeds')}: expected a positive count, got {seeds_raw}"
-            )
-        if seeds_raw > MAX_POINTS:
-            raise SuperposeError(
-                f"{_where(source, w + 'seeds')}: {seeds_raw:,} replicates exceed the limit of "
-                f"{MAX_POINTS:,} points per sweep; split the sweep"
-            )
-        seeds = list(range(seeds_raw))
-    else:
-        seeds = _check_values(
-            source,
-            w + "seeds",
-            seeds_raw,
-            upto(MAX_COUNT, 0),
-            f"a count, or a list of replicate labels (integers >= 0, at most {MAX_COUNT:,})",
-        )
-        if len(set(seeds)) != len(seeds):
-            raise SuperposeError(f"{_where(source, w + 'seeds')}: a replicate label appears twice")
-    params = grid.get("params", {}) or {}
-    if not isinstance(params, dict):
-        raise SuperposeError(
-            f"{_where(source, w + 'params')}: expected a mapping of construction parameters"
-        )
-    param_names = list(params)
-    for k in param_names:
-        if not isinstance(k, str):
-            raise SuperposeError(
-                f"{_where(source, w + 'params')}: parameter names must be text, got {short_repr(k)}"
-            )
-    param_values = []
-    for k in param_names:
-        vals = _as_list(params[k])
-        if not vals:
-            raise SuperposeError(
-                f"{_where(source, w + 'params.' + k)}: an empty list gives no points"
-            )
-        for v in vals:
-            if not (v is None or isinstance(v, (bool, int, float, str))):
-                raise SuperposeError(
-                    f"{_where(source, w + 'params.' + k)}: values must be numbers, strings "
-                    f"or booleans, got {short_repr(v)}"
-                )
-        param_values.append([_yaml_number(v) for v in vals])
-    for con in constructions:
-        for combo in itertools.product(*param_values) if param_values else [()]:
-            try:
-                make_construction(con, **dict(zip(param_names, combo, strict=True)))
-            except SuperposeError as exc:
-                # The construction's message may quote a (long) value from the file.
-                raise SuperposeError(f"{_where(source, w + 'params')}: {_cut(str(exc))}") from None
+    seeds = _grid_replicates(grid, source, w)
+    param_names, param_values = _grid_params(grid, source, w, constructions)
     total = math.prod(
         len(v)
         for v in (
@@ -611,57 +559,148 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         depth,
         seeds,
     ):
-        if fam == "uand":
-            if m == "same":
-                raise SuperposeError(
-                    f"{_where(source, w + 'features')}: family 'uand' needs integer features"
-                )
-            n_out: int | None = None
-        else:
-            if mo is None:
-                raise SuperposeError(f"{source}: missing key {w}outputs (needed by family {fam!r})")
-            n_out = mo
-        n_feat = n_out if m == "same" else m
-        if fam == "permutation":
-            n_feat = n_out
-        if fam != "permutation" and n_feat is not None and s > n_feat:
-            raise SuperposeError(
-                f"{_where(source, w + 'sparsity')}: sparsity {s} exceeds features {n_feat}"
-            )
-        point: dict[str, Any] = {
-            "family": fam,
-            "features": n_feat,
-            "outputs": n_out,
-            "sparsity": s,
-            "construction": con,
-            "params": dict(zip(param_names, combo, strict=True)),
-            "seed": rep,
-        }
-        if fam in PAIR_FAMILIES:
-            point["influence"] = inf
-        if fam == "kand":
-            point["arity"] = k
-        if fam == "circuit":
-            point["depth"] = d
+        point = _grid_point(
+            fam,
+            con,
+            dict(zip(param_names, combo, strict=True)),
+            inf,
+            s,
+            m,
+            mo,
+            k,
+            d,
+            rep,
+            source,
+            w,
+        )
         points.append(point)
     return points
 
 
+def _grid_replicates(grid: dict[str, Any], source: str, w: str) -> list[Any]:
+    """The replicate labels of a grid: ``seeds: n`` (0..n-1) or a list of distinct labels."""
+    seeds_raw = _as_count(grid.get("seeds", 1))
+    if _is_int(seeds_raw):
+        if seeds_raw < 1:
+            raise SuperposeError(
+                f"{_where(source, w + 'seeds')}: expected a positive count, got {seeds_raw}"
+            )
+        if seeds_raw > MAX_POINTS:
+            raise SuperposeError(
+                f"{_where(source, w + 'seeds')}: {seeds_raw:,} replicates exceed the limit of "
+                f"{MAX_POINTS:,} points per sweep; split the sweep"
+            )
+        seeds = list(range(seeds_raw))
+    else:
+        seeds = _check_values(
+            source,
+            w + "seeds",
+            seeds_raw,
+            _upto(MAX_COUNT, 0),
+            f"a count, or a list of replicate labels (integers >= 0, at most {MAX_COUNT:,})",
+        )
+        if len(set(seeds)) != len(seeds):
+            raise SuperposeError(f"{_where(source, w + 'seeds')}: a replicate label appears twice")
+    return seeds
+
+
+def _grid_params(
+    grid: dict[str, Any], source: str, w: str, constructions: list[Any]
+) -> tuple[list[str], list[list[Any]]]:
+    """The construction parameters of a grid (names, value lists), each combination checked
+    against every construction of the grid before anything runs."""
+    from superpose.constructions import make_construction
+
+    params = grid.get("params", {}) or {}
+    if not isinstance(params, dict):
+        raise SuperposeError(
+            f"{_where(source, w + 'params')}: expected a mapping of construction parameters"
+        )
+    param_names = list(params)
+    for k in param_names:
+        if not isinstance(k, str):
+            raise SuperposeError(
+                f"{_where(source, w + 'params')}: parameter names must be text, got {short_repr(k)}"
+            )
+    param_values = []
+    for k in param_names:
+        vals = _as_list(params[k])
+        if not vals:
+            raise SuperposeError(
+                f"{_where(source, w + 'params.' + k)}: an empty list gives no points"
+            )
+        for v in vals:
+            if not (v is None or isinstance(v, (bool, int, float, str))):
+                raise SuperposeError(
+                    f"{_where(source, w + 'params.' + k)}: values must be numbers, strings "
+                    f"or booleans, got {short_repr(v)}"
+                )
+        param_values.append([_yaml_number(v) for v in vals])
+    for con in constructions:
+        for combo in itertools.product(*param_values) if param_values else [()]:
+            try:
+                make_construction(con, **dict(zip(param_names, combo, strict=True)))
+            except SuperposeError as exc:
+                # The construction's message may quote a (long) value from the file.
+                raise SuperposeError(f"{_where(source, w + 'params')}: {_cut(str(exc))}") from None
+    return param_names, param_values
+
+
+def _grid_point(
+    fam: str,
+    con: str,
+    params: dict[str, Any],
+    inf: Any,
+    s: Any,
+    m: Any,
+    mo: Any,
+    k: Any,
+    d: Any,
+    rep: Any,
+    source: str,
+    w: str,
+) -> dict[str, Any]:
+    """One point of a grid: the family decides which sizes and knobs it takes."""
+    from superpose.families import PAIR_FAMILIES
+
+    if fam == "uand":
+        if m == "same":
+            raise SuperposeError(
+                f"{_where(source, w + 'features')}: family 'uand' needs integer features"
+            )
+        n_out: int | None = None
+    else:
+        if mo is None:
+            raise SuperposeError(f"{source}: missing key {w}outputs (needed by family {fam!r})")
+        n_out = mo
+    n_feat = n_out if m == "same" else m
+    if fam == "permutation":
+        n_feat = n_out
+    if fam != "permutation" and n_feat is not None and s > n_feat:
+        raise SuperposeError(
+            f"{_where(source, w + 'sparsity')}: sparsity {s} exceeds features {n_feat}"
+        )
+    point: dict[str, Any] = {
+        "family": fam,
+        "features": n_feat,
+        "outputs": n_out,
+        "sparsity": s,
+        "construction": con,
+        "params": params,
+        "seed": rep,
+    }
+    if fam in PAIR_FAMILIES:
+        point["influence"] = inf
+    if fam == "kand":
+        point["arity"] = k
+    if fam == "circuit":
+        point["depth"] = d
+    return point
+
+
 def canonical_json(value: Any) -> str:
     """The JSON text used for hashing and storage: sorted keys, no spaces."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=json_default)
 
 
 def point_key(params: dict[str, Any], measure: dict[str, Any], root_seed: int) -> str:

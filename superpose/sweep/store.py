@@ -6,7 +6,7 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from superpose._inputs import loads, short_repr
 from superpose.errors import SuperposeError
@@ -19,6 +19,9 @@ from superpose.sweep.spec import (
     _now,
     canonical_json,
 )
+
+if TYPE_CHECKING:
+    from superpose.sweep.point import PointOutcome
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -181,13 +184,13 @@ class ResultStore:
         )
 
     def put(
-        self, sweep: str, point: SweepPoint, measure: dict[str, Any], outcome: dict[str, Any]
+        self, sweep: str, point: SweepPoint, measure: dict[str, Any], outcome: PointOutcome
     ) -> bool:
         """Store one finished point and commit; a point already stored as ``ok`` is never replaced.
 
         Returns whether the row was written.
         """
-        p, res = point.params, outcome.get("result") or {}
+        p, res = point.params, outcome.result or {}
         counts = res.get("counts", {})
         ver = res.get("verify") or {}
         row = (
@@ -198,10 +201,10 @@ class ResultStore:
             canonical_json(measure),
             str(point.seed_entropy),
             canonical_json(list(point.seed_spawn_key)),
-            outcome["status"],
-            outcome.get("error"),
-            canonical_json(res) if outcome["status"] == "ok" else None,
-            canonical_json(outcome.get("meta", {})),
+            outcome.status,
+            outcome.error,
+            canonical_json(res) if outcome.ok else None,
+            canonical_json(outcome.meta),
             p.get("family"),
             p.get("construction"),
             res.get("task", {}).get("features", p.get("features")),
