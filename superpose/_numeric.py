@@ -8,6 +8,9 @@
   models' "largest fan-in / density that keeps the failure below its target").
 * :func:`pyplot` -- matplotlib's ``pyplot`` on the non-interactive Agg backend, so plotting
   never needs a display (CI, servers) and never opens a window.
+* :func:`json_default` / :func:`jsonable` -- numpy scalars and arrays as plain JSON values
+  (``json.dumps(..., default=json_default)``; ``jsonable`` also turns keys into text and
+  tuples into lists, for metadata written with ``sort_keys``).
 
 Example:
     >>> round(float(ln_binom(5, 2)), 12) == round(math.log(10), 12)
@@ -29,6 +32,16 @@ def ln_binom(n: Any, k: Any) -> Any:
     return (
         special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(np.maximum(n - k, 0) + 1)
     )
+
+
+def ranges(lengths: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(n)`` for each n in ``lengths`` (the positions inside CSR rows).
+
+    >>> ranges(np.array([2, 0, 3])).tolist()
+    [0, 1, 0, 1, 2]
+    """
+    total = int(lengths.sum())
+    return np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
 
 def largest(ok: Callable[[float], bool], lo: float, hi: float, steps: int) -> float:
@@ -57,6 +70,41 @@ def in_sorted(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
         return np.zeros(len(values), dtype=bool)
     pos = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
     return keys[pos] == values
+
+
+def json_default(value: Any) -> Any:
+    """A numpy scalar or array as a plain JSON value (``json.dumps(..., default=json_default)``).
+
+    >>> import json
+    >>> json.dumps({"n": np.int64(3), "x": np.float32(0.5), "ok": np.bool_(True)}, default=json_default)
+    '{"n": 3, "x": 0.5, "ok": true}'
+    """
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy values made plain, dict keys made text and tuples made lists
+    (recursively); anything else is returned as it is.
+
+    >>> jsonable({1: (np.int8(2), np.arange(2))})
+    {'1': [2, [0, 1]]}
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    try:
+        return json_default(value)
+    except TypeError:
+        return value
 
 
 def pyplot() -> Any:

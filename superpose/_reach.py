@@ -44,8 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from superpose._numeric import ranges as _ranges
 from superpose.codes import BloomCode
-from superpose.constructions.channels import _ranges
 from superpose.network import Network
 
 BLOCK_BYTES = 2**24

@@ -367,7 +367,7 @@ def family_of_task(task: Task) -> Family:
         op = OPS[int(ops[0])]
         k = int(arity[0])
         if op == "copy":
-            sources = task.gate_inputs[task.gate_indptr[gates]]
+            sources = task.operand_table(gates, 1)[:, 0]
             injective = len(np.unique(sources)) == mp
             name = "permutation" if injective else "maps"
             return Family(name, outputs=mp, features=m, note=fixed_note)
@@ -937,7 +937,7 @@ def tightness(
         True
     """
     fam = family_of_task(network.task)
-    c = network.counts()
+    c = network.counts().to_dict()
     layers = max(1, int(c["weight_layers"]))
     if bits_per_parameter is not None:
         b = _check_bits_per_parameter(float(bits_per_parameter))

@@ -72,6 +72,7 @@ import numpy as np
 from scipy import sparse
 
 from superpose._numeric import in_sorted
+from superpose._numeric import ranges as _ranges
 from superpose._reach import (
     at_least,
     binary,
@@ -82,7 +83,6 @@ from superpose._reach import (
     unit_sets,
 )
 from superpose.codes import BloomCode, ExplicitCode
-from superpose.constructions.channels import _ranges
 from superpose.evaluation import evaluate, values_at
 from superpose.network import Network
 from superpose.task import n_sparse_inputs

@@ -37,6 +37,7 @@ import numpy as np
 
 from superpose.errors import SuperposeError
 from superpose.network import Network
+from superpose.seeds import Seeds
 from superpose.task import n_sparse_inputs
 from superpose.verification import clopper_pearson_upper, verify
 
@@ -280,7 +281,7 @@ def check_network(
         f"exhaustive check needs {total:.3g} inputs (all <= {s}-sparse inputs of "
         f"{task.features:,} features), above the limit of {exhaustive_limit:,}"
     )
-    rng = rng if rng is not None else np.random.default_rng(0)
+    rng = rng if rng is not None else Seeds(0).rng("check")
     rep = verify(net, "random", samples, rng, progress=progress)
     rand = {"inputs": rep.inputs_checked, "with_error": rep.inputs_with_error}
     rep_t = verify(net, "targeted", samples, rng, progress=progress)
@@ -314,7 +315,7 @@ def _per_level(
         return {}
     from superpose.stage_check import level_report, stage_certificates
 
-    rng = rng if rng is not None else np.random.default_rng(0)
+    rng = rng if rng is not None else Seeds(0).rng("check")
     rep = level_report(net, mode, samples, rng, max_exhaustive=limit)
     return {
         "levels": {

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse
 
+from superpose._numeric import ln_binom
 from superpose.errors import SuperposeError
 from superpose.evaluation import evaluate
 from superpose.seeds import Seeds
@@ -141,11 +142,7 @@ def _bernoulli_scalar(
         else:
             logpmf = np.array(
                 [
-                    math.lgamma(m + 1)
-                    - math.lgamma(j + 1)
-                    - math.lgamma(m - j + 1)
-                    + j * math.log(p)
-                    + (m - j) * math.log1p(-p)
+                    float(ln_binom(m, j)) + j * math.log(p) + (m - j) * math.log1p(-p)
                     for j in ks.tolist()
                 ]
             )
@@ -278,8 +275,7 @@ class TrainerMix:
         self.ops: np.ndarray | None = None
         if simple:
             k = int(arity[0])
-            starts = task.gate_indptr[gates]
-            self.ops = task.gate_inputs[starts[:, None] + np.arange(k)[None, :]]
+            self.ops = task.operand_table(gates, k)
 
     def batch(self, n: int) -> sparse.csr_array:
         """``n`` rows (int32 0/1 csr_array)."""

@@ -8,12 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from superpose._atomic import atomic_path, write_text
 from superpose.check import check_network
 from superpose.constructions import CONSTRUCTIONS, build
 from superpose.families import pairs
+from superpose.seeds import Seeds
 
 DEMO_FEATURES = 20_000
 DEMO_OUTPUTS = 20_000
@@ -50,7 +49,7 @@ def run_demo(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    task = pairs(features, outputs, np.random.default_rng(seed), sparsity=sparsity)
+    task = pairs(features, outputs, Seeds(seed).rng("task"), sparsity=sparsity)
     methods = [name for name in ("superposed", "superposed3", "naive") if name in CONSTRUCTIONS]
     rows = []
     for name in methods:
@@ -64,7 +63,7 @@ def run_demo(
         report = check_network(
             net,
             samples=samples,
-            rng=np.random.default_rng(seed + 1),
+            rng=Seeds(seed).rng("verify"),
             exhaustive_limit=0,
             progress=advance,
         )

@@ -51,9 +51,7 @@ def _levels(task: Task) -> tuple[_Level, ...]:
         gates = np.flatnonzero(gate_level == level)
         arity = task.arity[gates]
         starts = task.gate_indptr[gates]
-        cols = np.repeat(np.arange(len(gates)), arity)
-        offsets = np.arange(int(arity.sum())) - np.repeat(np.cumsum(arity) - arity, arity)
-        rows = task.gate_inputs[np.repeat(starts, arity) + offsets]
+        cols, rows, _ = task.operand_arrays(gates)
         shape = (task.n_nodes, len(gates))
         reads = sparse.csr_array((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=shape)
         levels.append(_Level(gates, reads, task.gate_inputs[starts], task.ops[gates], arity))

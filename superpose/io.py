@@ -23,6 +23,7 @@ from scipy import sparse
 
 from superpose._atomic import check_output, write_directory
 from superpose._inputs import loads, read_bytes, reading
+from superpose._numeric import jsonable
 from superpose.codes import code_from_arrays
 from superpose.errors import SuperposeError
 from superpose.network import Layer, Network
@@ -46,20 +47,6 @@ def _version() -> str:
     from superpose import __version__
 
     return __version__
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
 
 
 def network_tensors(net: Network) -> dict[str, np.ndarray]:
@@ -149,12 +136,12 @@ def save_network(net: Network, directory: str | os.PathLike[str]) -> Path:
         ],
         "input_code": net.input_code.meta(),
         "output_code": net.output_code.meta(),
-        "counts": net.counts(),
+        "counts": net.counts().to_dict(),
         "extras": net.extras,
         **({"stage_codes": len(net.layers)} if _stage_codes(net) else {}),
         "checksum": {"sha256": hashlib.sha256(blob).hexdigest()},
     }
-    data = json.dumps(_jsonable(meta), indent=1, sort_keys=True).encode("utf-8")
+    data = json.dumps(jsonable(meta), indent=1, sort_keys=True).encode("utf-8")
     check_output(out, need_bytes=len(blob) + len(data), owned=NETWORK_FILES)
     write_directory(out, {WEIGHTS_FILE: blob, META_FILE: data}, "the network")
     return out
@@ -301,7 +288,7 @@ def load_network(directory: str | os.PathLike[str]) -> Network:
         >>> from superpose import Task, build
         >>> net = build(Task.from_gates(3, 2, [("and", [0, 1])]), "naive")
         >>> d = save_network(net, tempfile.mkdtemp())
-        >>> load_network(d).counts()["neurons"]
+        >>> load_network(d).counts().neurons
         4
     """
     d = Path(directory)

@@ -79,9 +79,7 @@ def needed_gates(task: Task) -> np.ndarray:
         for lev in range(task.depth, 0, -1):
             g = np.flatnonzero((level == lev) & needed[task.features :])
             if len(g):
-                arity = task.arity[g]
-                pos = np.arange(int(arity.sum())) - np.repeat(np.cumsum(arity) - arity, arity)
-                needed[task.gate_inputs[np.repeat(task.gate_indptr[g], arity) + pos]] = True
+                needed[task.operand_arrays(g)[1]] = True
     return needed[task.features :]
 
 
@@ -372,8 +370,7 @@ def operands_meet(
         return meet
     if (task.arity[gates] != 2).any():
         raise SuperposeError("operands_meet: every gate must have exactly 2 operands")
-    a = task.gate_inputs[task.gate_indptr[gates]]
-    b = task.gate_inputs[task.gate_indptr[gates] + 1]
+    a, b = task.operand_table(gates, 2).T
     mono = relaxed(task)
     try:
         v1, sup1, pairs = _candidate_pairs(mono, max_candidates)

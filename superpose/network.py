@@ -56,6 +56,47 @@ def _exact_limit(dtype: np.dtype) -> float:
     return float(2 ** (np.finfo(dtype).nmant + 1))
 
 
+@dataclass(frozen=True)
+class Counts:
+    """Sizes of a network (:meth:`Network.counts`), exactly as docs/DESIGN.md, Model lists them.
+
+    A frozen record: attributes for code (``net.counts().neurons``), :meth:`to_dict` for JSON
+    (the ``counts`` of ``network.json``, ``superpose info``/``build --json``: same keys, same
+    order, lists for the widths and activations). ``counts["neurons"]`` also reads a field, for
+    callers written against the dict this used to be.
+    """
+
+    construction: str
+    features_in: int
+    features_out: int
+    layer_widths: tuple[int, ...]
+    input_neurons: int
+    hidden_neurons: int
+    output_neurons: int
+    neurons: int
+    step_units: int
+    relu_neurons: int
+    weight_layers: int
+    activations: tuple[str, ...]
+    nonzero_parameters: int
+    dense_parameters: int
+    bits_per_parameter: int
+    description_bits: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain-JSON form (tuples as lists), keys in field order."""
+        return {
+            f: list(v) if isinstance(v, tuple) else v
+            for f, v in ((f, getattr(self, f)) for f in self.__dataclass_fields__)
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        value = getattr(self, key)
+        return list(value) if isinstance(value, tuple) else value
+
+
 @dataclass(eq=False)
 class Layer:
     """One weight layer: ``act(W z + b)`` with ``W`` a sparse (out, in) array.
@@ -379,8 +420,8 @@ class Network:
             self.extras,
         )
 
-    def counts(self) -> dict[str, Any]:
-        """Neurons, parameters and description bits, exactly as docs/DESIGN.md, Model lists them.
+    def counts(self) -> Counts:
+        """Neurons, parameters and description bits (:class:`Counts`), as docs/DESIGN.md lists them.
 
         ``description_bits`` is the length of a plain description of the weights: for each
         layer, which entries are non-zero (log2 C(in*out, nnz)) plus ``bits_per_parameter``
@@ -407,24 +448,24 @@ class Network:
         for lay in self.layers:
             total, k = lay.n_in * lay.n_out, int(np.count_nonzero(lay.weight.data))
             position_bits += float(ln_binom(total, k)) / math.log(2)
-        return {
-            "construction": self.construction,
-            "features_in": self.task.features,
-            "features_out": self.task.n_outputs,
-            "layer_widths": widths,
-            "input_neurons": widths[0],
-            "hidden_neurons": sum(widths[1:-1]),
-            "output_neurons": widths[-1],
-            "neurons": sum(widths),
-            "step_units": step_units,
-            "relu_neurons": sum(widths) + step_units,
-            "weight_layers": len(unit_layers),
-            "activations": [lay.activation for lay in self.layers],
-            "nonzero_parameters": nonzero,
-            "dense_parameters": dense,
-            "bits_per_parameter": bits,
-            "description_bits": position_bits + bits * nonzero,
-        }
+        return Counts(
+            construction=self.construction,
+            features_in=self.task.features,
+            features_out=self.task.n_outputs,
+            layer_widths=tuple(widths),
+            input_neurons=widths[0],
+            hidden_neurons=sum(widths[1:-1]),
+            output_neurons=widths[-1],
+            neurons=sum(widths),
+            step_units=step_units,
+            relu_neurons=sum(widths) + step_units,
+            weight_layers=len(unit_layers),
+            activations=tuple(lay.activation for lay in self.layers),
+            nonzero_parameters=nonzero,
+            dense_parameters=dense,
+            bits_per_parameter=bits,
+            description_bits=position_bits + bits * nonzero,
+        )
 
     def to_torch(
         self,

@@ -36,6 +36,7 @@ import numpy as np
 from superpose.codes import BloomCode
 from superpose.errors import SuperposeError
 from superpose.network import Network
+from superpose.seeds import Seeds
 from superpose.task import n_sparse_inputs
 from superpose.verification import (
     DEFAULT_MAX_EXHAUSTIVE,
@@ -77,7 +78,7 @@ def plan_chunks(
 ) -> list[Chunk]:
     """The chunks of a run, independent of the number of workers.
 
-    Random and targeted chunks each get a child of ``SeedSequence(rng_seed)`` (random chunks
+    Random and targeted chunks each get a child of ``rng_seed`` (an integer: its ``verify`` stream, :class:`superpose.seeds.Seeds`) (random chunks
     first, then targeted ones, in order).
 
     Example:
@@ -120,7 +121,7 @@ def plan_chunks(
     root = (
         rng_seed
         if isinstance(rng_seed, np.random.SeedSequence)
-        else np.random.SeedSequence(rng_seed)
+        else Seeds(rng_seed).sequence("verify")
     )
     seeds = root.spawn(len(sizes) * len(sampled))
     for k, name in enumerate(sampled):

@@ -310,7 +310,7 @@ def build(
 def _not_smaller(net: Network, task: Task) -> str | None:
     """ "N neurons, not fewer than ... m + m'" when ``net`` is no smaller than the explicit
     network (None when it is smaller)."""
-    neurons, explicit = int(net.counts()["neurons"]), task.features + task.n_gates
+    neurons, explicit = int(net.counts().neurons), task.features + task.n_gates
     if neurons < explicit:
         return None
     return f"{neurons:,} neurons, not fewer than the explicit network's m + m' = {explicit:,}"

@@ -313,11 +313,10 @@ _TITLES = {
 
 
 def _figure_png(name: str, series: list[Series]) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from superpose._numeric import pyplot
 
-    fig = Figure(figsize=(8.0, 5.2), dpi=110)
-    FigureCanvasAgg(fig)
+    plt = pyplot()
+    fig = plt.figure(figsize=(8.0, 5.2), dpi=110)
     ax = fig.add_subplot()
     colors: dict[str, Any] = {}
     palette = iter(
@@ -353,6 +352,7 @@ def _figure_png(name: str, series: list[Series]) -> bytes:
     fig.subplots_adjust(left=0.1, right=0.97, bottom=0.1, top=0.93)  # fixed: fast, stable
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
     return buf.getvalue()
 
 

@@ -270,8 +270,7 @@ def _all_pairs(task: Task) -> bool:
         and bool((task.gate_level[gates] == 1).all())
     ):
         return False
-    starts = task.gate_indptr[gates]
-    sets = np.sort(task.gate_inputs[starts[:, None] + np.arange(2)[None, :]], axis=1)
+    sets = np.sort(task.operand_table(gates, 2), axis=1)
     return bool((sets[:, 0] != sets[:, 1]).all()) and len(np.unique(sets, axis=0)) == len(sets)
 
 
@@ -298,7 +297,7 @@ def _log2_output_patterns_probed(task: Task, s: int) -> float:
         k = int(arity[0])
         if s < k:
             return 0.0
-        sets = task.gate_inputs[starts[:, None] + np.arange(k)[None, :]]
+        sets = task.operand_table(gates, k)
         sets = np.unique(np.sort(sets, axis=1), axis=0)
         total = 1.0 + len(sets)
         if s // k >= 2:
@@ -363,8 +362,7 @@ def monotone_input_code_width_lower_bound(task: Task, sparsity: int | None = Non
     k = int(arity[0])
     if k > s or k < 2:
         return None
-    starts = task.gate_indptr[gates]
-    operands = np.unique(task.gate_inputs[starts[:, None] + np.arange(k)[None, :]])
+    operands = np.unique(task.operand_table(gates, k))
     return cover_free_length_lower_bound(len(operands), s - k + 1)
 
 

@@ -58,6 +58,7 @@ from scipy import sparse
 
 from superpose.errors import SuperposeError
 from superpose.network import Network
+from superpose.seeds import STREAMS, Seeds
 from superpose.task import Task, n_sparse_inputs
 
 if TYPE_CHECKING:
@@ -78,8 +79,7 @@ TOLERANCE = 0.03
 FINAL_STEP = 0.1
 """Relative step up when the chosen network fails its final check."""
 MAX_EXHAUSTIVE = 5_000_000
-BUILD_STREAM = 2  # SeedSequence([seed, 2]): the build rng, as `superpose build --seed` uses
-INPUT_STREAM = 3  # SeedSequence([seed, 3]): random / targeted inputs of every probe
+BUILD_STREAM = STREAMS["build"]  # the build rng, as `superpose build --seed` uses
 WIDTH_KEYS = ("width_scale", "n_in", "n_hidden", "n_out")
 
 
@@ -346,8 +346,8 @@ def search_width(
         params.setdefault("fallback", False)
     total_inputs = n_sparse_inputs(task.features, task.sparsity)
     use_exhaustive = bool(exhaustive and total_inputs <= max_exhaustive)
-    build_seed = np.random.SeedSequence([seed, BUILD_STREAM])
-    input_seed = np.random.SeedSequence([seed, INPUT_STREAM])
+    build_seed = Seeds(seed).sequence("build")
+    input_seed = Seeds(seed).sequence("inputs")
     start = time.perf_counter()
     record: dict[str, Any] = {
         "construction": construction,

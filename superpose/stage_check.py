@@ -21,6 +21,7 @@ from scipy import sparse
 
 from superpose.errors import SuperposeError
 from superpose.evaluation import evaluate_nodes
+from superpose.seeds import Seeds
 from superpose.task import OPS, Task
 
 # --- per-level verification --------------------------------------------------------------
@@ -41,7 +42,6 @@ def stage_codes(net: Any) -> list[tuple[np.ndarray, Any]]:
             f"per-level checks need a 'circuit' network; this one was built by {net.construction!r}"
         )
     from superpose.constructions import make_construction
-    from superpose.seeds import Seeds
 
     params = {k: v for k, v in net.params.items() if k not in ("compiled_to_relu", "certify")}
     seed = net.seed if net.seed is not None else 0
@@ -124,7 +124,7 @@ def level_report(
 
     if mode not in MODES:
         raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
-    rng = rng if rng is not None else np.random.default_rng(0)
+    rng = rng if rng is not None else Seeds(0).rng("verify")
     codes = stage_codes(net)
     task = net.task
     total = n_sparse_inputs(task.features, task.sparsity)

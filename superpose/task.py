@@ -18,6 +18,7 @@ import numpy as np
 
 from superpose._atomic import write_text
 from superpose._inputs import loads, read_bytes
+from superpose._numeric import ranges
 from superpose.errors import SuperposeError
 
 OPS: tuple[str, ...] = ("copy", "and", "or", "xor", "andnot")
@@ -138,6 +139,25 @@ class Task:
     def operands(self, gate: int) -> np.ndarray:
         """Node ids read by ``gate`` (0-based gate index)."""
         return self.gate_inputs[self.gate_indptr[gate] : self.gate_indptr[gate + 1]]
+
+    def operand_arrays(self, gates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every operand of ``gates`` from the CSR arrays, gate by gate: (position of its gate
+        in ``gates``, operand node id, position among the gate's operands).
+
+        >>> t = Task.pairwise(3, 2, np.array([[0, 1], [1, 2]]), op="and")
+        >>> [a.tolist() for a in t.operand_arrays(np.array([1, 0]))]
+        [[0, 0, 1, 1], [1, 2, 0, 1], [0, 1, 0, 1]]
+        >>> t.operand_table(np.array([1, 0]), 2).tolist()
+        [[1, 2], [0, 1]]
+        """
+        arity = self.arity[gates]
+        pos = ranges(arity)
+        nodes = self.gate_inputs[np.repeat(self.gate_indptr[gates], arity) + pos]
+        return np.repeat(np.arange(len(gates)), arity), nodes, pos
+
+    def operand_table(self, gates: np.ndarray, k: int) -> np.ndarray:
+        """The operands of ``gates`` as a (len(gates), k) array; every gate must have arity k."""
+        return self.gate_inputs[self.gate_indptr[gates][:, None] + np.arange(k)[None, :]]
 
     def op_name(self, gate: int) -> str:
         return OPS[int(self.ops[gate])]

@@ -27,6 +27,7 @@ from superpose.codes import BloomCode, ExplicitCode
 from superpose.errors import SuperposeError
 from superpose.evaluation import evaluate
 from superpose.network import Network, _exact_limit
+from superpose.seeds import Seeds
 from superpose.sparse_inputs import (  # noqa: F401 - re-exported: the verifier's input sources
     _fill,
     _Leaves,
@@ -458,7 +459,7 @@ def verify(
         raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
     if samples < 0:
         raise SuperposeError(f"samples must be >= 0, got {samples}")
-    rng = rng if rng is not None else np.random.default_rng(0)
+    rng = rng if rng is not None else Seeds(0).rng("verify")
     task = net.task
     total = n_sparse_inputs(task.features, task.sparsity)
     if mode == "exhaustive" and total > max_exhaustive:

@@ -52,7 +52,7 @@ def test_class_stats_quantile_is_exact_with_zeros():
 
 
 def test_class_stats_sketch_quantile_within_three_percent(monkeypatch):
-    import superpose.compare as cmp
+    import superpose.compare.metrics as cmp
 
     monkeypatch.setattr(cmp, "_MAX_STORED", 100)  # force the histogram sketch
     rng = np.random.default_rng(1)
@@ -279,7 +279,7 @@ def test_busch_protocol_needs_explicit_outputs(small_and2):
 def test_probe_returns_results_and_bounds_time():
     import time
 
-    from superpose.compare import _probe
+    from superpose.compare.runner import _probe
 
     assert _probe(lambda: (3, True), 30) == (True, (3, True))
     done, reason = _probe(lambda: time.sleep(30), 0.5)

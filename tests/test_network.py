@@ -64,6 +64,23 @@ def test_hand_example_forward():
     np.testing.assert_array_equal(dense(layers[0]), (x.toarray() @ W0.T + B0 >= 0).astype(float))
 
 
+def test_counts_is_a_frozen_record_whose_json_form_is_the_old_dict():
+    import dataclasses
+    import json
+
+    c = hand_net().counts()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.neurons = 0
+    d = c.to_dict()
+    assert list(d) == [f.name for f in dataclasses.fields(c)]
+    assert d["layer_widths"] == [3, 3, 2] and c.layer_widths == (3, 3, 2)
+    assert d["activations"] == ["step", "relu"] and c["activations"] == ["step", "relu"]
+    assert json.loads(json.dumps(d)) == d
+    assert all(c[k] == v for k, v in d.items())
+    with pytest.raises(KeyError):
+        c["no such count"]
+
+
 def test_hand_example_counts():
     c = hand_net().counts()
     assert c["layer_widths"] == [3, 3, 2]

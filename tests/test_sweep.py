@@ -181,7 +181,7 @@ def test_run_resume_and_exactly_once(tmp_path):
     assert {"build_seconds", "verify_seconds", "peak_rss_bytes", "worker"} <= set(row["meta"])
     # The row holds the seed: rerunning the point from it reproduces the result.
     out = run_point(row["params"], row["measure"], int(row["seed_entropy"]), row["seed_spawn_key"])
-    assert out["result"] == row["result"]
+    assert out.ok and out.result == row["result"]
     # Growing the grid runs only the new points.
     bigger = parse_spec(spec_dict(outputs=[40, 60, 80]))
     summary = run_sweep(bigger, db)
@@ -297,7 +297,7 @@ def test_executor_errors(tmp_path):
     spec = parse_spec(spec_dict())
     with pytest.raises(SuperposeError, match="unknown executor"):
         run_sweep(spec, tmp_path / "r.sqlite", executor="cloud")
-    with pytest.raises(SuperposeError, match="--address needs --executor dask"):
+    with pytest.raises(SuperposeError, match="address needs the dask executor"):
         run_sweep(spec, tmp_path / "r.sqlite", executor="process", address="tcp://x:1")
     with pytest.raises(SuperposeError, match="cannot reach the dask scheduler"):
         run_sweep(

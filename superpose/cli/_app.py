@@ -84,19 +84,9 @@ err_console = _PlainConsole(stderr=True, markup=False, highlight=False, emoji=Fa
 
 def print_json(data: Any) -> None:
     """Print one JSON object on stdout (the machine-readable output of every command)."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+    from superpose._numeric import json_default
 
-
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=json_default) + "\n")
 
 
 def new_progress(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from superpose.cli._app import (
@@ -54,7 +53,9 @@ def load_or_generate_task(
     s = 2 if sparsity is None else sparsity
     if features is not None and s > features:
         raise SuperposeError(f"--sparsity {s} exceeds --features {features}")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    from superpose.seeds import Seeds
+
+    rng = Seeds(seed).rng("task")
     return families.generate(
         family,
         rng,
@@ -246,7 +247,7 @@ def build_command(
             task, construction, params, seed, check_samples, no_check, no_fallback, not as_json
         )
     save_network(net, out)
-    counts = net.counts()
+    counts = net.counts().to_dict()
     notes = {k: net.extras[k] for k in ("fallback", "warning") if k in net.extras}
     check = recorded_check(net)
     failed = check is not None and check.kind != "none" and not check.passed

@@ -154,9 +154,9 @@ def compare_command(
     if out is not None:
         import json
 
-        from superpose.cli._app import _json_default
+        from superpose._numeric import json_default
 
-        text = json.dumps(result.to_dict(), indent=1, default=_json_default)
+        text = json.dumps(result.to_dict(), indent=1, default=json_default)
         write_text(out / "compare.json", text + "\n")
         write_text(out / "compare.md", to_markdown(result))
     if as_json:

@@ -22,7 +22,7 @@ def network_info(directory: Path) -> dict[str, Any]:
     meta = read_meta(directory)
     net = load_network(directory)
     info: dict[str, Any] = {
-        **net.counts(),
+        **net.counts().to_dict(),
         "seed": net.seed,
         "superpose_version": meta.get("superpose_version"),
         "format_version": meta.get("format_version"),

@@ -109,8 +109,8 @@ def sweep_command(
         with progress:
             bar = progress.add_task(f"sweep {spec.name} ({where})", total=len(todo), last="")
 
-            def advance(point: Any, outcome: dict[str, Any]) -> None:
-                mark = "ok" if outcome["status"] == "ok" else "error"
+            def advance(point: Any, outcome: Any) -> None:
+                mark = "ok" if outcome.ok else "error"
                 progress.update(bar, advance=1, last=f"{point.label()}: {mark}")
 
             summary = run_sweep(

@@ -150,15 +150,14 @@ def verify_command(
     report.skipped = skipped + report.skipped
     level_rep = None
     if levels:
-        import numpy as np
-
+        from superpose.seeds import Seeds
         from superpose.stage_check import level_report
 
         level_rep = level_report(
             net,
             mode,
             samples,
-            np.random.default_rng(np.random.SeedSequence([seed, 7])),
+            Seeds(seed).rng("levels"),
             max_exhaustive=max_exhaustive,
         )
     passed = report.passed and (exact is None or exact.passed)

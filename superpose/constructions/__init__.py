@@ -66,7 +66,7 @@ def build(
     Example:
         >>> from superpose import Task
         >>> net = build(Task.from_gates(2, 2, [("and", [0, 1])]), "naive")
-        >>> net.counts()["neurons"]
+        >>> net.counts().neurons
         3
     """
     if construction is None:

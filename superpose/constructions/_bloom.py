@@ -21,7 +21,7 @@ import numpy as np
 from scipy import sparse
 
 from superpose.codes import BloomCode, random_sets
-from superpose.constructions.channels import Routing, _ranges
+from superpose.constructions.channels import Routing
 from superpose.errors import SuperposeError
 from superpose.network import Layer
 from superpose.task import Task
@@ -29,10 +29,7 @@ from superpose.task import Task
 
 def operand_matrix(task: Task, gates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(gate position, operand node, operand position) for every operand of ``gates``."""
-    arity = task.arity[gates]
-    pos = _ranges(arity)
-    flat = task.gate_inputs[np.repeat(task.gate_indptr[gates], arity) + pos]
-    return np.repeat(np.arange(len(gates)), arity), flat, pos
+    return task.operand_arrays(gates)
 
 
 def disjoint_code(

@@ -57,9 +57,8 @@ def route_gates(task: Task, gates: np.ndarray, cutoff: float) -> Routing:
         True
     """
     gates = np.asarray(gates, dtype=np.int64)
-    arity = task.arity[gates]
-    node = task.gate_inputs[np.repeat(task.gate_indptr[gates], arity) + _ranges(arity)]
-    return route(np.repeat(np.arange(len(gates)), arity), node, len(gates), task.n_nodes, cutoff)
+    gate_of, node, _ = task.operand_arrays(gates)
+    return route(gate_of, node, len(gates), task.n_nodes, cutoff)
 
 
 def route(g_of: np.ndarray, node: np.ndarray, n_gates: int, n_nodes: int, cutoff: float) -> Routing:
@@ -82,9 +81,3 @@ def route(g_of: np.ndarray, node: np.ndarray, n_gates: int, n_nodes: int, cutoff
         route_of[n_heavy == 1] = INPUT_CHANNEL
         route_of[n_heavy >= 2] = HEAVY_HEAVY
     return Routing(route_of, owner, heavy, float(cutoff))
-
-
-def _ranges(lengths: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(n)`` for each n in ``lengths``."""
-    total = int(lengths.sum())
-    return np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)

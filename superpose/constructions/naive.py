@@ -42,7 +42,7 @@ class Naive(Construction):
     Example:
         >>> from superpose.families import pairs
         >>> task = pairs(40, 200, np.random.default_rng(0), sparsity=3)
-        >>> Naive().build(task, np.random.default_rng(0)).counts()["neurons"]
+        >>> Naive().build(task, np.random.default_rng(0)).counts().neurons
         240
     """
 

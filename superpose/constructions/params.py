@@ -35,7 +35,6 @@ import numpy as np
 from scipy import special
 
 from superpose._numeric import ln_binom
-from superpose.constructions.channels import _ranges
 from superpose.task import OP_CODE, Task, n_sparse_inputs
 
 ADVERSARIAL_TARGET = 1e-5
@@ -513,9 +512,7 @@ def layer_params(
     infl_of: dict[int, np.ndarray] = {c: np.zeros(0) for c in needs}
     for c in needs[:1] if needs and needs[0] == 1 else []:
         gates_c = np.flatnonzero(cls == c)
-        counts = np.diff(task.gate_indptr)[gates_c]
-        starts = task.gate_indptr[gates_c]
-        flat = task.gate_inputs[np.repeat(starts, counts) + _ranges(counts)]
+        _, flat, _ = task.operand_arrays(gates_c)
         infl = np.bincount(flat[flat < m], minlength=m) if len(flat) else np.zeros(1)
         infl_of[c] = np.sort(infl)[::-1]
     private_operands = int(task.arity[cls == PRIVATE].sum())

@@ -36,6 +36,7 @@ from superpose.errors import SuperposeError
 from superpose.evaluation import evaluate
 from superpose.network import Layer, Network
 from superpose.peers.universal_and import READOUT_TRAINED, DenseExplicitCode
+from superpose.seeds import Seeds
 from superpose.task import Task
 
 LEAKY_SLOPE = 0.1
@@ -159,10 +160,9 @@ def write_loss_curve(
     ]
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     write_text(csv_path, "\n".join(rows) + "\n")
-    import matplotlib
+    from superpose._numeric import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = np.arange(1, len(losses) + 1)
@@ -316,7 +316,7 @@ def _train(
         sampled_outputs is True
         or (sampled_outputs == "auto" and task.n_outputs > SAMPLE_OUTPUTS_ABOVE)
     )
-    rng = np.random.default_rng(seed)
+    rng = Seeds(seed).rng("data")
     gen = torch.Generator().manual_seed(int(seed))
     sampler = TrainerMix(task, rng)
     n_out_total = task.n_outputs

@@ -144,8 +144,7 @@ def and_operands(task: Task) -> np.ndarray:
             f"gate {g}: universal-AND peers compute only 'and' gates, not {task.op_name(g)!r}"
         )
     k = int(arity[0])
-    starts = task.gate_indptr[gates]
-    ops = task.gate_inputs[starts[:, None] + np.arange(k)[None, :]]
+    ops = task.operand_table(gates, k)
     if (ops >= task.features).any():
         raise SuperposeError("universal-AND peers need gates that read input features directly")
     return ops.astype(np.int64)
@@ -166,7 +165,7 @@ class UniversalAnd(Construction):
         >>> from superpose import families, verify
         >>> task = families.universal_and(10, sparsity=2)
         >>> net = UniversalAnd("bernoulli", width=400, p=0.3).build(task, np.random.default_rng(0))
-        >>> net.counts()["neurons"]  # 10 input neurons + 400 hidden; read-offs are not neurons
+        >>> net.counts().neurons  # 10 input neurons + 400 hidden; read-offs are not neurons
         410
     """
 
