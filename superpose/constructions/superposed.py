@@ -888,6 +888,11 @@ class Superposed(_Certified):
     ``home=True`` (opt-in, 2-AND at s <= 2 only) places each gate on its operands' home units
     (:func:`home_units`); it is not calibrated: give ``ell_out`` (even) and the widths.
 
+    Issue-15 options (opt-in, recorded in the network's params only when not at their
+    defaults): ``code="rs"`` Reed-Solomon input codes (two codes share at most one unit);
+    ``repair_rounds`` (12); ``repair_select="certificate"`` makes the s = 2 repair choose each
+    redrawn output code by the certificate's own test. README, "Closer to the limit".
+
     With every parameter automatic, :meth:`plan_neurons` tells the build pipeline the planned
     neurons, so a task for which superposition does not pay gets the explicit network instead
     (the reason lands in ``extras["fallback"]``).
