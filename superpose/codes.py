@@ -558,7 +558,7 @@ def rs_code_rows(
     of ``spare`` further unused polynomials (for redraws). Units past length * q stay unused.
 
     Example:
-        >>> rows, _ = rs_code_rows(50, 40, 4, np.random.default_rng(0))
+        >>> rows, _ = rs_code_rows(50, 44, 4, np.random.default_rng(0))
         >>> inter = [len(set(a) & set(b)) for i, a in enumerate(rows) for b in rows[:i]]
         >>> max(inter) <= 1 and rows.shape == (50, 4)
         True
