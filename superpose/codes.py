@@ -13,6 +13,7 @@ Batches are ``scipy.sparse`` arrays of shape (batch, features) or (batch, width)
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -518,3 +519,56 @@ def random_sets(n_sets: int, width: int, length: int, rng: np.random.Generator) 
     indptr = np.arange(0, n_sets * length + 1, length, dtype=np.int64)
     data = np.ones(n_sets * length, dtype=np.int8)
     return sparse.csr_array((data, rows.ravel().astype(np.int32), indptr), shape=(n_sets, width))
+
+
+def _largest_prime_at_most(n: int) -> int:
+    for q in range(n, 1, -1):
+        if all(q % d for d in range(2, math.isqrt(q) + 1)):
+            return q
+    raise SuperposeError(f"no prime at most {n}")
+
+
+def rs_params(width: int, length: int, n_sets: int) -> int:
+    """The field size q of :func:`rs_code_rows` for codes of ``length`` in ``width`` units:
+    the largest prime with length * q <= width; it must have q^2 >= n_sets and q >= length.
+
+    Example:
+        >>> rs_params(2300, 5, 100_000)
+        457
+    """
+    q = _largest_prime_at_most(max(2, width // max(length, 1)))
+    if q * q < n_sets or q < length:
+        raise SuperposeError(
+            f"Reed-Solomon codes of length {length} in {width} units hold at most {q * q} "
+            f"features, fewer than {n_sets}: widen the input layer or shorten the codes"
+        )
+    return q
+
+
+def rs_code_rows(
+    n_sets: int, width: int, length: int, rng: np.random.Generator, spare: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reed-Solomon (Kautz-Singleton) codes: any two share at most one unit.
+
+    The input layer is cut into ``length`` blocks of q units (q prime, :func:`rs_params`);
+    set i is a polynomial p_i(x) = a_i + b_i x over GF(q) and holds unit j q + p_i(j) of
+    block j. Two distinct polynomials of degree <= 1 agree on at most one point, so two sets
+    share at most one unit. Each block is permuted at random and the polynomials are a random
+    choice among the q^2. Returns (n_sets, length) sorted units and the (spare, length) rows
+    of ``spare`` further unused polynomials (for redraws). Units past length * q stay unused.
+
+    Example:
+        >>> rows, _ = rs_code_rows(50, 44, 4, np.random.default_rng(0))
+        >>> inter = [len(set(a) & set(b)) for i, a in enumerate(rows) for b in rows[:i]]
+        >>> max(inter) <= 1 and rows.shape == (50, 4)
+        True
+    """
+    q = rs_params(width, length, n_sets + spare)
+    polys = rng.choice(q * q, size=n_sets + spare, replace=False)
+    a, b = polys // q, polys % q
+    x = np.arange(length)
+    vals = (a[:, None] + b[:, None] * x[None, :]) % q
+    perm = np.stack([rng.permutation(q) for _ in range(length)])  # per-block relabelling
+    units = perm[x[None, :], vals] + x[None, :] * q
+    units = np.sort(units, axis=1).astype(np.int64)
+    return units[:n_sets], units[n_sets:]

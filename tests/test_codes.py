@@ -247,3 +247,48 @@ def test_bloom_decode_of_any_on_set_matches_its_definition(n, width, length, sla
     assert as_sets(code.decode(z)) == want
     assert as_sets(code.decode(z.toarray())) == want
     assert as_sets(code._decode_counted(sparse.csr_array(z))) == want
+
+
+def test_rs_codes_overlap_at_most_one_unit_by_brute_force():
+    from superpose.codes import rs_code_rows
+
+    rows, spare = rs_code_rows(300, 120, 5, np.random.default_rng(3), spare=40)
+    allrows = np.concatenate([rows, spare])
+    assert allrows.shape == (340, 5)
+    sets = [set(r.tolist()) for r in allrows]
+    assert all(len(s) == 5 for s in sets)
+    inter = [len(a & b) for i, a in enumerate(sets) for b in sets[:i]]
+    assert max(inter) == 1, "some pair should meet in one unit (else the test is vacuous)"
+    # Block structure: one unit in each block of q.
+    q = 23  # largest prime <= 120 // 5
+    assert (allrows // q == np.arange(5)).all()
+    # Random codes of the same size do overlap more (the guarantee is not automatic).
+    from superpose.codes import random_sets
+
+    rnd = random_sets(340, 115, 5, np.random.default_rng(4)).indices.reshape(340, 5)
+    rsets = [set(r.tolist()) for r in rnd]
+    assert max(len(a & b) for i, a in enumerate(rsets) for b in rsets[:i]) > 1
+
+
+def test_rs_codes_refuse_too_many_features():
+    from superpose.codes import rs_code_rows
+    from superpose.errors import SuperposeError
+
+    with pytest.raises(SuperposeError, match="hold at most"):
+        rs_code_rows(600, 120, 5, np.random.default_rng(0))
+
+
+def test_superposed_with_rs_codes_is_exhaustively_right_and_recorded():
+    from superpose import families, verify
+    from superpose.constructions import build
+
+    task = families.pairs(200, 500, np.random.default_rng(6), sparsity=2)
+    net = build(task, "superposed", n_in=160, n_out=160, ell=5, ell_out=5, code="rs")
+    codes = net.input_code.membership.indices.reshape(200, 5)
+    sets = [set(r.tolist()) for r in codes]
+    assert max(len(a & b) for i, a in enumerate(sets) for b in sets[:i]) <= 1
+    assert net.params["code"] == "rs"
+    assert net.extras["repair"]["certified_s2"]
+    assert verify(net, "exhaustive").inputs_with_error == 0
+    plain = build(task, "superposed", n_in=160, n_out=160, ell=5, ell_out=5)
+    assert "code" not in plain.params and "repair_select" not in plain.params

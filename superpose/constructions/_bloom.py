@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from superpose.codes import BloomCode, random_sets
+from superpose.codes import BloomCode, random_sets, rs_code_rows, rs_params
 from superpose.constructions.channels import Routing
 from superpose.errors import SuperposeError
 from superpose.network import Layer
@@ -40,8 +40,12 @@ def disjoint_code(
     length: int,
     rng: np.random.Generator,
     rounds: int = 30,
+    kind: str = "random",
 ) -> tuple[BloomCode, int]:
     """A Bloom code for ``n_nodes`` operand nodes in which every gate's operands are disjoint.
+
+    ``kind="rs"``: Reed-Solomon codes (:func:`superpose.codes.rs_code_rows`, any two codes
+    share at most one unit); a redrawn code takes the next unused polynomial.
 
     Conflicting gates get the code of their less influential operand redrawn, for up to
     ``rounds`` rounds; returns the code and the number of gates still overlapping (their
@@ -49,7 +53,12 @@ def disjoint_code(
     """
     if length * 2 > width:
         raise SuperposeError(f"input width {width} is too small for codes of {length} neurons")
-    codes = _code_rows(n_nodes, width, length, rng)
+    if kind == "rs":
+        q = rs_params(width, length, n_nodes)
+        codes, spare = rs_code_rows(n_nodes, width, length, rng, spare=q * q - n_nodes)
+        next_spare = 0
+    else:
+        codes = _code_rows(n_nodes, width, length, rng)
     g_of, node, _ = operand_matrix(task, gates)
     influence = np.bincount(node, minlength=n_nodes)
     arity = task.arity[gates]
@@ -61,7 +70,13 @@ def disjoint_code(
         if remaining == 0:
             break
         victims = np.unique(victims)
-        codes[victims] = _code_rows(len(victims), width, length, rng)
+        if kind == "rs":
+            take = min(len(victims), len(spare) - next_spare)
+            victims = victims[:take]
+            codes[victims] = spare[next_spare : next_spare + take]
+            next_spare += take
+        else:
+            codes[victims] = _code_rows(len(victims), width, length, rng)
     indptr = np.arange(0, n_nodes * length + 1, length, dtype=np.int64)
     m = sparse.csr_array(
         (

@@ -214,8 +214,37 @@ def _widened(
     return np.concatenate(out)
 
 
+def _vulnerable_counts(
+    cont: np.ndarray, cand: np.ndarray, pairs: np.ndarray, batch_words: int = 8_000_000
+) -> np.ndarray:
+    """(gates, candidates) lower bound of 0 / count of features (other than the gate's own
+    operands) whose code lies in every candidate unit's contained set: the certificate's test
+    for a candidate output code, against the read sets as they are (the gate's own codes
+    added to its new units can only add its own operands)."""
+    g, c, length = cand.shape
+    words = cont.shape[1]
+    out = np.zeros((g, c), dtype=np.int64)
+    step = max(1, batch_words // (c * length * words))
+    for start in range(0, g, step):
+        u = cand[start : start + step]
+        acc = cont[u[:, :, 0]].copy()
+        for j in range(1, length):
+            acc &= cont[u[:, :, j]]
+        for side in (0, 1):
+            b = pairs[start : start + step, side]
+            word, bit = b // 64, (b % 64).astype(np.uint64)
+            acc[np.arange(len(u)), :, word] &= ~(np.uint64(1) << bit)[:, None]
+        bits = np.unpackbits(acc.view(np.uint8), axis=2).sum(axis=2, dtype=np.int64)
+        out[start : start + step] = bits
+    return out
+
+
 def repair(
-    layout: PairLayout, rng: np.random.Generator, rounds: int = 12, candidates: int = 16
+    layout: PairLayout,
+    rng: np.random.Generator,
+    rounds: int = 12,
+    candidates: int = 16,
+    select: str = "weights",
 ) -> dict[str, Any]:
     """Redraw output codes of vulnerable gates until the s = 2 certificate is clean.
 
@@ -224,9 +253,16 @@ def repair(
     a round without vulnerable gates certifies every gate. Contained sets are recomputed
     only for the units whose read sets changed.
 
+    ``select`` picks among the candidate codes: ``"weights"`` (default) the one adding the
+    fewest new weights; ``"certificate"`` first the one with the fewest features inside its
+    common read set (:func:`_vulnerable_counts`, the certificate's own test), then the fewest
+    new weights.
+
     Returns a record: per round the gates checked and the vulnerable ones among them (all
     vulnerable gates there are) and ``certified_s2``.
     """
+    if select not in ("weights", "certificate"):
+        raise SuperposeError(f"select must be 'weights' or 'certificate', got {select!r}")
     count = layout.counts()
     flat = count.reshape(-1)
     history = []
@@ -252,7 +288,11 @@ def repair(
         )
         cand = _draw_units(layout.pool_start[bad], layout.pool_size[bad], candidates, length, rng)
         new_bits = (~without[cand[:, :, :, None], bits[:, None, None, :]]).sum(axis=(2, 3))
-        layout.units[bad] = np.sort(cand[np.arange(len(bad)), new_bits.argmin(axis=1)], axis=1)
+        score = new_bits
+        if select == "certificate":
+            hits = _vulnerable_counts(cont, cand, layout.pairs[bad])
+            score = hits * (new_bits.max(initial=0) + 1) + new_bits
+        layout.units[bad] = np.sort(cand[np.arange(len(bad)), score.argmin(axis=1)], axis=1)
         layout._add(flat, bad, +1)
         read = count > 0
         changed = np.flatnonzero((read != before).any(axis=1))

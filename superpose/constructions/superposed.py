@@ -122,13 +122,19 @@ def gate_parts(task: Task, gates: np.ndarray, signed: bool) -> Parts:
 
 
 def input_code_for(
-    task: Task, gates: np.ndarray, width: int, ell: int, explicit: bool, rng: np.random.Generator
+    task: Task,
+    gates: np.ndarray,
+    width: int,
+    ell: int,
+    explicit: bool,
+    rng: np.random.Generator,
+    kind: str = "random",
 ) -> tuple[Code, BloomCode, int]:
     """The network's input code, the operand code used for read sets, and leftover overlaps."""
     if explicit:
         eye = sparse.csr_array(sparse.eye_array(task.features, dtype=np.int8, format="csr"))
         return ExplicitCode(task.features), BloomCode(eye), 0
-    code, overlaps = disjoint_code(task, gates, task.features, width, ell, rng)
+    code, overlaps = disjoint_code(task, gates, task.features, width, ell, rng, kind=kind)
     return code, code, overlaps
 
 
@@ -285,6 +291,7 @@ def threshold_stage(
     mix: bool = False,
     sparsity: int | None = None,
     split: bool = True,
+    repair_select: str = "weights",
 ) -> tuple[Layer, sparse.csr_array, dict[str, Any]]:
     """One threshold layer computing ``parts``: each part gets ``length`` units of its pool.
 
@@ -353,6 +360,7 @@ def threshold_stage(
                     mix=mix,
                     sparsity=sparsity,
                     split=False,
+                    repair_select=repair_select,
                 )
         pools = allocate_pools(klass, routing, load, width, min_size=6 * length, floor=floor)
         units = assign_units(pools, length, rng)
@@ -360,7 +368,7 @@ def threshold_stage(
             units, stats["home_gates"] = home_units(parts, pools, units, length, rng)
         if repair_rounds and _repairable(parts, operand_code, theta):
             units, stats["repair"] = _repair_units(
-                parts, operand_code, units, pools, rng, repair_rounds
+                parts, operand_code, units, pools, rng, repair_rounds, repair_select
             )
         stats["routes"] = routing.counts()
         stats["heavy_features"] = len(routing.heavy)
@@ -691,6 +699,7 @@ def _repair_units(
     pools: Any,
     rng: np.random.Generator,
     rounds: int,
+    select: str = "weights",
 ) -> tuple[sparse.csr_array, dict[str, Any]]:
     """Run :func:`superpose.constructions.certify.repair` on a 2-AND layout; new unit membership."""
     from superpose.constructions.certify import PairLayout, repair
@@ -706,7 +715,7 @@ def _repair_units(
         n_in=operand_code.width,
         n_out=units.shape[1],
     )
-    record = repair(layout, rng, rounds=rounds)
+    record = repair(layout, rng, rounds=rounds, select=select)
     n = len(parts)
     new = sparse.csr_array(
         (
@@ -773,6 +782,11 @@ def _validate(params: dict[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
             raise SuperposeError(f"{key} must be {what}, got {value!r}")
 
+
+CODES = ("random", "rs")
+"""Input code kinds of ``superposed``: random Bloom sets, or Reed-Solomon (Kautz-Singleton)
+codes with pairwise overlap at most one unit (:func:`superpose.codes.rs_code_rows`)."""
+OPTION_DEFAULTS = {"repair_select": "weights", "repair_rounds": 12, "code": "random"}
 
 MAX_AUTO_ELL = 10
 """The largest code length the automatic choice makes (memory estimates assume it)."""
@@ -874,6 +888,11 @@ class Superposed(_Certified):
     ``home=True`` (opt-in, 2-AND at s <= 2 only) places each gate on its operands' home units
     (:func:`home_units`); it is not calibrated: give ``ell_out`` (even) and the widths.
 
+    Issue-15 options (opt-in, recorded in the network's params only when not at their
+    defaults): ``code="rs"`` Reed-Solomon input codes (two codes share at most one unit);
+    ``repair_rounds`` (12); ``repair_select="certificate"`` makes the s = 2 repair choose each
+    redrawn output code by the certificate's own test. README, "Closer to the limit".
+
     With every parameter automatic, :meth:`plan_neurons` tells the build pipeline the planned
     neurons, so a task for which superposition does not pay gets the explicit network instead
     (the reason lands in ``extras["fallback"]``).
@@ -902,10 +921,28 @@ class Superposed(_Certified):
         explicit_outputs: bool = False,
         repair: bool = True,
         home: bool = False,
+        repair_select: str = "weights",
+        repair_rounds: int = 12,
+        code: str = "random",
     ) -> None:
         _validate(locals())
+        if repair_select not in ("weights", "certificate"):
+            raise SuperposeError(
+                f"repair_select must be 'weights' or 'certificate', got {repair_select!r}"
+            )
+        if code not in CODES:
+            raise SuperposeError(f"code must be one of {', '.join(CODES)}, got {code!r}")
+        if (
+            isinstance(repair_rounds, bool)
+            or not isinstance(repair_rounds, int)
+            or repair_rounds < 0
+        ):
+            raise SuperposeError(f"repair_rounds must be an integer >= 0, got {repair_rounds!r}")
         self.repair = repair
         self.home = home
+        self.repair_select = repair_select
+        self.repair_rounds = repair_rounds
+        self.code = code
         self.ell = ell
         self.ell_out = ell_out
         self.n_in = n_in
@@ -915,6 +952,15 @@ class Superposed(_Certified):
         self.width_scale = width_scale
         self.explicit_inputs = explicit_inputs
         self.explicit_outputs = explicit_outputs
+
+    def get_params(self) -> dict[str, Any]:
+        """As recorded in network.json; the issue-15 options only when not at their defaults
+        (so networks built before them, and the golden outputs, stay byte-identical)."""
+        params = super().get_params()
+        for key, default in OPTION_DEFAULTS.items():
+            if params.get(key) == default:
+                params.pop(key, None)
+        return params
 
     def resolved(self, task: Task) -> dict[str, Any]:
         """The parameters actually used for ``task`` (auto choices filled in).
@@ -1026,7 +1072,7 @@ class Superposed(_Certified):
         gates = np.arange(norm.n_gates)
         cls = gate_classes(norm)
         input_code, operand_code, overlaps = input_code_for(
-            norm, gates, p["n_in"], p["ell"], self.explicit_inputs, rng
+            norm, gates, p["n_in"], p["ell"], self.explicit_inputs, rng, kind=self.code
         )
         blocks: list[tuple[np.ndarray, Layer, sparse.csr_array]] = []
         pool_stats: list[dict[str, Any]] = []
@@ -1049,9 +1095,10 @@ class Superposed(_Certified):
                 pool["heavy_share"],
                 rng,
                 private=self.explicit_outputs,
-                repair_rounds=12 if repairs else 0,
+                repair_rounds=self.repair_rounds if repairs else 0,
                 home=self.home and not self.explicit_outputs,
                 sparsity=norm.sparsity,
+                repair_select=self.repair_select,
             )
             blocks.append((sel, layer, units))
             pool_stats.append({"need": pool["need"], "gates": int(len(sel)), **stats})
