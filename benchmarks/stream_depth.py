@@ -213,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         for con in names:
             row[con] = _one(task, con, args.samples, args.seed)
-            print(json.dumps({"depth": depth, con: _neurons(row[con]), "errors": _errors(row[con])}), flush=True)
+            print(
+                json.dumps({"depth": depth, con: _neurons(row[con]), "errors": _errors(row[con])}),
+                flush=True,
+            )
         rows.append(row)
         (OUT / name).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
     if not args.target:
