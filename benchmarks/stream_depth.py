@@ -20,6 +20,11 @@ Usage::
     python benchmarks/stream_depth.py --features 1000 --gates 2000 --samples 500   # quick
     python benchmarks/stream_depth.py --target         # depth 16, m = 20 000, 80 000 gates
     python benchmarks/stream_depth.py --plot-only      # redraw the plot from the JSON
+    python benchmarks/stream_depth.py --checked --constructions circuit   # as superpose.build
+
+``--checked`` builds as ``superpose.build`` does (check, grow the widths on an error, never
+fall back to the explicit network) and writes ``stream_depth_checked.json``; ``[x1.25]``
+beside a neuron count is the width scale the check grew it to.
 
 Prints a Markdown table, writes JSON to ``benchmarks/out/stream_depth.json`` (or
 ``stream_depth_target.json``) and the plot to ``docs/img/stream_depth.png``. Every timing is
@@ -63,14 +68,18 @@ def _task(features: int, gates: int, depth: int, seed: int, outputs: str) -> Any
     )
 
 
-def _one(task: Any, name: str, samples: int, seed: int) -> dict[str, Any]:
+def _one(task: Any, name: str, samples: int, seed: int, checked: bool = False) -> dict[str, Any]:
+    import superpose
     from superpose import verify
     from superpose.constructions import build
     from superpose.seeds import Seeds
 
     t0, load = time.perf_counter(), _load()
     try:
-        net = build(task, name, seed=seed)
+        if checked:  # the user-facing build: check, grow until the check passes, no fallback
+            net = superpose.build(task, name, seed=seed, fallback=False)
+        else:
+            net = build(task, name, seed=seed)
     except Exception as exc:  # a refusal is a result of the sweep, not a crash
         return {"construction": name, "refused": str(exc)}
     row: dict[str, Any] = {
@@ -78,6 +87,10 @@ def _one(task: Any, name: str, samples: int, seed: int) -> dict[str, Any]:
         "build_seconds": round(time.perf_counter() - t0, 2),
         "build_load": load,
     }
+    if checked:
+        chk = net.extras.get("check", {})
+        row["check"] = {k: chk.get(k) for k in ("kind", "passed", "inputs_checked")}
+        row["width_scale"] = float(net.params.get("width_scale", 1.0))
     if name == "stream":
         res = net.extras["residual"]
         row["neurons"] = int(res["neurons"])
@@ -113,9 +126,10 @@ def _errors(r: dict[str, Any]) -> str:
 def _neurons(r: dict[str, Any]) -> str:
     if "refused" in r:
         return "–"
+    grown = f" [x{r['width_scale']:g}]" if r.get("width_scale", 1.0) != 1.0 else ""
     if "stream_width" in r:
-        return f"{r['neurons']:,} ({r['stream_width']:,} + {r['hidden_units']:,})"
-    return f"{r['neurons']:,}"
+        return f"{r['neurons']:,} ({r['stream_width']:,} + {r['hidden_units']:,}){grown}"
+    return f"{r['neurons']:,}{grown}"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -189,17 +203,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", action="store_true", help="the depth-16 target task only")
     p.add_argument("--with-circuit", action="store_true", help="--target: also build circuit")
     p.add_argument("--plot-only", action="store_true")
+    p.add_argument(
+        "--checked",
+        action="store_true",
+        help="build as superpose.build does (check, grow on error, no fallback) instead of raw",
+    )
+    p.add_argument("--constructions", nargs="+", default=["stream", "circuit"])
     args = p.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     if args.target:
         args.features, args.gates, args.depths = 20_000, 80_000, [16]
-    name = "stream_depth_target.json" if args.target else "stream_depth.json"
+    name = "stream_depth_target" if args.target else "stream_depth"
+    name += "_checked.json" if args.checked else ".json"
     if args.plot_only:
         rows = json.loads((OUT / name).read_text())["rows"]
         plot(rows, PLOT)
         print(table(rows))
         return 0
-    names = ("stream", "circuit") if (not args.target or args.with_circuit) else ("stream",)
+    names = tuple(args.constructions)
+    if args.target and not args.with_circuit:
+        names = ("stream",)
     rows = []
     for depth in args.depths:
         task = _task(args.features, args.gates, depth, args.seed, args.outputs)
@@ -212,14 +235,14 @@ def main(argv: list[str] | None = None) -> int:
             "m_plus_gates": task.features + task.n_gates,
         }
         for con in names:
-            row[con] = _one(task, con, args.samples, args.seed)
+            row[con] = _one(task, con, args.samples, args.seed, args.checked)
             print(
                 json.dumps({"depth": depth, con: _neurons(row[con]), "errors": _errors(row[con])}),
                 flush=True,
             )
         rows.append(row)
         (OUT / name).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
-    if not args.target:
+    if not args.target and not args.checked:
         plot(rows, PLOT)
     print(table(rows))
     return 0
