@@ -68,7 +68,14 @@ def _task(features: int, gates: int, depth: int, seed: int, outputs: str) -> Any
     )
 
 
-def _one(task: Any, name: str, samples: int, seed: int, checked: bool = False) -> dict[str, Any]:
+def _one(
+    task: Any,
+    name: str,
+    samples: int,
+    seed: int,
+    checked: bool = False,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     import superpose
     from superpose import verify
     from superpose.constructions import build
@@ -77,15 +84,16 @@ def _one(task: Any, name: str, samples: int, seed: int, checked: bool = False) -
     t0, load = time.perf_counter(), _load()
     try:
         if checked:  # the user-facing build: check, grow until the check passes, no fallback
-            net = superpose.build(task, name, seed=seed, fallback=False)
+            net = superpose.build(task, name, seed=seed, fallback=False, **(params or {}))
         else:
-            net = build(task, name, seed=seed)
+            net = build(task, name, seed=seed, **(params or {}))
     except Exception as exc:  # a refusal is a result of the sweep, not a crash
         return {"construction": name, "refused": str(exc)}
     row: dict[str, Any] = {
         "construction": name,
         "build_seconds": round(time.perf_counter() - t0, 2),
         "build_load": load,
+        "params": dict(params or {}),
     }
     if checked:
         chk = net.extras.get("check", {})
@@ -118,6 +126,8 @@ def _one(task: Any, name: str, samples: int, seed: int, checked: bool = False) -
 
 
 def _errors(r: dict[str, Any]) -> str:
+    if r.get("refused") == "not run":
+        return "–"
     if "refused" in r:
         return "refused"
     return f"{r['random']['inputs_with_error']} + {r['targeted']['inputs_with_error']}"
@@ -140,7 +150,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     )
     lines = []
     for r in rows:
-        st, ci = r["stream"], r.get("circuit", {"refused": "not run"})
+        st = r.get("stream", {"refused": "not run"})
+        ci = r.get("circuit", {"refused": "not run"})
         secs = f"{st.get('build_seconds', '–')} / {ci.get('build_seconds', '–')}"
         lines.append(
             f"| {r['depth']} | {r['gates_per_level']:,} | {r['m_plus_gates']:,} "
@@ -209,6 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         help="build as superpose.build does (check, grow on error, no fallback) instead of raw",
     )
     p.add_argument("--constructions", nargs="+", default=["stream", "circuit"])
+    p.add_argument(
+        "--max-active",
+        type=int,
+        default=None,
+        help="max_active for both constructions (default: theirs, 256)",
+    )
     args = p.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     if args.target:
@@ -217,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     name += "_checked.json" if args.checked else ".json"
     if args.plot_only:
         rows = json.loads((OUT / name).read_text())["rows"]
-        plot(rows, PLOT)
+        if not args.target and not args.checked:
+            plot(rows, PLOT)
         print(table(rows))
         return 0
     names = tuple(args.constructions)
@@ -235,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             "m_plus_gates": task.features + task.n_gates,
         }
         for con in names:
-            row[con] = _one(task, con, args.samples, args.seed, args.checked)
+            extra = {} if args.max_active is None else {"max_active": args.max_active}
+            row[con] = _one(task, con, args.samples, args.seed, args.checked, extra)
             print(
                 json.dumps({"depth": depth, con: _neurons(row[con]), "errors": _errors(row[con])}),
                 flush=True,
