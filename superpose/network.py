@@ -474,6 +474,7 @@ class Network:
         device: Any = None,
         output: str = "outputs",
         dense_weights: bool | None = None,
+        residual: bool | None = None,
     ) -> Any:
         """A ``torch.nn.Module`` computing :meth:`predict`: features in, outputs out.
 
@@ -482,9 +483,16 @@ class Network:
         its outputs equal ``predict``'s. Needs the optional extra ``superpose[torch]``. See
         :func:`superpose.torch.to_module` for the options and
         :class:`superpose.torch._module.SuperposeModule` for hooks and per-layer outputs.
+        A ``stream`` network exports as a residual model (blocks with a skip connection,
+        :class:`superpose.torch._module.ResidualModule`) unless ``residual=False``.
         """
         from superpose.torch import to_module
 
         return to_module(
-            self, dtype=dtype, device=device, output=output, dense_weights=dense_weights
+            self,
+            dtype=dtype,
+            device=device,
+            output=output,
+            dense_weights=dense_weights,
+            residual=residual,
         )

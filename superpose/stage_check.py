@@ -1,8 +1,11 @@
-"""Per-level checks of a deep (``circuit``) network: every stage decoded, every stage certified.
+"""Per-level checks of a deep network: every stage decoded, every stage certified.
 
 * :func:`level_report` runs inputs through a circuit network, decodes *every* stage with its
   own code and compares each with the truth: how often each level's output code is wrong,
   and how errors accumulate with depth.
+* :func:`stream_level_report` does the same for a residual ``stream`` network: after each
+  block, the gates of its level are decoded from the stream and compared with the truth,
+  beside the error the plan predicted for that level.
 * :func:`stage_network` / :func:`stage_certificates` cut one stage out as a one-level network
   of its own and certify it exactly where its inputs allow.
 
@@ -125,6 +128,10 @@ def level_report(
     if mode not in MODES:
         raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
     rng = rng if rng is not None else Seeds(0).rng("verify")
+    if net.construction == "stream":
+        return stream_level_report(
+            net, mode, samples, rng, max_exhaustive=max_exhaustive, batch_size=batch_size
+        )
     codes = stage_codes(net)
     task = net.task
     total = n_sparse_inputs(task.features, task.sparsity)
@@ -206,6 +213,224 @@ def level_report(
                 "error_rate": row["wrong_end_to_end"] / n,
                 "first_wrong": row["first_wrong"],
                 "wrong_clean_input": row["wrong_clean_input"],
+                "false_positives": row["false_positives"],
+                "false_negatives": row["false_negatives"],
+                "true_nodes_mean": row["true_nodes_sum"] / n,
+                "true_nodes_max": row["true_nodes_max"],
+                "units_on_mean": row["units_on_sum"] / n,
+                "units_on_max": row["units_on_max"],
+            }
+        )
+    return report
+
+
+# --- per-level verification of a residual stream -----------------------------------------
+
+
+def stream_codes(net: Any) -> tuple[np.ndarray, Any]:
+    """``(row_of, codes)`` of a ``stream`` network: ``codes`` a Bloom code over the stream
+    with one row per node written into it, ``row_of[node]`` its row (-1: never written).
+
+    A freshly built network carries them; a loaded one is rebuilt from its task, parameters
+    and seed (the ``build`` stream of :class:`superpose.seeds.Seeds`), and used only if the
+    rebuilt layers equal the loaded ones.
+    """
+    codes = getattr(net, "stream_codes", None)
+    if codes is not None:
+        return codes
+    if net.construction != "stream":
+        raise SuperposeError(
+            f"stream codes need a 'stream' network; this one was built by {net.construction!r}"
+        )
+    from superpose.constructions import make_construction
+    from superpose.seeds import Seeds
+
+    params = {k: v for k, v in net.params.items() if k not in ("compiled_to_relu", "certify")}
+    seed = net.seed if net.seed is not None else 0
+    try:
+        again = make_construction("stream", **params).build(net.task, Seeds(seed).rng("build"))
+    except SuperposeError as exc:
+        raise SuperposeError(
+            f"could not recover the stream codes of this network (rebuilding it failed: {exc})"
+        ) from None
+    if len(again.layers) == len(net.layers) and all(
+        a.weight.shape == b.weight.shape
+        and (a.weight != b.weight).nnz == 0
+        and np.array_equal(a.bias, b.bias)
+        for a, b in zip(again.layers, net.layers, strict=True)
+    ):
+        return again.stream_codes  # type: ignore[attr-defined]
+    raise SuperposeError(
+        "could not recover the stream codes of this network (rebuilding it from its task, "
+        "parameters and seed gave different weights)"
+    )
+
+
+def _input_sources(
+    net: Any, mode: str, samples: int, rng: np.random.Generator, max_exhaustive: int, batch: int
+) -> list[Any]:
+    from superpose.task import n_sparse_inputs
+    from superpose.verification import MODES, exhaustive_inputs, random_inputs, targeted_inputs
+
+    if mode not in MODES:
+        raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
+    task = net.task
+    total = n_sparse_inputs(task.features, task.sparsity)
+    if mode == "exhaustive" and total > max_exhaustive:
+        raise SuperposeError(
+            f"exhaustive per-level check needs {total:,} inputs, above the limit of {max_exhaustive:,}"
+        )
+    sources = []
+    if mode in ("exhaustive", "all") and total <= max_exhaustive:
+        sources.append(exhaustive_inputs(task.features, task.sparsity, batch))
+    if mode in ("random", "all"):
+        sources.append(random_inputs(task, samples, rng, batch))
+    if mode in ("targeted", "all"):
+        sources.append(targeted_inputs(net, samples, rng, batch))
+    return sources
+
+
+def _predicted(net: Any, block: dict[str, Any], n_blocks: int) -> tuple[float | None, str]:
+    """The error the plan predicts for one block's level, and where the number comes from:
+    the block's own ``predicted_error`` when the plan recorded one, else the level's share
+    of the network's failure target (the stream is sized so that each level's decode and
+    fan-in each stay within ``failure / (2 (depth + 1))``: the level's bound is twice that)."""
+    if block.get("predicted_error") is not None:
+        return float(block["predicted_error"]), "plan"
+    target = net.extras.get("failure_target")
+    if target is None:
+        return None, "none"
+    return float(target) / (n_blocks + 1), "budget"
+
+
+def stream_level_report(
+    net: Any,
+    mode: str = "random",
+    samples: int = 2000,
+    rng: np.random.Generator | None = None,
+    *,
+    max_exhaustive: int = 5_000_000,
+    batch_size: int = 1024,
+) -> LevelReport:
+    """Check every block of a ``stream`` network against the truth of the gates it computes.
+
+    After block L (its read and write layers), the gates of level L are decoded from the
+    stream with their own codes and compared with the truth of the task
+    (``wrong_end_to_end``: inputs on which one of them is wrong; false positives and
+    negatives; ``first_wrong``: inputs on which this is the first wrong level).
+    ``wrong_clean_input``: the same when block L reads the exact stream of the truth (the
+    codes of the true inputs and gates of levels < L): the error the block adds by itself.
+    ``wrong_at_output``: the level's gates decoded from the *final* stream (what an output
+    read there sees, after every later block has written). Beside them, per level, the
+    error the plan predicted (``predicted_error``, and ``prediction``: ``"plan"`` when the
+    plan recorded a per-level prediction, ``"budget"`` when it is the level's share of the
+    failure target) and the measured rate (``error_rate``).
+
+    Example:
+        >>> from superpose import families
+        >>> from superpose.constructions import build
+        >>> task = families.layered_circuit(12, 6, 3, np.random.default_rng(0), sparsity=2)
+        >>> rep = stream_level_report(build(task, "stream"), "exhaustive")
+        >>> [row["wrong_end_to_end"] for row in rep.stages]
+        [0, 0, 0]
+    """
+    from superpose.codes import BloomCode
+    from superpose.levels import layout
+
+    if net.construction != "stream":
+        raise SuperposeError(
+            f"a stream per-level check needs a 'stream' network; this one was built by "
+            f"{net.construction!r}"
+        )
+    rng = rng if rng is not None else Seeds(0).rng("verify")
+    sources = _input_sources(net, mode, samples, rng, max_exhaustive, batch_size)
+    task = net.task
+    m = task.features
+    row_of, codes = stream_codes(net)
+    blocks = net.extras.get("residual", {}).get("blocks", [])
+    if len(blocks) * 2 != len(net.layers):
+        raise SuperposeError(
+            f"a stream network has two layers per block: {len(net.layers)} layers for "
+            f"{len(blocks)} blocks"
+        )
+    member = sparse.csr_array(codes.membership, dtype=np.float32)
+    levels = [int(b["level"]) for b in blocks]
+    lay = layout(task)
+    nodes_of = [m + np.asarray(lay.gates[lv - 1], dtype=np.int64) for lv in levels]
+    level_codes = [BloomCode(sparse.csr_array(member[row_of[nodes]])) for nodes in nodes_of]
+    # Every node written into the stream before block i (inputs and lower levels).
+    node_level = np.asarray(task.node_level, dtype=np.int64)
+    keys = (
+        "wrong_end_to_end",
+        "first_wrong",
+        "wrong_clean_input",
+        "wrong_at_output",
+        "false_positives",
+        "false_negatives",
+        "true_nodes_sum",
+        "true_nodes_max",
+        "units_on_sum",
+        "units_on_max",
+    )
+    acc = [dict.fromkeys(keys, 0) for _ in blocks]
+    report = LevelReport(mode)
+    for source in sources:
+        for batch in source:
+            n = batch.shape[0]
+            report.inputs_checked += n
+            truth = sparse.csr_array(evaluate_nodes(task, batch), dtype=np.int8)
+            z = net.encode(batch)
+            already = np.zeros(n, dtype=bool)
+            wants = []
+            for i, lv in enumerate(levels):
+                read, write = net.layers[2 * i], net.layers[2 * i + 1]
+                before = np.flatnonzero((node_level < lv) & (row_of >= 0))
+                t_rows = sparse.csr_array(truth[:, before], dtype=np.float32)
+                clean = sparse.csr_array((t_rows @ member[row_of[before]]) > 0, dtype=np.float32)
+                h = read.apply(z)
+                z = write.apply(h)
+                want = sparse.csr_array(truth[:, nodes_of[i]], dtype=np.int8)
+                wants.append(want)
+                diff = sparse.csr_array(_decode(level_codes[i], z, None) - want)
+                diff.eliminate_zeros()
+                bad_rows = np.diff(diff.indptr) > 0
+                row = acc[i]
+                row["wrong_end_to_end"] += int(bad_rows.sum())
+                row["first_wrong"] += int((bad_rows & ~already).sum())
+                already |= bad_rows
+                row["false_positives"] += int((diff.data > 0).sum())
+                row["false_negatives"] += int((diff.data < 0).sum())
+                z_clean = write.apply(read.apply(clean))
+                cdiff = sparse.csr_array(_decode(level_codes[i], z_clean, None) - want)
+                cdiff.eliminate_zeros()
+                row["wrong_clean_input"] += int((np.diff(cdiff.indptr) > 0).sum())
+                t_count = np.diff(want.indptr)
+                on = np.diff(sparse.csr_array(sparse.csr_array(h)[:, z.shape[1] :]).indptr)
+                row["true_nodes_sum"] += int(t_count.sum())
+                row["true_nodes_max"] = max(row["true_nodes_max"], int(t_count.max(initial=0)))
+                row["units_on_sum"] += int(on.sum())
+                row["units_on_max"] = max(row["units_on_max"], int(on.max(initial=0)))
+            for i, want in enumerate(wants):
+                fdiff = sparse.csr_array(_decode(level_codes[i], z, None) - want)
+                fdiff.eliminate_zeros()
+                acc[i]["wrong_at_output"] += int((np.diff(fdiff.indptr) > 0).sum())
+    n = max(report.inputs_checked, 1)
+    for i, (row, block) in enumerate(zip(acc, blocks, strict=True)):
+        predicted, source = _predicted(net, block, len(blocks))
+        report.stages.append(
+            {
+                "stage": i + 1,
+                "level": levels[i],
+                "kind": "block",
+                "nodes": int(len(nodes_of[i])),
+                "width": int(block.get("hidden_units", net.layers[2 * i].n_out)),
+                "wrong_end_to_end": row["wrong_end_to_end"],
+                "error_rate": row["wrong_end_to_end"] / n,
+                "predicted_error": predicted,
+                "prediction": source,
+                "first_wrong": row["first_wrong"],
+                "wrong_clean_input": row["wrong_clean_input"],
+                "wrong_at_output": row["wrong_at_output"],
                 "false_positives": row["false_positives"],
                 "false_negatives": row["false_negatives"],
                 "true_nodes_mean": row["true_nodes_sum"] / n,

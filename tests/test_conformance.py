@@ -77,7 +77,38 @@ CASES = {
         ],
         outputs=[16, 9, 13, 2, 10, 15],
     ),
+    # Small deep tasks of every op (issue 13: the residual stream must compute any op).
+    "deep-every-op": lambda: Task.from_gates(
+        10,
+        2,
+        [
+            ("and", [0, 1]),  # 10, level 1
+            ("or", [2, 3, 4]),  # 11
+            ("xor", [5, 6]),  # 12
+            ("andnot", [7, 8]),  # 13
+            ("copy", [9]),  # 14
+            ("xor", [1, 3, 5]),  # 15
+            ("xor", [10, 11]),  # 16, level 2
+            ("and", [12, 13, 0]),  # 17
+            ("andnot", [11, 14]),  # 18
+            ("xor", [10, 12, 13, 15]),  # 19
+            ("copy", [15]),  # 20
+            ("or", [16, 17, 18]),  # 21, level 3
+            ("xor", [19, 20, 2]),  # 22
+            ("andnot", [16, 19]),  # 23
+            ("and", [21, 22]),  # 24, level 4
+            ("xor", [23, 22]),  # 25
+        ],
+    ),
+    "deep-xor2": lambda: families.layered_circuit(14, 6, 4, _rng(14), ops=("xor",), sparsity=2),
+    "deep-xor3": lambda: families.layered_circuit(
+        14, 6, 3, _rng(15), ops=("xor", "and", "or"), fan_in=3, sparsity=3
+    ),
+    "deep-andnot": lambda: families.layered_circuit(
+        14, 6, 4, _rng(16), ops=("andnot", "or"), sparsity=2, outputs="last"
+    ),
 }
+DEEP_CASES = ("deep-every-op", "deep-xor2", "deep-xor3", "deep-andnot")
 
 
 def build_or_skip(task: Task, name: str, seed: int = 0):
@@ -100,6 +131,30 @@ def test_exhaustively_correct(name, case):
     assert report.inputs_checked == n_sparse(task.features, task.sparsity)
     assert report.inputs_with_error == 0, (report.failing_inputs, report.by_class)
     assert report.false_positives == report.false_negatives == 0
+
+
+@pytest.mark.parametrize(
+    "case", [*DEEP_CASES, "circuit-all", "k-input-or-xor", "mixed-with-outputs"]
+)
+def test_stream_computes_every_op_exactly(case):
+    """``stream`` accepts every op, k-input xor included, and is right on every s-sparse
+    input: the raw design (one attempt, no check-and-grow that could hide an error) on the
+    deep tasks; the checked build (never replaced by the explicit network) on the one-level
+    k-input task, where the raw plan reads a 5-input or falsely on 3 of 299 inputs (a pool
+    sizing miss on a 12-input task; growing once fixes it)."""
+    task = CASES[case]()
+    assert CONSTRUCTIONS["stream"].supports(task) == (True, "")
+    if case == "k-input-or-xor":
+        net = build(task, "stream", seed=0, fallback=False)
+        assert net.construction == "stream"
+    else:
+        net = build_design(task, "stream", seed=0)
+    x = rows_to_csr(all_sparse_rows(task.features, task.sparsity), task.features)
+    from superpose import evaluate
+
+    want = evaluate(task, x).values.toarray()
+    np.testing.assert_array_equal(net.predict(x).toarray(), want)
+    assert want.any()
 
 
 @pytest.mark.parametrize("name", NAMES)

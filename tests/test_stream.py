@@ -75,11 +75,34 @@ def test_k_input_gates_and_inputs_as_outputs():
     assert _exhaustive_errors(net, task) == 0
 
 
-def test_k_input_xor_is_refused_clearly():
-    task = Task.from_gates(5, 2, [("xor", [0, 1, 2]), ("and", [5, 3])])
-    with pytest.raises(SuperposeError, match="gate 0: 'xor' with 3 inputs"):
+@pytest.mark.parametrize("s", [2, 3])
+def test_k_input_xor_is_exact(s):
+    # 8 inputs, at most s true at once: detectors for subsets up to size s only (s = 2: the
+    # pairs, 28 per gate; every subset would be 247), still exact on every input.
+    task = Task.from_gates(
+        10,
+        s,
+        [("xor", list(range(8))), ("xor", [8, 9, 0]), ("and", [10, 11]), ("xor", [10, 11, 1])],
+    )
+    assert Stream.supports(task) == (True, "")
+    net = build(task, "stream")
+    assert _exhaustive_errors(net, task) == 0
+    from math import comb
+
+    first = net.extras["residual"]["blocks"][0]
+    assert first["detector_units"] == sum(comb(8, r) for r in range(2, s + 1)) + 4
+
+
+def test_k_input_xor_too_wide_is_refused_clearly(monkeypatch):
+    import superpose.constructions.stream as stream_mod
+
+    task = Task.from_gates(10, 3, [("xor", list(range(8))), ("and", [10, 8])])
+    monkeypatch.setattr(stream_mod, "MAX_XOR_DETECTORS", 50)
+    with pytest.raises(
+        SuperposeError,
+        match="gate 0: a 8-input xor whose operands can be true 3 at a time needs 84",
+    ):
         build(task, "stream")
-    assert Stream.supports(task)[0] is False
 
 
 def test_dense_level_is_refused_naming_the_level():
@@ -145,12 +168,12 @@ def test_info_shows_the_residual_accounting_and_cli_refusals(tmp_path, capsys):
     res = net.extras["residual"]
     assert code == 0
     assert f"d = {res['stream_width']:,}; neurons = d + hidden = {res['neurons']:,}" in out
-    task_path = tmp_path / "xor3.json"
-    Task.from_gates(5, 2, [("xor", [0, 1, 2]), ("and", [5, 3])]).save(task_path)
+    task_path = tmp_path / "xor20.json"
+    Task.from_gates(20, 4, [("xor", list(range(20))), ("and", [20, 0])]).save(task_path)
     code, _, err = run(
         capsys, "build", "--task", task_path, "--construction", "stream", "--out", tmp_path / "bad"
     )
-    assert_one_line_error(code, err, "'xor' with 3 inputs")
+    assert_one_line_error(code, err, "20-input xor whose operands can be true 4 at a time")
     assert not (tmp_path / "bad").exists()
 
 

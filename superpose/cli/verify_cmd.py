@@ -32,8 +32,53 @@ def report_table(report) -> Table:
     return table
 
 
+def stream_levels_table(rep) -> Table:
+    """A rich table of a ``stream`` network's per-level report: one row per block."""
+    table = Table(
+        title=f"per-level check, residual stream ({rep.mode}, {rep.inputs_checked:,} inputs)"
+    )
+    cols = (
+        "block",
+        "level",
+        "gates",
+        "hidden units",
+        "wrong after block",
+        "first wrong here",
+        "wrong (clean input)",
+        "wrong at output",
+        "FP",
+        "FN",
+        "measured error",
+        "predicted error",
+        "true gates mean/max",
+    )
+    for col in cols:
+        table.add_column(col, justify="right")
+    for row in rep.stages:
+        pred = row.get("predicted_error")
+        pred_s = "–" if pred is None else f"{pred:.2g} ({row.get('prediction', '')})"
+        table.add_row(
+            str(row["stage"]),
+            str(row["level"]),
+            f"{row['nodes']:,}",
+            f"{row['width']:,}",
+            f"{row['wrong_end_to_end']:,}",
+            f"{row['first_wrong']:,}",
+            f"{row['wrong_clean_input']:,}",
+            f"{row['wrong_at_output']:,}",
+            str(row["false_positives"]),
+            str(row["false_negatives"]),
+            f"{row['error_rate']:.2g}",
+            pred_s,
+            f"{row['true_nodes_mean']:.2f}/{row['true_nodes_max']}",
+        )
+    return table
+
+
 def levels_table(rep) -> Table:
     """A rich table of a per-level report: one row per stage of a deep network."""
+    if rep.stages and rep.stages[0].get("kind") == "block":
+        return stream_levels_table(rep)
     table = Table(title=f"per-level check ({rep.mode}, {rep.inputs_checked:,} inputs)")
     cols = (
         "stage",
@@ -101,7 +146,9 @@ def verify_command(
         bool,
         typer.Option(
             "--levels",
-            help="Also decode every stage of a deep ('circuit') network and report its errors.",
+            help="Also decode every stage of a deep network ('circuit': every layer; 'stream': "
+            "each block's gates from the stream after it, predicted vs measured error) and "
+            "report its errors.",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,

@@ -20,7 +20,11 @@ are written by the input code; block L computes the gates of level L and writes 
   s-sparse input: an or / copy there); each gate owns ``ell`` of the pool's units. A xor or
   andnot gate whose operands can meet gets exact private units instead: one "operand present"
   unit per distinct operand (shared by all such gates of the block) and one detector per gate
-  ("both present").
+  ("both present"). A k-input xor (always private) gets a detector per subset S of >= 2
+  operands ("all of S present") and writes ``sum_S (-2)^(|S|-1) [S present]`` (the singletons
+  are the present units): inclusion-exclusion, 1 for an odd number of present operands, else
+  0. Subsets larger than the most operands that can be true at once (s plus the levels'
+  bounds) are left out when all subsets would exceed 64 units (:func:`_detectors`).
 * *write*: the stream is a clamped OR: ``stream' = step(stream + W h - 1)``. Pool unit u
   writes one stream bit sigma(u) (sigma: a random injection of the pool into the stream, per
   block; a pool wider than the stream wraps around), so a gate's code is sigma of its pool
@@ -150,23 +154,94 @@ def _private_ok(parts: int, ell: int, target: float, reads: float, load: float) 
 
 def _check_ops(task: Task) -> None:
     ops = task.ops
-    wide = np.isin(ops, [OP_CODE["xor"], OP_CODE["andnot"]]) & (task.arity != 2)
+    wide = (ops == OP_CODE["andnot"]) & (task.arity != 2)
     if wide.any():
         g = int(np.flatnonzero(wide)[0])
         raise SuperposeError(
             f"gate {g}: {OPS[int(ops[g])]!r} with {int(task.arity[g])} inputs; the 'stream' "
-            "construction handles 2-input xor / andnot only -- use the 'circuit' or 'naive' construction",
+            "construction handles 2-input andnot only -- use the 'circuit' or 'naive' construction",
             cli="--construction circuit",
         )
+
+
+MAX_XOR_DETECTORS = 4096
+"""Most detector units one k-input xor gate may take (inclusion-exclusion over the subsets of
+its operands that can be true together)."""
+FULL_XOR_DETECTORS = 64
+"""Below this many, a k-input xor gets a detector for *every* subset of >= 2 operands (exact
+whatever number of operands read as present), not only up to the bound on true operands."""
+
+
+def _detectors(
+    task: Task, priv: np.ndarray, level_bounds: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The detector units of private xor / andnot gates: ``(gate, sign, entry_detector,
+    entry_operand)`` -- per detector, the (local) gate it writes to and the sign of its write;
+    per (detector, operand) entry, the detector and the operand node it reads.
+
+    A gate's write is an inclusion-exclusion over its operands' "present" units P_i and the
+    detectors D_S ("every operand of S present", |S| >= 2): xor of k operands is
+    ``sum_S (-2)^(|S|-1) D_S`` (with D_{i} = P_i), which is 1 for an odd number of present
+    operands and 0 otherwise; andnot(a, b) is ``P_a - D_{a,b}``. Subsets larger than the most
+    operands that can be true at once (the inputs' sparsity plus each level's bound on true
+    gates, over the levels the operands come from) are never all present on a correct
+    stream, so they are left out unless every subset fits in :data:`FULL_XOR_DETECTORS`.
+
+    Example:
+        >>> t = Task.from_gates(4, 2, [("xor", [0, 1, 2, 3]), ("andnot", [0, 1])])
+        >>> gate, sign, _, _ = _detectors(t, np.array([0, 1]), [1])
+        >>> gate.tolist(), sign.tolist()
+        ([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [-2.0, -2.0, -2.0, -2.0, -2.0, -2.0, 4.0, 4.0, 4.0, 4.0, -8.0, -1.0])
+    """
+    from itertools import combinations
+
+    bound_of_level = [int(task.sparsity), *[int(b) for b in level_bounds]]
+    gate_l, sign_l, e_det, e_op = [], [], [], []
+    for j, g in enumerate(np.asarray(priv, dtype=np.int64).tolist()):
+        ops = [int(v) for v in task.operands(g)]
+        k = len(ops)
+        if task.ops[g] != OP_CODE["xor"]:
+            subsets: list[tuple[int, ...]] = [(0, 1)]
+            signs = [-1.0]
+        else:
+            full = 2**k - 1 - k
+            top = k
+            if full > FULL_XOR_DETECTORS:
+                lv = np.bincount(task.node_level[ops], minlength=len(bound_of_level))
+                top = min(k, sum(min(int(c), bound_of_level[i]) for i, c in enumerate(lv)))
+            n = sum(math.comb(k, r) for r in range(2, top + 1))
+            if n > MAX_XOR_DETECTORS:
+                raise SuperposeError(
+                    f"gate {g}: a {k}-input xor whose operands can be true {top} at a time "
+                    f"needs {n:,} detector units, above {MAX_XOR_DETECTORS:,} -- use the "
+                    "'circuit' or 'naive' construction",
+                    cli="--construction circuit",
+                )
+            subsets = [c for r in range(2, top + 1) for c in combinations(range(k), r)]
+            signs = [float((-2) ** (len(c) - 1)) for c in subsets]
+        for c, sg in zip(subsets, signs, strict=True):
+            det = len(gate_l)
+            gate_l.append(j)
+            sign_l.append(sg)
+            e_det += [det] * len(c)
+            e_op += [ops[i] for i in c]
+    return (
+        np.asarray(gate_l, dtype=np.int64),
+        np.asarray(sign_l, dtype=np.float32),
+        np.asarray(e_det, dtype=np.int64),
+        np.asarray(e_op, dtype=np.int64),
+    )
 
 
 def _private_mask(task: Task, gates: np.ndarray, max_candidates: int) -> np.ndarray:
     """Per gate: xor / andnot whose operands can be true together (needs private units)."""
     inhibited = np.isin(task.ops[gates], [OP_CODE["xor"], OP_CODE["andnot"]])
-    mask = np.zeros(len(gates), dtype=bool)
-    if inhibited.any():
-        sel = gates[inhibited]
-        mask[inhibited] = operands_meet(task, sel, max_candidates=max_candidates)
+    wide = inhibited & (task.arity[gates] != 2)
+    mask = wide.copy()  # a k-input xor is always computed exactly (private units)
+    two = inhibited & ~wide
+    if two.any():
+        sel = gates[two]
+        mask[two] = operands_meet(task, sel, max_candidates=max_candidates)
     return mask
 
 
@@ -190,7 +265,7 @@ class Stream(Construction):
 
     name = "stream"
     capabilities = Capabilities(
-        max_arity=(("xor", 2), ("andnot", 2)), tags=frozenset({"superposed", "deep", "residual"})
+        max_arity=(("andnot", 2),), tags=frozenset({"superposed", "deep", "residual"})
     )
 
     def __init__(
@@ -287,7 +362,7 @@ class Stream(Construction):
                     "pool_reads": n_ops,
                     "reads_by_level": [int(x) for x in by_level[: i + 1]],
                     "present_units": int(len(np.unique(operand[positive]))),
-                    "detector_units": int(len(priv)),
+                    "detector_units": int(len(_detectors(task, priv, bnd.level_bounds)[0])),
                     "active": max(1, int(bnd.level_bounds[i])) if len(gates) else 0,
                 }
             )
@@ -547,15 +622,16 @@ class Stream(Construction):
             memb = stream_code.membership
             pres_w = sparse.csr_array(memb[row_of[present]], dtype=np.float32)
             pres_b = -stream_code.lengths[row_of[present]].astype(np.float32)
+            det_gate, det_sign, e_det, e_op = _detectors(task, priv, plan["bounds"].level_bounds)
             det_w = sparse.csr_array(
-                read_sets(stream_code, g_of, row_of[operand], len(priv)), dtype=np.float32
+                read_sets(stream_code, e_det, row_of[e_op], len(det_gate)), dtype=np.float32
             )
             det_b = -np.diff(det_w.indptr).astype(np.float32)
             pc0 = random_sets(len(priv), region, ell, rng)
             priv_codes = sparse.csr_array(
                 (pc0.data, pc0.indices + off, pc0.indptr), shape=(len(priv), d)
             )
-            n_pres, n_det = len(present), len(priv)
+            n_pres, n_det = len(present), len(det_gate)
             hidden = p + n_pres + n_det
             read = Layer(
                 sparse.vstack([eye, pool_w_mat, pres_w, det_w], format="csr"),
@@ -565,16 +641,18 @@ class Stream(Construction):
             # Write: identity (residual) + sigma for the pool + signed private writes.
             pc = priv_codes.tocoo()
             gate_bits = sparse.csr_array(
-                (np.ones(pc.nnz, np.float32), (pc.coords[0], pc.coords[1])), shape=(n_det, d)
+                (np.ones(pc.nnz, np.float32), (pc.coords[0], pc.coords[1])), shape=(len(priv), d)
             )
             pres_idx = np.searchsorted(present, operand[positive])
             pres_to_gate = sparse.csr_array(
                 (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
-                shape=(n_pres, n_det),
+                shape=(n_pres, len(priv)),
             )
-            det_sign = np.where(is_xor, -2.0, -1.0).astype(np.float32)
+            det_to_gate = sparse.csr_array(
+                (det_sign, (np.arange(n_det), det_gate)), shape=(n_det, len(priv))
+            )
             write_pres = sparse.csr_array(pres_to_gate @ gate_bits).T
-            write_det = sparse.csr_array(sparse.diags_array(det_sign) @ gate_bits).T
+            write_det = sparse.csr_array(det_to_gate @ gate_bits).T
             write_pool = sparse.csr_array(
                 (np.ones(p, np.float32), (sigma, np.arange(p))), shape=(d, p)
             )

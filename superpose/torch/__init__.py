@@ -73,8 +73,14 @@ def to_module(
     device: Any = None,
     output: str = "outputs",
     dense_weights: bool | None = None,
+    residual: bool | None = None,
 ) -> Any:
     """The network as a :class:`~superpose.torch._module.SuperposeModule` (see its docs).
+
+    A ``stream`` network becomes a :class:`~superpose.torch._module.ResidualModule`: blocks
+    with a skip connection (``stream + write(hidden(stream))``, clamped to 0/1) and hook
+    points per block; ``residual=False`` gives the plain layer chain it is stored as (same
+    outputs), ``residual=True`` refuses a network whose layers are not residual blocks.
 
     ``dtype`` (``"float32"`` or ``"float64"``) is the type every computation runs in;
     default: float32 when that is exact (integer weights, activations below 2^24), else
@@ -85,10 +91,29 @@ def to_module(
     bytes, as ``predict`` does.
     """
     _torch()
-    from superpose.torch._module import SuperposeModule
-
-    module = SuperposeModule(_as_parts(net, dtype, dense_weights), output=output)
+    module = _make_module(_as_parts(net, dtype, dense_weights), output, residual, dense_weights)
     return module.to(device) if device is not None else module
+
+
+def _make_module(
+    parts: Any, output: str, residual: bool | None = None, dense_weights: bool | None = None
+) -> Any:
+    """A residual module for a ``stream`` network's parts (unless ``residual`` is False),
+    else the plain layer chain."""
+    from superpose.torch._module import ResidualModule, SuperposeModule
+    from superpose.torch._parts import residual_parts
+
+    if residual is False or (residual is None and parts.info.get("construction") != "stream"):
+        return SuperposeModule(parts, output=output)
+    res = residual_parts(parts, dense_weights)
+    if res is None:
+        if residual:
+            raise SuperposeError(
+                "this network's layers are not residual blocks (a 'stream' network's "
+                "[identity; hidden] read and [identity, write] layers)"
+            )
+        return SuperposeModule(parts, output=output)
+    return ResidualModule(parts, res, output=output)
 
 
 def save(module_or_network: Any, path: str | os.PathLike[str]) -> Path:
@@ -153,9 +178,7 @@ def load_parts(path: str | os.PathLike[str]) -> Any:
 def load(path: str | os.PathLike[str], *, device: Any = None, output: str = "outputs") -> Any:
     """The module saved by :func:`save` at ``path``."""
     _torch()
-    from superpose.torch._module import SuperposeModule
-
-    module = SuperposeModule(load_parts(path), output=output)
+    module = _make_module(load_parts(path), output)
     return module.to(device) if device is not None else module
 
 

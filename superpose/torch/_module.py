@@ -267,6 +267,14 @@ class SuperposeModule(nn.Module):
         self.block_rows = block_rows
         self.widest = max([parts.input_code.width] + [lay.n_out for lay in parts.layers])
 
+    def device(self) -> torch.device:
+        """Where the module's weights are."""
+        return next(self.buffers()).device
+
+    def activation_names(self) -> list[str]:
+        """The names of :meth:`run_layers`' activations in ``forward(output="all")``."""
+        return [f"layers.{i}" for i in range(len(self.layers))]
+
     def run_layers(self, z: torch.Tensor) -> list[torch.Tensor]:
         """Every layer's activations, first to last, from the input code ``z``.
 
@@ -300,7 +308,7 @@ class SuperposeModule(nn.Module):
         with torch.no_grad(), warnings.catch_warnings():
             # torch calls its sparse CSR tensors "beta" on first use: not the user's concern
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            rows, feats = _active(x.to(self.layers[0].bias.device))
+            rows, feats = _active(x.to(self.device()))
             if mode != "outputs":
                 z0 = self.encoder(rows, feats, batch)
                 acts = self.run_layers(z0)
@@ -309,7 +317,7 @@ class SuperposeModule(nn.Module):
                 y = _assemble(*self.decoder(acts[-1]), shape, out_dtype, sparse_output)
                 return {
                     "input": z0,
-                    **{f"layers.{i}": a for i, a in enumerate(acts)},
+                    **dict(zip(self.activation_names(), acts, strict=True)),
                     "outputs": y,
                 }
             # Outputs only: run the batch in blocks of rows, so every intermediate tensor
@@ -337,3 +345,85 @@ class SuperposeModule(nn.Module):
             f"features={self.n_features}, outputs={self.n_outputs}, "
             f"dtype={self.parts.dtype}, output={self.output!r}"
         )
+
+
+class ResidualBlock(nn.Module):
+    """One block of a residual stream: ``stream' = step(stream + write(hidden(stream)) - 1)``.
+
+    ``hidden`` (a step layer: the block's threshold units) reads the stream; ``write`` (a
+    linear layer, no bias) maps the hidden units to the stream bits they set; the skip
+    connection adds the stream back, and the step clamps the sum to 0/1 (a clamped OR: what
+    was written stays written). Hook points: ``hook_resid_pre`` (the stream read),
+    ``hidden.hook_post`` (hidden units), ``write.hook_post`` (the write, before the skip
+    connection), ``hook_resid_post`` (the stream after the block).
+    """
+
+    def __init__(self, hidden: SparseLayer, write: SparseLayer) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.write = write
+        self.hook_resid_pre = HookPoint()
+        self.hook_resid_post = HookPoint()
+
+    def forward(self, stream: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hidden units, stream after the block)."""
+        stream = self.hook_resid_pre(stream)
+        h = self.hidden(stream)
+        after = ((stream + self.write(h)) >= 1).to(stream.dtype)
+        return h, self.hook_resid_post(after)
+
+    def extra_repr(self) -> str:
+        return f"stream={self.write.n_out}, hidden={self.hidden.n_out}"
+
+
+class ResidualModule(SuperposeModule):
+    """A ``stream`` network as the residual model it is: encoder -> blocks -> decoder.
+
+    The stream (width d) is the encoder's output; ``blocks.0`` ... ``blocks.{L-1}`` are
+    :class:`ResidualBlock` (each ``stream + write(hidden(stream))``, clamped to 0/1); the
+    decoder reads the final stream. Outputs equal ``Network.predict`` (and the plain layer
+    chain the network is stored as). ``forward(x, output="all")`` returns ``"input"`` (the
+    first stream), ``"blocks.i.hidden"`` and ``"blocks.i.stream"`` per block, and
+    ``"outputs"``; ``output="last"`` the final stream. Saved (:func:`superpose.torch.save`)
+    as the network's plain layers, and loaded back as a residual module.
+
+    Example:
+        >>> import numpy as np, torch
+        >>> from superpose import families
+        >>> from superpose.constructions import build
+        >>> task = families.layered_circuit(12, 6, 2, np.random.default_rng(0), sparsity=2)
+        >>> net = build(task, "stream")
+        >>> module = net.to_torch()
+        >>> type(module).__name__, len(module.blocks)
+        ('ResidualModule', 2)
+        >>> x = torch.zeros(1, 12); x[0, [3, 7]] = 1
+        >>> module(x).numpy().tolist() == net.predict(x.numpy()).toarray().tolist()
+        True
+    """
+
+    def __init__(
+        self,
+        parts: Parts,
+        residual: Parts,
+        output: str = "outputs",
+        out_dtype: torch.dtype | None = None,
+        block_rows: int | None = None,
+    ) -> None:
+        super().__init__(residual, output=output, out_dtype=out_dtype, block_rows=block_rows)
+        layers = list(self.layers)
+        del self.layers
+        self.blocks = nn.ModuleList(
+            ResidualBlock(layers[i], layers[i + 1]) for i in range(0, len(layers), 2)
+        )
+        self.parts = parts  # what save() writes: the plain layers predict runs
+        self.residual_parts = residual
+
+    def activation_names(self) -> list[str]:
+        return [f"blocks.{i}.{k}" for i in range(len(self.blocks)) for k in ("hidden", "stream")]
+
+    def run_layers(self, z: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for block in self.blocks:
+            h, z = block(z)
+            outs += [h, z]
+        return outs

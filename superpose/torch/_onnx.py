@@ -24,7 +24,7 @@ import numpy as np
 
 from superpose.codes import BloomCode, ExplicitCode, LinearCode
 from superpose.errors import SuperposeError
-from superpose.torch._parts import Parts, ell
+from superpose.torch._parts import Parts, ell, residual_parts
 
 INPUT_NAME = "features"
 OUTPUT_NAME = "outputs"
@@ -188,6 +188,9 @@ def _decode(g: _Graph, parts: Parts, z: str, batch: str) -> str:
 def onnx_model(parts: Parts, opset: int = 18) -> Any:
     """The ONNX ModelProto of ``parts``: ``features`` [batch, m] -> ``outputs`` [batch, n].
 
+    A ``stream`` network is written as its residual blocks (hidden layer, write, then
+    ``Add`` of the stream: the skip connection, clamped to 0/1).
+
     Example:
         >>> import numpy as np, onnxruntime as ort
         >>> from superpose import Task, build
@@ -212,8 +215,18 @@ def onnx_model(parts: Parts, opset: int = 18) -> Any:
         "batch",
     )
     z = _encode(g, parts, x, batch)
-    for i in range(len(parts.layers)):
-        z = _layer(g, parts, i, z, batch)
+    res = residual_parts(parts) if parts.info.get("construction") == "stream" else None
+    if res is not None:
+        # A residual stream: per block, the hidden layer and the write, then the skip
+        # connection (stream + write) clamped to 0/1 -- the same numbers as the plain layers.
+        for i in range(0, len(res.layers), 2):
+            h = _layer(g, res, i, z, batch)
+            w = _layer(g, res, i + 1, h, batch)
+            total = g.op("Add", [z, w], f"block{i // 2}_resid")
+            z = g.op("Cast", [g.op("GreaterOrEqual", [total, g.scalar(1.0)])], to=g.elem)
+    else:
+        for i in range(len(parts.layers)):
+            z = _layer(g, parts, i, z, batch)
     y = _decode(g, parts, z, batch)
     g.nodes.append(g.helper.make_node("Identity", [y], [OUTPUT_NAME]))
     f32 = onnx.TensorProto.FLOAT

@@ -279,3 +279,57 @@ def check_dtype(dtype: str, option: str = "dtype") -> str:
     if dtype not in DTYPES:
         raise SuperposeError(f"{option} must be one of {', '.join(DTYPES)}, got {dtype!r}")
     return dtype
+
+
+def residual_parts(parts: Parts, dense_weights: bool | None = None) -> Parts | None:
+    """The residual form of a ``stream`` network's parts, or None when its layers are not
+    residual blocks.
+
+    A ``stream`` network stores each block as two plain step layers (what ``predict`` runs):
+    ``[s; h] = step([I; R] s + [-1; b])`` and ``s' = step([I W] [s; h] - 1)``. The residual
+    form keeps only what a block computes besides the skip connection: the hidden layer
+    ``h = step(R s + b)`` and the write ``W h`` (a linear layer, no bias), so that
+    ``s' = step(s + W h - 1)`` -- the same numbers, with the identity rows replaced by the
+    skip connection. Layers ``2i`` and ``2i + 1`` of the result are block i's hidden layer
+    and write.
+
+    Example:
+        >>> from superpose import families
+        >>> from superpose.constructions import build
+        >>> task = families.layered_circuit(12, 6, 2, np.random.default_rng(0), sparsity=2)
+        >>> net = build(task, "stream")
+        >>> res = residual_parts(Parts.from_network(net))
+        >>> [lay.activation for lay in res.layers]
+        ['step', 'linear', 'step', 'linear']
+        >>> residual_parts(Parts.from_network(build(task, "circuit"))) is None
+        True
+    """
+    layers = parts.layers
+    d = int(parts.input_code.width)
+    if not layers or len(layers) % 2 or parts.output_code.width != d:
+        return None
+    eye = sparse.eye_array(d, format="csr")
+    out: list[Layer] = []
+    for read, write in zip(layers[::2], layers[1::2], strict=True):
+        if (
+            read.activation != "step"
+            or write.activation != "step"
+            or read.n_in != d
+            or read.n_out <= d
+            or write.n_out != d
+            or write.n_in != read.n_out
+        ):
+            return None
+        rw, ww = sparse.csr_array(read.weight), sparse.csr_array(write.weight)
+        if (
+            (rw[:d] != eye).nnz
+            or (ww[:, :d] != eye).nnz
+            or not np.all(read.bias[:d] == -1)
+            or not np.all(write.bias == -1)
+        ):
+            return None
+        hidden = Layer(sparse.csr_array(rw[d:]), np.asarray(read.bias[d:]), "step")
+        w = sparse.csr_array(ww[:, d:])
+        out += [hidden, Layer(w, np.zeros(d, dtype=w.dtype), "linear")]
+    info = {**parts.info, "residual": True}
+    return Parts.build(out, parts.input_code, parts.output_code, parts.dtype, dense_weights, info)

@@ -1,0 +1,149 @@
+"""Per-level checks of ``stream`` networks (``verify --levels``): each block's gates decoded
+from the stream after that block, against brute-force evaluation of the task."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import all_sparse_rows, rows_to_csr, run
+from scipy import sparse
+
+from superpose import SuperposeError, Task, families, load_network, save_network
+from superpose.constructions import build
+from superpose.evaluation import evaluate_nodes
+from superpose.network import Layer, Network
+from superpose.stage_check import level_report, stream_codes, stream_level_report
+
+
+def _task(seed: int = 3, depth: int = 3, ops=("and", "or", "xor")) -> Task:
+    return families.layered_circuit(12, 6, depth, np.random.default_rng(seed), ops=ops, sparsity=2)
+
+
+def _brute(net: Network) -> tuple[list[int], list[int]]:
+    """Per level: inputs on which a gate of that level decodes wrong from the stream after its
+    block, and from the final stream; computed independently of the library's report."""
+    task = net.task
+    x = rows_to_csr(all_sparse_rows(task.features, task.sparsity), task.features)
+    truth = evaluate_nodes(task, x).toarray().astype(bool)
+    row_of, codes = net.stream_codes
+    streams = net.forward(net.encode(x), all_layers=True)[1::2]
+    after, final = [], []
+    for level, z in enumerate(streams, start=1):
+        nodes = task.features + np.flatnonzero(task.node_level[task.features :] == level)
+        want = truth[:, nodes]
+        got = codes.decode(z)[:, row_of[nodes]].toarray().astype(bool)
+        end = codes.decode(streams[-1])[:, row_of[nodes]].toarray().astype(bool)
+        after.append(int((got != want).any(axis=1).sum()))
+        final.append(int((end != want).any(axis=1).sum()))
+    return after, final
+
+
+def _with_layer(net: Network, i: int, layer: Layer) -> Network:
+    layers = list(net.layers)
+    layers[i] = layer
+    out = Network(
+        layers,
+        net.input_code,
+        net.output_code,
+        net.task,
+        net.construction,
+        net.params,
+        extras=net.extras,
+    )
+    out.stream_codes = net.stream_codes
+    return out
+
+
+@pytest.mark.parametrize("ops", [("and", "or", "xor"), ("and", "andnot", "or")])
+def test_every_level_right_and_matching_brute_force(ops):
+    task = _task(ops=ops)
+    net = build(task, "stream", seed=1)
+    rep = level_report(net, "exhaustive")
+    assert rep.inputs_checked == len(all_sparse_rows(task.features, task.sparsity))
+    after, final = _brute(net)
+    assert [r["wrong_end_to_end"] for r in rep.stages] == after == [0, 0, 0]
+    assert [r["wrong_at_output"] for r in rep.stages] == final == [0, 0, 0]
+    assert [r["wrong_clean_input"] for r in rep.stages] == [0, 0, 0]
+    assert [r["level"] for r in rep.stages] == [1, 2, 3]
+    assert [r["nodes"] for r in rep.stages] == [6, 6, 6]
+    for r, block in zip(rep.stages, net.extras["residual"]["blocks"], strict=True):
+        assert r["width"] == block["hidden_units"]
+        assert r["predicted_error"] is not None and 0 < r["predicted_error"] < 1
+        assert r["prediction"] in ("plan", "budget")
+        # Units on: each true gate of the level lights its pool units or private detectors.
+        assert r["units_on_max"] >= r["true_nodes_max"]
+
+
+def test_a_broken_level_is_found_where_it_breaks():
+    task = _task(seed=5)
+    net = build(task, "stream", seed=2)
+    row_of, codes = net.stream_codes
+    d = net.input_code.width
+    # Level 2's block stops writing the first bit of every level-2 gate's code.
+    level2 = task.features + np.flatnonzero(task.node_level[task.features :] == 2)
+    bits = np.unique([codes.membership[[row_of[g]]].indices[0] for g in level2])
+    write = net.layers[3]
+    w = sparse.lil_array(write.weight)
+    for b in bits:
+        w[int(b), d:] = 0
+    broken = _with_layer(net, 3, Layer(sparse.csr_array(w), write.bias, "step"))
+    rep = stream_level_report(broken, "exhaustive")
+    after, final = _brute(broken)
+    got = [r["wrong_end_to_end"] for r in rep.stages]
+    assert got == after
+    assert got[0] == 0 and got[1] > 0
+    assert rep.stages[1]["first_wrong"] == got[1]
+    assert rep.stages[1]["false_negatives"] > 0
+    assert rep.stages[1]["wrong_clean_input"] > 0  # the block itself is wrong
+    assert [r["wrong_at_output"] for r in rep.stages] == final
+    # The network as built is right on the same inputs.
+    assert [r["wrong_end_to_end"] for r in stream_level_report(net, "exhaustive").stages] == [
+        0,
+        0,
+        0,
+    ]
+
+
+def test_a_wrong_read_threshold_breaks_only_its_level():
+    task = _task(seed=6, ops=("and", "or"))
+    net = build(task, "stream", seed=0)
+    d = net.input_code.width
+    read = net.layers[0]  # block 1's hidden units fire on any bit they read
+    bias = read.bias.copy()
+    bias[d:] = -1
+    broken = _with_layer(net, 0, Layer(read.weight, bias, "step"))
+    rep = stream_level_report(broken, "exhaustive")
+    after, _ = _brute(broken)
+    assert [r["wrong_end_to_end"] for r in rep.stages] == after
+    assert after[0] > 0 and rep.stages[0]["first_wrong"] == after[0]
+    # Lower thresholds only switch units on: level 1 has false positives, no false negatives.
+    assert rep.stages[0]["false_positives"] > 0 and rep.stages[0]["false_negatives"] == 0
+    assert rep.stages[0]["wrong_clean_input"] == after[0]  # block 1 reads the exact inputs
+
+
+def test_loaded_network_rebuilds_its_codes_and_the_cli_reports_levels(tmp_path, capsys):
+    task = _task(seed=4)
+    net = build(task, "stream", seed=3)
+    save_network(net, tmp_path / "net")
+    back = load_network(tmp_path / "net")
+    assert not hasattr(back, "stream_codes")
+    row_of, codes = stream_codes(back)
+    assert np.array_equal(row_of, net.stream_codes[0])
+    assert (codes.membership != net.stream_codes[1].membership).nnz == 0
+    code, out, _ = run(
+        capsys, "verify", tmp_path / "net", "--mode", "exhaustive", "--levels", "--json"
+    )
+    assert code == 0
+    levels = json.loads(out)["levels"]
+    assert [r["wrong_end_to_end"] for r in levels["stages"]] == [0, 0, 0]
+    assert levels["inputs_checked"] == len(all_sparse_rows(task.features, task.sparsity))
+    code, out, _ = run(capsys, "verify", tmp_path / "net", "--mode", "random", "--levels")
+    assert code == 0 and "per-level check, residual stream" in out
+
+
+def test_stream_report_refuses_other_networks():
+    net = build(_task(), "circuit")
+    with pytest.raises(SuperposeError, match="needs a 'stream' network"):
+        stream_level_report(net, "random", 10)
