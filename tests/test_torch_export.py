@@ -276,3 +276,26 @@ def test_import_superpose_does_not_import_torch_or_onnx():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", ["superposed-and2", "circuit-depth3", "naive-mixed"])
+def test_outputs_in_blocks_with_and_without_hooks(name):
+    """Without hooks the blocks run as sparse entries; a hook switches to the dense layers and
+    sees (and may replace) every block's activations: both equal predict."""
+    net, x = network(name), inputs(name)
+    want = net.predict(x).toarray()
+    module = sptorch.to_module(net)
+    module.block_rows = 37
+    np.testing.assert_array_equal(module(_dense(x)).numpy(), want)
+    seen = []
+    last = module.layers[-1].hook_post
+    handle = last.register_forward_hook(lambda _m, _i, out: seen.append(out.shape[0]))
+    np.testing.assert_array_equal(module(_torch_sparse(x), sparse_output=True).to_dense(), want)
+    handle.remove()
+    assert sum(seen) == x.shape[0] and max(seen) == 37
+    handle = last.register_forward_hook(lambda _m, _i, out: torch.zeros_like(out))
+    patched = module(_dense(x)).numpy()
+    handle.remove()
+    zero_out = net.output_code.decode(np.zeros((1, net.output_code.width)))
+    assert not patched.any() and not zero_out.toarray().any()
+    np.testing.assert_array_equal(module(_dense(x)).numpy(), want)
