@@ -314,3 +314,13 @@ def test_outputs_in_blocks_with_and_without_hooks(name):
     zero_out = net.output_code.decode(np.zeros((1, net.output_code.width)))
     assert not patched.any() and not zero_out.toarray().any()
     np.testing.assert_array_equal(module(_dense(x)).numpy(), want)
+
+
+@pytest.mark.parametrize("size", [10, 2**16 + 5, 2**18 + 8])
+def test_flat_nonzero_equals_torch_nonzero(size):
+    from superpose.torch._module import _flat_nonzero
+
+    gen = torch.Generator().manual_seed(size)
+    for share in (0.0, 0.001, 0.3, 1.0):
+        on = torch.rand(size, generator=gen) < share
+        torch.testing.assert_close(_flat_nonzero(on), torch.nonzero(on).squeeze(1))
