@@ -187,7 +187,7 @@ def test_info_shows_shared_weights(tmp_path, capsys) -> None:
     assert "serve two or more gates" in " ".join(out.split())
 
 
-def test_additive_split_is_a_sum_of_gates_and_computes_the_same():
+def test_additive_split_is_a_sum_of_gates_and_computes_the_same(tmp_path, capsys):
     """mechanisms.additive: every weight serves one gate (W = sum of the gates' masks, each
     weight 1), and the outputs equal the original network's and the ground truth on every
     input with <= 2 active features; networks it does not cover are refused."""
@@ -211,6 +211,10 @@ def test_additive_split_is_a_sum_of_gates_and_computes_the_same():
     want = sp.evaluate(task, x).values.toarray()
     np.testing.assert_array_equal(net.predict(x).toarray(), want)
     np.testing.assert_array_equal(add.predict(x).toarray(), want)
+    back = load_network(save_network(add, tmp_path / "add"))
+    np.testing.assert_array_equal(back.predict(x).toarray(), want)
+    code, out, _ = run(capsys, "info", tmp_path / "add")
+    assert code == 0 and "derived with superpose.mechanisms.additive" in " ".join(out.split())
     for other in (raw_build(task, "naive"), NETS[2], NETS[3]):
         with pytest.raises(sp.SuperposeError, match="additive decomposition needs"):
             additive(other)

@@ -14,11 +14,14 @@ INFO_MECHANISM_WEIGHTS = 10**7
 """``info`` computes the shared-weight share up to this many weights (about 15 s)."""
 
 
-def unchecked_reason(construction: str) -> str:
+def unchecked_reason(net: Any) -> str:
     """Why a saved network carries no check: a model loaded with ``superpose.own`` (a user's
-    torch MLP) was never checked; any other was written before builds recorded theirs."""
-    if construction == "own":
+    torch MLP) or derived with ``superpose.mechanisms.additive`` was never checked; any other
+    was written before builds recorded theirs."""
+    if net.construction == "own":
         return "a loaded model (superpose.own): nothing has checked it"
+    if "additive" in net.extras:
+        return "derived with superpose.mechanisms.additive: nothing has checked it"
     return "older file: written before builds recorded their check"
 
 
@@ -46,7 +49,7 @@ def network_info(directory: Path) -> dict[str, Any]:
     if check is not None:
         info["check"], info["check_line"] = check.to_dict(), check.describe()
     else:
-        why = unchecked_reason(net.construction)
+        why = unchecked_reason(net)
         info["check"] = {"kind": "none", "passed": None, "why": why}
         info["check_line"] = (
             f"check: none recorded ({why}); superpose verify {directory} checks it now"
