@@ -175,17 +175,21 @@ def run_onnx(size: int, args: argparse.Namespace) -> dict[str, Any]:
         path = export_onnx(net, Path(tmp) / "model.onnx")
         export_s = time.perf_counter() - start
         model_bytes = path.stat().st_size
-        session = ort.InferenceSession(str(path))
-    start = time.perf_counter()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = args.threads  # as torch: predict runs on one core
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    start, start_cpu = time.perf_counter(), time.process_time()
     want = net.predict(x)
-    predict_s = time.perf_counter() - start
-    run_s = 0.0
+    predict_s, predict_cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    run_s = run_cpu = 0.0
     for lo in range(0, x.shape[0], args.onnx_chunk):
         chunk = x[lo : lo + args.onnx_chunk]
         dense = chunk.toarray().astype(np.float32)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         got = session.run(None, {"features": dense})[0]
         run_s += time.perf_counter() - start
+        run_cpu += time.process_time() - start_cpu
         assert same(got, want[lo : lo + args.onnx_chunk]), f"ONNX differs at rows {lo}.."
     return {
         "outputs": size,
@@ -193,7 +197,9 @@ def run_onnx(size: int, args: argparse.Namespace) -> dict[str, Any]:
         "model_bytes": model_bytes,
         "export_s": export_s,
         "onnx_s": run_s,
+        "onnx_cpu_s": run_cpu,
         "predict_s": predict_s,
+        "predict_cpu_s": predict_cpu,
         "identical": True,
     }
 
@@ -247,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\nONNX at m'={onnx['outputs']:,} on {onnx['batch']:,} inputs: identical to predict; "
             f"model {onnx['model_bytes'] / 2**20:.0f} MiB, export {onnx['export_s']:.1f}s, "
-            f"onnxruntime {onnx['onnx_s']:.1f}s, predict {onnx['predict_s']:.2f}s"
+            f"onnxruntime {onnx['onnx_s']:.1f}s (CPU {onnx['onnx_cpu_s']:.1f}s), "
+            f"predict {onnx['predict_s']:.2f}s (CPU {onnx['predict_cpu_s']:.2f}s)"
         )
     result = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -19,7 +19,7 @@ from superpose.constructions import build as raw_build
 from superpose.io import load_network, save_network
 from superpose.mechanisms import code_units, of, stage_codes, supports
 from superpose.network import Layer, Network
-from tests.helpers import run
+from tests.helpers import all_sparse_rows, rows_to_csr, run
 
 
 def _nets() -> list[Network]:
@@ -185,3 +185,36 @@ def test_info_shows_shared_weights(tmp_path, capsys) -> None:
     assert mech["weights_shared"] == of(NETS[0]).summary()["weights_shared"]
     code, out, _ = run(capsys, "info", d)
     assert "serve two or more gates" in " ".join(out.split())
+
+
+def test_additive_split_is_a_sum_of_gates_and_computes_the_same(tmp_path, capsys):
+    """mechanisms.additive: every weight serves one gate (W = sum of the gates' masks, each
+    weight 1), and the outputs equal the original network's and the ground truth on every
+    input with <= 2 active features; networks it does not cover are refused."""
+    from superpose.mechanisms import additive
+
+    task = sp.families.pairs(40, 160, np.random.default_rng(8), sparsity=2)
+    net = sp.build(task, "superposed", seed=1)
+    assert of(net).summary()["weights_shared"] > 0
+    add = additive(net)
+    mech = of(add)
+    assert mech.summary()["weights_shared"] == 0
+    assert (mech.weight_users[0] == 1).all() and (add.layers[0].weight.data == 1).all()
+    total = sum(
+        (mech.gate(g).masks[0] for g in range(task.n_gates)),
+        sparse.csr_array(add.layers[0].weight.shape),
+    )
+    assert (sparse.csr_array(total) != add.layers[0].weight).nnz == 0
+    assert add.layers[0].n_out > net.layers[0].n_out
+    assert add.extras["additive"]["width"] == add.layers[0].n_out
+    x = rows_to_csr(all_sparse_rows(task.features, 2), task.features)
+    want = sp.evaluate(task, x).values.toarray()
+    np.testing.assert_array_equal(net.predict(x).toarray(), want)
+    np.testing.assert_array_equal(add.predict(x).toarray(), want)
+    back = load_network(save_network(add, tmp_path / "add"))
+    np.testing.assert_array_equal(back.predict(x).toarray(), want)
+    code, out, _ = run(capsys, "info", tmp_path / "add")
+    assert code == 0 and "derived with superpose.mechanisms.additive" in " ".join(out.split())
+    for other in (raw_build(task, "naive"), NETS[2], NETS[3]):
+        with pytest.raises(sp.SuperposeError, match="additive decomposition needs"):
+            additive(other)

@@ -159,7 +159,14 @@ def test_own_network_saves_and_loads(tmp_path, capsys) -> None:
     assert (back.predict(x) != net.predict(x)).nnz == 0
     assert [lay.resting for lay in back.layers] == [lay.resting for lay in net.layers]
     code, out, _ = run(capsys, "info", d, "--json")
-    assert code == 0 and "mechanisms" not in json.loads(out)
+    info = json.loads(out)
+    assert code == 0 and "mechanisms" not in info
+    assert info["check"]["kind"] == "none" and "loaded model" in info["check"]["why"]
+    code, out, _ = run(capsys, "info", d)
+    assert code == 0
+    line = " ".join(out.split())  # rich may wrap
+    assert "check: none recorded (a loaded model (superpose.own): nothing has checked it)" in line
+    assert f"superpose verify {d}" in line
     with pytest.raises(sp.SuperposeError, match="fire on an all-zero input"):
         sp.mechanisms.of(net)
 
@@ -226,3 +233,26 @@ def test_capacity_default_is_one_bit_and_says_so(tmp_path, capsys) -> None:
     assert code == 0 and "1 bit per parameter (default" in " ".join(out.split())
     code, out, _ = run(capsys, "capacity", path, "--dtype-bits", "--json")
     assert code == 0 and json.loads(out)["layers"][0]["bits_per_parameter"] == 32.0
+
+
+def test_info_of_an_older_file_says_no_check_was_recorded(tmp_path, capsys) -> None:
+    """A network.json written before builds recorded their check: info says so, never
+    silence, and the JSON holds kind "none"; the same file with its check says it."""
+    net = sp.build(_task(), "naive")
+    d = save_network(net, tmp_path / "net")
+    code, out, _ = run(capsys, "info", d)
+    assert code == 0 and "none recorded" not in out and "check:" in out
+    meta = json.loads((d / "network.json").read_text())
+    assert "check" in meta["extras"]
+    del meta["extras"]["check"]
+    (d / "network.json").write_text(json.dumps(meta))
+    code, out, _ = run(capsys, "info", d)
+    line = " ".join(out.split())
+    assert code == 0
+    assert "check: none recorded (older file: written before builds recorded their check)" in line
+    code, out, _ = run(capsys, "info", d, "--json")
+    assert json.loads(out)["check"] == {
+        "kind": "none",
+        "passed": None,
+        "why": "older file: written before builds recorded their check",
+    }

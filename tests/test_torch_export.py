@@ -222,16 +222,31 @@ def test_onnx_equals_predict(tmp_path, name):
     assert not session.run(None, {"features": zero})[0].any()
 
 
-def test_onnx_weights_are_not_dense(tmp_path):
+def test_onnx_weights_are_dense_only_where_no_larger(tmp_path):
+    """A layer's weights are one dense W^T (a MatMul) only where that is at most twice its
+    CSR bytes, as in the torch module and predict; forced sparse, every initializer is
+    O(non-zeros) (ELL) and the model still equals predict."""
     onnx = pytest.importorskip("onnx")
-    net = network("superposed-and2")
-    model = onnx.load(str(sptorch.export_onnx(net, tmp_path / "m.onnx")))
+    ort = pytest.importorskip("onnxruntime")
+    from superpose.torch._parts import Parts
+
+    net, x = network("superposed-and2"), inputs("superposed-and2")
+    parts = Parts.from_network(net)
+    assert any(parts.dense)
+    model = onnx.load(str(sptorch.export_onnx(parts, tmp_path / "m.onnx")))
+    sizes = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
+    for i, lay in enumerate(net.layers):
+        dense = [v for k, v in sizes.items() if k.startswith(f"layer{i}_weight_t")]
+        assert dense == ([lay.n_in * lay.n_out] if parts.dense[i] else [])
+        if parts.dense[i]:
+            assert lay.n_in * lay.n_out * 4 <= 2 * (lay.weight.nnz * 8 + 8 * (lay.n_in + 1))
+    sparse_parts = Parts.from_network(net, dense_weights=False)
+    path = sptorch.export_onnx(sparse_parts, tmp_path / "s.onnx")
+    model = onnx.load(str(path))
     sizes = [int(np.prod(t.dims)) for t in model.graph.initializer]
-    nnz = sum(lay.weight.nnz for lay in net.layers)
-    widest = max(lay.n_in * lay.n_out for lay in net.layers)
-    # ELL arrays: O(non-zeros) with padding, never a dense width x width matrix per layer
     assert max(sizes) < 2 * max(lay.weight.nnz for lay in net.layers) + 1
-    assert nnz < widest or max(sizes) <= widest
+    got = ort.InferenceSession(str(path)).run(None, {"features": x.toarray().astype(np.float32)})
+    np.testing.assert_array_equal(got[0], net.predict(x).toarray())
 
 
 def test_cli_export_onnx_and_torch(tmp_path, capsys):
@@ -276,3 +291,36 @@ def test_import_superpose_does_not_import_torch_or_onnx():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", ["superposed-and2", "circuit-depth3", "naive-mixed"])
+def test_outputs_in_blocks_with_and_without_hooks(name):
+    """Without hooks the blocks run as sparse entries; a hook switches to the dense layers and
+    sees (and may replace) every block's activations: both equal predict."""
+    net, x = network(name), inputs(name)
+    want = net.predict(x).toarray()
+    module = sptorch.to_module(net)
+    module.block_rows = 37
+    np.testing.assert_array_equal(module(_dense(x)).numpy(), want)
+    seen = []
+    last = module.layers[-1].hook_post
+    handle = last.register_forward_hook(lambda _m, _i, out: seen.append(out.shape[0]))
+    np.testing.assert_array_equal(module(_torch_sparse(x), sparse_output=True).to_dense(), want)
+    handle.remove()
+    assert sum(seen) == x.shape[0] and max(seen) == 37
+    handle = last.register_forward_hook(lambda _m, _i, out: torch.zeros_like(out))
+    patched = module(_dense(x)).numpy()
+    handle.remove()
+    zero_out = net.output_code.decode(np.zeros((1, net.output_code.width)))
+    assert not patched.any() and not zero_out.toarray().any()
+    np.testing.assert_array_equal(module(_dense(x)).numpy(), want)
+
+
+@pytest.mark.parametrize("size", [10, 2**16 + 5, 2**18 + 8])
+def test_flat_nonzero_equals_torch_nonzero(size):
+    from superpose.torch._module import _flat_nonzero
+
+    gen = torch.Generator().manual_seed(size)
+    for share in (0.0, 0.001, 0.3, 1.0):
+        on = torch.rand(size, generator=gen) < share
+        torch.testing.assert_close(_flat_nonzero(on), torch.nonzero(on).squeeze(1))

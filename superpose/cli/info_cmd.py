@@ -14,6 +14,17 @@ INFO_MECHANISM_WEIGHTS = 10**7
 """``info`` computes the shared-weight share up to this many weights (about 15 s)."""
 
 
+def unchecked_reason(net: Any) -> str:
+    """Why a saved network carries no check: a model loaded with ``superpose.own`` (a user's
+    torch MLP) or derived with ``superpose.mechanisms.additive`` was never checked; any other
+    was written before builds recorded theirs."""
+    if net.construction == "own":
+        return "a loaded model (superpose.own): nothing has checked it"
+    if "additive" in net.extras:
+        return "derived with superpose.mechanisms.additive: nothing has checked it"
+    return "older file: written before builds recorded their check"
+
+
 def network_info(directory: Path) -> dict[str, Any]:
     """Everything ``superpose info`` shows, as a dict."""
     from superpose.check import recorded_check
@@ -35,10 +46,14 @@ def network_info(directory: Path) -> dict[str, Any]:
     # How the network is known to be right: the check it passed when it was written
     # (kind exact / exhaustive / sampled / none); a network from an older build has none.
     check = recorded_check(net)
-    info["check"] = check.to_dict() if check is not None else {"kind": "none", "passed": None}
-    info["check_line"] = (
-        check.describe() if check is not None else "check: none recorded (older file)"
-    )
+    if check is not None:
+        info["check"], info["check_line"] = check.to_dict(), check.describe()
+    else:
+        why = unchecked_reason(net)
+        info["check"] = {"kind": "none", "passed": None, "why": why}
+        info["check_line"] = (
+            f"check: none recorded ({why}); superpose verify {directory} checks it now"
+        )
     try:
         from superpose.bounds import tightness
     except ImportError:

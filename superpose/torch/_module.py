@@ -30,6 +30,24 @@ def _t(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
+def _flat_nonzero(on: torch.Tensor) -> torch.Tensor:
+    """Positions of the True entries of a 1-D boolean tensor, in order.
+
+    ``torch.nonzero`` visits every byte; on a mostly-False tensor it is several times faster
+    to find the non-zero 8-byte words first and look inside those only.
+    """
+    n8 = on.numel() // 8 * 8
+    if n8 < 2**16 or not on.is_contiguous():
+        return torch.nonzero(on).squeeze(1)
+    head = on[:n8]
+    words = torch.nonzero(head.view(torch.int64)).squeeze(1)
+    word, byte = torch.nonzero(head.view(-1, 8)[words]).unbind(1)
+    found = words[word] * 8 + byte
+    if n8 < on.numel():
+        found = torch.cat([found, torch.nonzero(on[n8:]).squeeze(1) + n8])
+    return found
+
+
 def _active(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(row, column) of every entry above 1/2 of a dense or sparse (COO/CSR) batch."""
     if x.layout == torch.sparse_csr:
@@ -39,13 +57,45 @@ def _active(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         keep = x.values() > 0.5
         idx = x.indices()[:, keep]
         return idx[0], idx[1]
-    idx = torch.nonzero(x if x.dtype == torch.bool else x > 0.5)
-    return idx[:, 0], idx[:, 1]
+    on = x if x.dtype == torch.bool else x > 0.5
+    where = _flat_nonzero(on.reshape(-1))
+    return where // x.shape[1], where % x.shape[1]
+
+
+Pairs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""A batch of activations by its non-zero entries: (rows, columns, values), sorted by row
+and column, no duplicates (the layout of a CSR batch, without the tensor)."""
+
+
+def _pairs(z: torch.Tensor) -> Pairs:
+    """The non-zero entries of a dense 2-D batch (one pass and one ``nonzero``)."""
+    flat = z.reshape(-1)
+    where = _flat_nonzero(flat != 0)
+    width = z.shape[1]
+    return where // width, where % width, flat[where]
+
+
+def _csr(pairs: Pairs, shape: tuple[int, int]) -> torch.Tensor:
+    """The sparse CSR batch holding ``pairs`` (built from the row counts: no sorting)."""
+    rows, cols, vals = pairs
+    crow = torch.zeros(shape[0] + 1, dtype=torch.int64, device=rows.device)
+    torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
+    return torch.sparse_csr_tensor(crow, cols, vals, shape, check_invariants=False)
 
 
 def _sparse_rows(z: torch.Tensor) -> torch.Tensor:
     """A dense batch of activations as a sparse CSR batch (its non-zero entries)."""
-    return z.to_sparse_csr()
+    return _csr(_pairs(z), (z.shape[0], z.shape[1]))
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Whether any forward (pre-)hook is registered on ``module``, its children or globally."""
+    from torch.nn.modules import module as torch_module
+
+    for name in ("_global_forward_hooks", "_global_forward_pre_hooks"):
+        if getattr(torch_module, name, None):
+            return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
 
 
 class HookPoint(nn.Identity):
@@ -87,6 +137,22 @@ class Encoder(nn.Module):
         on[rows, feats] = 1
         return on if self.kind == "explicit" else on @ self.matrix_t
 
+    def pairs(self, rows: torch.Tensor, feats: torch.Tensor, batch: int) -> Pairs:
+        """What :meth:`forward` returns, as its non-zero entries (no dense batch)."""
+        if self.kind == "linear":
+            return _pairs(self.forward(rows, feats, batch))
+        if self.kind == "explicit":  # (rows, feats) are sorted and distinct already
+            units = feats
+        else:
+            units = self.members[feats]
+            rows = rows[:, None].expand_as(units)
+            if self.padded:
+                keep = units < self.width
+                rows, units = rows[keep], units[keep]
+            key = torch.unique(rows.reshape(-1) * self.width + units.reshape(-1))
+            rows, units = key // self.width, key % self.width
+        return rows, units, torch.ones(len(units), dtype=self.dtype, device=rows.device)
+
 
 class SparseLayer(nn.Module):
     """``act(z W^T + b)``: one weight layer, W^T sparse CSR (or dense where no larger)."""
@@ -116,13 +182,26 @@ class SparseLayer(nn.Module):
         self.hook_pre = HookPoint()  # pre-activations W z + b
         self.hook_post = HookPoint()  # activations (this module's output)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        zs = _sparse_rows(z)
+    def _pre(self, zs: torch.Tensor) -> torch.Tensor:
+        """Dense pre-activations ``z W^T + b`` of a sparse CSR batch."""
         if self.dense:
-            p = torch.addmm(self.bias, zs, self.weight_t)
+            return torch.addmm(self.bias, zs, self.weight_t)
+        return (zs @ self.weight_t).to_dense().add_(self.bias)
+
+    def pairs(self, pairs: Pairs, batch: int) -> Pairs:
+        """:meth:`forward` on a batch given and returned by its non-zero entries: the dense
+        activations are never formed, only the pre-activations (hook points not called)."""
+        p = self._pre(_csr(pairs, (batch, self.n_in))).reshape(-1)
+        if self.activation == "step":
+            where = _flat_nonzero(p >= 0)
+            vals = torch.ones(len(where), dtype=p.dtype, device=p.device)
         else:
-            p = (zs @ self.weight_t).to_dense().add_(self.bias)
-        p = self.hook_pre(p)
+            where = _flat_nonzero(p > 0 if self.activation == "relu" else p != 0)
+            vals = p[where]
+        return where // self.n_out, where % self.n_out, vals
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        p = self.hook_pre(self._pre(_sparse_rows(z)))
         if self.activation == "relu":
             p = torch.relu(p)
         elif self.activation == "step":
@@ -134,17 +213,14 @@ class SparseLayer(nn.Module):
         return f"in={self.n_in}, out={self.n_out}, activation={self.activation}, W^T {kind}"
 
 
-def _expand(
-    indptr: torch.Tensor, indices: torch.Tensor, which: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The concatenated CSR rows ``which`` and, per entry, its position in ``which``: exact
-    sizes (no padding), so skewed rows cost nothing extra."""
+def _positions(indptr: torch.Tensor, which: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The entry positions of the concatenated CSR rows ``which`` and, per entry, its
+    position in ``which``: exact sizes (no padding), so skewed rows cost nothing extra."""
     starts = indptr[which]
     counts = indptr[which + 1] - starts
     owner = torch.repeat_interleave(torch.arange(len(which), device=which.device), counts)
     offsets = starts - (torch.cumsum(counts, 0) - counts)
-    pos = torch.arange(len(owner), device=which.device) + offsets[owner]
-    return indices[pos], owner
+    return torch.arange(len(owner), device=which.device) + offsets[owner], owner
 
 
 class Decoder(nn.Module):
@@ -168,7 +244,12 @@ class Decoder(nn.Module):
             # every feature needs all its neurons: one neuron besides the anchor rules out
             # nearly every candidate before the full check (as predict does)
             self.all_needed = bool((code.required() == code.lengths).all())
-            self.register_buffer("second", _t(members[:, min(1, members.shape[1] - 1)]))
+            n = code.n_features
+            second = members[:n, min(1, members.shape[1] - 1)]
+            second = np.where(code.lengths > 1, second, members[:n, 0])  # one-neuron features
+            # per entry of the anchor table: its feature's second neuron (checked before
+            # anything else is gathered per candidate)
+            self.register_buffer("anchor_second", _t(second[anchors.indices]))
         elif isinstance(code, LinearCode):
             self.register_buffer("matrix", _t(code.matrix).to(dtype))
             self.threshold = float(code.threshold)
@@ -178,27 +259,41 @@ class Decoder(nn.Module):
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(row, output) of every output that is on, for the last layer's activations ``z``
         (an output may be listed twice)."""
-        batch = z.shape[0]
-        if self.kind in ("explicit", "linear"):
-            on = z >= 0.5 if self.kind == "explicit" else (z @ self.matrix) >= self.threshold
-            idx = torch.nonzero(on)
+        if self.kind == "linear":
+            idx = torch.nonzero((z @ self.matrix) >= self.threshold)
             return idx[:, 0], idx[:, 1]
-        # Bloom: a present feature has its anchor neuron on; check each candidate's neurons.
-        on = z > 0.5
-        rows, units = _active(on)
-        cand, owner = _expand(self.anchors_indptr, self.anchors_indices, units)
-        rows = rows[owner]
-        if self.padded:  # padding reads the always-off neuron ``width``
-            lit = torch.cat([on, torch.zeros(batch, 1, dtype=torch.bool, device=z.device)], 1)
-        else:
-            lit = on
+        return self.pairs(_pairs(z), z.shape[0])
+
+    def pairs(self, pairs: Pairs, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` for activations given by their non-zero entries."""
+        rows, units, vals = pairs
+        if self.kind == "linear":
+            z = torch.zeros(batch, self.width, dtype=vals.dtype, device=vals.device)
+            z[rows, units] = vals
+            return self.forward(z)
+        if self.kind == "explicit":
+            keep = vals >= 0.5
+            return rows[keep], units[keep]
+        # Bloom: a present feature has its anchor neuron on; check each candidate's neurons
+        # in a flat boolean copy of the block, one extra always-off column per row (where
+        # the padding of ``members`` points).
+        on = vals > 0.5
+        if not bool(on.all()):
+            rows, units = rows[on], units[on]
+        w1 = self.width + 1
+        lit = torch.zeros(batch * w1, dtype=torch.bool, device=units.device)
+        base = rows * w1
+        lit[base + units] = True
+        pos, owner = _positions(self.anchors_indptr, units)
+        base = base[owner]
         if self.all_needed:
-            keep = lit[rows, self.second[cand]]
-            rows, cand = rows[keep], cand[keep]
+            keep = _flat_nonzero(lit[base + self.anchor_second[pos]])
+            base, pos = base[keep], pos[keep]
+        cand = self.anchors_indices[pos]
         members = self.members[cand]  # (candidates, longest set), padding = always-off neuron
-        count = lit[rows[:, None].expand_as(members), members].sum(1)
+        count = lit[base[:, None] + members].sum(1)
         hit = count >= self.need[cand]
-        return rows[hit], cand[hit]
+        return base[hit] // w1, cand[hit]
 
 
 def _assemble(
@@ -323,6 +418,9 @@ class SuperposeModule(nn.Module):
             # Outputs only: run the batch in blocks of rows, so every intermediate tensor
             # stays small enough for the cache (as predict's forward pass does); forward
             # hooks then see one block at a time.
+            # Without hooks (and without an overridden run_layers) each block goes through
+            # as its non-zero entries: only the pre-activations are ever dense.
+            fast = type(self).run_layers is SuperposeModule.run_layers and not _hooked(self)
             step = self.block_rows or max(1, BLOCK_ELEMENTS // self.widest)
             bounds = torch.searchsorted(
                 rows, torch.arange(0, batch + step, step, device=rows.device).clamp(max=batch)
@@ -332,8 +430,14 @@ class SuperposeModule(nn.Module):
             for k, start in enumerate(range(0, batch, step)):
                 lo, hi = bounds[k], bounds[k + 1]
                 n = min(step, batch - start)
-                z0 = self.encoder(rows[lo:hi] - start, feats[lo:hi], n)
-                r, c = self.decoder(self.run_layers(z0)[-1])
+                if fast:
+                    pairs = self.encoder.pairs(rows[lo:hi] - start, feats[lo:hi], n)
+                    for layer in self.layers:
+                        pairs = layer.pairs(pairs, n)
+                    r, c = self.decoder.pairs(pairs, n)
+                else:
+                    z0 = self.encoder(rows[lo:hi] - start, feats[lo:hi], n)
+                    r, c = self.decoder(self.run_layers(z0)[-1])
                 found_rows.append(r + start)
                 found_cols.append(c)
             return _assemble(

@@ -14,6 +14,11 @@ padded with a dummy column), and each stage reads only the active units of the b
 
 Work and memory are O(active units x entries per row), the sparse forward pass of
 ``predict``; the model holds O(non-zero weights) numbers (plus ELL padding).
+
+A layer whose dense W^T takes at most twice its CSR bytes (``Parts.dense``: the rule of the
+torch module and ``predict``; the superposed layers are about half full) is one ``MatMul``
+instead: gathering and scatter-adding half-full rows costs far more than a dense product.
+The Bloom read-out writes only its hits (``ScatterND``) into the [batch, n] output.
 """
 
 from __future__ import annotations
@@ -69,10 +74,12 @@ class _Graph:
     def scalar(self, value: Any, dtype: Any = None) -> str:
         return self.const(np.asarray(value, dtype=dtype or self.dtype))
 
-    def active(self, on: str) -> tuple[str, str]:
+    def active(self, on: str, is_bool: bool = False) -> tuple[str, str]:
         """(rows, columns) of the non-zero entries of a 2-D tensor, each 1-D int64."""
         # NonZero on a bool tensor: onnxruntime has no double NonZero kernel
-        nz = self.op("NonZero", [self.op("Cast", [on], to=self.onnx.TensorProto.BOOL)], "active")
+        if not is_bool:
+            on = self.op("Cast", [on], to=self.onnx.TensorProto.BOOL)
+        nz = self.op("NonZero", [on], "active")
         rows = self.op("Gather", [nz, self.scalar(0, np.int64)], "rows", axis=0)
         cols = self.op("Gather", [nz, self.scalar(1, np.int64)], "cols", axis=0)
         return rows, cols
@@ -112,7 +119,7 @@ def _encode(g: _Graph, parts: Parts, x: str, batch: str) -> str:
             "MatMul", [g.op("Cast", [on], to=g.elem), g.const(code.matrix.T.astype(g.dtype))]
         )
     assert isinstance(code, BloomCode)
-    rows, feats = g.active(on)
+    rows, feats = g.active(on, is_bool=True)
     idx, val = ell(code.membership, pad=0)
     units = g.op("Gather", [g.const(idx, "members"), feats], axis=0)
     ones = g.op("Gather", [g.const(val.astype(g.dtype), "member_ones"), feats], axis=0)
@@ -120,6 +127,24 @@ def _encode(g: _Graph, parts: Parts, x: str, batch: str) -> str:
 
 
 def _layer(g: _Graph, parts: Parts, i: int, z: str, batch: str) -> str:
+    lay = parts.layers[i]
+    if parts.dense[i]:
+        # a dense W^T no larger than twice its sparse form (the torch module's and predict's
+        # rule): one MatMul, far faster than gathering and scattering half-full rows
+        wt = lay.weight.T.toarray().astype(g.dtype)
+        p = g.op("MatMul", [z, g.const(wt, f"layer{i}_weight_t")])
+    else:
+        p = _sparse_product(g, parts, i, z, batch)
+    p = g.op("Add", [p, g.const(np.asarray(lay.bias, g.dtype), f"layer{i}_bias")])
+    if lay.activation == "relu":
+        return g.op("Relu", [p])
+    if lay.activation == "step":
+        return g.op("Cast", [g.op("GreaterOrEqual", [p, g.scalar(0.0)])], to=g.elem)
+    return p
+
+
+def _sparse_product(g: _Graph, parts: Parts, i: int, z: str, batch: str) -> str:
+    """``z W^T`` for a sparse W: the active units' ELL rows, scatter-added."""
     lay = parts.layers[i]
     idx, val = parts.layer_ell(i, pad=0)
     rows, units = g.active(z)
@@ -141,13 +166,7 @@ def _layer(g: _Graph, parts: Parts, i: int, z: str, batch: str) -> str:
     cols = g.op("Gather", [g.const(idx, f"layer{i}_cols"), units], axis=0)
     vals = g.op("Gather", [g.const(val.astype(g.dtype), f"layer{i}_vals"), units], axis=0)
     vals = g.op("Mul", [vals, g.op("Unsqueeze", [act, g.const(np.array([1], np.int64))])])
-    p = g.scatter(batch, lay.n_out, rows, cols, vals, "add")
-    p = g.op("Add", [p, g.const(np.asarray(lay.bias, g.dtype), f"layer{i}_bias")])
-    if lay.activation == "relu":
-        return g.op("Relu", [p])
-    if lay.activation == "step":
-        return g.op("Cast", [g.op("GreaterOrEqual", [p, g.scalar(0.0)])], to=g.elem)
-    return p
+    return g.scatter(batch, lay.n_out, rows, cols, vals, "add")
 
 
 def _decode(g: _Graph, parts: Parts, z: str, batch: str) -> str:
@@ -161,7 +180,7 @@ def _decode(g: _Graph, parts: Parts, z: str, batch: str) -> str:
     assert isinstance(code, BloomCode)
     anchors, members, need = parts.bloom_decode_arrays()
     on = g.op("Greater", [z, g.scalar(0.5)])
-    rows, units = g.active(on)
+    rows, units = g.active(on, is_bool=True)
     cand = g.op("Gather", [g.const(anchors, "anchors"), units], axis=0)  # [A, K]
     mem = g.op("Gather", [g.const(members, "members"), cand], axis=0)  # [A, K, L]
     w1 = code.width + 1
@@ -178,11 +197,41 @@ def _decode(g: _Graph, parts: Parts, z: str, batch: str) -> str:
         keepdims=0,
     )
     want = g.op("Gather", [g.const(need.astype(g.dtype), "need"), cand], axis=0)
-    hit = g.op("Cast", [g.op("GreaterOrEqual", [count, want])], to=g.elem)
-    # the dummy candidate (feature n, never a hit) writes its 0 into column n - 1
-    column = g.op("Min", [cand, g.scalar(max(code.n_features - 1, 0), np.int64)])
-    out = g.scatter(batch, code.n_features, rows, column, hit, "max")
-    return out if g.dtype == np.float32 else g.op("Cast", [out], to=f32)
+    hit = g.op("GreaterOrEqual", [count, want])  # [A, K]; the dummy candidate never hits
+    # only the hits are written: (row, output) pairs into a [batch, n] float32 batch of 0
+    r2 = g.op("Unsqueeze", [rows, g.const(np.array([1], np.int64))])
+    pairs = g.op(
+        "Concat",
+        [
+            g.op(
+                "Unsqueeze",
+                [g.op("Expand", [r2, g.op("Shape", [cand])]), g.const(np.array([2], np.int64))],
+            ),
+            g.op("Unsqueeze", [cand, g.const(np.array([2], np.int64))]),
+        ],
+        axis=2,
+    )
+    found = g.op("Transpose", [g.op("NonZero", [hit])], perm=[1, 0])  # [H, 2] into [A, K]
+    keys = g.op("GatherND", [pairs, found])  # [H, 2]: (row, output)
+    ones = g.op(
+        "ConstantOfShape",
+        [
+            g.op(
+                "Slice",
+                [
+                    g.op("Shape", [keys]),
+                    g.const(np.array([0], np.int64)),
+                    g.const(np.array([1], np.int64)),
+                ],
+            )
+        ],
+        value=g.onnx.numpy_helper.from_array(np.ones(1, np.float32)),
+    )
+    shape = g.op("Concat", [batch, g.const(np.array([code.n_features], np.int64))], axis=0)
+    zeros = g.op(
+        "ConstantOfShape", [shape], value=g.onnx.numpy_helper.from_array(np.zeros(1, np.float32))
+    )
+    return g.op("ScatterND", [zeros, keys, ones], "outputs", reduction="max")
 
 
 def onnx_model(parts: Parts, opset: int = 18) -> Any:
