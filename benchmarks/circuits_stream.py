@@ -69,6 +69,7 @@ def run(
     ops: tuple[str, ...],
     regions: str = "shared",
     names: tuple[str, ...] = ("stream", "circuit"),
+    units: str = "auto",
 ) -> dict[str, Any]:
     from superpose import families
     from superpose.constructions import build
@@ -86,7 +87,7 @@ def run(
     }
     for name in names:
         t0, load = time.perf_counter(), _load()
-        params = {"regions": regions} if name == "stream" else {}
+        params = {"regions": regions, "units": units} if name == "stream" else {}
         net = build(task, name, seed=seed, **params)
         entry: dict[str, Any] = {
             "build_seconds": round(time.perf_counter() - t0, 2),
@@ -102,10 +103,24 @@ def run(
                 "region_widths": net.extras["region_widths"],
                 "ell": net.extras["ell"],
                 "active_bounds": net.extras["active_bounds"],
+                "units": net.extras.get("units", "pool"),
                 "blocks": [
-                    {k: b[k] for k in ("level", "pool_units", "present_units", "detector_units")}
+                    {
+                        k: b[k]
+                        for k in (
+                            "level",
+                            "pool_units",
+                            "and_units",
+                            "present_units",
+                            "detector_units",
+                            "hidden_units",
+                            "predicted_error",
+                        )
+                        if k in b
+                    }
                     for b in res["blocks"]
                 ],
+                "predicted_output_errors": net.extras.get("predicted_output_errors"),
                 "nonzero_parameters": res["nonzero_parameters"],
                 "layered_neurons": net.counts()["neurons"],
             }
@@ -162,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ops", default="and,or,xor", help="comma-separated gate ops")
     p.add_argument("--regions", default="shared", help="stream regions: shared or disjoint")
+    p.add_argument("--units", default="auto", help="stream units: auto, exact or pool")
     p.add_argument("--skip-circuit", action="store_true", help="build the stream network only")
     p.add_argument("--name", default="circuits_stream", help="JSON file name (no suffix)")
     args = p.parse_args(argv)
@@ -171,7 +187,17 @@ def main(argv: list[str] | None = None) -> int:
         ops = tuple(args.ops.split(","))
         names = ("stream",) if args.skip_circuit else ("stream", "circuit")
         rows.append(
-            run(m, args.depth, args.sparsity, args.samples, args.seed, ops, args.regions, names)
+            run(
+                m,
+                args.depth,
+                args.sparsity,
+                args.samples,
+                args.seed,
+                ops,
+                args.regions,
+                names,
+                args.units,
+            )
         )
     print(table(rows))
     OUT.mkdir(parents=True, exist_ok=True)

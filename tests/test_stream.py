@@ -51,7 +51,7 @@ def test_disjoint_regions_pass_the_checked_build(ops):
     import superpose
 
     task = families.layered_circuit(40, 30, 3, np.random.default_rng(7), ops=OPS[ops], sparsity=2)
-    net = superpose.build(task, "stream", seed=1, regions="disjoint", fallback=False)
+    net = superpose.build(task, "stream", seed=1, regions="disjoint", units="pool", fallback=False)
     assert net.construction == "stream" and net.extras["regions"] == "disjoint"
     assert sum(net.extras["region_widths"]) == net.extras["residual"]["stream_width"]
     assert _exhaustive_errors(net, task) == 0

@@ -110,6 +110,14 @@ all regions; planned 6-9% fewer neurons at m = 20 000, measured 85 788 vs 91 298
 on 2 000 + 2 000 inputs, but its plan is not yet trusted on small tasks -- 37 wrong inputs of
 821 on a 40-input depth-3 mix -- so use it through the checked build), or whichever plan
 needs fewer neurons (``auto``, same caveat)."""
+UNITS = ("auto", "exact", "pool")
+"""How blocks read the stream: ``exact`` units (one per and gate, one "present" unit per
+operand of a xor / andnot whose operands can meet, one detector per such gate; or / copy gates
+need none: their codes are written by whatever writes their operands), superposed ``pool``
+units (the first version: a shared threshold pool per block, codes on its units), or whichever
+plan needs fewer neurons (``auto``)."""
+EXACT_ELL_GRID = tuple(range(3, 33))
+"""Code lengths tried by the exact-units plan (a longer code buys a denser stream)."""
 MIN_POOL_UNITS = 6
 """A pool has at least this many times ell units (threshold_stage's own minimum)."""
 
@@ -203,6 +211,7 @@ class Stream(Construction):
         stream_width: int | None = None,
         max_stream: int = 10_000_000,
         regions: str = "shared",
+        units: str = "auto",
         bound_method: str = "auto",
         max_candidates: int = DEFAULT_MAX_CANDIDATES,
     ) -> None:
@@ -218,6 +227,8 @@ class Stream(Construction):
             raise SuperposeError(f"failure must be in (0, 1), got {failure!r}")
         if regions not in REGIONS:
             raise SuperposeError(f"regions must be one of {', '.join(REGIONS)}, got {regions!r}")
+        if units not in UNITS:
+            raise SuperposeError(f"units must be one of {', '.join(UNITS)}, got {units!r}")
         if not width_scale > 0:
             raise SuperposeError(f"width_scale must be > 0, got {width_scale!r}")
         self.max_active = max_active
@@ -228,6 +239,7 @@ class Stream(Construction):
         self.stream_width = stream_width
         self.max_stream = max_stream
         self.regions = regions
+        self.units = units
         self.bound_method = bound_method
         self.max_candidates = max_candidates
 
@@ -288,10 +300,99 @@ class Stream(Construction):
                     "reads_by_level": [int(x) for x in by_level[: i + 1]],
                     "present_units": int(len(np.unique(operand[positive]))),
                     "detector_units": int(len(priv)),
+                    "and_units": int(np.count_nonzero(task.ops[gates] == OP_CODE["and"])),
                     "active": max(1, int(bnd.level_bounds[i])) if len(gates) else 0,
                 }
             )
         failure = self._failure(task)
+        cands: list[dict[str, Any]] = []
+        refused: SuperposeError | None = None
+        if self.units in ("auto", "exact"):
+            try:
+                cands.append(self._exact_widths(task, levels, failure))
+            except SuperposeError as exc:
+                refused = exc
+        if self.units in ("auto", "pool"):
+            try:
+                cands.append(self._pool_plan(task, levels, failure))
+            except SuperposeError as exc:
+                refused = exc if refused is None or self.units == "pool" else refused
+        if not cands:
+            assert refused is not None
+            raise refused
+        best = min(cands, key=lambda c: c["neurons"])
+        return {"layout": lay, "bounds": bnd, "levels": levels, "failure": failure, **best}
+
+    def _exact_widths(
+        self, task: Task, levels: list[dict[str, Any]], failure: float
+    ) -> dict[str, Any]:
+        """Stream width and code length for exact units (module docstring, "Exact units").
+
+        Every true node writes exactly its own ``ell`` bits, so after the last block at most
+        ``B = ell (s + sum_L a_L)`` stream bits are on (a_L: the bound on true gates of level
+        L). An exact unit (and, present, detector) fires falsely, and an output decodes
+        falsely, only when every bit of a false node's code is on: probability at most
+        ``rho^ell`` with ``rho = B / d``. The failure budget is split over the levels in
+        proportion to their units (each unit carries the same risk): ``N rho^ell <= failure``
+        with N = all units + all outputs. The code length minimising d wins."""
+        s = task.sparsity
+        hidden = [lv["and_units"] + lv["present_units"] + lv["detector_units"] for lv in levels]
+        n_out = len(task.outputs)
+        events = sum(hidden) + n_out
+        true_nodes = s + sum(lv["active"] for lv in levels)
+        grid = [self.ell] if self.ell else list(EXACT_ELL_GRID)
+        best: dict[str, Any] | None = None
+        for ell in grid:
+            on = float(ell * true_nodes)
+            if self.stream_width is not None:
+                d = float(self.stream_width)
+            else:
+                d = on / (failure / max(events, 1)) ** (1.0 / ell)
+                d = max(d, 2.0 * ell * s, float(ell + 1))
+            rho = min(1.0, on / d)
+            if events * rho**ell > failure * (1 + 1e-9) or ell >= d:
+                continue
+            width = int(math.ceil(d))
+            if best is None or width < best["d"]:
+                best = {"ell": ell, "d": width, "rho": on / width, "on": on}
+        if best is None:
+            ell = grid[0]
+            raise SuperposeError(
+                f"the stream would be too full to read at ell={ell}: "
+                f"{ell * true_nodes:.0f} on-bits after level {len(levels)} "
+                f"({true_nodes} true nodes at most) leave more than the failure budget "
+                f"{failure:.2g} of false reads in a stream of {self.stream_width:,} neurons -- "
+                "pass a larger stream_width"
+            )
+        if best["d"] > self.max_stream:
+            raise SuperposeError(
+                f"the stream would be too full to read: {best['on']:.0f} on-bits after level "
+                f"{len(levels)} need a stream of {best['d']:,} neurons (ell={best['ell']}), "
+                f"above max_stream={self.max_stream:,}"
+            )
+        ell, rho = best["ell"], best["rho"]
+        per = [h * rho**ell for h in hidden]
+        return {
+            "mode": "exact",
+            "ell": ell,
+            "d": best["d"],
+            "d_floor": best["d"],
+            "pools": [0] * len(levels),
+            "hidden": hidden,
+            "mean_on_bits": [],
+            "on_bits": [
+                float(x)
+                for x in np.cumsum([ell * float(s)] + [ell * lv["active"] for lv in levels])
+            ],
+            "predicted_errors": per,
+            "predicted_output_errors": n_out * rho**ell,
+            "neurons": int(best["d"] + sum(hidden)),
+        }
+
+    def _pool_plan(
+        self, task: Task, levels: list[dict[str, Any]], failure: float
+    ) -> dict[str, Any]:
+        """The cheapest superposed-pool plan (shared and / or disjoint regions)."""
         grid = [self.ell] if self.ell else list(ELL_GRID)
         best, refused = None, None
         modes = ("shared", "disjoint") if self.regions == "auto" else (self.regions,)
@@ -312,7 +413,7 @@ class Stream(Construction):
         if best is None:
             assert refused is not None
             raise refused
-        return {"layout": lay, "bounds": bnd, "levels": levels, "failure": failure, **best}
+        return best
 
     def _widths(
         self, task: Task, levels: list[dict[str, Any]], ell: int, failure: float
@@ -467,6 +568,8 @@ class Stream(Construction):
     # building ---------------------------------------------------------------------------
     def build(self, task: Task, rng: np.random.Generator) -> Network:
         plan = self.plan(task)
+        if plan["mode"] == "exact":
+            return self._build_exact(task, plan, rng)
         ell, scale = int(plan["ell"]), float(self.width_scale)
         m, s = task.features, task.sparsity
         pools = [max(1, round(p * scale)) if p else 0 for p in plan["pools"]]
@@ -635,6 +738,143 @@ class Stream(Construction):
             layers, input_code, output_code, task, self.name, self.get_params(), extras=extras
         )
         net.stream_codes = (row_of, codes)  # type: ignore[attr-defined]
+        return net
+
+    def _build_exact(self, task: Task, plan: dict[str, Any], rng: np.random.Generator) -> Network:
+        """Exact units (module docstring): every node has its own ``ell`` random stream bits;
+        or-like gates (or, copy, xor / andnot whose operands never meet) get no unit -- the
+        writer of each operand also writes their bits (the *closure* of the writer)."""
+        ell = int(plan["ell"])
+        m, s, n_nodes = task.features, task.sparsity, task.n_nodes
+        d = max(int(round(plan["d"] * self.width_scale)), 2 * ell * s, ell + 1)
+        lay: Any = plan["layout"]
+        own = random_sets(n_nodes, d, ell, rng)
+        code = BloomCode(sparse.csr_array(own, dtype=np.int8))
+        # Or-like gates and the operands they pass on (andnot-as-copy: its first operand).
+        needed = np.zeros(task.n_gates, dtype=bool)
+        needed[np.concatenate(lay.gates)] = True
+        real = np.zeros(task.n_gates, dtype=bool)
+        for lv in plan["levels"]:
+            g = lv["gates"]
+            real[g[task.ops[g] == OP_CODE["and"]]] = True
+            real[g[lv["private"]]] = True
+        orlike = np.flatnonzero(needed & ~real)
+        # Closure: W[v] = own[v] OR the W of every or-like gate reading v (top level first).
+        write_rows = sparse.csr_array(own, dtype=np.float32)
+        if len(orlike):
+            g_of, operand, pos = operand_matrix(task, orlike)
+            keep = ~((task.ops[orlike][g_of] == OP_CODE["andnot"]) & (pos == 1))
+            g_of, operand = g_of[keep], operand[keep]
+            lev = task.gate_level[orlike][g_of]
+            for level in range(lay.depth, 0, -1):
+                sel = lev == level
+                if not sel.any():
+                    continue
+                pass_on = sparse.csr_array(
+                    (np.ones(int(sel.sum()), np.float32), (operand[sel], m + orlike[g_of[sel]])),
+                    shape=(n_nodes, n_nodes),
+                )
+                write_rows = sparse.csr_array(write_rows + pass_on @ write_rows)
+                write_rows.data[:] = 1
+        write_rows = sparse.csr_array(write_rows)
+        write_rows.data[:] = 1
+        input_code = BloomCode(sparse.csr_array(write_rows[:m], dtype=np.int8))
+        layers: list[Layer] = []
+        blocks: list[dict[str, Any]] = []
+        eye = sparse.eye_array(d, dtype=np.float32, format="csr")
+        for lv in plan["levels"]:
+            gates = lv["gates"]
+            ands = gates[task.ops[gates] == OP_CODE["and"]]
+            priv = gates[lv["private"]]
+            # A level of or-like gates only keeps its (empty) block: one block per level.
+            # And units: every bit of every operand (threshold: all of them).
+            a_of, a_op, _ = operand_matrix(task, ands)
+            and_w = sparse.csr_array(read_sets(code, a_of, a_op, len(ands)), dtype=np.float32)
+            and_b = -np.diff(and_w.indptr).astype(np.float32)
+            # Xor / andnot whose operands can meet: present units and a detector per gate.
+            g_of, operand, pos = operand_matrix(task, priv)
+            is_xor = task.ops[priv] == OP_CODE["xor"]
+            positive = is_xor[g_of] | (pos == 0)
+            present = np.unique(operand[positive])
+            pres_w = sparse.csr_array(code.membership[present], dtype=np.float32)
+            pres_b = -code.lengths[present].astype(np.float32)
+            det_w = sparse.csr_array(read_sets(code, g_of, operand, len(priv)), dtype=np.float32)
+            det_b = -np.diff(det_w.indptr).astype(np.float32)
+            n_and, n_pres, n_det = len(ands), len(present), len(priv)
+            hidden = n_and + n_pres + n_det
+            read = Layer(
+                sparse.vstack([eye, and_w, pres_w, det_w], format="csr"),
+                np.concatenate([-np.ones(d, np.float32), and_b, pres_b, det_b]),
+                "step",
+            )
+            gate_bits = sparse.csr_array(write_rows[m + priv])
+            pres_idx = np.searchsorted(present, operand[positive])
+            pres_to_gate = sparse.csr_array(
+                (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
+                shape=(n_pres, n_det),
+            )
+            det_sign = np.where(is_xor, -2.0, -1.0).astype(np.float32)
+            write = Layer(
+                sparse.hstack(
+                    [
+                        eye,
+                        sparse.csr_array(write_rows[m + ands]).T,
+                        sparse.csr_array(pres_to_gate @ gate_bits).T,
+                        sparse.csr_array(sparse.diags_array(det_sign) @ gate_bits).T,
+                    ],
+                    format="csr",
+                ),
+                -np.ones(d, np.float32),
+                "step",
+            )
+            layers += [read, write]
+            i = int(lv["level"]) - 1
+            blocks.append(
+                {
+                    "level": int(lv["level"]),
+                    "gates": int(len(gates)),
+                    "active_bound": int(lv["active"]),
+                    "pool_units": 0,
+                    "and_units": int(n_and),
+                    "present_units": int(n_pres),
+                    "detector_units": int(n_det),
+                    "hidden_units": int(hidden),
+                    "or_like_gates": int(len(gates) - n_and - n_det),
+                    "predicted_error": float(plan["predicted_errors"][i]),
+                    "nonzero_parameters": read.nonzero_parameters() + write.nonzero_parameters(),
+                    "identity_parameters": 2 * d,
+                }
+            )
+        output_code = BloomCode(sparse.csr_array(code.membership[task.outputs]))
+        hidden_total = sum(b["hidden_units"] for b in blocks)
+        residual = {
+            "stream_width": int(d),
+            "hidden_units": int(hidden_total),
+            "neurons": int(d + hidden_total),
+            "nonzero_parameters": int(sum(lay_.nonzero_parameters() for lay_ in layers)),
+            "blocks": blocks,
+        }
+        extras = {
+            "residual": residual,
+            "units": "exact",
+            "ell": ell,
+            "stream_floor": int(plan["d_floor"]),
+            "regions": "shared",
+            "region_widths": [],
+            "planned_neurons": int(plan["neurons"]),
+            "planned_stream_on_bits": [float(x) for x in plan["on_bits"]],
+            "predicted_errors": [float(x) for x in plan["predicted_errors"]],
+            "predicted_output_errors": float(plan["predicted_output_errors"]),
+            "active_bounds": [int(s)] + [int(lv["active"]) for lv in plan["levels"]],
+            "bound_method": plan["bounds"].method,
+            "failure_target": float(plan["failure"]),
+            "explicit_neurons": int(m + task.n_gates),
+        }
+        net = Network(
+            layers, input_code, output_code, task, self.name, self.get_params(), extras=extras
+        )
+        row_of = np.arange(n_nodes, dtype=np.int64)
+        net.stream_codes = (row_of, code)  # type: ignore[attr-defined]
         return net
 
 
