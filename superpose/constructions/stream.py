@@ -79,6 +79,7 @@ Example:
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import numpy as np
@@ -120,6 +121,11 @@ EXACT_ELL_GRID = tuple(range(3, 33))
 """Code lengths tried by the exact-units plan (a longer code buys a denser stream)."""
 MIN_POOL_UNITS = 6
 """A pool has at least this many times ell units (threshold_stage's own minimum)."""
+
+
+_PLAN_MEMO: weakref.WeakKeyDictionary[Task, dict[tuple[Any, ...], dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _mean_on_bits(parts: int, ell: int, target: float, cap: float) -> float:
@@ -262,7 +268,17 @@ class Stream(Construction):
 
     # planning ---------------------------------------------------------------------------
     def plan(self, task: Task) -> dict[str, Any]:
-        """Levels, bounds, private gates and the widths (d, pools) minimising the neurons."""
+        """Levels, bounds, private gates and the widths (d, pools) minimising the neurons
+        (memoised per task and parameters: the default build plans before it builds)."""
+        memo = _PLAN_MEMO.setdefault(task, {})
+        key = tuple(
+            sorted((k, repr(v)) for k, v in self.get_params().items() if k != "width_scale")
+        )
+        if key not in memo:
+            memo[key] = self._plan(task)
+        return memo[key]
+
+    def _plan(self, task: Task) -> dict[str, Any]:
         _check_ops(task)
         s = task.sparsity
         lay = layout(task)
@@ -356,21 +372,35 @@ class Stream(Construction):
             if best is None or width < best["d"]:
                 best = {"ell": ell, "d": width, "rho": on / width, "on": on}
         if best is None:
-            ell = grid[0]
+            ell, d = grid[0], float(self.stream_width or 1)
+            level, true = len(levels), true_nodes
+            for lv in levels:
+                t_l = s + sum(x["active"] for x in levels[: lv["level"]])
+                if events * min(1.0, ell * t_l / d) ** ell > failure:
+                    level, true = lv["level"], t_l
+                    break
             raise SuperposeError(
-                f"the stream would be too full to read at ell={ell}: "
-                f"{ell * true_nodes:.0f} on-bits after level {len(levels)} "
-                f"({true_nodes} true nodes at most) leave more than the failure budget "
-                f"{failure:.2g} of false reads in a stream of {self.stream_width:,} neurons -- "
-                "pass a larger stream_width"
-            )
-        if best["d"] > self.max_stream:
-            raise SuperposeError(
-                f"the stream would be too full to read: {best['on']:.0f} on-bits after level "
-                f"{len(levels)} need a stream of {best['d']:,} neurons (ell={best['ell']}), "
-                f"above max_stream={self.max_stream:,}"
+                f"level {level}: the stream would be too full to read at ell={ell}: "
+                f"{ell * true:.0f} on-bits after level {level} ({true} true nodes at most) "
+                f"leave more than the failure budget {failure:.2g} of false reads in a stream "
+                f"of {self.stream_width:,} neurons -- pass a larger stream_width"
             )
         ell, rho = best["ell"], best["rho"]
+        if best["d"] > self.max_stream:
+            # Name the first level whose codes alone already need a wider stream.
+            share = (failure / max(events, 1)) ** (1.0 / ell)
+            level, on = len(levels), best["on"]
+            for lv in levels:
+                on_l = ell * (s + sum(x["active"] for x in levels[: lv["level"]]))
+                if on_l / share > self.max_stream:
+                    level, on = lv["level"], on_l
+                    break
+            raise SuperposeError(
+                f"level {level}: the stream would be too full to read: {on:.0f} on-bits "
+                f"after level {level} (ell={ell}, at most {on / ell:.0f} true nodes) need a "
+                f"stream of {on / share:,.0f} neurons to keep false reads within the failure "
+                f"budget {failure:.2g}, above max_stream={self.max_stream:,}"
+            )
         per = [h * rho**ell for h in hidden]
         return {
             "mode": "exact",
