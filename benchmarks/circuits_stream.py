@@ -60,6 +60,41 @@ def _check(net: Any, samples: int, seed: int) -> dict[str, Any]:
     return out
 
 
+def level_errors(net: Any, samples: int, seed: int) -> list[dict[str, Any]]:
+    """Per block: inputs (of ``samples`` random s-sparse ones) with a wrong gate of its level
+    in the stream right after the block (decoded with the gates' codes), beside the plan's
+    predicted error for the block."""
+    from scipy import sparse
+
+    from superpose.evaluation import evaluate_nodes
+
+    task = net.task
+    rng = np.random.default_rng(seed + 200)
+    rows = np.argsort(rng.random((samples, task.features)), axis=1)[:, : task.sparsity]
+    x = sparse.csr_array(
+        (np.ones(rows.size, np.int8), (np.repeat(np.arange(samples), task.sparsity), rows.ravel())),
+        shape=(samples, task.features),
+    )
+    truth = evaluate_nodes(task, x).toarray().astype(bool)
+    row_of, codes = net.stream_codes
+    streams = net.forward(net.encode(x), all_layers=True)[1::2]
+    out = []
+    for block, z in zip(net.extras["residual"]["blocks"], streams, strict=True):
+        gates = task.features + np.flatnonzero(task.gate_level == block["level"])
+        gates = gates[row_of[gates] >= 0]
+        got = codes.decode(z)[:, row_of[gates]].toarray().astype(bool)
+        wrong = (got != truth[:, gates]).any(axis=1)
+        out.append(
+            {
+                "level": block["level"],
+                "inputs": samples,
+                "inputs_with_wrong_gate": int(wrong.sum()),
+                "predicted_error": block.get("predicted_error"),
+            }
+        )
+    return out
+
+
 def run(
     features: int,
     depth: int,
@@ -132,6 +167,8 @@ def run(
                 "nonzero_parameters": c["nonzero_parameters"],
             }
         entry |= _check(net, samples, seed)
+        if name == "stream":
+            entry["levels"] = level_errors(net, min(samples, 2000), seed)
         row[name] = entry
         print(f"  {name}: {entry['neurons']:,} neurons", flush=True)
     return row
@@ -165,7 +202,19 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {ci['neurons']:,} | {_errors(ci)} "
             f"| {st['build_seconds']:.0f} / {ci['build_seconds']:.0f} ({st['build_load']}) |"
         )
-    return head + "\n".join(lines)
+    levels = [
+        f"| {r['features']:,} | {lv['level']} | "
+        + ("-" if lv["predicted_error"] is None else f"{lv['predicted_error']:.2g}")
+        + f" | {lv['inputs_with_wrong_gate']}/{lv['inputs']} |"
+        for r in rows
+        for lv in r["stream"].get("levels", [])
+    ]
+    per_level = (
+        "\n\nper level (stream): predicted error (expected false units per worst-case input) "
+        "and random inputs with a wrong gate of the level right after its block\n\n"
+        "| m | level | predicted | measured |\n|---|---|---|---|\n" + "\n".join(levels)
+    )
+    return head + "\n".join(lines) + per_level
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,7 +91,12 @@ def planned_neurons(task: Task, name: str, params: dict[str, Any]) -> int | None
     try:
         con = make_construction(name, **params)
         if name == "circuit":
-            return int(round(con._cheapest(task, False)[3]))  # type: ignore[attr-defined]
+            # As Circuit.build_once: a superposed input layer no narrower than m is explicit.
+            plan = con._cheapest(task, False)  # type: ignore[attr-defined]
+            ell, w0 = plan[4][0], plan[5]
+            if max(4 * ell * task.sparsity, round(w0)) >= task.features:
+                plan = con._cheapest(task, True)  # type: ignore[attr-defined]
+            return int(round(plan[3]))
         planned = con.plan_neurons(task)  # type: ignore[attr-defined]
     except (SuperposeError, AttributeError):
         return None

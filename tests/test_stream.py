@@ -225,9 +225,13 @@ def test_failure_budget_is_split_over_the_levels():
     per = plan["predicted_errors"]
     assert len(per) == 4 and all(p > 0 for p in per)
     assert sum(per) + plan["predicted_output_errors"] <= plan["failure"] * (1 + 1e-9)
-    # Each level's share follows its units (every unit carries the same risk).
-    shares = np.array(per) / np.array(plan["hidden"])
-    assert np.allclose(shares, shares[0])
+    # Block L's share: its units times the chance a false node's code is fully on in the
+    # stream it reads (on-bits of the codes written before it); outputs read the full stream.
+    ell, d = plan["ell"], plan["d"]
+    rho = np.array(plan["on_bits"]) / d
+    assert np.allclose(per, np.array(plan["hidden"]) * rho[:-1] ** ell)
+    assert np.isclose(plan["predicted_output_errors"], len(task.outputs) * rho[-1] ** ell)
+    assert (np.diff(rho) >= 0).all()
 
 
 def test_exact_stream_too_full_names_the_level():

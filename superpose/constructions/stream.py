@@ -98,7 +98,13 @@ from superpose.constructions.circuit import (
 )
 from superpose.constructions.superposed import Parts, threshold_stage
 from superpose.errors import SuperposeError
-from superpose.levels import DEFAULT_MAX_CANDIDATES, active_bounds, layout, operands_meet
+from superpose.levels import (
+    DEFAULT_MAX_CANDIDATES,
+    active_bounds,
+    column_bounds,
+    layout,
+    operands_meet,
+)
 from superpose.network import Layer, Network
 from superpose.task import OP_CODE, OPS, Task, n_sparse_inputs
 
@@ -160,6 +166,45 @@ def _private_ok(parts: int, ell: int, target: float, reads: float, load: float) 
     ell of them are on."""
     lam = ell * load / max(parts, 1)
     return parts * float(special.gammainc(ell, lam)) <= target
+
+
+def _written_bounds(task: Task, levels: list[dict[str, Any]], con: Stream) -> list[int]:
+    """Bounds on the true gates whose codes are in the stream when block L reads it
+    (L = 1..D), then at the output (all needed gates), for exact units.
+
+    A real gate (and, a xor / andnot whose operands meet) is written by its own block; an
+    or-like gate by the writers of its operands, so as soon as the earliest of them has run
+    (its *write level*: the least write level of its operands; inputs: 0)."""
+    m = task.features
+    wl = np.full(task.n_nodes, np.iinfo(np.int64).max, dtype=np.int64)
+    wl[:m] = 0
+    rows, cols = [], []
+    for lv in levels:
+        gates, level = lv["gates"], lv["level"]
+        real = (task.ops[gates] == OP_CODE["and"]) | lv["private"]
+        wl[m + gates[real]] = level
+        like = gates[~real]
+        if len(like):
+            g_of, operand, pos = operand_matrix(task, like)
+            keep = ~((task.ops[like][g_of] == OP_CODE["andnot"]) & (pos == 1))
+            first = np.full(len(like), np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(first, g_of[keep], wl[operand[keep]])
+            wl[m + like] = first
+    needed = m + np.concatenate([lv["gates"] for lv in levels])
+    depth = len(levels)
+    for col in range(depth + 1):
+        sel = needed[wl[needed] < col + 1] if col < depth else needed
+        rows.append(sel)
+        cols.append(np.full(len(sel), col, dtype=np.int64))
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    member = sparse.csr_array(
+        (np.ones(len(r), dtype=np.int64), (r, c)), shape=(task.n_nodes, depth + 1)
+    )
+    bounds, _ = column_bounds(
+        task, member, method=con.bound_method, max_candidates=con.max_candidates
+    )
+    total = sum(lv["active"] for lv in levels)
+    return [min(int(b), total) for b in bounds]
 
 
 def _check_ops(task: Task) -> None:
@@ -355,27 +400,34 @@ class Stream(Construction):
         hidden = [lv["and_units"] + lv["present_units"] + lv["detector_units"] for lv in levels]
         n_out = len(task.outputs)
         events = sum(hidden) + n_out
-        true_nodes = s + sum(lv["active"] for lv in levels)
+        true_at = [s + t for t in _written_bounds(task, levels, self)]
+        true_nodes = true_at[-1]
         grid = [self.ell] if self.ell else list(EXACT_ELL_GRID)
         best: dict[str, Any] | None = None
+
+        def errors(ell: int, d: float) -> list[float]:
+            """Expected false units per block and false output reads, at stream width d."""
+            rho = [min(1.0, ell * t / d) ** ell for t in true_at]
+            return [h * r for h, r in zip(hidden, rho[:-1], strict=True)] + [n_out * rho[-1]]
+
         for ell in grid:
-            on = float(ell * true_nodes)
             if self.stream_width is not None:
                 d = float(self.stream_width)
             else:
-                d = on / (failure / max(events, 1)) ** (1.0 / ell)
+                # sum_L h_L (ell t_L / d)^ell + n_out (ell t / d)^ell = failure, solved for d.
+                c = sum(h * (ell * t) ** ell for h, t in zip(hidden, true_at, strict=False))
+                c += n_out * (ell * true_nodes) ** ell
+                d = (c / failure) ** (1.0 / ell)
                 d = max(d, 2.0 * ell * s, float(ell + 1))
-            rho = min(1.0, on / d)
-            if events * rho**ell > failure * (1 + 1e-9) or ell >= d:
+            if sum(errors(ell, d)) > failure * (1 + 1e-9) or ell >= d:
                 continue
             width = int(math.ceil(d))
             if best is None or width < best["d"]:
-                best = {"ell": ell, "d": width, "rho": on / width, "on": on}
+                best = {"ell": ell, "d": width, "on": float(ell * true_nodes)}
         if best is None:
             ell, d = grid[0], float(self.stream_width or 1)
             level, true = len(levels), true_nodes
-            for lv in levels:
-                t_l = s + sum(x["active"] for x in levels[: lv["level"]])
+            for lv, t_l in zip(levels, true_at[1:], strict=False):
                 if events * min(1.0, ell * t_l / d) ** ell > failure:
                     level, true = lv["level"], t_l
                     break
@@ -385,13 +437,13 @@ class Stream(Construction):
                 f"leave more than the failure budget {failure:.2g} of false reads in a stream "
                 f"of {self.stream_width:,} neurons -- pass a larger stream_width"
             )
-        ell, rho = best["ell"], best["rho"]
+        ell = best["ell"]
         if best["d"] > self.max_stream:
             # Name the first level whose codes alone already need a wider stream.
             share = (failure / max(events, 1)) ** (1.0 / ell)
             level, on = len(levels), best["on"]
-            for lv in levels:
-                on_l = ell * (s + sum(x["active"] for x in levels[: lv["level"]]))
+            for lv, t_l in zip(levels, true_at[1:], strict=False):
+                on_l = ell * t_l
                 if on_l / share > self.max_stream:
                     level, on = lv["level"], on_l
                     break
@@ -401,7 +453,7 @@ class Stream(Construction):
                 f"stream of {on / share:,.0f} neurons to keep false reads within the failure "
                 f"budget {failure:.2g}, above max_stream={self.max_stream:,}"
             )
-        per = [h * rho**ell for h in hidden]
+        per = errors(ell, float(best["d"]))
         return {
             "mode": "exact",
             "ell": ell,
@@ -410,12 +462,10 @@ class Stream(Construction):
             "pools": [0] * len(levels),
             "hidden": hidden,
             "mean_on_bits": [],
-            "on_bits": [
-                float(x)
-                for x in np.cumsum([ell * float(s)] + [ell * lv["active"] for lv in levels])
-            ],
-            "predicted_errors": per,
-            "predicted_output_errors": n_out * rho**ell,
+            # On-bits of the stream as block L reads it (L = 1..D), then at the output.
+            "on_bits": [float(ell * t) for t in true_at],
+            "predicted_errors": per[:-1],
+            "predicted_output_errors": per[-1],
             "neurons": int(best["d"] + sum(hidden)),
         }
 
