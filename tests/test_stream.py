@@ -164,6 +164,21 @@ def test_info_shows_the_residual_accounting_and_cli_refusals(tmp_path, capsys):
         capsys, "build", "--task", task_path, "--construction", "stream", "--out", tmp_path / "bad"
     )
     assert_one_line_error(code, err, "'xor' with 3 inputs")
+    task.save(tmp_path / "t.json")
+    code, out, err = run(
+        capsys,
+        "build",
+        "--task",
+        tmp_path / "t.json",
+        "--construction",
+        "stream",
+        "--no-fallback",
+        "--out",
+        tmp_path / "built",
+    )
+    built = load_network(tmp_path / "built").extras["residual"]
+    assert code == 0, err
+    assert f"as a residual network: d = {built['stream_width']:,}; neurons = d + hidden" in out
     assert not (tmp_path / "bad").exists()
 
 
