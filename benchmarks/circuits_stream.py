@@ -60,6 +60,41 @@ def _check(net: Any, samples: int, seed: int) -> dict[str, Any]:
     return out
 
 
+def level_errors(net: Any, samples: int, seed: int) -> list[dict[str, Any]]:
+    """Per block: inputs (of ``samples`` random s-sparse ones) with a wrong gate of its level
+    in the stream right after the block (decoded with the gates' codes), beside the plan's
+    predicted error for the block."""
+    from scipy import sparse
+
+    from superpose.evaluation import evaluate_nodes
+
+    task = net.task
+    rng = np.random.default_rng(seed + 200)
+    rows = np.argsort(rng.random((samples, task.features)), axis=1)[:, : task.sparsity]
+    x = sparse.csr_array(
+        (np.ones(rows.size, np.int8), (np.repeat(np.arange(samples), task.sparsity), rows.ravel())),
+        shape=(samples, task.features),
+    )
+    truth = evaluate_nodes(task, x).toarray().astype(bool)
+    row_of, codes = net.stream_codes
+    streams = net.forward(net.encode(x), all_layers=True)[1::2]
+    out = []
+    for block, z in zip(net.extras["residual"]["blocks"], streams, strict=True):
+        gates = task.features + np.flatnonzero(task.gate_level == block["level"])
+        gates = gates[row_of[gates] >= 0]
+        got = codes.decode(z)[:, row_of[gates]].toarray().astype(bool)
+        wrong = (got != truth[:, gates]).any(axis=1)
+        out.append(
+            {
+                "level": block["level"],
+                "inputs": samples,
+                "inputs_with_wrong_gate": int(wrong.sum()),
+                "predicted_error": block.get("predicted_error"),
+            }
+        )
+    return out
+
+
 def run(
     features: int,
     depth: int,
@@ -69,6 +104,7 @@ def run(
     ops: tuple[str, ...],
     regions: str = "shared",
     names: tuple[str, ...] = ("stream", "circuit"),
+    units: str = "auto",
 ) -> dict[str, Any]:
     from superpose import families
     from superpose.constructions import build
@@ -86,7 +122,7 @@ def run(
     }
     for name in names:
         t0, load = time.perf_counter(), _load()
-        params = {"regions": regions} if name == "stream" else {}
+        params = {"regions": regions, "units": units} if name == "stream" else {}
         net = build(task, name, seed=seed, **params)
         entry: dict[str, Any] = {
             "build_seconds": round(time.perf_counter() - t0, 2),
@@ -102,10 +138,24 @@ def run(
                 "region_widths": net.extras["region_widths"],
                 "ell": net.extras["ell"],
                 "active_bounds": net.extras["active_bounds"],
+                "units": net.extras.get("units", "pool"),
                 "blocks": [
-                    {k: b[k] for k in ("level", "pool_units", "present_units", "detector_units")}
+                    {
+                        k: b[k]
+                        for k in (
+                            "level",
+                            "pool_units",
+                            "and_units",
+                            "present_units",
+                            "detector_units",
+                            "hidden_units",
+                            "predicted_error",
+                        )
+                        if k in b
+                    }
                     for b in res["blocks"]
                 ],
+                "predicted_output_errors": net.extras.get("predicted_output_errors"),
                 "nonzero_parameters": res["nonzero_parameters"],
                 "layered_neurons": net.counts()["neurons"],
             }
@@ -117,6 +167,8 @@ def run(
                 "nonzero_parameters": c["nonzero_parameters"],
             }
         entry |= _check(net, samples, seed)
+        if name == "stream":
+            entry["levels"] = level_errors(net, min(samples, 2000), seed)
         row[name] = entry
         print(f"  {name}: {entry['neurons']:,} neurons", flush=True)
     return row
@@ -150,7 +202,19 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {ci['neurons']:,} | {_errors(ci)} "
             f"| {st['build_seconds']:.0f} / {ci['build_seconds']:.0f} ({st['build_load']}) |"
         )
-    return head + "\n".join(lines)
+    levels = [
+        f"| {r['features']:,} | {lv['level']} | "
+        + ("-" if lv["predicted_error"] is None else f"{lv['predicted_error']:.2g}")
+        + f" | {lv['inputs_with_wrong_gate']}/{lv['inputs']} |"
+        for r in rows
+        for lv in r["stream"].get("levels", [])
+    ]
+    per_level = (
+        "\n\nper level (stream): predicted error (expected false units per worst-case input) "
+        "and random inputs with a wrong gate of the level right after its block\n\n"
+        "| m | level | predicted | measured |\n|---|---|---|---|\n" + "\n".join(levels)
+    )
+    return head + "\n".join(lines) + per_level
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ops", default="and,or,xor", help="comma-separated gate ops")
     p.add_argument("--regions", default="shared", help="stream regions: shared or disjoint")
+    p.add_argument("--units", default="auto", help="stream units: auto, exact or pool")
     p.add_argument("--skip-circuit", action="store_true", help="build the stream network only")
     p.add_argument("--name", default="circuits_stream", help="JSON file name (no suffix)")
     args = p.parse_args(argv)
@@ -171,7 +236,17 @@ def main(argv: list[str] | None = None) -> int:
         ops = tuple(args.ops.split(","))
         names = ("stream",) if args.skip_circuit else ("stream", "circuit")
         rows.append(
-            run(m, args.depth, args.sparsity, args.samples, args.seed, ops, args.regions, names)
+            run(
+                m,
+                args.depth,
+                args.sparsity,
+                args.samples,
+                args.seed,
+                ops,
+                args.regions,
+                names,
+                args.units,
+            )
         )
     print(table(rows))
     OUT.mkdir(parents=True, exist_ok=True)

@@ -206,6 +206,12 @@ CASES: dict[str, tuple[str, Callable[[Path], dict[str, str]]]] = {
     "lib-superposed3-xor-andnot-small": ("small", _library(_mixed(80, 2), "superposed3", 1)),
     "lib-circuit-d3-small": (
         "small",
+        _library(
+            _family("circuit", 3, features=60, outputs=120, sparsity=2, depth=3), "circuit", 0
+        ),
+    ),
+    "lib-deep-default-small": (
+        "small",
         _library(_family("circuit", 3, features=60, outputs=120, sparsity=2, depth=3), None, 0),
     ),
     "lib-stress-small": (
@@ -219,7 +225,18 @@ CASES: dict[str, tuple[str, Callable[[Path], dict[str, str]]]] = {
     "cli-circuit-d3-small": (
         "small",
         _command(
-            ["--family", "circuit", "--features", "40", "--outputs", "90", "--depth", "3"],
+            [
+                "--family",
+                "circuit",
+                "--features",
+                "40",
+                "--outputs",
+                "90",
+                "--depth",
+                "3",
+                "--construction",
+                "circuit",
+            ],
             mode="all",
         ),
     ),
@@ -233,7 +250,9 @@ CASES: dict[str, tuple[str, Callable[[Path], dict[str, str]]]] = {
     ),
     "lib-circuit-d3-medium": (
         "medium",
-        _library(_family("circuit", 3, features=500, outputs=3000, sparsity=2, depth=3), None, 0),
+        _library(
+            _family("circuit", 3, features=500, outputs=3000, sparsity=2, depth=3), "circuit", 0
+        ),
     ),
     "cli-stress-medium": (
         "medium",

@@ -327,6 +327,44 @@ def active_bounds(
     return result("exact", bounds, candidates=n_cand, extra=extra)
 
 
+def column_bounds(
+    task: Task,
+    member: sparse.csr_array,
+    sparsity: int | None = None,
+    method: str = "auto",
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
+) -> tuple[list[int], str]:
+    """Upper bounds on the true nodes of each column of ``member`` (nodes x k, 0/1) at once,
+    for inputs with at most ``sparsity`` active features: the methods of
+    :func:`active_bounds` for any sets of nodes. Returns (bounds, method).
+
+    Example:
+        >>> t = Task.from_gates(4, 2, [("and", [0, 1]), ("or", [4, 2]), ("or", [5, 3])])
+        >>> every_gate = sparse.csr_array(np.array([[0]] * 4 + [[1]] * 3))
+        >>> column_bounds(t, every_gate)
+        ([3], 'exact')
+    """
+    s = task.sparsity if sparsity is None else int(sparsity)
+    if s < 1:
+        raise SuperposeError(f"sparsity must be >= 1, got {s}")
+    mono = relaxed(task)
+    member = sparse.csr_array(member, dtype=np.int64)
+    k = member.shape[1]
+    s = min(s, task.features)
+    cones = _cone_counts(mono, member)
+    cone = [_top_sum(cones[:, c], s) for c in range(k)]
+    if method == "cone" or s > 3:
+        return cone, "cone"
+    single = _stage_counts(mono, np.arange(task.features, dtype=np.int64)[:, None], member)
+    if s == 1:
+        return [min(c, int(single[:, i].max(initial=0))) for i, c in enumerate(cone)], "exact"
+    try:
+        bounds, _, _ = _exact_bounds(mono, s, member, single, max_candidates)
+    except _TooMany:
+        return cone, "cone"
+    return [int(min(c, b)) for c, b in zip(cone, bounds, strict=True)], "exact"
+
+
 def _candidate_pairs(
     mono: Task, limit: int
 ) -> tuple[sparse.csr_array, list[np.ndarray], np.ndarray]:

@@ -67,10 +67,54 @@ def choose_construction(task: Task, params: dict[str, Any] | None = None) -> tup
     from superpose.constructions import default_construction
 
     name = default_construction(task)
+    if name == "circuit":
+        deep = deep_choice(task, params or {})
+        if deep is not None:
+            return deep
     reason = unsupported(task, name, params or {})
     if reason is None:
         return name, f"default for a task of depth {task.depth}"
     return "naive", f"explicit network: '{name}' does not handle this task ({reason})"
+
+
+DEEP_CANDIDATES = ("stream", "circuit")
+"""The constructions a deep task's default build plans before choosing (fewest neurons)."""
+
+
+def planned_neurons(task: Task, name: str, params: dict[str, Any]) -> int | None:
+    """Neurons the construction's plan needs for ``task`` at its automatic widths (a
+    ``stream`` network counted as residual: the stream once plus every block's hidden units;
+    a ``circuit`` network as the MLP chain it is), or None when it cannot build the task with
+    these parameters."""
+    if unsupported(task, name, params) is not None:
+        return None
+    try:
+        con = make_construction(name, **params)
+        if name == "circuit":
+            # As Circuit.build_once: a superposed input layer no narrower than m is explicit.
+            plan = con._cheapest(task, False)  # type: ignore[attr-defined]
+            ell, w0 = plan[4][0], plan[5]
+            if max(4 * ell * task.sparsity, round(w0)) >= task.features:
+                plan = con._cheapest(task, True)  # type: ignore[attr-defined]
+            return int(round(plan[3]))
+        planned = con.plan_neurons(task)  # type: ignore[attr-defined]
+    except (SuperposeError, AttributeError):
+        return None
+    return None if planned is None else int(planned[0])
+
+
+def deep_choice(task: Task, params: dict[str, Any]) -> tuple[str, str] | None:
+    """For a deep task: whichever of ``stream`` and ``circuit`` plans fewer neurons, and why
+    (None when neither can plan it with ``params``). Both are then held to the same check."""
+    plans = {n: planned_neurons(task, n, params) for n in DEEP_CANDIDATES}
+    ok = {n: v for n, v in plans.items() if v is not None}
+    if not ok:
+        return None
+    name = min(ok, key=lambda n: (ok[n], DEEP_CANDIDATES.index(n)))
+    beside = ", ".join(
+        f"'{n}' {v:,}" if v is not None else f"'{n}' cannot plan it" for n, v in plans.items()
+    )
+    return name, f"default for a task of depth {task.depth}: fewest planned neurons ({beside})"
 
 
 def unsupported(task: Task, name: str, params: dict[str, Any]) -> str | None:

@@ -342,6 +342,13 @@ def stream_level_report(
             f"a stream per-level check needs a 'stream' network; this one was built by "
             f"{net.construction!r}"
         )
+    if net.extras.get("units") == "exact":
+        raise SuperposeError(
+            "the per-level stream check covers pool-unit stream networks; this one has exact "
+            "units (or / copy gates are written by their operands' blocks, so a level's codes "
+            "are not complete after its own block): check it end to end",
+            cli="superpose verify DIR (without --levels)",
+        )
     rng = rng if rng is not None else Seeds(0).rng("verify")
     sources = _input_sources(net, mode, samples, rng, max_exhaustive, batch_size)
     task = net.task

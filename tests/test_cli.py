@@ -515,14 +515,25 @@ def test_demo_quick(capsys, tmp_path):
         assert name in report and name in text  # the report and the printed table
 
 
-def test_a_deep_task_builds_with_the_circuit_construction_by_default(capsys, tmp_path):
+def test_a_deep_task_builds_with_the_fewest_planned_neurons_by_default(capsys, tmp_path):
+    # The default plans 'stream' and 'circuit' and keeps the fewer neurons; on this 16-input
+    # task both plan more than the explicit network's m + m' = 28, so that is what is built
+    # (with its carries: a deep explicit network copies what later levels read).
     task = Path(__file__).parent.parent / "examples" / "feature-hierarchy.json"
     code, _, err = run(capsys, "build", "--task", str(task), "--out", str(tmp_path / "n"))
     assert code == 0, err
     net = load_network(tmp_path / "n")
-    assert net.construction == "circuit"
+    assert net.construction == "naive"
+    assert "not fewer than the explicit network's m + m' = 28" in net.extras["fallback"]
     code, _, err = run(capsys, "verify", str(tmp_path / "n"), "--mode", "exhaustive")
     assert code == 0, err
+    # --construction forces one (a plan that does not pay still falls back unless told not to).
+    for forced, extra in (("circuit", ()), ("stream", ("--no-fallback",))):
+        out = tmp_path / forced
+        args = ("build", "--task", str(task), "--construction", forced, *extra)
+        code, _, err = run(capsys, *args, "--out", str(out))
+        assert code == 0, err
+        assert load_network(out).construction == forced
 
 
 def test_fallback_is_reported_by_build(capsys, tmp_path):

@@ -32,14 +32,16 @@ OPS = {
 }
 
 
+@pytest.mark.parametrize("units", ["exact", "pool"])
 @pytest.mark.parametrize("depth", [2, 3, 5])
 @pytest.mark.parametrize("ops", sorted(OPS))
-def test_every_gate_exact_on_every_sparse_input(ops, depth):
+def test_every_gate_exact_on_every_sparse_input(ops, depth, units):
     task = families.layered_circuit(
         12, 6, depth, np.random.default_rng(depth), ops=OPS[ops], sparsity=2
     )
     assert task.depth == depth and len(task.outputs) == task.n_gates
-    net = build(task, "stream", seed=1)
+    net = build(task, "stream", seed=1, units=units)
+    assert net.extras.get("units", "pool") == units
     assert _exhaustive_errors(net, task) == 0
     assert len(net.layers) == 2 * depth  # one read and one write layer per block
 
@@ -51,7 +53,7 @@ def test_disjoint_regions_pass_the_checked_build(ops):
     import superpose
 
     task = families.layered_circuit(40, 30, 3, np.random.default_rng(7), ops=OPS[ops], sparsity=2)
-    net = superpose.build(task, "stream", seed=1, regions="disjoint", fallback=False)
+    net = superpose.build(task, "stream", seed=1, regions="disjoint", units="pool", fallback=False)
     assert net.construction == "stream" and net.extras["regions"] == "disjoint"
     assert sum(net.extras["region_widths"]) == net.extras["residual"]["stream_width"]
     assert _exhaustive_errors(net, task) == 0
@@ -114,9 +116,9 @@ def test_dense_level_is_refused_naming_the_level():
 def test_too_full_stream_is_refused_with_the_numbers():
     task = families.layered_circuit(12, 6, 3, np.random.default_rng(1), ops=("or",))
     with pytest.raises(SuperposeError, match="too full to read.*on-bits after level 3"):
-        build(task, "stream", max_stream=50)
+        build(task, "stream", units="pool", max_stream=50)
     with pytest.raises(SuperposeError, match="too full to read at ell=4"):
-        build(task, "stream", ell=4, stream_width=40)
+        build(task, "stream", units="pool", ell=4, stream_width=40)
 
 
 def test_the_stream_is_residual_and_counted_once():
@@ -161,6 +163,10 @@ def test_save_load_round_trip_and_relu_export(tmp_path):
 
 
 def test_info_shows_the_residual_accounting_and_cli_refusals(tmp_path, capsys):
+    import json
+
+    from superpose.pipeline import planned_neurons
+
     task = families.layered_circuit(10, 5, 2, np.random.default_rng(5), sparsity=2)
     net = build(task, "stream")
     save_network(net, tmp_path / "net")
@@ -168,6 +174,28 @@ def test_info_shows_the_residual_accounting_and_cli_refusals(tmp_path, capsys):
     res = net.extras["residual"]
     assert code == 0
     assert f"d = {res['stream_width']:,}; neurons = d + hidden = {res['neurons']:,}" in out
+    code, out, _ = run(capsys, "info", tmp_path / "net", "--json")
+    info = json.loads(out)["residual"]
+    assert info["neurons"] == res["stream_width"] + sum(b["hidden_units"] for b in res["blocks"])
+    compare = info["compare"]
+    assert compare["stream"]["neurons"] == res["neurons"]
+    assert compare["naive"]["neurons"] == build(task, "naive").counts()["neurons"]
+    assert compare["circuit"]["neurons"] == planned_neurons(task, "circuit", {})
+    task.save(tmp_path / "t.json")
+    code, out, err = run(
+        capsys,
+        "build",
+        "--task",
+        tmp_path / "t.json",
+        "--construction",
+        "stream",
+        "--no-fallback",
+        "--out",
+        tmp_path / "built",
+    )
+    built = load_network(tmp_path / "built").extras["residual"]
+    assert code == 0, err
+    assert f"as a residual network: d = {built['stream_width']:,}; neurons = d + hidden" in out
     task_path = tmp_path / "xor20.json"
     Task.from_gates(20, 4, [("xor", list(range(20))), ("and", [20, 0])]).save(task_path)
     code, _, err = run(
@@ -196,3 +224,79 @@ def test_residual_counts_refuse_other_networks():
 def test_bad_parameters(params, message):
     with pytest.raises(SuperposeError, match=message):
         Stream(**params)
+
+
+def test_exact_units_cost_what_the_plan_says_and_or_gates_cost_none():
+    # and: one unit; xor / andnot whose operands can meet: a detector and a present unit per
+    # distinct operand; or / copy (and xor whose operands never meet): no unit at all.
+    task = Task.from_gates(
+        8,
+        2,
+        [
+            ("and", [0, 1]),
+            ("or", [2, 3]),
+            ("xor", [4, 5]),
+            ("or", [8, 9]),
+            ("xor", [9, 10]),
+            ("and", [11, 6]),
+            ("copy", [12]),
+        ],
+    )
+    net = build(task, "stream", units="exact")
+    blocks = net.extras["residual"]["blocks"]
+    assert [(b["and_units"], b["present_units"], b["detector_units"]) for b in blocks] == [
+        (1, 2, 1),
+        (0, 2, 1),
+        (1, 0, 0),
+    ]
+    assert net.extras["residual"]["neurons"] == net.extras["planned_neurons"]
+    assert _exhaustive_errors(net, task) == 0
+    only_or = families.layered_circuit(20, 8, 3, np.random.default_rng(2), ops=("or",))
+    net = build(only_or, "stream", units="exact")
+    assert net.extras["residual"]["hidden_units"] == 0
+    assert _exhaustive_errors(net, only_or) == 0
+
+
+def test_failure_budget_is_split_over_the_levels():
+    task = families.layered_circuit(200, 100, 4, np.random.default_rng(3), sparsity=2)
+    plan = Stream(units="exact").plan(task)
+    per = plan["predicted_errors"]
+    assert len(per) == 4 and all(p > 0 for p in per)
+    assert sum(per) + plan["predicted_output_errors"] <= plan["failure"] * (1 + 1e-9)
+    # Block L's share: its units times the chance a false node's code is fully on in the
+    # stream it reads (on-bits of the codes written before it); outputs read the full stream.
+    ell, d = plan["ell"], plan["d"]
+    rho = np.array(plan["on_bits"]) / d
+    assert np.allclose(per, np.array(plan["hidden"]) * rho[:-1] ** ell)
+    assert np.isclose(plan["predicted_output_errors"], len(task.outputs) * rho[-1] ** ell)
+    assert (np.diff(rho) >= 0).all()
+
+
+def test_exact_stream_too_full_names_the_level():
+    task = families.layered_circuit(12, 6, 3, np.random.default_rng(1), ops=("or",))
+    with pytest.raises(
+        SuperposeError, match=r"level 1: the stream would be too full.*max_stream=50"
+    ):
+        build(task, "stream", units="exact", max_stream=50)
+    with pytest.raises(SuperposeError, match=r"level \d: .*too full to read at ell=3.*30 neurons"):
+        build(task, "stream", units="exact", ell=3, stream_width=30)
+
+
+def test_default_deep_build_plans_stream_and_circuit():
+    import superpose
+    from superpose.pipeline import choose_construction, planned_neurons
+
+    task = families.layered_circuit(300, 400, 3, np.random.default_rng(4), sparsity=2)
+    plans = {n: planned_neurons(task, n, {}) for n in ("stream", "circuit")}
+    name, why = choose_construction(task)
+    assert name == min(plans, key=plans.get)
+    assert f"'stream' {plans['stream']:,}" in why and f"'circuit' {plans['circuit']:,}" in why
+    # Parameters only one construction takes keep the choice to that one.
+    assert choose_construction(task, {"carries": "copy"})[0] == "circuit"
+    assert choose_construction(task, {"units": "exact"})[0] == "stream"
+    # Forcing one construction builds it; the default build records its check.
+    net = superpose.build(task, "circuit", seed=0, check=False)
+    assert net.construction == "circuit"
+    small = families.layered_circuit(30, 20, 2, np.random.default_rng(5), sparsity=2)
+    net = superpose.build(small, seed=0)
+    assert net.extras["check"]["passed"] and net.extras["check"]["kind"] in ("exact", "exhaustive")

@@ -59,7 +59,7 @@ def _with_layer(net: Network, i: int, layer: Layer) -> Network:
 @pytest.mark.parametrize("ops", [("and", "or", "xor"), ("and", "andnot", "or")])
 def test_every_level_right_and_matching_brute_force(ops):
     task = _task(ops=ops)
-    net = build(task, "stream", seed=1)
+    net = build(task, "stream", seed=1, units="pool")
     rep = level_report(net, "exhaustive")
     assert rep.inputs_checked == len(all_sparse_rows(task.features, task.sparsity))
     after, final = _brute(net)
@@ -78,7 +78,7 @@ def test_every_level_right_and_matching_brute_force(ops):
 
 def test_a_broken_level_is_found_where_it_breaks():
     task = _task(seed=5)
-    net = build(task, "stream", seed=2)
+    net = build(task, "stream", seed=2, units="pool")
     row_of, codes = net.stream_codes
     d = net.input_code.width
     # Level 2's block stops writing the first bit of every level-2 gate's code.
@@ -108,7 +108,7 @@ def test_a_broken_level_is_found_where_it_breaks():
 
 def test_a_wrong_read_threshold_breaks_only_its_level():
     task = _task(seed=6, ops=("and", "or"))
-    net = build(task, "stream", seed=0)
+    net = build(task, "stream", seed=0, units="pool")
     d = net.input_code.width
     read = net.layers[0]  # block 1's hidden units fire on any bit they read
     bias = read.bias.copy()
@@ -125,7 +125,7 @@ def test_a_wrong_read_threshold_breaks_only_its_level():
 
 def test_loaded_network_rebuilds_its_codes_and_the_cli_reports_levels(tmp_path, capsys):
     task = _task(seed=4)
-    net = build(task, "stream", seed=3)
+    net = build(task, "stream", seed=3, units="pool")
     save_network(net, tmp_path / "net")
     back = load_network(tmp_path / "net")
     assert not hasattr(back, "stream_codes")
@@ -147,3 +147,11 @@ def test_stream_report_refuses_other_networks():
     net = build(_task(), "circuit")
     with pytest.raises(SuperposeError, match="needs a 'stream' network"):
         stream_level_report(net, "random", 10)
+
+
+def test_exact_unit_stream_networks_are_refused_by_the_level_check():
+    """Exact units write or / copy gates from their operands' blocks: the per-level check,
+    which decodes a level after its own block, says so instead of reporting false errors."""
+    net = build(_task(), "stream", seed=0, units="exact")
+    with pytest.raises(SuperposeError, match="exact units"):
+        level_report(net, "random", samples=10)

@@ -261,6 +261,12 @@ def build_command(
                 k: rec[k]
                 for k in ("width_scale", "last_failing_scale", "widths", "samples", "mode")
             } | {"probes": len(rec["probes"])}
+        residual = net.extras.get("residual")
+        if isinstance(residual, dict):
+            extra["residual"] = {
+                k: residual[k]
+                for k in ("stream_width", "hidden_units", "neurons", "nonzero_parameters")
+            }
         print_json({"out": str(out), **counts, **extra})
     else:
         console.print(
@@ -270,6 +276,13 @@ def build_command(
                 f"-> {esc(out)}"
             )
         )
+        residual = net.extras.get("residual")
+        if isinstance(residual, dict):
+            # A residual network: the stream counted once (superpose info shows every block).
+            console.print(
+                f"as a residual network: d = {residual['stream_width']:,}; neurons = d + "
+                f"hidden = {residual['neurons']:,}"
+            )
         for kind, text in notes.items():
             # Plain text: the reason quotes numbers only, but never let it be read as markup.
             err_console.print(styled(f"[yellow]{esc(kind)}:[/] {esc(text)}"), soft_wrap=True)

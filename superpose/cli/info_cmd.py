@@ -54,6 +54,9 @@ def network_info(directory: Path) -> dict[str, Any]:
         info["check_line"] = (
             f"check: none recorded ({why}); superpose verify {directory} checks it now"
         )
+    residual = net.extras.get("residual")
+    if net.construction == "stream" and isinstance(residual, dict):
+        info["residual"] = residual_comparison(net)
     try:
         from superpose.bounds import tightness
     except ImportError:
@@ -136,9 +139,57 @@ def info_command(
     stages = info["extras"].get("stages")
     if stages:
         console.print(stages_table(stages, info["layer_widths"][0]))
-    residual = info["extras"].get("residual")
+    residual = info.get("residual")
     if isinstance(residual, dict) and residual.get("blocks"):
         console.print(residual_table(residual))
+        console.print(comparison_table(residual["compare"]))
+
+
+def residual_comparison(net: Any) -> dict[str, Any]:
+    """A ``stream`` network's residual accounting beside the same task's other networks:
+    ``stream`` (built: the stream once + every block's hidden units), ``circuit`` (the MLP
+    chain's planned neurons: every layer, copies included) and ``naive`` (the explicit
+    network, built: one neuron per input and per gate)."""
+    from superpose.constructions import build as build_raw
+    from superpose.pipeline import planned_neurons
+
+    res = net.extras["residual"]
+    task = net.task
+    rows: dict[str, Any] = {
+        "stream": {
+            "stream_width": res["stream_width"],
+            "hidden_units": res["hidden_units"],
+            "neurons": res["neurons"],
+            "nonzero_parameters": res["nonzero_parameters"],
+            "source": "built",
+        }
+    }
+    circuit = planned_neurons(task, "circuit", {})
+    rows["circuit"] = {
+        "neurons": circuit,
+        "nonzero_parameters": None,
+        "source": "planned" if circuit is not None else "cannot plan this task",
+    }
+    naive = build_raw(task, "naive").counts()
+    rows["naive"] = {
+        "neurons": int(naive["neurons"]),
+        "nonzero_parameters": int(naive["nonzero_parameters"]),
+        "source": "built",
+    }
+    return {**res, "compare": rows}
+
+
+def comparison_table(compare: dict[str, Any]) -> Table:
+    """Neurons and non-zero parameters of the stream network beside circuit and naive."""
+    table = Table(title="the same task, three ways (neurons: residual stream counted once)")
+    for title in ("construction", "neurons", "non-zero parameters", "numbers"):
+        table.add_column(title, justify="right")
+    for name, row in compare.items():
+        cells = [
+            "-" if row.get(k) is None else f"{row[k]:,}" for k in ("neurons", "nonzero_parameters")
+        ]
+        table.add_row(name, *cells, row["source"])
+    return table
 
 
 def residual_table(residual: dict[str, Any]) -> Table:
@@ -150,11 +201,26 @@ def residual_table(residual: dict[str, Any]) -> Table:
             f"{residual['neurons']:,}; non-zero parameters {residual['nonzero_parameters']:,}"
         )
     )
-    cols = ("level", "gates", "active_bound", "pool_units", "present_units", "detector_units")
-    for title in (*cols, "hidden_units"):
+    cols = (
+        "level",
+        "gates",
+        "active_bound",
+        "pool_units",
+        "and_units",
+        "present_units",
+        "detector_units",
+        "hidden_units",
+        "nonzero_parameters",
+    )
+    for title in cols:
         table.add_column(title.replace("_", " "), justify="right")
+    table.add_column("predicted error", justify="right")
     for b in residual["blocks"]:
-        table.add_row(*(f"{b[k]:,}" for k in (*cols, "hidden_units")))
+        err = b.get("predicted_error")
+        table.add_row(
+            *(f"{b[k]:,}" if k in b else "-" for k in cols),
+            "-" if err is None else f"{err:.2g}",
+        )
     return table
 
 

@@ -39,6 +39,24 @@ Clamped, every bit is 0/1 and a reader sees exactly what a fresh layer of the sa
 show: the failure model of the MLP chain carries over unchanged. The clamp costs nothing in
 the residual accounting (it is the stream's own activation).
 
+**Exact units** (``units="exact"``; ``"auto"``, the default, plans them and the pools below
+and keeps the fewer neurons -- exact units won on every task measured, e.g. 39 899 against
+91 298 neurons at m = 20 000, depth 4, every gate an output). Every node owns ``ell`` random
+bits of the stream. An and gate is one unit reading every bit of its operands (threshold: all
+of them); a xor / andnot gate whose operands can meet gets a detector and shares the block's
+"present" units (one per distinct operand), writing ``a + b - 2 both`` / ``a - both``. An
+or-like gate (or, copy, xor / andnot whose operands never meet) has no unit: the writer of
+each operand (a unit, or the input embedding) also writes the gate's bits -- its *closure* --
+so the gate's code is on exactly when one operand's is. A unit fires falsely, or an output
+reads falsely, only if every bit of a false node's code is on: at most ``rho^ell`` with
+``rho`` = on-bits / d, the on-bits bounded by ``ell`` (s + the most true gates among those
+whose codes are written before the block: :func:`superpose.levels.column_bounds`). The
+failure budget is split over the blocks and the outputs by that model: the plan takes the
+``ell`` and the narrowest d with ``sum_L units_L rho_L^ell + outputs rho_out^ell <= failure``
+and records each block's share (``extras["predicted_errors"]``).
+
+**Pool units** (``units="pool"``, the first version, described next).
+
 **Faithful to the network.** A block is two plain step layers of the :class:`~superpose.
 network.Network`: ``[stream copy (identity, threshold 1); hidden units]`` and then the write
 ``stream' = step(I stream + W h - 1)``. ``predict``, the exact evaluation, save / load and the
@@ -83,6 +101,7 @@ Example:
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import numpy as np
@@ -101,7 +120,13 @@ from superpose.constructions.circuit import (
 )
 from superpose.constructions.superposed import Parts, threshold_stage
 from superpose.errors import SuperposeError
-from superpose.levels import DEFAULT_MAX_CANDIDATES, active_bounds, layout, operands_meet
+from superpose.levels import (
+    DEFAULT_MAX_CANDIDATES,
+    active_bounds,
+    column_bounds,
+    layout,
+    operands_meet,
+)
 from superpose.network import Layer, Network
 from superpose.task import OP_CODE, OPS, Task, n_sparse_inputs
 
@@ -114,8 +139,21 @@ all regions; planned 6-9% fewer neurons at m = 20 000, measured 85 788 vs 91 298
 on 2 000 + 2 000 inputs, but its plan is not yet trusted on small tasks -- 37 wrong inputs of
 821 on a 40-input depth-3 mix -- so use it through the checked build), or whichever plan
 needs fewer neurons (``auto``, same caveat)."""
+UNITS = ("auto", "exact", "pool")
+"""How blocks read the stream: ``exact`` units (one per and gate, one "present" unit per
+operand of a xor / andnot whose operands can meet, one detector per such gate; or / copy gates
+need none: their codes are written by whatever writes their operands), superposed ``pool``
+units (the first version: a shared threshold pool per block, codes on its units), or whichever
+plan needs fewer neurons (``auto``)."""
+EXACT_ELL_GRID = tuple(range(3, 33))
+"""Code lengths tried by the exact-units plan (a longer code buys a denser stream)."""
 MIN_POOL_UNITS = 6
 """A pool has at least this many times ell units (threshold_stage's own minimum)."""
+
+
+_PLAN_MEMO: weakref.WeakKeyDictionary[Task, dict[tuple[Any, ...], dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _mean_on_bits(parts: int, ell: int, target: float, cap: float) -> float:
@@ -150,6 +188,45 @@ def _private_ok(parts: int, ell: int, target: float, reads: float, load: float) 
     ell of them are on."""
     lam = ell * load / max(parts, 1)
     return parts * float(special.gammainc(ell, lam)) <= target
+
+
+def _written_bounds(task: Task, levels: list[dict[str, Any]], con: Stream) -> list[int]:
+    """Bounds on the true gates whose codes are in the stream when block L reads it
+    (L = 1..D), then at the output (all needed gates), for exact units.
+
+    A real gate (and, a xor / andnot whose operands meet) is written by its own block; an
+    or-like gate by the writers of its operands, so as soon as the earliest of them has run
+    (its *write level*: the least write level of its operands; inputs: 0)."""
+    m = task.features
+    wl = np.full(task.n_nodes, np.iinfo(np.int64).max, dtype=np.int64)
+    wl[:m] = 0
+    rows, cols = [], []
+    for lv in levels:
+        gates, level = lv["gates"], lv["level"]
+        real = (task.ops[gates] == OP_CODE["and"]) | lv["private"]
+        wl[m + gates[real]] = level
+        like = gates[~real]
+        if len(like):
+            g_of, operand, pos = operand_matrix(task, like)
+            keep = ~((task.ops[like][g_of] == OP_CODE["andnot"]) & (pos == 1))
+            first = np.full(len(like), np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(first, g_of[keep], wl[operand[keep]])
+            wl[m + like] = first
+    needed = m + np.concatenate([lv["gates"] for lv in levels])
+    depth = len(levels)
+    for col in range(depth + 1):
+        sel = needed[wl[needed] < col + 1] if col < depth else needed
+        rows.append(sel)
+        cols.append(np.full(len(sel), col, dtype=np.int64))
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    member = sparse.csr_array(
+        (np.ones(len(r), dtype=np.int64), (r, c)), shape=(task.n_nodes, depth + 1)
+    )
+    bounds, _ = column_bounds(
+        task, member, method=con.bound_method, max_candidates=con.max_candidates
+    )
+    total = sum(lv["active"] for lv in levels)
+    return [min(int(b), total) for b in bounds]
 
 
 def _check_ops(task: Task) -> None:
@@ -278,6 +355,7 @@ class Stream(Construction):
         stream_width: int | None = None,
         max_stream: int = 10_000_000,
         regions: str = "shared",
+        units: str = "auto",
         bound_method: str = "auto",
         max_candidates: int = DEFAULT_MAX_CANDIDATES,
     ) -> None:
@@ -293,6 +371,8 @@ class Stream(Construction):
             raise SuperposeError(f"failure must be in (0, 1), got {failure!r}")
         if regions not in REGIONS:
             raise SuperposeError(f"regions must be one of {', '.join(REGIONS)}, got {regions!r}")
+        if units not in UNITS:
+            raise SuperposeError(f"units must be one of {', '.join(UNITS)}, got {units!r}")
         if not width_scale > 0:
             raise SuperposeError(f"width_scale must be > 0, got {width_scale!r}")
         self.max_active = max_active
@@ -303,6 +383,7 @@ class Stream(Construction):
         self.stream_width = stream_width
         self.max_stream = max_stream
         self.regions = regions
+        self.units = units
         self.bound_method = bound_method
         self.max_candidates = max_candidates
 
@@ -325,7 +406,17 @@ class Stream(Construction):
 
     # planning ---------------------------------------------------------------------------
     def plan(self, task: Task) -> dict[str, Any]:
-        """Levels, bounds, private gates and the widths (d, pools) minimising the neurons."""
+        """Levels, bounds, private gates and the widths (d, pools) minimising the neurons
+        (memoised per task and parameters: the default build plans before it builds)."""
+        memo = _PLAN_MEMO.setdefault(task, {})
+        key = tuple(
+            sorted((k, repr(v)) for k, v in self.get_params().items() if k != "width_scale")
+        )
+        if key not in memo:
+            memo[key] = self._plan(task)
+        return memo[key]
+
+    def _plan(self, task: Task) -> dict[str, Any]:
         _check_ops(task)
         s = task.sparsity
         lay = layout(task)
@@ -363,10 +454,130 @@ class Stream(Construction):
                     "reads_by_level": [int(x) for x in by_level[: i + 1]],
                     "present_units": int(len(np.unique(operand[positive]))),
                     "detector_units": int(len(_detectors(task, priv, bnd.level_bounds)[0])),
+                    "and_units": int(np.count_nonzero(task.ops[gates] == OP_CODE["and"])),
                     "active": max(1, int(bnd.level_bounds[i])) if len(gates) else 0,
                 }
             )
         failure = self._failure(task)
+        cands: list[dict[str, Any]] = []
+        refused: SuperposeError | None = None
+        if self.units in ("auto", "exact"):
+            try:
+                cands.append(self._exact_widths(task, levels, failure))
+            except SuperposeError as exc:
+                refused = exc
+        if self.units in ("auto", "pool"):
+            try:
+                cands.append(self._pool_plan(task, levels, failure))
+            except SuperposeError as exc:
+                refused = exc if refused is None or self.units == "pool" else refused
+        if not cands:
+            assert refused is not None
+            raise refused
+        best = min(cands, key=lambda c: c["neurons"])
+        return {"layout": lay, "bounds": bnd, "levels": levels, "failure": failure, **best}
+
+    def _exact_widths(
+        self, task: Task, levels: list[dict[str, Any]], failure: float
+    ) -> dict[str, Any]:
+        """Stream width and code length for exact units (module docstring, "Exact units").
+
+        Every true node writes exactly its own ``ell`` bits, so after the last block at most
+        ``B = ell (s + sum_L a_L)`` stream bits are on (a_L: the bound on true gates of level
+        L). An exact unit (and, present, detector) fires falsely, and an output decodes
+        falsely, only when every bit of a false node's code is on: probability at most
+        ``rho^ell`` with ``rho = B / d``. The failure budget is split over the levels in
+        proportion to their units (each unit carries the same risk): ``N rho^ell <= failure``
+        with N = all units + all outputs. The code length minimising d wins.
+
+        Exact units build 2-input xor / andnot only; a task with a k-input xor (k > 2) is
+        refused here, so ``units="auto"`` plans the pool units, whose subset detectors handle
+        it."""
+        wide = (task.ops == OP_CODE["xor"]) & (task.arity > 2)
+        if wide.any():
+            g = int(np.flatnonzero(wide)[0])
+            raise SuperposeError(
+                f"gate {g}: exact stream units build 2-input xor only; this xor has "
+                f"{int(task.arity[g])} inputs (use the pool units)",
+                cli="--param units=pool",
+            )
+        s = task.sparsity
+        hidden = [lv["and_units"] + lv["present_units"] + lv["detector_units"] for lv in levels]
+        n_out = len(task.outputs)
+        events = sum(hidden) + n_out
+        true_at = [s + t for t in _written_bounds(task, levels, self)]
+        true_nodes = true_at[-1]
+        grid = [self.ell] if self.ell else list(EXACT_ELL_GRID)
+        best: dict[str, Any] | None = None
+
+        def errors(ell: int, d: float) -> list[float]:
+            """Expected false units per block and false output reads, at stream width d."""
+            rho = [min(1.0, ell * t / d) ** ell for t in true_at]
+            return [h * r for h, r in zip(hidden, rho[:-1], strict=True)] + [n_out * rho[-1]]
+
+        for ell in grid:
+            if self.stream_width is not None:
+                d = float(self.stream_width)
+            else:
+                # sum_L h_L (ell t_L / d)^ell + n_out (ell t / d)^ell = failure, solved for d.
+                c = sum(h * (ell * t) ** ell for h, t in zip(hidden, true_at, strict=False))
+                c += n_out * (ell * true_nodes) ** ell
+                d = (c / failure) ** (1.0 / ell)
+                d = max(d, 2.0 * ell * s, float(ell + 1))
+            if sum(errors(ell, d)) > failure * (1 + 1e-9) or ell >= d:
+                continue
+            width = int(math.ceil(d))
+            if best is None or width < best["d"]:
+                best = {"ell": ell, "d": width, "on": float(ell * true_nodes)}
+        if best is None:
+            ell, d = grid[0], float(self.stream_width or 1)
+            level, true = len(levels), true_nodes
+            for lv, t_l in zip(levels, true_at[1:], strict=False):
+                if events * min(1.0, ell * t_l / d) ** ell > failure:
+                    level, true = lv["level"], t_l
+                    break
+            raise SuperposeError(
+                f"level {level}: the stream would be too full to read at ell={ell}: "
+                f"{ell * true:.0f} on-bits after level {level} ({true} true nodes at most) "
+                f"leave more than the failure budget {failure:.2g} of false reads in a stream "
+                f"of {self.stream_width:,} neurons -- pass a larger stream_width"
+            )
+        ell = best["ell"]
+        if best["d"] > self.max_stream:
+            # Name the first level whose codes alone already need a wider stream.
+            share = (failure / max(events, 1)) ** (1.0 / ell)
+            level, on = len(levels), best["on"]
+            for lv, t_l in zip(levels, true_at[1:], strict=False):
+                on_l = ell * t_l
+                if on_l / share > self.max_stream:
+                    level, on = lv["level"], on_l
+                    break
+            raise SuperposeError(
+                f"level {level}: the stream would be too full to read: {on:.0f} on-bits "
+                f"after level {level} (ell={ell}, at most {on / ell:.0f} true nodes) need a "
+                f"stream of {on / share:,.0f} neurons to keep false reads within the failure "
+                f"budget {failure:.2g}, above max_stream={self.max_stream:,}"
+            )
+        per = errors(ell, float(best["d"]))
+        return {
+            "mode": "exact",
+            "ell": ell,
+            "d": best["d"],
+            "d_floor": best["d"],
+            "pools": [0] * len(levels),
+            "hidden": hidden,
+            "mean_on_bits": [],
+            # On-bits of the stream as block L reads it (L = 1..D), then at the output.
+            "on_bits": [float(ell * t) for t in true_at],
+            "predicted_errors": per[:-1],
+            "predicted_output_errors": per[-1],
+            "neurons": int(best["d"] + sum(hidden)),
+        }
+
+    def _pool_plan(
+        self, task: Task, levels: list[dict[str, Any]], failure: float
+    ) -> dict[str, Any]:
+        """The cheapest superposed-pool plan (shared and / or disjoint regions)."""
         grid = [self.ell] if self.ell else list(ELL_GRID)
         best, refused = None, None
         modes = ("shared", "disjoint") if self.regions == "auto" else (self.regions,)
@@ -387,7 +598,7 @@ class Stream(Construction):
         if best is None:
             assert refused is not None
             raise refused
-        return {"layout": lay, "bounds": bnd, "levels": levels, "failure": failure, **best}
+        return best
 
     def _widths(
         self, task: Task, levels: list[dict[str, Any]], ell: int, failure: float
@@ -542,6 +753,8 @@ class Stream(Construction):
     # building ---------------------------------------------------------------------------
     def build(self, task: Task, rng: np.random.Generator) -> Network:
         plan = self.plan(task)
+        if plan["mode"] == "exact":
+            return self._build_exact(task, plan, rng)
         ell, scale = int(plan["ell"]), float(self.width_scale)
         m, s = task.features, task.sparsity
         pools = [max(1, round(p * scale)) if p else 0 for p in plan["pools"]]
@@ -713,6 +926,143 @@ class Stream(Construction):
             layers, input_code, output_code, task, self.name, self.get_params(), extras=extras
         )
         net.stream_codes = (row_of, codes)  # type: ignore[attr-defined]
+        return net
+
+    def _build_exact(self, task: Task, plan: dict[str, Any], rng: np.random.Generator) -> Network:
+        """Exact units (module docstring): every node has its own ``ell`` random stream bits;
+        or-like gates (or, copy, xor / andnot whose operands never meet) get no unit -- the
+        writer of each operand also writes their bits (the *closure* of the writer)."""
+        ell = int(plan["ell"])
+        m, s, n_nodes = task.features, task.sparsity, task.n_nodes
+        d = max(int(round(plan["d"] * self.width_scale)), 2 * ell * s, ell + 1)
+        lay: Any = plan["layout"]
+        own = random_sets(n_nodes, d, ell, rng)
+        code = BloomCode(sparse.csr_array(own, dtype=np.int8))
+        # Or-like gates and the operands they pass on (andnot-as-copy: its first operand).
+        needed = np.zeros(task.n_gates, dtype=bool)
+        needed[np.concatenate(lay.gates)] = True
+        real = np.zeros(task.n_gates, dtype=bool)
+        for lv in plan["levels"]:
+            g = lv["gates"]
+            real[g[task.ops[g] == OP_CODE["and"]]] = True
+            real[g[lv["private"]]] = True
+        orlike = np.flatnonzero(needed & ~real)
+        # Closure: W[v] = own[v] OR the W of every or-like gate reading v (top level first).
+        write_rows = sparse.csr_array(own, dtype=np.float32)
+        if len(orlike):
+            g_of, operand, pos = operand_matrix(task, orlike)
+            keep = ~((task.ops[orlike][g_of] == OP_CODE["andnot"]) & (pos == 1))
+            g_of, operand = g_of[keep], operand[keep]
+            lev = task.gate_level[orlike][g_of]
+            for level in range(lay.depth, 0, -1):
+                sel = lev == level
+                if not sel.any():
+                    continue
+                pass_on = sparse.csr_array(
+                    (np.ones(int(sel.sum()), np.float32), (operand[sel], m + orlike[g_of[sel]])),
+                    shape=(n_nodes, n_nodes),
+                )
+                write_rows = sparse.csr_array(write_rows + pass_on @ write_rows)
+                write_rows.data[:] = 1
+        write_rows = sparse.csr_array(write_rows)
+        write_rows.data[:] = 1
+        input_code = BloomCode(sparse.csr_array(write_rows[:m], dtype=np.int8))
+        layers: list[Layer] = []
+        blocks: list[dict[str, Any]] = []
+        eye = sparse.eye_array(d, dtype=np.float32, format="csr")
+        for lv in plan["levels"]:
+            gates = lv["gates"]
+            ands = gates[task.ops[gates] == OP_CODE["and"]]
+            priv = gates[lv["private"]]
+            # A level of or-like gates only keeps its (empty) block: one block per level.
+            # And units: every bit of every operand (threshold: all of them).
+            a_of, a_op, _ = operand_matrix(task, ands)
+            and_w = sparse.csr_array(read_sets(code, a_of, a_op, len(ands)), dtype=np.float32)
+            and_b = -np.diff(and_w.indptr).astype(np.float32)
+            # Xor / andnot whose operands can meet: present units and a detector per gate.
+            g_of, operand, pos = operand_matrix(task, priv)
+            is_xor = task.ops[priv] == OP_CODE["xor"]
+            positive = is_xor[g_of] | (pos == 0)
+            present = np.unique(operand[positive])
+            pres_w = sparse.csr_array(code.membership[present], dtype=np.float32)
+            pres_b = -code.lengths[present].astype(np.float32)
+            det_w = sparse.csr_array(read_sets(code, g_of, operand, len(priv)), dtype=np.float32)
+            det_b = -np.diff(det_w.indptr).astype(np.float32)
+            n_and, n_pres, n_det = len(ands), len(present), len(priv)
+            hidden = n_and + n_pres + n_det
+            read = Layer(
+                sparse.vstack([eye, and_w, pres_w, det_w], format="csr"),
+                np.concatenate([-np.ones(d, np.float32), and_b, pres_b, det_b]),
+                "step",
+            )
+            gate_bits = sparse.csr_array(write_rows[m + priv])
+            pres_idx = np.searchsorted(present, operand[positive])
+            pres_to_gate = sparse.csr_array(
+                (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
+                shape=(n_pres, n_det),
+            )
+            det_sign = np.where(is_xor, -2.0, -1.0).astype(np.float32)
+            write = Layer(
+                sparse.hstack(
+                    [
+                        eye,
+                        sparse.csr_array(write_rows[m + ands]).T,
+                        sparse.csr_array(pres_to_gate @ gate_bits).T,
+                        sparse.csr_array(sparse.diags_array(det_sign) @ gate_bits).T,
+                    ],
+                    format="csr",
+                ),
+                -np.ones(d, np.float32),
+                "step",
+            )
+            layers += [read, write]
+            i = int(lv["level"]) - 1
+            blocks.append(
+                {
+                    "level": int(lv["level"]),
+                    "gates": int(len(gates)),
+                    "active_bound": int(lv["active"]),
+                    "pool_units": 0,
+                    "and_units": int(n_and),
+                    "present_units": int(n_pres),
+                    "detector_units": int(n_det),
+                    "hidden_units": int(hidden),
+                    "or_like_gates": int(len(gates) - n_and - n_det),
+                    "predicted_error": float(plan["predicted_errors"][i]),
+                    "nonzero_parameters": read.nonzero_parameters() + write.nonzero_parameters(),
+                    "identity_parameters": 2 * d,
+                }
+            )
+        output_code = BloomCode(sparse.csr_array(code.membership[task.outputs]))
+        hidden_total = sum(b["hidden_units"] for b in blocks)
+        residual = {
+            "stream_width": int(d),
+            "hidden_units": int(hidden_total),
+            "neurons": int(d + hidden_total),
+            "nonzero_parameters": int(sum(lay_.nonzero_parameters() for lay_ in layers)),
+            "blocks": blocks,
+        }
+        extras = {
+            "residual": residual,
+            "units": "exact",
+            "ell": ell,
+            "stream_floor": int(plan["d_floor"]),
+            "regions": "shared",
+            "region_widths": [],
+            "planned_neurons": int(plan["neurons"]),
+            "planned_stream_on_bits": [float(x) for x in plan["on_bits"]],
+            "predicted_errors": [float(x) for x in plan["predicted_errors"]],
+            "predicted_output_errors": float(plan["predicted_output_errors"]),
+            "active_bounds": [int(s)] + [int(lv["active"]) for lv in plan["levels"]],
+            "bound_method": plan["bounds"].method,
+            "failure_target": float(plan["failure"]),
+            "explicit_neurons": int(m + task.n_gates),
+        }
+        net = Network(
+            layers, input_code, output_code, task, self.name, self.get_params(), extras=extras
+        )
+        row_of = np.arange(n_nodes, dtype=np.int64)
+        net.stream_codes = (row_of, code)  # type: ignore[attr-defined]
         return net
 
 
