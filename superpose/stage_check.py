@@ -44,24 +44,32 @@ def stage_codes(net: Any) -> list[tuple[np.ndarray, Any]]:
         raise SuperposeError(
             f"per-level checks need a 'circuit' network; this one was built by {net.construction!r}"
         )
+    return _rebuilt(net, "circuit", "the per-stage codes").stage_codes  # type: ignore[attr-defined]
+
+
+def _rebuilt(net: Any, construction: str, what: str) -> Any:
+    """``net`` built again from its task, parameters and seed (the ``build`` stream), when
+    the rebuilt layers equal the loaded ones; what a saved network does not store (its stage
+    or stream codes) is then read off the rebuilt one. Raises naming ``what`` otherwise."""
     from superpose.constructions import make_construction
 
     params = {k: v for k, v in net.params.items() if k not in ("compiled_to_relu", "certify")}
     seed = net.seed if net.seed is not None else 0
-    for rng in (Seeds(seed).rng("build"),):
-        try:
-            again = make_construction("circuit", **params).build(net.task, rng)
-        except SuperposeError:
-            continue
-        if len(again.layers) == len(net.layers) and all(
-            a.weight.shape == b.weight.shape
-            and (a.weight != b.weight).nnz == 0
-            and np.array_equal(a.bias, b.bias)
-            for a, b in zip(again.layers, net.layers, strict=True)
-        ):
-            return again.stage_codes  # type: ignore[attr-defined]
+    try:
+        again = make_construction(construction, **params).build(net.task, Seeds(seed).rng("build"))
+    except SuperposeError as exc:
+        raise SuperposeError(
+            f"could not recover {what} of this network (rebuilding it failed: {exc})"
+        ) from None
+    if len(again.layers) == len(net.layers) and all(
+        a.weight.shape == b.weight.shape
+        and (a.weight != b.weight).nnz == 0
+        and np.array_equal(a.bias, b.bias)
+        for a, b in zip(again.layers, net.layers, strict=True)
+    ):
+        return again
     raise SuperposeError(
-        "could not recover the per-stage codes of this network (rebuilding it from its task, "
+        f"could not recover {what} of this network (rebuilding it from its task, "
         "parameters and seed gave different weights)"
     )
 
@@ -242,28 +250,7 @@ def stream_codes(net: Any) -> tuple[np.ndarray, Any]:
         raise SuperposeError(
             f"stream codes need a 'stream' network; this one was built by {net.construction!r}"
         )
-    from superpose.constructions import make_construction
-    from superpose.seeds import Seeds
-
-    params = {k: v for k, v in net.params.items() if k not in ("compiled_to_relu", "certify")}
-    seed = net.seed if net.seed is not None else 0
-    try:
-        again = make_construction("stream", **params).build(net.task, Seeds(seed).rng("build"))
-    except SuperposeError as exc:
-        raise SuperposeError(
-            f"could not recover the stream codes of this network (rebuilding it failed: {exc})"
-        ) from None
-    if len(again.layers) == len(net.layers) and all(
-        a.weight.shape == b.weight.shape
-        and (a.weight != b.weight).nnz == 0
-        and np.array_equal(a.bias, b.bias)
-        for a, b in zip(again.layers, net.layers, strict=True)
-    ):
-        return again.stream_codes  # type: ignore[attr-defined]
-    raise SuperposeError(
-        "could not recover the stream codes of this network (rebuilding it from its task, "
-        "parameters and seed gave different weights)"
-    )
+    return _rebuilt(net, "stream", "the stream codes").stream_codes  # type: ignore[attr-defined]
 
 
 def _input_sources(
