@@ -17,6 +17,15 @@ if "numpy" not in sys.modules:
     for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
 
+# A suite started from a background job (``cmd &``, nohup) inherits SIGINT ignored, and so
+# would every CLI process the Ctrl-C tests launch: they would never see the interrupt they
+# test. Ctrl-C reaches a command typed at a terminal, so the suite restores that: a Python
+# handler here becomes the default disposition in every child at exec.
+import signal  # noqa: E402
+
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
