@@ -317,7 +317,7 @@ def stream_level_report(
         >>> from superpose import families
         >>> from superpose.constructions import build
         >>> task = families.layered_circuit(12, 6, 3, np.random.default_rng(0), sparsity=2)
-        >>> rep = stream_level_report(build(task, "stream"), "exhaustive")
+        >>> rep = stream_level_report(build(task, "stream", units="pool"), "exhaustive")
         >>> [row["wrong_end_to_end"] for row in rep.stages]
         [0, 0, 0]
     """
