@@ -130,8 +130,7 @@ def level_report(
         >>> [row["wrong_end_to_end"] for row in rep.stages]
         [0, 0, 0]
     """
-    from superpose.task import n_sparse_inputs
-    from superpose.verification import MODES, exhaustive_inputs, random_inputs, targeted_inputs
+    from superpose.verification import MODES
 
     if mode not in MODES:
         raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
@@ -142,18 +141,7 @@ def level_report(
         )
     codes = stage_codes(net)
     task = net.task
-    total = n_sparse_inputs(task.features, task.sparsity)
-    if mode == "exhaustive" and total > max_exhaustive:
-        raise SuperposeError(
-            f"exhaustive per-level check needs {total:,} inputs, above the limit of {max_exhaustive:,}"
-        )
-    sources = []
-    if mode in ("exhaustive", "all") and total <= max_exhaustive:
-        sources.append(exhaustive_inputs(task.features, task.sparsity, batch_size))
-    if mode in ("random", "all"):
-        sources.append(random_inputs(task, samples, rng, batch_size))
-    if mode in ("targeted", "all"):
-        sources.append(targeted_inputs(net, samples, rng, batch_size))
+    sources = _input_sources(net, mode, samples, rng, max_exhaustive, batch_size)
     keys = (
         "wrong_end_to_end",
         "first_wrong",
