@@ -432,12 +432,6 @@ class _CodeCounter:
                 level[j] |= level[j - 1] & x
         return level
 
-    def count(self, f: np.ndarray, units: np.ndarray) -> np.ndarray:
-        """c_{units[i]}(f[i]): how many of f[i]'s code bits unit units[i] reads."""
-        words = self.units_of_bit[self.codes[f], (units >> 6)[:, None]]  # (P, kmax)
-        bits = (words >> (units & 63).astype(np.uint64)[:, None]) & np.uint64(1)
-        return bits.sum(axis=1).astype(np.int64)
-
 
 def _first_layer(net: Network) -> tuple[sparse.csr_array, sparse.csr_array]:
     """The first layer's weights (float32, explicit zeros dropped, a copy) and the input code."""
@@ -453,81 +447,6 @@ def _is_binary(w: sparse.csr_array, e: sparse.csr_array) -> bool:
 def binary(net: Network) -> bool:
     """Whether every first-layer weight and every input-code entry is 0 or 1."""
     return _is_binary(*_first_layer(net))
-
-
-class LevelRows:
-    """Bit rows "features bringing at least j to unit o" (row ``(j - 1) * units + o``, j = 1 ..
-    kmax; the last row is empty), held as the bit planes of the counts c_o(f).
-
-    A count of at most kmax takes ceil(log2(kmax + 1)) planes, not kmax threshold rows: 4
-    instead of 13 at m' = 10^5, s = 3 (4.8 instead of 15.6 GiB, which the certificate refused).
-    Indexing computes the asked rows with a bitwise comparator, MSB first, so callers index it
-    as they would the (rows, words) table: ``rows[ids]`` and ``rows[ids, words]``.
-
-    Example:
-        >>> counts = np.array([[3], [1], [0]])  # one unit; features 0, 1, 2 bring 3, 1, 0
-        >>> planes = np.stack([bit_rows((counts >> b) & 1 == 1, 61) for b in range(2)])
-        >>> r = LevelRows(planes, kmax=3)
-        >>> [int(r[np.array([j])][0, 0]) for j in range(4)]  # at least 1, 2, 3; empty
-        [3, 1, 1, 0]
-    """
-
-    def __init__(self, planes: np.ndarray, kmax: int) -> None:
-        self.planes = planes  # (bits, units, words) uint64
-        self.n_units = planes.shape[1]
-        self.kmax = kmax
-        self.shape = (kmax * self.n_units + 1, planes.shape[2])
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, key: np.ndarray | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        ids, words = key if isinstance(key, tuple) else (key, None)
-        ids = np.asarray(ids, dtype=np.int64)
-        j = ids // self.n_units + 1
-        unit = np.where(ids < len(self) - 1, ids % self.n_units, 0)
-        if words is not None:
-            ids, j, unit, words = np.broadcast_arrays(ids, j, unit, np.asarray(words))
-        shape = ids.shape if words is not None else (*ids.shape, self.shape[1])
-        ones = np.uint64(np.iinfo(np.uint64).max)
-        above = np.zeros(shape, dtype=np.uint64)
-        equal = np.full(shape, ones, dtype=np.uint64)
-        for b in range(len(self.planes) - 1, -1, -1):
-            x = self.planes[b][unit] if words is None else self.planes[b][unit, words]
-            jb = np.where((j >> b) & 1 == 1, ones, np.uint64(0))
-            if words is None:
-                jb = jb[..., None]
-            above |= equal & x & ~jb
-            equal &= ~(x ^ jb)
-        out = above | equal
-        out[ids >= len(self) - 1] = 0  # the empty row
-        return out
-
-
-def level_table(net: Network, tick: Callable[[], None]) -> tuple[LevelRows, _CodeCounter]:
-    """Bit rows "features bringing at least j to unit o" of a 0/1 network, and its counter.
-
-    Row ``(j - 1) * units + o`` (j = 1 .. kmax) holds the features f with c_o(f) >= j; the
-    last row is empty (what "at least j > kmax" holds). Stored as bit planes (:class:`LevelRows`):
-    bit b of c_o(f) is the parity of how many of the rows j = 2^b, 2 * 2^b, ... hold f.
-    """
-    w, e = _first_layer(net)
-    m, n_units = e.shape[0], w.shape[0]
-    counter = _CodeCounter(e, w)
-    words = (m + 63) // 64
-    n_bits = max(1, counter.kmax.bit_length())
-    planes = np.zeros((n_bits, n_units, words), dtype=np.uint64)
-    for lo in range(0, m, FEATURE_BLOCK):
-        tick()
-        hi = min(m, lo + FEATURE_BLOCK)
-        level = counter.levels(lo, hi)
-        w0, w1 = lo // 64, (hi + 63) // 64
-        for b in range(n_bits):
-            plane = np.zeros_like(level[0])
-            for j in range(1 << b, counter.kmax + 1, 1 << b):
-                plane ^= level[j]
-            planes[b, :, w0:w1] = _transpose(plane, n_units)
-    return LevelRows(planes, counter.kmax), counter
 
 
 def _transpose(rows: np.ndarray, n_units: int) -> np.ndarray:

@@ -75,10 +75,8 @@ from superpose._numeric import in_sorted
 from superpose._numeric import ranges as _ranges
 from superpose._reach import (
     at_least,
-    binary,
     bit_at,
     input_membership,
-    level_table,
     set_bits,
     unit_sets,
 )
@@ -168,12 +166,9 @@ def _candidates_unsupported(net: Network, sparsity: int) -> str | None:
     return None
 
 
-QUERY_WORK = 20_000_000
-"""Entries one sparse product of level queries may touch."""
-MAX_LEVEL_ENTRIES = 150_000_000
-"""Most entries the s = 3 level rows may hold (about 16 bytes each while built)."""
-MAX_LEVEL_BYTES = 8 * 2**30
-"""Most bytes the s = 3 level rows may take as bit rows (0/1 weights)."""
+SUM_WORK = 20_000_000
+NEVER = 1 << 40
+"""Most (query, feature) entries one block of the s = 3 sum search holds."""
 MAX_SUPPORT_ENTRIES = 100_000_000
 """Most (output, unit) entries the structural-support products may hold before merging."""
 MAX_SUPPORT_INPUTS = 20_000_000
@@ -663,103 +658,84 @@ def _candidate_pairs(
     return both[:, 0], both[:, 1], on_alone_keys
 
 
-def _level_rows(c: sparse.csr_array, need: np.ndarray) -> tuple[sparse.csr_array, np.ndarray]:
-    """Rows "features bringing at least j to unit o", j = 1 .. T_o, as one 0/1 matrix.
+def _smallest_sums(values: np.ndarray, query: np.ndarray, n: int, k: np.ndarray) -> np.ndarray:
+    """Per query i, the sum of its ``k[i]`` smallest ``values`` (entries grouped by ``query``)."""
+    order = np.lexsort((values, query))
+    v, qv = values[order], query[order]
+    first = np.searchsorted(qv, np.arange(n))
+    rank = np.arange(len(v)) - first[qv]
+    return np.bincount(qv, weights=np.where(rank < k[qv], v, 0), minlength=n).astype(np.int64)
 
-    Row ``offset[o] + j - 1`` holds the features f with c[f, o] >= j; a query "at least r_o
-    at each unit o of a list" is then a sum of rows (one sparse product for many queries).
+
+def _features_summing(
+    w: sparse.csr_array,
+    members: sparse.csr_array,
+    codes: np.ndarray,
+    query_of: np.ndarray,
+    units: np.ndarray,
+    need: np.ndarray,
+    tick: Callable[[], None],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(query, feature) for every feature f with sum over the query's units o of c_o(f) >=
+    ``need[query]`` (at least 1), where c_o(f) = w_o . code(f) (non-negative integer weights).
+
+    Exact, without touching every feature: P[q, b] = the query's weights on input bit b
+    summed, and the feature's sum is P[q, code(f)] summed over its k bits. A feature with at
+    most j - 1 bits at h or above sums to at most (j - 1) max P + (k - j + 1)(h - 1), below
+    need for h = (need - 1 - (j - 1) max P) // (k - j + 1) + 1; so only features with j bits
+    at that h are summed (j chosen per query for the highest h: fewest bits to look up),
+    found by one sparse product of the "high" bits with ``members`` (input bits x features),
+    a block of at most SUM_WORK entries at a time.
     """
-    top = np.maximum(need, 0).astype(np.int64)
-    offset = np.concatenate([[0], np.cumsum(top)])
-    coo = c.tocoo()
-    f, o = coo.coords[0].astype(np.int64), coo.coords[1].astype(np.int64)
-    reps = np.minimum(coo.data.astype(np.int64), top[o])
-    keep = reps > 0
-    f, o, reps = f[keep], o[keep], reps[keep]
-    rows = np.repeat(offset[o], reps) + _ranges(reps)
-    d = sparse.csr_array(
-        (np.ones(len(rows), dtype=np.int32), (rows, np.repeat(f, reps))),
-        shape=(int(offset[-1]), c.shape[0]),
-    )
-    return d, offset
-
-
-def _features_meeting(
-    d: sparse.csr_array,
-    query_rows: np.ndarray,
-    query_of: np.ndarray,
-    n_queries: int,
-    need: np.ndarray,
-    tick: Callable[[], None],
-) -> tuple[np.ndarray, np.ndarray]:
-    """(query, feature) for every feature in at least ``need[q]`` of query q's rows of ``d``."""
+    n_in = w.shape[1]
+    k = codes.shape[1]
+    n = len(need)
+    deg = np.diff(members.indptr).astype(np.float64)  # codes holding each input bit
     out_q: list[np.ndarray] = []
     out_f: list[np.ndarray] = []
     order = np.argsort(query_of, kind="stable")
-    query_of, query_rows = query_of[order], query_rows[order]
-    starts = np.searchsorted(query_of, np.arange(n_queries + 1))
-    nnz_row = np.diff(d.indptr)
-    # Queries in chunks of at most QUERY_WORK touched entries (the product's size bound).
-    work = np.concatenate([[0], np.cumsum(nnz_row[query_rows])])
-    per_query = work[starts]
-    bounds = [0]
-    while bounds[-1] < n_queries:
-        lo = bounds[-1]
-        hi = int(np.searchsorted(per_query, per_query[lo] + QUERY_WORK, side="right")) - 1
-        bounds.append(min(n_queries, max(hi, lo + 1)))
-    for lo, hi in itertools.pairwise(bounds):
+    query_of, units = query_of[order], units[order]
+    starts = np.searchsorted(query_of, np.arange(n + 1))
+    step = max(1, min(4096, 2**26 // (n_in + 1)))
+    js = np.arange(1, k + 1)
+    for lo in range(0, n, step):
         tick()
+        hi = min(n, lo + step)
         a, b = starts[lo], starts[hi]
-        if a == b:
-            continue
-        q = sparse.csr_array(
-            (np.ones(b - a, dtype=np.int32), (query_of[a:b] - lo, query_rows[a:b])),
-            shape=(hi - lo, d.shape[0]),
+        pick = sparse.csr_array(
+            (np.ones(b - a), (query_of[a:b] - lo, units[a:b])), shape=(hi - lo, w.shape[0])
         )
-        counts = sparse.csr_array(q @ d)
-        r = np.repeat(np.arange(hi - lo, dtype=np.int64), np.diff(counts.indptr))
-        ok = counts.data >= need[lo + r]
-        out_q.append(r[ok] + lo)
-        out_f.append(counts.indices[ok].astype(np.int64))
+        p = np.zeros((hi - lo, n_in + 1), dtype=np.float32)  # column n_in: padding, 0
+        p[:, :n_in] = sparse.csr_array(pick @ w).toarray()
+        nd = need[lo:hi].astype(np.float64)
+        top = p.max(axis=1).astype(np.float64)
+        num = nd[:, None] - 1 - (js[None, :] - 1) * top[:, None]
+        hj = np.where(num >= 0, num // (k - js[None, :] + 1) + 1, -1)
+        j = k - np.argmax(hj[:, ::-1], axis=1)  # the highest h, the larger j on ties
+        h = np.maximum(hj[np.arange(hi - lo), j - 1], 1)
+        high = sparse.csr_array(p[:, :n_in] >= h[:, None], dtype=np.int32)
+        work = np.cumsum(high @ deg)
+        r0 = 0
+        while r0 < hi - lo:
+            tick()
+            base = work[r0 - 1] if r0 else 0.0
+            r1 = max(r0 + 1, int(np.searchsorted(work, base + SUM_WORK, side="right")))
+            cnt = sparse.csr_array(high[r0:r1] @ members)  # (queries, features): high bits
+            qi = np.repeat(np.arange(r0, r1), np.diff(cnt.indptr))
+            ok = cnt.data >= j[qi]
+            qi, f = qi[ok], cnt.indices[ok].astype(np.int64)
+            del cnt
+            for c0 in range(0, len(qi), SUM_WORK // k):
+                q_, f_ = qi[c0 : c0 + SUM_WORK // k], f[c0 : c0 + SUM_WORK // k]
+                keep = p[q_[:, None], codes[f_]].sum(axis=1) >= nd[q_] - 0.5
+                out_q.append(q_[keep] + lo)
+                out_f.append(f_[keep])
+            r0 = r1
     if not out_q:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    return np.concatenate(out_q), np.concatenate(out_f)
-
-
-def _features_in_bit_rows(
-    table: np.ndarray,
-    query_rows: np.ndarray,
-    query_of: np.ndarray,
-    n_queries: int,
-    need: np.ndarray,
-    m: int,
-    tick: Callable[[], None],
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_features_meeting` over bit rows: (query, feature) for every feature in at least
-    ``need[q]`` (at least 1) of query q's rows of ``table``."""
-    order = np.argsort(query_of, kind="stable")
-    query_of, query_rows = query_of[order], query_rows[order]
-    n_rows = np.bincount(query_of, minlength=n_queries)
-    need = np.maximum(need, 1)
-    width = int(n_rows.max(initial=0))
-    padded = np.full((n_queries, max(width, 1)), len(table) - 1, dtype=np.int64)  # empty row
-    padded[query_of, _ranges(n_rows)] = query_rows
-    out_q: list[np.ndarray] = []
-    out_f: list[np.ndarray] = []
-    step = max(1, 2**26 // (8 * table.shape[1] * 3))
-    live = np.flatnonzero((n_rows >= need) & (n_rows > 0))  # fewer rows than need: nothing
-    for length in np.unique(n_rows[live]).tolist():
-        for t in np.unique(need[live][n_rows[live] == length]).tolist():
-            sel = live[(n_rows[live] == length) & (need[live] == t)]
-            for lo in range(0, len(sel), step):
-                tick()
-                part = sel[lo : lo + step]
-                g, f = _in_at_least(table, padded[part, :length], int(t), m)
-                out_q.append(part[g])
-                out_f.append(f)
-    if not out_q:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    return np.concatenate(out_q), np.concatenate(out_f)
+    q_all, f_all = np.concatenate(out_q), np.concatenate(out_f)
+    both = np.unique(np.stack([q_all, f_all], axis=1), axis=0)
+    return both[:, 0], both[:, 1]
 
 
 def _candidate_triples(
@@ -769,83 +745,45 @@ def _candidate_triples(
     single explaining it: keys (a m + b) m + c (a < b < c) and the output beside each.
 
     With non-negative integer weights, unit o fires on x only if the contributions c_o(f)
-    (weights over f's code) of x's features sum to T_o. Output g turns on at a triple only if
-    at least q_g of its units do; a triple that turns g on although no pair inside it does
-    (every other triple is explained by one of its pairs) is found by three nested pigeonholes:
-    one feature a brings >= T_o / 3 to at least q_g / 3 of g's units; given a, one of the others
-    b brings >= r_o / 2 (r_o = T_o - c_o(a)) to at least half of the units a does not fire;
-    given a and b, the third brings the pair's exact shortfall at enough units to make q_g. Each level is one
-    sparse product with the level rows of :func:`_level_rows`. A feature that turns g on alone
-    explains every triple it is in except those whose other two features are g's operands
-    (listed), as are triples inside g's operands.
+    (weights over f's code) of x's features sum to at least T_o (the union of the codes
+    brings no more than the sum). Output g turns on at a triple only if a set S of q_g of
+    its units fires, so summed over S the three features bring sum_S T_o; capping each
+    c_o(f) at T_o keeps that true. Three nested pigeonholes on these *sums* (not on unit
+    counts: a feature often reaches a third of a threshold at a third of the units, rarely a
+    third of their total; 42 against 2 candidates per output on the 10^5 monotone stress
+    network) find every such triple:
+
+    1. the *leader* a (the largest capped sum over S) brings at least a third of sum_S T_o,
+       so sum over all of g's units of c_o(a) >= (the q_g smallest T_o) / 3;
+    2. given a, with r_o = T_o - c_o(a) at the units a does not fire alone (at least
+       q_g - fired_a of them in S), the larger of the other two (capped at r_o) brings half
+       their sum: sum over those units of c_o(b) >= (the q_g - fired_a smallest r_o) / 2;
+    3. given a and b, the third brings the pair's exact shortfall (the union of their codes)
+       at enough units to make q_g; candidates from the same sum test, then counted exactly.
+
+    Each level is :func:`_features_summing`. A feature that turns g on alone explains every
+    triple it is in except those whose other two features are g's operands (listed), as are
+    triples inside g's operands; a pair that turns g on explains its triples except with one
+    of g's operands (listed).
     """
     task = net.task
     m = task.features
     layer = net.layers[0]
-    w = sparse.csr_array(layer.weight, dtype=np.float32)
+    w = sparse.csr_array(layer.weight, dtype=np.float64)
+    w.eliminate_zeros()
     need_units = np.round(-np.asarray(layer.bias, dtype=np.float64)).astype(np.int64)
-    n_units = w.shape[0]
-    words = (m + 63) // 64
-    if binary(net):
-        # 0/1 weights: the level rows as bit rows over the features, kmax per unit
-        kmax = int(np.diff(input_membership(net).indptr).max(initial=0))
-        size = max(1, kmax.bit_length()) * n_units * words * 8
-        if size > MAX_LEVEL_BYTES:
-            raise _OutOfBudget(f"the level bit rows would take {size / 2**30:.1f} GiB")
-        table, counter = level_table(net, tick)
-        stats["level_rows"] = "bits"
-
-        def contributions(f: np.ndarray, units: np.ndarray) -> np.ndarray:
-            return counter.count(f, units)
-
-        def meeting(rows_r: np.ndarray, units_r: np.ndarray, qi_r, n: int, want_r: np.ndarray):
-            high = rows_r > kmax
-            ids = np.where(high, len(table) - 1, (np.minimum(rows_r, kmax) - 1) * n_units + units_r)
-            return _features_in_bit_rows(table, ids, qi_r, n, want_r, m, tick)
-
-        alone_rows = np.flatnonzero((need_units >= 1) & (need_units <= kmax))
-        au_parts, af_parts = [], []
-        chunk = max(1, 2**26 // (8 * words * 3))
-        for lo in range(0, len(alone_rows), chunk):
-            tick()
-            part = alone_rows[lo : lo + chunk]
-            au, af = set_bits(table[(need_units[part] - 1) * n_units + part])
-            keep = af < m
-            au_parts.append(part[au[keep]])
-            af_parts.append(af[keep])
-        au = np.concatenate(au_parts) if au_parts else np.empty(0, np.int64)
-        af = np.concatenate(af_parts) if af_parts else np.empty(0, np.int64)
-        fires = sparse.csr_array((np.ones(len(af), dtype=np.int32), (af, au)), shape=(m, n_units))
-    else:
-        e = input_membership(net)
-        # Entries of the level rows: sum over features and units of min(c_o(f), T_o) <= the
-        # sum of all contributions = sum over input bits of (codes holding it) x (weight there).
-        load = float(np.asarray(e.sum(axis=0)).ravel() @ np.asarray(w.sum(axis=0)).ravel())
-        if load > MAX_LEVEL_ENTRIES:
-            raise _OutOfBudget(
-                f"the level rows would hold up to {load:,.0f} entries (limit {MAX_LEVEL_ENTRIES:,})"
-            )
-        c = sparse.csr_array(e @ sparse.csr_array(w.T))  # (m, units)
-        c.sort_indices()
-        d, offset = _level_rows(c, need_units)
-        stats["level_rows"] = "sparse"
-
-        def contributions(f: np.ndarray, units: np.ndarray) -> np.ndarray:
-            """c[f_i, units_i] (sparse lookup)."""
-            if len(f) == 0:
-                return np.zeros(0, dtype=np.int64)
-            return np.round(np.asarray(c[f, units]).ravel()).astype(np.int64)
-
-        def meeting(rows_r: np.ndarray, units_r: np.ndarray, qi_r, n: int, want_r: np.ndarray):
-            ids = offset[units_r] + np.minimum(rows_r, need_units[units_r]) - 1
-            return _features_meeting(d, ids, qi_r, n, want_r, tick)
-
-        fires = sparse.csr_array(c >= np.maximum(need_units, 1)[None, :], dtype=np.int32)
+    members = sparse.csr_array(input_membership(net).T)  # (input bits, features)
+    outputs = _Outputs(net)
+    codes = outputs.bits  # (m + 1, k), padded with the empty bit w.shape[1]
     u, q = _output_membership(net)
     lengths = np.diff(u.indptr)
-    # An output on at every input (its always-firing units meet its need) has no new triple.
-    constant = np.asarray(u @ (need_units <= 0).astype(np.int64)).ravel() >= q
-    outs = np.flatnonzero(~constant & (lengths > 0)).astype(np.int64)
+
+    def contributions(f: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """c[f_i, units_i]: unit units_i's weights over f_i's code bits."""
+        if len(f) == 0:
+            return np.zeros(0, dtype=np.int64)
+        c = outputs._weights(units[:, None], codes[f]).sum(axis=1)
+        return np.round(c).astype(np.int64)
 
     def unit_lists(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query index, unit) for every unit of output g[i]."""
@@ -857,31 +795,34 @@ def _candidate_triples(
         fires = contributions(f[qi], units) >= need_units[units]
         return np.bincount(qi, weights=fires, minlength=len(g)) >= q[g]
 
-    def level(qi: np.ndarray, units: np.ndarray, r: np.ndarray, n: int, want: np.ndarray):
-        """Features reaching r at enough units: r <= 0 counts everywhere."""
-        base = np.bincount(qi, weights=r <= 0, minlength=n).astype(np.int64)
-        pos = r > 0
-        return meeting(r[pos], units[pos], qi[pos], n, want - base), base
+    def level(g: np.ndarray, qi: np.ndarray, units: np.ndarray, r: np.ndarray, halves: int):
+        """Features whose summed contribution at the open units (r > 0) reaches 1 / halves
+        of the smallest q_g - (units already fired) of r; also returns how many fired."""
+        fired = np.bincount(qi, weights=r <= 0, minlength=len(g)).astype(np.int64)
+        open_ = r > 0
+        k_open = q[g] - fired
+        n_open = np.bincount(qi[open_], minlength=len(g))
+        total = _smallest_sums(r[open_], qi[open_], len(g), np.maximum(k_open, 0))
+        # a query whose open units cannot make q_g is never on: a need no feature meets
+        need = np.where((k_open > 0) & (n_open >= k_open), -(-total // halves), NEVER)
+        found = _features_summing(w, members, codes, qi[open_], units[open_], need, tick)
+        return found, fired
 
-    # Level 1: leaders.
+    # An output on at every input (its always-firing units meet its need) has no new triple.
+    constant = np.asarray(u @ (need_units <= 0).astype(np.int64)).ravel() >= q
+    outs = np.flatnonzero(~constant & (lengths > 0)).astype(np.int64)
+    # Level 1: leaders (and, among the candidates, every feature that turns g on alone).
     qi, units = unit_lists(outs)
-    r1 = -(-need_units[units] // 3)
-    base1 = np.bincount(qi, weights=r1 <= 0, minlength=len(outs)).astype(np.int64)
-    want1 = -(-q // 3)
-    if (want1 - base1 <= 0).any():
-        raise _OutOfBudget("units that fire on every input: every feature would lead")
-    (g1, a1), _ = level(qi, units, r1, len(outs), want1)
+    (g1, a1), _ = level(outs, qi, units, np.maximum(need_units[units], 0), 3)
     g1 = outs[g1]
-    keep = ~alone_on(g1, a1)
-    g1, a1 = g1[keep], a1[keep]
+    alone = alone_on(g1, a1)
+    on_g, on_a = g1[alone], a1[alone]
+    g1, a1 = g1[~alone], a1[~alone]
     stats["leaders"] = int(len(g1))
     # Level 2: given (g, a), seconds b.
     qi, units = unit_lists(g1)
     r2 = need_units[units] - contributions(a1[qi], units)
-    fired_a = np.bincount(qi, weights=r2 <= 0, minlength=len(g1)).astype(np.int64)
-    half = np.where(r2 > 0, -(-r2 // 2), 0)
-    want2 = -(-(q[g1] - fired_a) // 2)
-    (p2, b2), _ = level(qi, units, half, len(g1), want2 + fired_a)
+    (p2, b2), _ = level(g1, qi, units, r2, 2)
     g2, a2 = g1[p2], a1[p2]
     keep = (b2 != a2) & ~alone_on(g2, b2)
     g2, a2, b2 = g2[keep], a2[keep], b2[keep]
@@ -889,7 +830,6 @@ def _candidate_triples(
     if len(g2) > MAX_CANDIDATES:
         raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} leader pairs")
     # Level 3: given (g, a, b), thirds c.
-    outputs = _Outputs(net)
     ops_all = _output_operands(net)
     op_len = np.array([len(o) for o in ops_all], dtype=np.int64)
     op_ptr = np.concatenate([[0], np.cumsum(op_len)])
@@ -901,14 +841,22 @@ def _candidate_triples(
     for lo in range(0, len(g2), step):
         tick()
         g, a, b = g2[lo : lo + step], a2[lo : lo + step], b2[lo : lo + step]
-        qi, units = unit_lists(g)
         # What the third must bring: the pair's exact shortfall (codes may overlap).
         margin, real = outputs.margins(np.stack([a, b], axis=1), g)
-        r3 = np.round(-margin[real]).astype(np.int64)
         # A pair that turns g on explains its triples, except with one of g's operands.
         on = ((margin >= 0) & real).sum(axis=1) >= q[g]
-        sel = np.isin(qi, np.flatnonzero(~on))
-        (p3, c3), _ = level(qi[sel], units[sel], r3[sel], len(g), q[g])
+        rest = np.flatnonzero(~on)
+        qi, units = unit_lists(g[rest])
+        r3 = np.round(-margin[rest][real[rest]]).astype(np.int64)
+        (p3, c3), fired = level(g[rest], qi, units, r3, 1)
+        # exactly: c brings r3 at enough of the units the pair leaves open
+        first = np.searchsorted(qi, np.arange(len(rest) + 1))
+        n_u = first[p3 + 1] - first[p3]
+        at = np.repeat(first[p3], n_u) + _ranges(n_u)
+        hit = (r3[at] > 0) & (contributions(np.repeat(c3, n_u), units[at]) >= r3[at])
+        reach = np.bincount(np.repeat(np.arange(len(p3)), n_u), weights=hit, minlength=len(p3))
+        good = reach + fired[p3] >= q[g[rest][p3]]
+        p3, c3 = rest[p3[good]], c3[good]
         explained = np.flatnonzero(on)
         n_ops = op_len[g[explained]]
         p_ops = np.repeat(explained, n_ops)
@@ -923,7 +871,6 @@ def _candidate_triples(
             raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} candidate triples")
     stats["reach_triples"] = int(total)
     # Triples inside an output's operands, and (alone-on feature, operand pair).
-    on_g, on_a = _alone_on_pairs(fires, need_units, u, q)
     extra_k: list[tuple[int, int, int]] = []
     extra_o: list[int] = []
     for g, ops in enumerate(ops_all):
@@ -932,8 +879,6 @@ def _candidate_triples(
                 extra_k.append(trip)
                 extra_o.append(g)
     for g, a in zip(on_g.tolist(), on_a.tolist(), strict=True):
-        if constant[g]:
-            continue
         ops = ops_all[g].tolist()
         for x, y in itertools.combinations(ops, 2):
             if a not in (x, y):
@@ -948,20 +893,6 @@ def _candidate_triples(
         return np.empty(0, np.int64), np.empty(0, np.int64)
     both = np.unique(np.stack([np.concatenate(keys), np.concatenate(owners)], axis=1), axis=0)
     return both[:, 0], both[:, 1]
-
-
-def _alone_on_pairs(
-    fires: sparse.csr_array, need_units: np.ndarray, u: sparse.csr_array, q: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(output, feature) for every feature that turns the output on by itself.
-
-    ``fires`` (features x units): f fires o alone (units with need <= 0 excluded: counted
-    apart, they fire on every input)."""
-    always = (need_units <= 0).astype(np.int64)  # units that fire on every input
-    counts = sparse.csr_array(u @ sparse.csr_array(fires.T))  # (outputs, m)
-    rows = np.repeat(np.arange(counts.shape[0], dtype=np.int64), np.diff(counts.indptr))
-    on = counts.data + np.asarray(u @ always).ravel()[rows] >= q[rows]
-    return rows[on], counts.indices[on].astype(np.int64)
 
 
 class _Outputs:

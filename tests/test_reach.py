@@ -92,11 +92,10 @@ def test_meeting_by_pairs_equals_counts(seed):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_s3_certificate_on_binary_networks_equals_brute_force(seed):
-    """The s = 3 level rows as bit rows (0/1 weights) against every <= 3-sparse input."""
+    """The s = 3 certificate on 0/1 networks against every <= 3-sparse input."""
     net = _binary_net(200 + seed)
     cert = certify(net, 3)
     wrong, inputs = _truth(net, 3)
-    assert cert.stats["level_rows"] == "bits"
     assert cert.complete and set(cert.wrong_outputs.tolist()) == wrong
     assert cert.inputs_with_error == inputs
 
@@ -175,25 +174,3 @@ def test_bit_row_transpose_equals_the_plain_transpose(features, units):
     want[:, :features] = bits[:, :units].T
     got = np.unpackbits(_transpose(rows, units).view(np.uint8), axis=1, bitorder="little")
     assert np.array_equal(got, want)
-
-
-@pytest.mark.parametrize("kmax", [1, 3, 8, 13])
-def test_level_rows_from_bit_planes_equal_threshold_rows(kmax):
-    """LevelRows (bit planes of the counts, a comparator per row) against the kmax threshold
-    rows "c_o(f) >= j" built directly, indexed both ways the certificate indexes them."""
-    from superpose._reach import LevelRows, bit_at, bit_rows
-
-    rng = np.random.default_rng(kmax)
-    m, units = 150, 37
-    counts = rng.integers(0, kmax + 1, (m, units))
-    pad = (-m) % 64
-    planes = np.stack([bit_rows((counts >> b) & 1 == 1, pad) for b in range(kmax.bit_length())])
-    rows = LevelRows(planes, kmax)
-    want = np.concatenate([bit_rows(counts >= j, pad) for j in range(1, kmax + 1)])
-    want = np.concatenate([want, np.zeros((1, want.shape[1]), dtype=np.uint64)])
-    assert len(rows) == len(want)
-    ids = rng.integers(0, len(want), (9, 4))
-    assert np.array_equal(rows[ids], want[ids])
-    f = rng.integers(0, m, 200)
-    which = rng.integers(0, len(want), 200)
-    assert np.array_equal(bit_at(rows, which, f), bit_at(want, which, f))
