@@ -79,13 +79,14 @@ IDEAS: list[tuple[str, dict[str, Any], float | None]] = [
     ("thresholds 2l - 1 (one bit of slack)", {"_tweak": _shift_thresholds(-1)}, 1.0),
     ("thresholds 2l + 1", {"_tweak": _shift_thresholds(+1)}, 1.0),
     # 12.. : a skewed task (zipf influence), each design's own rule (item 3)
-    ("zipf task: default rule", {"_influence": "zipf"}, None),
+    ("zipf task: default build (home units where they pay)", {"_influence": "zipf"}, None),
     (
         "zipf task: RULE certificate-driven repair (40 rounds)",
         {"_influence": "zipf", "repair_select": "certificate", "repair_rounds": 40},
         None,
     ),
     ("zipf task: RULE home units", {"_influence": "zipf", "home": True}, None),
+    ("zipf task: random layout rule (home off)", {"_influence": "zipf", "home": False}, None),
 ]
 
 
@@ -133,7 +134,7 @@ def run_one(name: str, params: dict[str, Any], scale: float, m: int, args: Any) 
     if scale is None:
         # The design's own width rule: nothing given by hand.
         con = Superposed(**params)
-        rule = repair_params(task, con._design())
+        rule = repair_params(task, con._design(task))
         net = con.build(task, seeds.rng("build"))
         res = net.extras["resolved"]
         ell, ell_out = int(res["ell"]), int(res["ell_out"])

@@ -49,6 +49,11 @@ DESIGNS = {
     "home": ("RULE: home units", {"home": True}),
 }
 SIZES = [10**3, 10**4, 10**5, 10**6]
+LABELS = {
+    "default": "random layout (the default before)",
+    "certificate": "certificate-driven repair",
+    "home": "home units (the default from 1e4)",
+}
 
 
 def _log(msg: str) -> None:
@@ -66,13 +71,16 @@ def bounds_at(m: int) -> tuple[int, int]:
     return int(counting), int(s_aware or 0)
 
 
-def rule_at(m: int, design: str) -> int:
-    """The design's rule width at m' (the rule depends on m and m' only, not on the draw)."""
+def _rule(m: int, design: str) -> Any:
     from superpose.constructions.params import repair_params
     from superpose.families import pairs
 
-    task = pairs(m, m, np.random.default_rng(0))
-    return int(repair_params(task, design).n_in)
+    return repair_params(pairs(m, m, np.random.default_rng(0)), design)
+
+
+def rule_at(m: int, design: str) -> int:
+    """The design's rule width at m' (the rule depends on m and m' only, not on the draw)."""
+    return int(_rule(m, design).n_in)
 
 
 def run_1e6(design: str, samples: int, certify_too: bool, seed: int) -> dict[str, Any]:
@@ -101,6 +109,7 @@ def run_1e6(design: str, samples: int, certify_too: bool, seed: int) -> dict[str
         "ell": int(net.extras["resolved"]["ell"]),
         "ell_out": int(net.extras["resolved"]["ell_out"]),
         "rule_width": rule_at(m, design),
+        "predicted_share": _rule(m, design).predicted_failure,
         "build_s": round(build_s, 1),
         "peak_rss_gib_build": round(rss_build, 2),
         "repair_rounds": [r["vulnerable"] for r in rep.get("rounds", [])],
@@ -160,9 +169,9 @@ def plot(png: Path) -> list[str]:
     meas = {d: measured(d) for d in DESIGNS}
     for d, color in zip(DESIGNS, ("C0", "C1", "C2"), strict=True):
         xs = sorted(meas[d])
-        ax.plot(SIZES, rules[d], "--", color=color, alpha=0.6, label=f"{d}: width rule")
+        ax.plot(SIZES, rules[d], "--", color=color, alpha=0.6, label=f"{LABELS[d]}: rule")
         if xs:
-            ax.plot(xs, [meas[d][x] for x in xs], "o-", color=color, label=f"{d}: measured")
+            ax.plot(xs, [meas[d][x] for x in xs], "o-", color=color, label=f"{LABELS[d]}: measured")
     ax.plot(SIZES, [c for c, _ in cb], "k-", label="counting bound (1 bit/weight)")
     ax.plot(SIZES, [1.5 * c for c, _ in cb], "k:", label="1.5 x counting (issue target)")
     ax.plot(SIZES, [s for _, s in cb], "k-.", label="s-aware 0/1-layer bound")
@@ -170,7 +179,7 @@ def plot(png: Path) -> list[str]:
     ax.set_yscale("log")
     ax.set_xlabel("m' = m (uniform 2-AND, s = 2)")
     ax.set_ylabel("widest layer (neurons)")
-    ax.set_title("Width against m' per design (measured: exact or random check)")
+    ax.set_title("Width against m' per design (measured = exact certificate)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
@@ -183,6 +192,49 @@ def plot(png: Path) -> list[str]:
             rule = rules[d][SIZES.index(m)]
             cells.append(f"{got if got else '—'} (rule {rule})")
         lines.append(f"| {m:.0e} | {c} | {s} | " + " | ".join(cells) + " |")
+    return lines
+
+
+RULE_ROWS = {
+    "RULE: certificate-driven repair (40 rounds)": "certificate",
+    "RULE: home units": "home",
+    "default build (home units where they pay)": "default build",
+}
+
+
+def rule_table() -> list[str]:
+    """The rules' predictions beside the measurements (codes.json rows and the 1e6 run)."""
+    lines = [
+        "| design | m′ | rule: ℓ, ℓ′, width | predicted share | measured share | repair rounds "
+        "| exact certificate | build s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    path = RESULTS / "codes.json"
+    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    for name, design in RULE_ROWS.items():
+        for r in sorted((x for x in rows if x["idea"] == name), key=lambda x: x["m"]):
+            cert = r["certificate"]
+            verdict = "pass" if cert["passed"] else f"FAIL ({cert['inputs_with_error']} wrong)"
+            rule = r["rule"]
+            lines.append(
+                f"| {design} | {r['m']:.0e} | {r['ell']}, {r['ell_out']}, {r['widest']} | "
+                f"{100 * rule['predicted_failure']:.2f} % | {100 * r['measured_share']:.2f} % | "
+                f"{len(r['repair_rounds']) - 1} | {verdict} ({cert['inputs']:.1e} inputs) | "
+                f"{r['build_s']} |"
+            )
+    for design in DESIGNS:
+        big = RESULTS / f"width_1e6_{design}.json"
+        if not big.exists():
+            continue
+        r = json.loads(big.read_text())
+        cert = r.get("certificate", {})
+        verdict = ("pass" if cert.get("passed") else "FAIL") if cert else "not run"
+        share = r["repair_rounds"][0] / r["m"] if r["repair_rounds"] else float("nan")
+        lines.append(
+            f"| {design} | 1e+06 | {r['ell']}, {r['ell_out']}, {max(r['widths'])} | "
+            f"{100 * r.get('predicted_share', float('nan')):.2f} % | {100 * share:.2f} % | "
+            f"{len(r['repair_rounds']) - 1} | {verdict} (5.0e+11 inputs) | {r['build_s']} |"
+        )
     return lines
 
 
@@ -200,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         (OUT / f"width_1e6_{args.run_1e6}.json").write_text(json.dumps(row, indent=1))
         return 0
     print("\n".join(plot(args.png)))
+    print()
+    print("\n".join(rule_table()))
     return 0
 
 

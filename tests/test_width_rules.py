@@ -93,3 +93,8 @@ def test_home_refuses_a_task_without_the_s2_repair():
     with pytest.raises(SuperposeError, match="home=True"):
         Superposed(home=True).build(task, Seeds(0).rng("build"))
     assert Superposed().build(task, Seeds(0).rng("build")).params["home"] is False
+
+
+def test_home_must_be_a_boolean():
+    with pytest.raises(SuperposeError, match="home must be"):
+        Superposed(home="yes")

@@ -937,6 +937,8 @@ class Superposed(_Certified):
             raise SuperposeError(
                 f"repair_select must be 'weights' or 'certificate', got {repair_select!r}"
             )
+        if home is not None and not isinstance(home, (bool, np.bool_)):
+            raise SuperposeError(f"home must be true, false or unset (automatic), got {home!r}")
         if code not in CODES:
             raise SuperposeError(f"code must be one of {', '.join(CODES)}, got {code!r}")
         if (
