@@ -9,7 +9,7 @@ dropped). Every row is checked three ways: the build's s = 2 repair record
 
 Rows with scale None use the design's own width rule
 (``repair_params(task, design)``, nothing given by hand); rows 10-11 move every output
-threshold by one bit after the build; rows 12-14 use a skewed (zipf) task. Ideas not built
+threshold by one bit after the build; rows 12-15 use a skewed (zipf) task. Ideas not built
 are listed with the reason (``NOT_BUILT``).
 
 Usage::
@@ -100,7 +100,7 @@ NOT_BUILT = [
     (
         "per-feature code lengths by influence",
         "not built: the repair and its s = 2 certificate take one code length; on the zipf "
-        "task the widest layer is the output layer (heavy features' blocks, rows 12-14), "
+        "task the widest layer is the output layer (heavy features' blocks, the zipf rows), "
         "which input code lengths do not touch, and the load model favours longer codes for "
         "light features (load l' l_p d_p), the opposite of the idea (README)",
     ),
