@@ -84,7 +84,7 @@ def test_home_share_model_sees_the_lighter_load():
 
 
 def test_unknown_design_is_refused():
-    with pytest.raises(ValueError, match="design"):
+    with pytest.raises(SuperposeError, match="design"):
         repair_params(_task(100, 100), "nope")
 
 

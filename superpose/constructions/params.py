@@ -35,6 +35,7 @@ import numpy as np
 from scipy import special
 
 from superpose._numeric import ln_binom
+from superpose.errors import SuperposeError
 from superpose.task import OP_CODE, Task, n_sparse_inputs
 
 ADVERSARIAL_TARGET = 1e-5
@@ -364,7 +365,7 @@ def repair_params(task: Task, design: str = "default") -> AutoParams:
         [2664, 2417, 2303]
     """
     if design not in REPAIR_DESIGNS:
-        raise ValueError(f"design must be one of {REPAIR_DESIGNS}, got {design!r}")
+        raise SuperposeError(f"design must be one of {', '.join(REPAIR_DESIGNS)}, got {design!r}")
     m, g = task.features, task.n_gates
     share_of = home_vulnerable_share if design == "home" else vulnerable_share
     target = CERTIFICATE_REPAIRABLE_SHARE if design == "certificate" else REPAIRABLE_SHARE
