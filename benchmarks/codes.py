@@ -7,10 +7,16 @@ dropped). Every row is checked three ways: the build's s = 2 repair record
 (``certified_s2``), the exact certificate (:func:`superpose.certificate.certify`, every
 <= 2-sparse input) and ``--samples`` random + ``--samples`` targeted inputs.
 
+Rows with scale None use the design's own width rule
+(``repair_params(task, design)``, nothing given by hand); rows 10-11 move every output
+threshold by one bit after the build; rows 12-15 use a skewed (zipf) task. Ideas not built
+are listed with the reason (``NOT_BUILT``).
+
 Usage::
 
-    python benchmarks/codes.py                          # m' = 1e3, 1e4, 1e5
+    python benchmarks/codes.py                          # m' = 1e3, 1e4, 1e5 (every row)
     python benchmarks/codes.py --sizes 1e3,1e4          # quick
+    python benchmarks/codes.py --sizes 1e5 --ideas 7,8,9 --merge benchmarks/results/codes.json
 
 Prints a Markdown table (for the README) and writes ``benchmarks/out/codes.json``.
 """
@@ -32,8 +38,20 @@ import numpy as np  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "codes.json"
 
-# (name, construction parameters, width scale on the default rule, ell_out override)
-IDEAS: list[tuple[str, dict[str, Any], float]] = [
+
+def _shift_thresholds(delta: int) -> Any:
+    """A benchmark-only variant: every output unit's threshold moved by ``delta`` bits."""
+
+    def tweak(net: Any) -> None:
+        layer = net.layers[0]
+        layer.bias = (np.asarray(layer.bias) - delta).astype(np.asarray(layer.bias).dtype)
+
+    return tweak
+
+
+# (name, construction parameters, width scale on the default rule; None: the design's own
+# width rule, repair_params(task, design), nothing given by hand)
+IDEAS: list[tuple[str, dict[str, Any], float | None]] = [
     ("default (rule widths, random codes)", {}, 1.0),
     ("Reed-Solomon codes (overlap <= 1), same widths", {"code": "rs"}, 1.0),
     ("Reed-Solomon codes, 0.94 x", {"code": "rs", "repair_rounds": 40}, 0.94),
@@ -49,6 +67,43 @@ IDEAS: list[tuple[str, dict[str, Any], float]] = [
         {"home": True, "ell_out": 6, "repair_select": "certificate", "repair_rounds": 40},
         0.826,
     ),
+    # 7.. : the width rules of the winners (issue 15, item 7)
+    (
+        "RULE: certificate-driven repair (40 rounds)",
+        {"repair_select": "certificate", "repair_rounds": 40},
+        None,
+    ),
+    ("RULE: home units", {"home": True}, None),
+    ("default build (home units where they pay)", {}, None),
+    # 10.. : thresholds other than 2l (item 2), at the default rule's widths
+    ("thresholds 2l - 1 (one bit of slack)", {"_tweak": _shift_thresholds(-1)}, 1.0),
+    ("thresholds 2l + 1", {"_tweak": _shift_thresholds(+1)}, 1.0),
+    # 12.. : a skewed task (zipf influence), each design's own rule (item 3)
+    ("zipf task: default build (home units where they pay)", {"_influence": "zipf"}, None),
+    (
+        "zipf task: RULE certificate-driven repair (40 rounds)",
+        {"_influence": "zipf", "repair_select": "certificate", "repair_rounds": 40},
+        None,
+    ),
+    ("zipf task: RULE home units", {"_influence": "zipf", "home": True}, None),
+    ("zipf task: random layout rule (home off)", {"_influence": "zipf", "home": False}, None),
+]
+
+
+NOT_BUILT = [
+    (
+        "signed (inhibitory) weights",
+        "not built: at s = 2 with threshold 2l a unit misfires only when both active codes lie "
+        "inside its read set, so a negative weight outside it never sees an active bit and one "
+        "inside it breaks the gate that put the bit there (README)",
+    ),
+    (
+        "per-feature code lengths by influence",
+        "not built: the repair and its s = 2 certificate take one code length; on the zipf "
+        "task the widest layer is the output layer (heavy features' blocks, the zipf rows), "
+        "which input code lengths do not touch, and the load model favours longer codes for "
+        "light features (load l' l_p d_p), the opposite of the idea (README)",
+    ),
 ]
 
 
@@ -56,11 +111,11 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _task(m: int, seed: int) -> Any:
+def _task(m: int, seed: int, influence: str = "uniform") -> Any:
     from superpose.families import pairs
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, m, m, 2]))
-    return pairs(m, m, rng, sparsity=2)
+    return pairs(m, m, rng, sparsity=2, influence=influence)
 
 
 def run_one(name: str, params: dict[str, Any], scale: float, m: int, args: Any) -> dict[str, Any]:
@@ -71,17 +126,29 @@ def run_one(name: str, params: dict[str, Any], scale: float, m: int, args: Any) 
     from superpose.seeds import Seeds
     from superpose.verification import verify
 
-    task = _task(m, args.seed)
-    rule = repair_params(task)
-    n = max(4 * rule.ell, round(rule.n_in * scale))
-    ell = int(params.pop("ell", rule.ell))
-    ell_out = int(params.pop("ell_out", rule.ell_out))
+    tweak = params.pop("_tweak", None)
+    influence = params.pop("_influence", "uniform")
+    task = _task(m, args.seed, influence)
     seeds = Seeds(args.seed)
     t0 = time.perf_counter()
-    net = Superposed(ell=ell, ell_out=ell_out, n_in=n, n_out=n, **params).build(
-        task, seeds.rng("build")
-    )
+    if scale is None:
+        # The design's own width rule: nothing given by hand.
+        con = Superposed(**params)
+        rule = repair_params(task, con._design(task))
+        net = con.build(task, seeds.rng("build"))
+        res = net.extras["resolved"]
+        ell, ell_out = int(res["ell"]), int(res["ell_out"])
+    else:
+        rule = repair_params(task)
+        n = max(4 * rule.ell, round(rule.n_in * scale))
+        ell = int(params.pop("ell", rule.ell))
+        ell_out = int(params.pop("ell_out", rule.ell_out))
+        net = Superposed(ell=ell, ell_out=ell_out, n_in=n, n_out=n, **params).build(
+            task, seeds.rng("build")
+        )
     build_s = time.perf_counter() - t0
+    if tweak is not None:
+        tweak(net)
     rep = net.extras.get("repair", {})
     t0 = time.perf_counter()
     cert = certify(net, 2)
@@ -106,6 +173,11 @@ def run_one(name: str, params: dict[str, Any], scale: float, m: int, args: Any) 
         "ratio_counting": widest / counting,
         "ratio_s_aware": widest / max(saware, 1),
         "repair_rounds": [r["vulnerable"] for r in rep.get("rounds", [])],
+        "rule": rule.as_dict(),
+        "predicted_share": float(rule.predicted_failure) if scale is None else None,
+        "measured_share": (rep["rounds"][0]["vulnerable"] / task.n_gates)
+        if rep.get("rounds")
+        else None,
         "certified_s2": bool(rep.get("certified_s2", False)),
         "certificate": {
             "passed": bool(cert.passed),
@@ -152,6 +224,8 @@ def markdown(rows: list[dict[str, Any]], sizes: list[int]) -> str:
             + "; ".join(wrong)
             + " |"
         )
+    for idea, why in NOT_BUILT:
+        lines.append(f"| {idea} | " + " | ".join("—" for _ in sizes) + f" | {why} | — |")
     return head + "\n".join(lines) + "\n"
 
 
@@ -162,17 +236,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ideas", default="", help="comma-separated row numbers (0-based)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        default=None,
+        help="an earlier codes.json: its rows are kept unless this run measures the same (idea, m)",
+    )
+    ap.add_argument("--table-only", action="store_true", help="print the table of --merge")
     args = ap.parse_args(argv)
     sizes = [int(float(x)) for x in args.sizes.split(",") if x.strip()]
     pick = [int(x) for x in args.ideas.split(",") if x.strip()] or list(range(len(IDEAS)))
-    rows = []
+    rows: list[dict[str, Any]] = []
+    if args.merge is not None:
+        rows = json.loads(args.merge.read_text())["rows"]
+    if args.table_only:
+        order = [name for name, _, _ in IDEAS]
+        rows.sort(key=lambda r: order.index(r["idea"]) if r["idea"] in order else len(order))
+        print(markdown(rows, sorted({int(r["m"]) for r in rows})))
+        return 0
     for m in sizes:
         for i in pick:
             name, params, scale = IDEAS[i]
-            rows.append(run_one(name, dict(params), scale, m, args))
+            row = run_one(name, dict(params), scale, m, args)
+            rows = [r for r in rows if (r["idea"], r["m"]) != (name, m)] + [row]
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps({"rows": rows}, indent=1))
-    print(markdown(rows, sizes))
+    order = [name for name, _, _ in IDEAS]
+    rows.sort(key=lambda r: order.index(r["idea"]) if r["idea"] in order else len(order))
+    args.out.write_text(json.dumps({"rows": rows}, indent=1))
+    print(markdown(rows, sorted({int(r["m"]) for r in rows})))
     return 0
 
 

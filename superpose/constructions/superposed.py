@@ -52,6 +52,7 @@ from superpose.constructions.params import (
     PRIVATE,
     auto_params,
     gate_classes,
+    home_pays,
     hub_width,
     layer_params,
     repair_params,
@@ -787,6 +788,10 @@ CODES = ("random", "rs")
 """Input code kinds of ``superposed``: random Bloom sets, or Reed-Solomon (Kautz-Singleton)
 codes with pairwise overlap at most one unit (:func:`superpose.codes.rs_code_rows`)."""
 OPTION_DEFAULTS = {"repair_select": "weights", "repair_rounds": 12, "code": "random"}
+HOME_REPAIR_ROUNDS = 40
+"""Repair rounds of a home-unit build left at the default ``repair_rounds``: at the home rule's
+widths 12 rounds left 1-11 vulnerable gates on 3 of 24 tasks (m' = 1e4, d = 2.5, a star);
+40 cleared every one (README, "Closer to the limit")."""
 
 MAX_AUTO_ELL = 10
 """The largest code length the automatic choice makes (memory estimates assume it)."""
@@ -861,7 +866,6 @@ class _Certified(Construction):
         if (
             getattr(self, "explicit_inputs", False)
             or getattr(self, "explicit_outputs", False)
-            or getattr(self, "home", False)
             or any(getattr(self, name, None) is not None for name in self._width_params)
         ):
             return None
@@ -886,7 +890,10 @@ class Superposed(_Certified):
     (``extras["repair"]["certified_s2"]``).
 
     ``home=True`` (opt-in, 2-AND at s <= 2 only) places each gate on its operands' home units
-    (:func:`home_units`); it is not calibrated: give ``ell_out`` (even) and the widths.
+    (:func:`home_units`); its widths and code lengths come from ``repair_params(task, "home")``
+    unless given (``ell_out`` should be even). ``repair_select="certificate"`` has its own
+    rule too (``repair_params(task, "certificate")``: narrower, since that repair clears a
+    larger vulnerable share; give ``repair_rounds=40`` as measured).
 
     Issue-15 options (opt-in, recorded in the network's params only when not at their
     defaults): ``code="rs"`` Reed-Solomon input codes (two codes share at most one unit);
@@ -920,7 +927,7 @@ class Superposed(_Certified):
         explicit_inputs: bool = False,
         explicit_outputs: bool = False,
         repair: bool = True,
-        home: bool = False,
+        home: bool | None = None,
         repair_select: str = "weights",
         repair_rounds: int = 12,
         code: str = "random",
@@ -930,6 +937,8 @@ class Superposed(_Certified):
             raise SuperposeError(
                 f"repair_select must be 'weights' or 'certificate', got {repair_select!r}"
             )
+        if home is not None and not isinstance(home, (bool, np.bool_)):
+            raise SuperposeError(f"home must be true, false or unset (automatic), got {home!r}")
         if code not in CODES:
             raise SuperposeError(f"code must be one of {', '.join(CODES)}, got {code!r}")
         if (
@@ -986,7 +995,7 @@ class Superposed(_Certified):
             return self._widths(norm, auto.ell, 1, auto.n_in, pools, private, dead, n_out, auto)
         if len(needs) <= 1 and private == 0 and not (cls == DEAD).any():
             if self._repairs(norm) and self.ell is None and self.ell_out is None:
-                auto = repair_params(norm)
+                auto = repair_params(norm, self._design(norm))
             else:
                 auto = auto_params(norm, self.failure, self.ell, self.ell_out, self.explicit_inputs)
             n_out = self.n_out or max(2 * auto.ell_out, round(auto.n_out * scale))
@@ -1049,6 +1058,31 @@ class Superposed(_Certified):
             "auto": auto.as_dict(),
         }
 
+    def _design(self, task: Task) -> str:
+        """Which width rule of :func:`repair_params` fits the chosen options."""
+        if self._home(task):
+            return "home"
+        return "certificate" if self.repair_select == "certificate" else "default"
+
+    def _rounds(self, home: bool) -> int:
+        """Repair rounds: as given, but home units get :data:`HOME_REPAIR_ROUNDS` in place of
+        the default 12 (their last vulnerable gates take longer to clear)."""
+        default = OPTION_DEFAULTS["repair_rounds"]
+        return HOME_REPAIR_ROUNDS if home and self.repair_rounds == default else self.repair_rounds
+
+    def _home(self, task: Task) -> bool:
+        """Whether the build uses home units: as given, or (``home=None``) automatically where
+        they were measured to certify and need fewer neurons (:func:`home_pays`) and nothing
+        about the layout is given by hand (``task`` is the normalised one-level task)."""
+        if self.home is not None:
+            return bool(self.home)
+        return bool(
+            self._repairs(task)
+            and self.repair_select == "weights"
+            and all(getattr(self, k) is None for k in ("ell", "ell_out", "n_in", "n_out"))
+            and home_pays(task)
+        )
+
     def _repairs(self, task: Task) -> bool:
         """Whether the s = 2 repair (and its certificate) applies to ``task``."""
         return bool(
@@ -1061,7 +1095,8 @@ class Superposed(_Certified):
 
     def build_once(self, task: Task, rng: np.random.Generator) -> Network:
         norm = output_gates(task)
-        if self.home and not _pairs_at_s2(norm):
+        home = self._home(norm)
+        if home and not _pairs_at_s2(norm):
             # A triangle a-c-p of gates puts p's code into all home units of gate (a, c), so
             # input {a, p} fools it; only the s = 2 repair finds and fixes such gates.
             raise SuperposeError(
@@ -1095,8 +1130,8 @@ class Superposed(_Certified):
                 pool["heavy_share"],
                 rng,
                 private=self.explicit_outputs,
-                repair_rounds=self.repair_rounds if repairs else 0,
-                home=self.home and not self.explicit_outputs,
+                repair_rounds=self._rounds(home) if repairs else 0,
+                home=home and not self.explicit_outputs,
                 sparsity=norm.sparsity,
                 repair_select=self.repair_select,
             )
@@ -1137,9 +1172,9 @@ class Superposed(_Certified):
                 if "repair" in st:
                     extras["repair"] = st["repair"]
         extras["private_units"] = int(p["private_units"])
-        return Network(
-            [layer], input_code, output_code, task, self.name, self.get_params(), extras=extras
-        )
+        # The home choice as made (home=None is automatic): the record rebuilds the same network.
+        params = {**self.get_params(), "home": bool(home)}
+        return Network([layer], input_code, output_code, task, self.name, params, extras=extras)
 
 
 def _assemble(
