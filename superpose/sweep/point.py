@@ -215,7 +215,7 @@ def run_point(
     t0 = time.perf_counter()
     try:
         seeds = Seeds(seed_entropy).child(*seed_spawn_key)
-        kwargs = {k: params[k] for k in ("influence", "arity", "depth") if k in params}
+        kwargs = families.family_spec(params["family"]).knob_values(**params)
         task = families.generate(
             params["family"],
             seeds.rng("task"),
