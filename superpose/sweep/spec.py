@@ -21,7 +21,9 @@ from superpose._numeric import json_default
 from superpose.errors import SuperposeError
 
 EXECUTORS = ("serial", "process", "dask")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: the seed columns are `seed_root`, `seed_path` (Seeds.record()); 1 named them `seed_entropy`,
+`seed_spawn_key` (a version-1 file is migrated on open for writing, read as it is)."""
 DEFAULT_RESULTS = "results.sqlite"
 
 TOP_KEYS = ("name", "description", "root_seed", "grid", "measure", "memory_limit")
@@ -60,13 +62,13 @@ DEFAULT_SEARCH = {
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One point of a sweep: its parameters, key and seeds (``Seeds(seed_entropy).child(*seed_spawn_key)``)."""
+    """One point of a sweep: its parameters, key and seeds (``Seeds(seed_root).child(*seed_path)``)."""
 
     index: int
     params: dict[str, Any]
     key: str
-    seed_entropy: int
-    seed_spawn_key: tuple[int, ...]
+    seed_root: int
+    seed_path: tuple[int, ...]
 
     def label(self) -> str:
         p = self.params
@@ -289,7 +291,7 @@ def parse_spec(data: Any, source: str = "<memory>", *, default_name: str = "swee
     Example:
         >>> s = parse_spec({"grid": {"family": "and2", "outputs": [50, 60], "seeds": 2,
         ...     "construction": "naive"}})
-        >>> [(p.params["outputs"], p.params["seed"], p.seed_spawn_key) for p in s.points]
+        >>> [(p.params["outputs"], p.params["seed"], p.seed_path) for p in s.points]
         [(50, 0, (0,)), (50, 1, (1,)), (60, 0, (2,)), (60, 1, (3,))]
     """
     if not isinstance(data, dict):
