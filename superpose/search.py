@@ -50,8 +50,9 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 from scipy import sparse
@@ -81,6 +82,71 @@ FINAL_STEP = 0.1
 MAX_EXHAUSTIVE = 5_000_000
 BUILD_STREAM = STREAMS["build"]  # the build rng, as `superpose build --seed` uses
 WIDTH_KEYS = ("width_scale", "n_in", "n_hidden", "n_out")
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Walk(Generic[T]):
+    """Where :func:`walk` stopped: ``hit`` is the first step whose probe gave the wanted
+    answer (None if none did), ``before`` the step probed just before it (the other answer;
+    None if ``hit`` was the first step), ``stopped`` whether a probe could not answer."""
+
+    hit: T | None
+    before: T | None
+    stopped: bool
+
+
+def walk(probe: Callable[[T], bool | None], steps: Iterable[T], *, until: bool) -> Walk[T]:
+    """Probe ``steps`` in order until one answers ``until`` (the bracketing half of every
+    width search: :func:`search_width`'s scales, compare's ladder and doubling).
+
+    ``probe`` answers True (passes), False, or None (cannot answer: budget spent, build
+    refused), which ends the walk. ``steps`` may be a generator that checks a budget.
+
+    Example:
+        >>> walk(lambda d: d >= 100, (64 * 2**i for i in range(5)), until=True)
+        Walk(hit=128, before=64, stopped=False)
+    """
+    before = None
+    for step in steps:
+        answer = probe(step)
+        if answer is None:
+            return Walk(None, before, True)
+        if answer == until:
+            return Walk(step, before, False)
+        before = step
+    return Walk(None, before, False)
+
+
+def bisect(
+    probe: Callable[[T], bool | None],
+    lo: T,
+    hi: T,
+    *,
+    mid: Callable[[T, T], T],
+    close: Callable[[T, T], bool],
+) -> tuple[T, T, bool]:
+    """Narrow a failing ``lo`` and a passing ``hi`` until ``close(lo, hi)``: the second half
+    of every width search. Returns ``(lo, hi, stopped)``; ``stopped`` when a probe returned
+    None (no answer), leaving the bracket as it was.
+
+    Example:
+        >>> bisect(lambda d: d >= 100, 64, 128, mid=lambda a, b: (a + b) // 2,
+        ...        close=lambda a, b: b - a <= 8)
+        (96, 104, False)
+    """
+    while not close(lo, hi):
+        m = mid(lo, hi)
+        answer = probe(m)
+        if answer is None:
+            return lo, hi, True
+        if answer:
+            hi = m
+        else:
+            lo = m
+    return lo, hi, False
 
 
 class WidthSearchError(SuperposeError):
@@ -457,29 +523,36 @@ def search_width(
             best = (scale, net)
         return bool(rec["passed"])
 
+    def timed(scale: float) -> bool | None:
+        return None if out_of_time() else probe(scale)
+
+    def down(scale: float) -> Iterator[float]:
+        while scale > min_scale and not out_of_time():
+            scale = max(scale / step_down, min_scale)
+            yield scale
+
+    def up(scale: float) -> Iterator[float]:
+        while scale < max_scale and not out_of_time():
+            scale = min(scale * expand, max_scale)
+            yield scale
+
+    def final_up(scale: float) -> Iterator[float]:
+        while scale < max_scale:
+            scale = min(scale * (1 + FINAL_STEP), max_scale)
+            yield scale
+
     # 1. bracket: a passing scale `hi` and, below it, a failing scale `lo`. Downwards the
     # steps are small: builds far below the edge can be slow (e.g. the s = 2 repair).
-    lo: float | None = None
-    hi: float | None = None
-    scale = start_scale
-    if probe(scale):
-        hi = scale
-        while lo is None and hi > min_scale and not out_of_time():
-            scale = max(hi / step_down, min_scale)
-            if probe(scale):
-                hi = scale
-            else:
-                lo = scale
+    lo: float | None
+    hi: float | None
+    if probe(start_scale):
+        w = walk(probe, down(start_scale), until=False)
+        lo, hi = w.hit, (w.before if w.before is not None else start_scale)
         if lo is None:
             record["stopped"] = "min_scale passed" if hi <= min_scale else "time limit"
     else:
-        lo = scale
-        while hi is None and scale < max_scale and not out_of_time():
-            scale = min(scale * expand, max_scale)
-            if probe(scale):
-                hi = scale
-            else:
-                lo = scale
+        w = walk(probe, up(start_scale), until=True)
+        hi, lo = w.hit, (w.before if w.before is not None else start_scale)
     if hi is None:
         record["stopped"] = "time limit" if out_of_time() else "max_scale"
         record["seconds"] = round(time.perf_counter() - start, 3)
@@ -489,15 +562,16 @@ def search_width(
             record,
         )
     # 2. bisect geometrically between lo (failing) and hi (passing).
-    while lo is not None and hi / lo > 1 + tolerance:
-        if out_of_time():
+    if lo is not None:
+        _, _, timed_out = bisect(
+            timed,
+            lo,
+            hi,
+            mid=lambda a, b: math.sqrt(a * b),
+            close=lambda a, b: b / a <= 1 + tolerance,
+        )
+        if timed_out:
             record["stopped"] = "time limit"
-            break
-        mid = math.sqrt(lo * hi)
-        if probe(mid):
-            hi = mid
-        else:
-            lo = mid
     assert best is not None
     chosen_scale, net = best
     # 3. the final check: the probes' inputs chose this scale, so they cannot also vouch for
@@ -512,11 +586,8 @@ def search_width(
         if progress is not None:
             progress({"event": "final", "probe": failed, "check": final})
         best = None
-        scale = chosen_scale
         if not out_of_time():
-            while best is None and scale < max_scale:
-                scale = min(scale * (1 + FINAL_STEP), max_scale)
-                probe(scale)  # sets `best` when it passes
+            walk(probe, final_up(chosen_scale), until=True)  # `probe` sets `best`
         if best is None:
             record["stopped"] = "final check failed; no larger scale passed" + (
                 " in time" if out_of_time() else f" up to {max_scale}"
