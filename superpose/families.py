@@ -10,6 +10,8 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -469,6 +471,113 @@ def stress(
     )
 
 
+@dataclass(frozen=True)
+class FamilySpec:
+    """What a task family takes: the one place that knows (generate, the sweep, the report).
+
+    ``sizes`` is ``"features+outputs"`` (both given), ``"outputs"`` (a permutation: as many
+    features as outputs) or ``"features"`` (uand: all pairs of the features). ``knobs`` are
+    the further parameters the family reads, of ``influence``, ``arity`` and ``depth``; a
+    sweep point records exactly these (and its key hashes them). ``influence_profiles``
+    are the profiles ``influence`` may join with ``+``.
+    """
+
+    name: str
+    make: Callable[..., Task]
+    sizes: str = "features+outputs"
+    knobs: tuple[str, ...] = ()
+    influence_profiles: tuple[str, ...] = ()
+
+    def knob_values(self, **given: Any) -> dict[str, Any]:
+        """The knobs of ``given`` this family takes (the others dropped).
+
+        Example:
+            >>> FAMILY_SPECS["kand"].knob_values(influence="zipf", arity=4, depth=2)
+            {'arity': 4}
+        """
+        return {k: given[k] for k in self.knobs if k in given}
+
+    def check_influence(self, influence: str) -> bool:
+        """Whether ``influence`` (profiles joined with ``+``) is one this family draws."""
+        return isinstance(influence, str) and all(
+            part in self.influence_profiles for part in influence.split("+")
+        )
+
+
+def _make_permutation(features, outputs, rng, sparsity, **_):  # noqa: ANN001, ANN202
+    n = outputs or features
+    if n is None:
+        raise SuperposeError(
+            "permutation needs outputs (or features)", cli="--outputs or --features"
+        )
+    if features is not None and outputs is not None and features != outputs:
+        raise SuperposeError(
+            f"a permutation has as many features as outputs; got {features} and {outputs}"
+        )
+    return permutation(n, rng, sparsity)
+
+
+def _make_uand(features, outputs, rng, sparsity, **_):  # noqa: ANN001, ANN202
+    if features is None:
+        raise SuperposeError("uand needs features", cli="--features")
+    return universal_and(features, sparsity)
+
+
+def _make_pairs(op: str) -> Callable[..., Task]:
+    def make(features, outputs, rng, sparsity, influence="uniform", **_):  # noqa: ANN001, ANN202
+        return pairs(features, outputs, rng, influence=influence, op=op, sparsity=sparsity)
+
+    return make
+
+
+def _make_kand(features, outputs, rng, sparsity, arity=3, **_):  # noqa: ANN001, ANN202
+    return k_and(features, outputs, arity, rng, sparsity)
+
+
+def _make_stress(features, outputs, rng, sparsity, influence="uniform", arity=3, **_):  # noqa: ANN001, ANN202
+    mix = influence if influence != "uniform" else "uniform+zipf+core+hub-and+hub-or"
+    return stress(features, outputs, rng, sparsity=sparsity, max_arity=arity, influence=mix)
+
+
+def _make_circuit(features, outputs, rng, sparsity, depth=2, extra=None, **_):  # noqa: ANN001, ANN202
+    _check_positive("depth", depth)
+    per_level = max(1, outputs // depth)
+    return layered_circuit(features, per_level, depth, rng, sparsity=sparsity, **(extra or {}))
+
+
+FAMILY_SPECS: dict[str, FamilySpec] = {
+    "permutation": FamilySpec("permutation", _make_permutation, sizes="outputs"),
+    **{
+        name: FamilySpec(
+            name, _make_pairs(op), knobs=("influence",), influence_profiles=INFLUENCE_PROFILES
+        )
+        for name, op in PAIR_FAMILIES.items()
+    },
+    "kand": FamilySpec("kand", _make_kand, knobs=("arity",)),
+    "uand": FamilySpec("uand", _make_uand, sizes="features"),
+    "circuit": FamilySpec("circuit", _make_circuit, knobs=("depth",)),
+    # `influence` "uniform" (the default) means the full stress mix; `arity` is max_arity.
+    "stress": FamilySpec(
+        "stress", _make_stress, knobs=("influence", "arity"), influence_profiles=STRESS_PROFILES
+    ),
+}
+"""The task families by name (the CLI's ``--family``, a sweep grid's ``family``)."""
+assert tuple(FAMILY_SPECS) == FAMILIES
+
+
+def family_spec(name: str) -> FamilySpec:
+    """The registered family ``name``; a :class:`SuperposeError` naming the known ones if none.
+
+    Example:
+        >>> family_spec("stress").knobs
+        ('influence', 'arity')
+    """
+    spec = FAMILY_SPECS.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise SuperposeError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")
+    return spec
+
+
 def generate(
     name: str,
     rng: np.random.Generator,
@@ -481,50 +590,23 @@ def generate(
     depth: int = 2,
     **extra: Any,
 ) -> Task:
-    """Generate a task of the named family (the CLI's ``--family``).
+    """Generate a task of the named family (the CLI's ``--family``); knobs the family does
+    not take (:attr:`FamilySpec.knobs`) are ignored, ``extra`` goes to ``circuit``.
 
     Example:
         >>> generate("and2", np.random.default_rng(0), features=40, outputs=200, sparsity=3).n_gates
         200
     """
-    if name not in FAMILIES:
-        raise SuperposeError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")
+    spec = family_spec(name)
     for label, value, high in (
         ("features", features, MAX_FEATURES),
         ("outputs", outputs, MAX_GATES),
     ):
         if value is not None and not (isinstance(value, (int, np.integer)) and 1 <= value <= high):
             raise SuperposeError(f"{label} must be an integer in 1..{high:,}, got {value!r}")
-    if name == "permutation":
-        n = outputs or features
-        if n is None:
-            raise SuperposeError(
-                "permutation needs outputs (or features)", cli="--outputs or --features"
-            )
-        if features is not None and outputs is not None and features != outputs:
-            raise SuperposeError(
-                f"a permutation has as many features as outputs; got {features} and {outputs}"
-            )
-        return permutation(n, rng, sparsity)
-    if name == "uand":
-        if features is None:
-            raise SuperposeError("uand needs features", cli="--features")
-        return universal_and(features, sparsity)
-    if features is None or outputs is None:
+    if spec.sizes == "features+outputs" and (features is None or outputs is None):
         raise SuperposeError(
             f"family {name!r} needs features and outputs", cli="--features and --outputs"
         )
-    if name in PAIR_FAMILIES:
-        return pairs(
-            features, outputs, rng, influence=influence, op=PAIR_FAMILIES[name], sparsity=sparsity
-        )
-    if name == "kand":
-        return k_and(features, outputs, arity, rng, sparsity)
-    if name == "stress":
-        mix = influence if influence != "uniform" else "uniform+zipf+core+hub-and+hub-or"
-        return stress(features, outputs, rng, sparsity=sparsity, max_arity=arity, influence=mix)
-    if name == "circuit":
-        _check_positive("depth", depth)
-        per_level = max(1, outputs // depth)
-        return layered_circuit(features, per_level, depth, rng, sparsity=sparsity, **extra)
-    raise SuperposeError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")
+    knobs = spec.knob_values(influence=influence, arity=arity, depth=depth)
+    return spec.make(features, outputs, rng, sparsity, extra=extra, **knobs)

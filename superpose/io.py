@@ -274,6 +274,10 @@ def _check_meta_values(meta: dict[str, Any], path: Path) -> None:
     )
     for key in ("params", "extras"):
         _require(isinstance(meta.get(key) or {}, dict), path, f"'{key}' must be an object")
+    from superpose.network import extras_problems
+
+    problems = extras_problems(meta.get("extras") or {})
+    _require(not problems, path, problems[0] if problems else "")
     _require(isinstance(meta.get("construction", ""), str), path, "'construction' must be a string")
     if "stage_codes" in meta:
         n_layers = len(meta["layers"])

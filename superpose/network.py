@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from scipy import sparse
@@ -288,6 +288,86 @@ class Layer:
         )
 
 
+class Extras(TypedDict, total=False):
+    """A network's ``extras`` (``network.json``'s ``"extras"``): what its build recorded
+    beyond the layers, as plain JSON.
+
+    The keys other modules read are declared here with their JSON type, and
+    :func:`extras_problems` checks them when a network is loaded. A construction may add
+    diagnostics of its own (pool sizes, plans); nobody else reads those, so they stay
+    untyped. It stays a dict on purpose: ``network.json`` keeps the exact bytes (key order
+    included) the builds have always written, and a loaded network saves the same bytes.
+    """
+
+    check: dict[str, Any]  # superpose.check.Check.to_dict(): the final check of the build
+    check_attempts: list[dict[str, Any]]  # the default build's candidates and their checks
+    fallback: str  # why the explicit network was kept instead of the planned one
+    width_search: dict[str, Any]  # superpose.search.search_width's record, without timings
+    resolved: dict[str, Any]  # superposed: the parameters after defaults were resolved
+    repair: dict[str, Any]  # superposed: the s = 2 repair (``certified_s2``)
+    pool_stats: list[dict[str, Any]]  # superposed: per-pool statistics
+    private_units: int  # superposed: units given to one gate alone
+    patched: dict[str, Any]  # superpose.constructions.patch: the gates patched explicitly
+    residual: dict[str, Any] | None  # stream: the residual stream's widths and blocks
+    units: str  # stream: "exact" for exact stream units
+    stages: list[dict[str, Any]]  # circuit: one record per stage
+    failure_target: float  # stream: the failure probability planned for
+    predicted_errors: list[float]  # stream: each block's share of the predicted errors
+    readout: str  # peers: how outputs are read off
+    p: float  # the universal-AND peer's Bernoulli p
+
+
+_JSON_KINDS: dict[Any, tuple[type, ...]] = {
+    dict: (dict,),
+    list: (list,),
+    str: (str,),
+    int: (int,),
+    float: (int, float),
+}
+
+
+def _json_kinds(hint: Any) -> tuple[type, ...] | None:
+    """The Python types a JSON value of type hint ``hint`` loads as (None: not checked)."""
+    import types
+    import typing
+
+    origin = typing.get_origin(hint) or hint
+    if origin in (typing.Union, types.UnionType):
+        kinds: tuple[type, ...] = ()
+        for arg in typing.get_args(hint):
+            k = (type(None),) if arg is type(None) else _json_kinds(arg)
+            if k is None:
+                return None
+            kinds += k
+        return kinds
+    return _JSON_KINDS.get(origin)
+
+
+def extras_problems(extras: Any) -> list[str]:
+    """What is wrong with ``extras`` against :class:`Extras` (an empty list: nothing).
+
+    Example:
+        >>> extras_problems({"check": {"passed": True}, "pools": 3})
+        []
+        >>> extras_problems({"fallback": 1, "residual": None, "p": True})
+        ['extras.fallback: expected str, got int', 'extras.p: expected int or float, got bool']
+    """
+    import typing
+
+    if not isinstance(extras, dict):
+        return [f"extras: expected an object, got {type(extras).__name__}"]
+    out = []
+    for key, hint in typing.get_type_hints(Extras).items():
+        kinds = _json_kinds(hint)
+        if key not in extras or kinds is None:
+            continue
+        value = extras[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            want = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            out.append(f"extras.{key}: expected {want}, got {type(value).__name__}")
+    return out
+
+
 class Network:
     """Layers between an input code and an output code, computing the outputs of a task.
 
@@ -308,7 +388,7 @@ class Network:
         construction: str = "custom",
         params: dict[str, Any] | None = None,
         seed: int | None = None,
-        extras: dict[str, Any] | None = None,
+        extras: Extras | dict[str, Any] | None = None,
     ) -> None:
         self.layers = list(layers)
         self.input_code = input_code
@@ -317,7 +397,7 @@ class Network:
         self.construction = construction
         self.params = dict(params or {})
         self.seed = seed
-        self.extras = dict(extras or {})
+        self.extras: Extras = dict(extras or {})  # type: ignore[assignment]
         self._check_shapes()
 
     def _check_shapes(self) -> None:

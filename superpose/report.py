@@ -174,7 +174,12 @@ def _setting(row: dict[str, Any]) -> str:
 
 def _m_rule(row: dict[str, Any]) -> str:
     task = row["result"]["task"]
-    if task["features"] == task["outputs"] or row["params"]["family"] in ("permutation", "uand"):
+    from superpose.families import FAMILY_SPECS
+
+    spec = FAMILY_SPECS.get(row["params"]["family"])
+    if task["features"] == task["outputs"] or (
+        spec is not None and spec.sizes != "features+outputs"
+    ):
         return ""
     return f" m={task['features']}"
 

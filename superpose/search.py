@@ -50,8 +50,9 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 from scipy import sparse
@@ -81,6 +82,71 @@ FINAL_STEP = 0.1
 MAX_EXHAUSTIVE = 5_000_000
 BUILD_STREAM = STREAMS["build"]  # the build rng, as `superpose build --seed` uses
 WIDTH_KEYS = ("width_scale", "n_in", "n_hidden", "n_out")
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Walk(Generic[T]):
+    """Where :func:`walk` stopped: ``hit`` is the first step whose probe gave the wanted
+    answer (None if none did), ``before`` the step probed just before it (the other answer;
+    None if ``hit`` was the first step), ``stopped`` whether a probe could not answer."""
+
+    hit: T | None
+    before: T | None
+    stopped: bool
+
+
+def walk(probe: Callable[[T], bool | None], steps: Iterable[T], *, until: bool) -> Walk[T]:
+    """Probe ``steps`` in order until one answers ``until`` (the bracketing half of every
+    width search: :func:`search_width`'s scales, compare's ladder and doubling).
+
+    ``probe`` answers True (passes), False, or None (cannot answer: budget spent, build
+    refused), which ends the walk. ``steps`` may be a generator that checks a budget.
+
+    Example:
+        >>> walk(lambda d: d >= 100, (64 * 2**i for i in range(5)), until=True)
+        Walk(hit=128, before=64, stopped=False)
+    """
+    before = None
+    for step in steps:
+        answer = probe(step)
+        if answer is None:
+            return Walk(None, before, True)
+        if answer == until:
+            return Walk(step, before, False)
+        before = step
+    return Walk(None, before, False)
+
+
+def bisect(
+    probe: Callable[[T], bool | None],
+    lo: T,
+    hi: T,
+    *,
+    mid: Callable[[T, T], T],
+    close: Callable[[T, T], bool],
+) -> tuple[T, T, bool]:
+    """Narrow a failing ``lo`` and a passing ``hi`` until ``close(lo, hi)``: the second half
+    of every width search. Returns ``(lo, hi, stopped)``; ``stopped`` when a probe returned
+    None (no answer), leaving the bracket as it was.
+
+    Example:
+        >>> bisect(lambda d: d >= 100, 64, 128, mid=lambda a, b: (a + b) // 2,
+        ...        close=lambda a, b: b - a <= 8)
+        (96, 104, False)
+    """
+    while not close(lo, hi):
+        m = mid(lo, hi)
+        answer = probe(m)
+        if answer is None:
+            return lo, hi, True
+        if answer:
+            hi = m
+        else:
+            lo = m
+    return lo, hi, False
 
 
 class WidthSearchError(SuperposeError):
@@ -255,6 +321,139 @@ def _final_check(net: Network, samples: int, seed: int, budget: float | None) ->
     return found
 
 
+def _search_params(
+    construction: str,
+    params: dict[str, Any] | None,
+    samples: int,
+    min_scale: float,
+    start_scale: float,
+    max_scale: float,
+    expand: float,
+    step_down: float,
+    tolerance: float,
+) -> dict[str, Any]:
+    """The search's arguments checked, and the construction parameters every probe builds
+    with (``certify`` and ``fallback`` off unless given)."""
+    params = dict(params or {})
+    if not _accepts(construction, "width_scale"):
+        raise SuperposeError(f"construction {construction!r} has no width_scale to search")
+    fixed = [k for k in WIDTH_KEYS if k in params and params[k] is not None]
+    if fixed:
+        raise SuperposeError(
+            f"the width search sets the widths itself; drop {', '.join(fixed)} from the parameters"
+        )
+    if samples < 1:
+        raise SuperposeError(f"samples must be >= 1, got {samples}")
+    if (
+        not 0 < min_scale <= start_scale <= max_scale
+        or min(expand, step_down) <= 1
+        or tolerance <= 0
+    ):
+        raise SuperposeError(
+            "need 0 < min_scale <= start_scale <= max_scale, expand > 1, step_down > 1 and tolerance > 0"
+        )
+    if _accepts(construction, "certify"):
+        params.setdefault("certify", False)
+    if _accepts(construction, "fallback"):
+        # The search sizes the superposed design; falling back to the explicit network at
+        # some scales would make the probes incomparable.
+        params.setdefault("fallback", False)
+    return params
+
+
+@dataclass
+class _Probing:
+    """What every probe of one search shares (the task, the seeds, the check) and the
+    layouts already checked: a probe whose widths round to one of them is not checked again."""
+
+    task: Task
+    construction: str
+    params: dict[str, Any]
+    seed: int
+    build_seed: np.random.SeedSequence
+    input_seed: np.random.SeedSequence
+    samples: int
+    use_exhaustive: bool
+    total_inputs: int
+    build_timeout: float | None
+    use_certificates: bool
+    progress: SearchProgress | None
+    by_layout: dict[tuple[int, ...], dict[str, Any]] = field(default_factory=dict)
+
+    def run(self, scale: float, index: int) -> tuple[dict[str, Any], Network | None]:
+        """Build at ``scale`` and check it: the probe's record, and the network (None when
+        the build was refused or ran out of time)."""
+        from superpose.constructions import build
+
+        t0 = time.perf_counter()
+        try:
+            net = _build(
+                lambda: build(
+                    self.task,
+                    self.construction,
+                    seed=self.seed,
+                    rng=np.random.default_rng(self.build_seed),
+                    width_scale=scale,
+                    **self.params,
+                ),
+                self.build_timeout,
+            )
+        except (SuperposeError, TimeoutError) as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            rec = {
+                "scale": scale,
+                "passed": False,
+                "error": str(exc).splitlines()[0],
+                "failed_on": "build time limit" if timed_out else "build refused",
+                "build_seconds": round(time.perf_counter() - t0, 3),
+            }
+            return rec, None
+        build_s = time.perf_counter() - t0
+        counts = net.counts()
+        widths = tuple(int(w) for w in counts["layer_widths"])
+        rec = {
+            "scale": scale,
+            "widths": list(widths),
+            "neurons": int(counts["neurons"]),
+            "nonzero_parameters": int(counts["nonzero_parameters"]),
+            "build_seconds": round(build_s, 3),
+        }
+        seen = self.by_layout.get(widths)
+        cert = _certificate(net) if self.use_certificates else None
+        if cert is not None:
+            rec["certificate"] = cert
+        if seen is not None:  # same widths, same seed: the same network
+            rec.update(
+                {k: seen[k] for k in ("inputs_checked", "inputs_with_error", "passed")},
+                same_as_scale=seen["scale"],
+            )
+        elif cert is not None and not cert["passed"]:
+            # The construction's exact certificate proves wrong inputs exist: no sampling needed.
+            rec.update(inputs_checked=0, inputs_with_error=None, failed_on=cert["kind"])
+            rec["passed"] = False
+            self.by_layout[widths] = rec
+        else:
+            if self.progress is not None:
+                planned = self.samples + (
+                    self.total_inputs if self.use_exhaustive else self.samples
+                )
+                self.progress(
+                    {
+                        "event": "probe",
+                        "index": index,
+                        "scale": scale,
+                        "widths": list(widths),
+                        "planned": planned,
+                    }
+                )
+            t1 = time.perf_counter()
+            result = _check(net, self.samples, self.use_exhaustive, self.input_seed, self.progress)
+            rec.update(result, passed=result["inputs_with_error"] == 0)
+            rec["verify_seconds"] = round(time.perf_counter() - t1, 3)
+            self.by_layout[widths] = rec
+        return rec, net
+
+
 def search_width(
     task: Task,
     construction: str = "superposed",
@@ -318,32 +517,18 @@ def search_width(
         WidthSearchError: when no probe up to ``max_scale`` (or within ``max_seconds``)
             passes; its ``record`` lists the probes.
     """
-    from superpose.constructions import build
 
-    params = dict(params or {})
-    if not _accepts(construction, "width_scale"):
-        raise SuperposeError(f"construction {construction!r} has no width_scale to search")
-    fixed = [k for k in WIDTH_KEYS if k in params and params[k] is not None]
-    if fixed:
-        raise SuperposeError(
-            f"the width search sets the widths itself; drop {', '.join(fixed)} from the parameters"
-        )
-    if samples < 1:
-        raise SuperposeError(f"samples must be >= 1, got {samples}")
-    if (
-        not 0 < min_scale <= start_scale <= max_scale
-        or min(expand, step_down) <= 1
-        or tolerance <= 0
-    ):
-        raise SuperposeError(
-            "need 0 < min_scale <= start_scale <= max_scale, expand > 1, step_down > 1 and tolerance > 0"
-        )
-    if _accepts(construction, "certify"):
-        params.setdefault("certify", False)
-    if _accepts(construction, "fallback"):
-        # The search sizes the superposed design; falling back to the explicit network at
-        # some scales would make the probes incomparable.
-        params.setdefault("fallback", False)
+    params = _search_params(
+        construction,
+        params,
+        samples,
+        min_scale,
+        start_scale,
+        max_scale,
+        expand,
+        step_down,
+        tolerance,
+    )
     total_inputs = n_sparse_inputs(task.features, task.sparsity)
     use_exhaustive = bool(exhaustive and total_inputs <= max_exhaustive)
     build_seed = Seeds(seed).sequence("build")
@@ -374,82 +559,30 @@ def search_width(
         "last_failing_scale": None,
         "stopped": None,
     }
-    by_layout: dict[tuple[int, ...], dict[str, Any]] = {}
     best: tuple[float, Network] | None = None
 
     def out_of_time() -> bool:
         return max_seconds is not None and time.perf_counter() - start > max_seconds
 
+    probing = _Probing(
+        task,
+        construction,
+        params,
+        seed,
+        build_seed,
+        input_seed,
+        samples,
+        use_exhaustive,
+        total_inputs,
+        build_timeout,
+        use_certificates,
+        progress,
+    )
+
     def probe(scale: float) -> bool:
         nonlocal best
         scale = round(scale, 6)
-        t0 = time.perf_counter()
-        try:
-            net = _build(
-                lambda: build(
-                    task,
-                    construction,
-                    seed=seed,
-                    rng=np.random.default_rng(build_seed),
-                    width_scale=scale,
-                    **params,
-                ),
-                build_timeout,
-            )
-        except (SuperposeError, TimeoutError) as exc:
-            timed_out = isinstance(exc, TimeoutError)
-            rec = {
-                "scale": scale,
-                "passed": False,
-                "error": str(exc).splitlines()[0],
-                "failed_on": "build time limit" if timed_out else "build refused",
-                "build_seconds": round(time.perf_counter() - t0, 3),
-            }
-            record["probes"].append(rec)
-            if progress is not None:
-                progress({"event": "result", "probe": rec})
-            return False
-        build_s = time.perf_counter() - t0
-        counts = net.counts()
-        widths = tuple(int(w) for w in counts["layer_widths"])
-        rec = {
-            "scale": scale,
-            "widths": list(widths),
-            "neurons": int(counts["neurons"]),
-            "nonzero_parameters": int(counts["nonzero_parameters"]),
-            "build_seconds": round(build_s, 3),
-        }
-        seen = by_layout.get(widths)
-        cert = _certificate(net) if use_certificates else None
-        if cert is not None:
-            rec["certificate"] = cert
-        if seen is not None:  # same widths, same seed: the same network
-            rec.update(
-                {k: seen[k] for k in ("inputs_checked", "inputs_with_error", "passed")},
-                same_as_scale=seen["scale"],
-            )
-        elif cert is not None and not cert["passed"]:
-            # The construction's exact certificate proves wrong inputs exist: no sampling needed.
-            rec.update(inputs_checked=0, inputs_with_error=None, failed_on=cert["kind"])
-            rec["passed"] = False
-            by_layout[widths] = rec
-        else:
-            if progress is not None:
-                planned = samples + (total_inputs if use_exhaustive else samples)
-                progress(
-                    {
-                        "event": "probe",
-                        "index": len(record["probes"]),
-                        "scale": scale,
-                        "widths": list(widths),
-                        "planned": planned,
-                    }
-                )
-            t1 = time.perf_counter()
-            result = _check(net, samples, use_exhaustive, input_seed, progress)
-            rec.update(result, passed=result["inputs_with_error"] == 0)
-            rec["verify_seconds"] = round(time.perf_counter() - t1, 3)
-            by_layout[widths] = rec
+        rec, net = probing.run(scale, len(record["probes"]))
         record["probes"].append(rec)
         if progress is not None:
             progress({"event": "result", "probe": rec})
@@ -457,29 +590,36 @@ def search_width(
             best = (scale, net)
         return bool(rec["passed"])
 
+    def timed(scale: float) -> bool | None:
+        return None if out_of_time() else probe(scale)
+
+    def down(scale: float) -> Iterator[float]:
+        while scale > min_scale and not out_of_time():
+            scale = max(scale / step_down, min_scale)
+            yield scale
+
+    def up(scale: float) -> Iterator[float]:
+        while scale < max_scale and not out_of_time():
+            scale = min(scale * expand, max_scale)
+            yield scale
+
+    def final_up(scale: float) -> Iterator[float]:
+        while scale < max_scale:
+            scale = min(scale * (1 + FINAL_STEP), max_scale)
+            yield scale
+
     # 1. bracket: a passing scale `hi` and, below it, a failing scale `lo`. Downwards the
     # steps are small: builds far below the edge can be slow (e.g. the s = 2 repair).
-    lo: float | None = None
-    hi: float | None = None
-    scale = start_scale
-    if probe(scale):
-        hi = scale
-        while lo is None and hi > min_scale and not out_of_time():
-            scale = max(hi / step_down, min_scale)
-            if probe(scale):
-                hi = scale
-            else:
-                lo = scale
+    lo: float | None
+    hi: float | None
+    if probe(start_scale):
+        w = walk(probe, down(start_scale), until=False)
+        lo, hi = w.hit, (w.before if w.before is not None else start_scale)
         if lo is None:
             record["stopped"] = "min_scale passed" if hi <= min_scale else "time limit"
     else:
-        lo = scale
-        while hi is None and scale < max_scale and not out_of_time():
-            scale = min(scale * expand, max_scale)
-            if probe(scale):
-                hi = scale
-            else:
-                lo = scale
+        w = walk(probe, up(start_scale), until=True)
+        hi, lo = w.hit, (w.before if w.before is not None else start_scale)
     if hi is None:
         record["stopped"] = "time limit" if out_of_time() else "max_scale"
         record["seconds"] = round(time.perf_counter() - start, 3)
@@ -489,15 +629,16 @@ def search_width(
             record,
         )
     # 2. bisect geometrically between lo (failing) and hi (passing).
-    while lo is not None and hi / lo > 1 + tolerance:
-        if out_of_time():
+    if lo is not None:
+        _, _, timed_out = bisect(
+            timed,
+            lo,
+            hi,
+            mid=lambda a, b: math.sqrt(a * b),
+            close=lambda a, b: b / a <= 1 + tolerance,
+        )
+        if timed_out:
             record["stopped"] = "time limit"
-            break
-        mid = math.sqrt(lo * hi)
-        if probe(mid):
-            hi = mid
-        else:
-            lo = mid
     assert best is not None
     chosen_scale, net = best
     # 3. the final check: the probes' inputs chose this scale, so they cannot also vouch for
@@ -512,11 +653,8 @@ def search_width(
         if progress is not None:
             progress({"event": "final", "probe": failed, "check": final})
         best = None
-        scale = chosen_scale
         if not out_of_time():
-            while best is None and scale < max_scale:
-                scale = min(scale * (1 + FINAL_STEP), max_scale)
-                probe(scale)  # sets `best` when it passes
+            walk(probe, final_up(chosen_scale), until=True)  # `probe` sets `best`
         if best is None:
             record["stopped"] = "final check failed; no larger scale passed" + (
                 " in time" if out_of_time() else f" up to {max_scale}"

@@ -314,3 +314,54 @@ def test_generate(name, kwargs, n_gates):
 def test_generate_errors(name, kwargs, needle):
     with pytest.raises(SuperposeError, match=needle):
         families.generate(name, np.random.default_rng(0), **kwargs)
+
+
+def test_family_registry_is_the_one_dispatch():
+    """Every family is generated through its FamilySpec; knobs it does not take are ignored,
+    and the registry's knobs are exactly what changes the generated task."""
+    from superpose.families import FAMILIES, FAMILY_SPECS, generate
+
+    assert tuple(FAMILY_SPECS) == FAMILIES
+    for name, spec in FAMILY_SPECS.items():
+        base = {"features": 30, "outputs": 30 if name == "permutation" else 40, "sparsity": 2}
+        ref = generate(name, np.random.default_rng(0), **base)
+        for knob, value in (("influence", "zipf"), ("arity", 4), ("depth", 4)):
+            got = generate(name, np.random.default_rng(0), **base, **{knob: value})
+            same = all(
+                np.array_equal(getattr(got, a), getattr(ref, a))
+                for a in ("ops", "gate_indptr", "gate_inputs", "outputs")
+            )
+            assert same == (knob not in spec.knobs), (name, knob)
+
+
+def test_sweep_points_carry_the_knobs_the_family_takes():
+    """stress takes influence and arity: a grid over them gives distinct points (they were
+    dropped before, and the four points below were one point run four times)."""
+    from superpose.sweep.spec import expand_grid, point_key
+
+    pts = expand_grid(
+        {"family": "stress", "outputs": [50], "influence": ["zipf", "core"], "arity": [2, 4]}
+    )
+    assert [(p["influence"], p["arity"]) for p in pts] == [
+        ("zipf", 2),
+        ("zipf", 4),
+        ("core", 2),
+        ("core", 4),
+    ]
+    assert len({point_key(p, {}, 0) for p in pts}) == 4
+    # pair families keep exactly their old point (influence only): keys unchanged
+    (p,) = expand_grid({"family": "and2", "outputs": 50, "arity": 5, "depth": 3})
+    assert set(p) == {
+        "family",
+        "features",
+        "outputs",
+        "sparsity",
+        "construction",
+        "params",
+        "seed",
+        "influence",
+    }
+    with pytest.raises(SuperposeError, match="influence"):
+        expand_grid({"family": ["stress"], "outputs": 50, "influence": "star"})
+    with pytest.raises(SuperposeError, match="influence"):
+        expand_grid({"family": ["and2"], "outputs": 50, "influence": "hub"})

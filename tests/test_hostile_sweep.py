@@ -190,7 +190,7 @@ HUGE_INT = "9" * 4000  # within the digit limit, beyond any float
         ("result", "[]", "a JSON object"),
         ("params", '"and2"', "a JSON object"),
         ("params", '{"family": "and2"}', "column params: construction"),
-        ("seed_spawn_key", '{"a": 1}', "seed_spawn_key"),
+        ("seed_path", '{"a": 1}', "seed_path"),
         ("result", '{"task": {"outputs": "ten", "features": 20}, "counts": {}}', "task.outputs"),
         ("result", '{"task": {"outputs": 1e400, "features": 20}, "counts": {}}', "task.outputs"),
         (

@@ -381,3 +381,38 @@ def test_a_dead_writers_temporary_files_are_removed_and_a_live_ones_kept(tmp_pat
     finally:
         live.kill()
         live.wait()
+
+
+@pytest.mark.parametrize(
+    "construction", ["naive", "superposed", "superposed3", "stream", "circuit"]
+)
+def test_typed_extras_match_what_builds_write_and_round_trip_to_the_same_bytes(
+    tmp_path, construction
+):
+    """Every declared ``Extras`` key a build writes has its declared JSON type, and a loaded
+    network saves the same network.json bytes (extras included)."""
+    from superpose.network import extras_problems
+    from superpose.search import search_width
+
+    rng = np.random.default_rng(3)
+    if construction in ("stream", "circuit"):
+        task = families.generate("circuit", rng, features=40, outputs=90, depth=3)
+    else:
+        task = families.pairs(60, 150, rng)
+    net = build(task, construction, rng=np.random.default_rng(0))
+    if construction == "superposed":
+        net, _ = search_width(task, samples=50)
+    assert extras_problems(net.extras) == []
+    first = save_network(net, tmp_path / "a") / META_FILE
+    again = save_network(load_network(tmp_path / "a"), tmp_path / "b") / META_FILE
+    assert again.read_bytes() == first.read_bytes()
+    assert "check" in json.loads(first.read_text())["extras"]
+
+
+@pytest.mark.parametrize(
+    "key, value", [("check", 5), ("fallback", ["x"]), ("residual", "wide"), ("p", True)]
+)
+def test_extras_of_the_wrong_type_are_refused_on_load(saved, key, value):
+    rewrite_meta(saved, lambda m: m.setdefault("extras", {}).update({key: value}))
+    with pytest.raises(SuperposeError, match=f"extras.{key}: expected"):
+        load_network(saved)

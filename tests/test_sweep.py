@@ -17,6 +17,7 @@ import yaml
 from superpose import SuperposeError
 from superpose.cli import main
 from superpose.sweep import (
+    SCHEMA_VERSION,
     ResultStore,
     SerialExecutor,
     SweepInterrupted,
@@ -56,7 +57,7 @@ def test_grid_order_seeds_and_keys():
     # One root SeedSequence, spawned once per point in grid order.
     root = np.random.SeedSequence(11).spawn(len(spec.points))
     for point, child in zip(spec.points, root, strict=True):
-        assert (point.seed_entropy, point.seed_spawn_key) == (child.entropy, child.spawn_key)
+        assert (point.seed_root, point.seed_path) == (child.entropy, child.spawn_key)
     # Keys: stable across parses, distinct per point, and sensitive to measurements and seed.
     again = parse_spec(spec_dict(construction=["naive", "superposed"]))
     assert [p.key for p in again.points] == [p.key for p in spec.points]
@@ -180,7 +181,7 @@ def test_run_resume_and_exactly_once(tmp_path):
     assert row["result"]["naive"]["neurons"] == row["result"]["counts"]["neurons"]
     assert {"build_seconds", "verify_seconds", "peak_rss_bytes", "worker"} <= set(row["meta"])
     # The row holds the seed: rerunning the point from it reproduces the result.
-    out = run_point(row["params"], row["measure"], int(row["seed_entropy"]), row["seed_spawn_key"])
+    out = run_point(row["params"], row["measure"], int(row["seed_root"]), row["seed_path"])
     assert out.ok and out.result == row["result"]
     # Growing the grid runs only the new points.
     bigger = parse_spec(spec_dict(outputs=[40, 60, 80]))
@@ -401,3 +402,43 @@ def test_example_sweep_file_is_valid():
     spec = load_spec(path)
     assert spec.name == "sweep-small" and len(spec.points) >= 6
     assert spec.measure["width_search"] is not None
+
+
+def _as_version_1(db):
+    """Rewrite a results file the way schema version 1 laid it out (the old seed column names)."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE points RENAME COLUMN seed_root TO seed_entropy")
+        conn.execute("ALTER TABLE points RENAME COLUMN seed_path TO seed_spawn_key")
+        conn.execute("UPDATE info SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+
+
+def test_a_version_1_results_file_is_read_and_resumed_without_losing_rows(tmp_path):
+    """Schema 2 renamed the seed columns to Seeds.record()'s names (root, path): a version-1
+    file reads the same, and a resumed sweep migrates it, keeps every row and reruns none."""
+    db = tmp_path / "r.sqlite"
+    spec = parse_spec(spec_dict())
+    run_sweep(spec, db)
+    before = result_table(db)
+    _as_version_1(db)
+    with sqlite3.connect(db) as conn:
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(points)")]
+    conn.close()
+    assert "seed_entropy" in cols and "seed_root" not in cols
+    assert result_table(db) == before  # read as it is (read-only, no migration)
+    bigger = parse_spec(spec_dict(outputs=[40, 60, 80]))
+    summary = run_sweep(bigger, db)
+    assert (summary.computed, summary.skipped) == (2, 4)
+    with sqlite3.connect(db) as conn:
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(points)")]
+        version = conn.execute("SELECT value FROM info WHERE key='schema_version'").fetchone()
+    conn.close()
+    assert {"seed_root", "seed_path"} <= set(cols) and "seed_entropy" not in cols
+    assert version == (str(SCHEMA_VERSION),) == ("2",)
+    after = {r["key"]: r for r in result_table(db)}
+    assert all(after[r["key"]] == r for r in before)  # every old row, unchanged
+    assert len(after) == 6
+    # the stored seed reproduces the point
+    row = read_results(db)[0]
+    out = run_point(row["params"], row["measure"], int(row["seed_root"]), row["seed_path"])
+    assert out.ok and out.result == row["result"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -36,6 +37,7 @@ from superpose.peers.universal_and import (
     UniversalAnd,
     busch_p,
 )
+from superpose.search import bisect, walk
 from superpose.seeds import Seeds
 from superpose.task import Task
 
@@ -562,29 +564,31 @@ class _Runner:
         start, stopped = time.perf_counter(), ""
         per_build = max(60.0, 4 * self.ours_build_seconds)
 
-        def probe(scale: float) -> tuple[int, bool]:
+        def build_and_check(scale: float) -> tuple[int, bool]:
             net = self.ours_net(task, width_scale=scale, **fixed)
             return int(net.counts().neurons), passes(net, batches)
 
-        for scale in scales:
+        def probe(scale: float) -> bool | None:
+            """Whether ``scale`` passes; None when the budget or a build's time runs out."""
+            nonlocal best_scale, best_neurons, largest, stopped
             left = setting.search_seconds - (time.perf_counter() - start)
             if left < 5:
                 stopped = f"search stopped by its {setting.search_seconds:.0f} s budget"
-                break
+                return None
             self.say(f"W3 {setting.name}: ours width_scale={scale}")
-            done, got = _probe(lambda scale=scale: probe(scale), min(per_build, left))
+            done, got = _probe(lambda: build_and_check(scale), min(per_build, left))
             if not done:
                 stopped = f"width_scale={scale}: {got}; search stopped"
-                break
+                return None
             n, ok_here = got
             largest = max(largest or 0, n)
-            if ok_here:
-                if best_neurons is None or n < best_neurons:
-                    best_scale, best_neurons = scale, n
-                if not ok:
-                    break
-            elif ok:
-                break
+            if ok_here and (best_neurons is None or n < best_neurons):
+                best_scale, best_neurons = scale, n
+            return ok_here
+
+        # Down the ladder while the scales pass (from a passing default), or up it until
+        # one passes: the bracketing walk of every width search, without the bisection.
+        walk(probe, scales, until=not ok)
         best_net = None
         if best_scale not in (None, 1.0):
             best_net = self.ours_net(task, width_scale=best_scale, **fixed)
@@ -643,26 +647,28 @@ class _Runner:
             if start > d:
                 d = start
                 skipped = f"widths below {start} skipped: (s-1)p > 0.7"
-        last_fail, first_pass, note = 0, None, ""
-        largest = None
-        while d <= cap:
-            self.say(f"W3 {setting.name}: {method} d={d}")
+        note, largest = "", None
+
+        def probe(width: int) -> bool | None:
+            nonlocal note, largest
+            self.say(f"W3 {setting.name}: {method} d={width}")
             try:
-                net = self.peer_net(sub, law, d)
+                net = self.peer_net(sub, law, width)
             except (SuperposeError, MemoryError) as exc:
-                note = f"stopped at d={d}: {exc}"
-                break
-            largest = d
-            if passes(net, batches):
-                first_pass = d
-                break
-            last_fail = d
-            d *= 2
-        else:
+                note = f"stopped at d={width}: {exc}"
+                return None
+            largest = width
+            return passes(net, batches)
+
+        doubling = itertools.takewhile(lambda w: w <= cap, (d * 2**i for i in itertools.count()))
+        w = walk(probe, doubling, until=True)
+        first_pass, last_fail = w.hit, (w.before or 0)
+        if first_pass is None and not w.stopped:
+            nxt = d if largest is None else largest * 2
             note = (
-                f"the first width d={d} exceeds the cap {cap}"
+                f"the first width d={nxt} exceeds the cap {cap}"
                 if largest is None
-                else f"no zero-error width up to d={largest} (the next, {d}, exceeds the cap {cap})"
+                else f"no zero-error width up to d={largest} (the next, {nxt}, exceeds the cap {cap})"
             )
         note = _join(note, skipped)
         if first_pass is None:
@@ -682,14 +688,18 @@ class _Runner:
                 (m + largest) if largest else None,
                 note,
             ), row
-        lo, hi = last_fail, first_pass
-        while hi - lo > max(8, hi // 8):
-            mid = (lo + hi) // 2
-            self.say(f"W3 {setting.name}: {method} d={mid}")
-            if passes(self.peer_net(sub, law, mid), batches):
-                hi = mid
-            else:
-                lo = mid
+
+        def passes_at(width: int) -> bool:
+            self.say(f"W3 {setting.name}: {method} d={width}")
+            return passes(self.peer_net(sub, law, width), batches)
+
+        _, hi, _ = bisect(
+            passes_at,
+            last_fail,
+            first_pass,
+            mid=lambda a, b: (a + b) // 2,
+            close=lambda a, b: b - a <= max(8, b // 8),
+        )
         row = self.peer(sub, batches, setting, law, hi, total)
         row.note = _join("fewest hidden neurons with zero errors (bisection to ~12%)", row.note)
         return Need(

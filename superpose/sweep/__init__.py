@@ -20,8 +20,8 @@ A sweep file (read with ``yaml.safe_load``) lists one grid or several, and what 
 
 Each point of the grid gets a key (a SHA-256 of its parameters, the measurements and the root
 seed) and its seeds: ``Seeds(root_seed).child(index)`` for the point's index in grid order
-(:mod:`superpose.seeds`; the row stores the root and the index as ``seed_entropy`` and
-``seed_spawn_key``), whose named streams (``task``, ``build``, ``verify``, ``search``) are
+(:mod:`superpose.seeds`; the row stores the root and the index as ``seed_root`` and
+``seed_path``), whose named streams (``task``, ``build``, ``verify``, ``search``) are
 independent of every other point's, so a point's results do not depend on which worker ran it. Results go to SQLite in WAL mode, one row per finished point, committed as each point
 finishes; a rerun skips points already finished (status ``ok``), so an interrupted sweep
 resumes with nothing lost and nothing done twice. Points that failed (status ``error``) are

@@ -185,8 +185,8 @@ class PointOutcome:
 def run_point(
     params: dict[str, Any],
     measure: dict[str, Any],
-    seed_entropy: int,
-    seed_spawn_key: tuple[int, ...] | list[int],
+    seed_root: int,
+    seed_path: tuple[int, ...] | list[int],
     *,
     memory_limit: int | None = None,
     force_memory: bool = False,
@@ -214,8 +214,8 @@ def run_point(
     }
     t0 = time.perf_counter()
     try:
-        seeds = Seeds(seed_entropy).child(*seed_spawn_key)
-        kwargs = {k: params[k] for k in ("influence", "arity", "depth") if k in params}
+        seeds = Seeds(seed_root).child(*seed_path)
+        kwargs = families.family_spec(params["family"]).knob_values(**params)
         task = families.generate(
             params["family"],
             seeds.rng("task"),

@@ -21,7 +21,9 @@ from superpose._numeric import json_default
 from superpose.errors import SuperposeError
 
 EXECUTORS = ("serial", "process", "dask")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: the seed columns are `seed_root`, `seed_path` (Seeds.record()); 1 named them `seed_entropy`,
+`seed_spawn_key` (a version-1 file is migrated on open for writing, read as it is)."""
 DEFAULT_RESULTS = "results.sqlite"
 
 TOP_KEYS = ("name", "description", "root_seed", "grid", "measure", "memory_limit")
@@ -60,13 +62,13 @@ DEFAULT_SEARCH = {
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One point of a sweep: its parameters, key and seeds (``Seeds(seed_entropy).child(*seed_spawn_key)``)."""
+    """One point of a sweep: its parameters, key and seeds (``Seeds(seed_root).child(*seed_path)``)."""
 
     index: int
     params: dict[str, Any]
     key: str
-    seed_entropy: int
-    seed_spawn_key: tuple[int, ...]
+    seed_root: int
+    seed_path: tuple[int, ...]
 
     def label(self) -> str:
         p = self.params
@@ -289,7 +291,7 @@ def parse_spec(data: Any, source: str = "<memory>", *, default_name: str = "swee
     Example:
         >>> s = parse_spec({"grid": {"family": "and2", "outputs": [50, 60], "seeds": 2,
         ...     "construction": "naive"}})
-        >>> [(p.params["outputs"], p.params["seed"], p.seed_spawn_key) for p in s.points]
+        >>> [(p.params["outputs"], p.params["seed"], p.seed_path) for p in s.points]
         [(50, 0, (0,)), (50, 1, (1,)), (60, 0, (2,)), (60, 1, (3,))]
     """
     if not isinstance(data, dict):
@@ -452,7 +454,7 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         [10, 20]
     """
     from superpose.constructions import CONSTRUCTIONS, DEFAULT_CONSTRUCTION
-    from superpose.families import FAMILIES, INFLUENCE_PROFILES
+    from superpose.families import FAMILIES, FAMILY_SPECS
 
     if not isinstance(grid, dict):
         raise SuperposeError(
@@ -480,8 +482,12 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
 
     from superpose.task import MAX_FEATURES, MAX_GATES
 
+    # Each point checks its influence against its own family; here: any family's profile.
+    profiles = tuple(dict.fromkeys(p for f in families for p in FAMILY_SPECS[f].influence_profiles))
+    profiles = profiles or ("uniform",)
+
     def check_influence(v: Any) -> bool:
-        return isinstance(v, str) and all(part in INFLUENCE_PROFILES for part in v.split("+"))
+        return isinstance(v, str) and all(part in profiles for part in v.split("+"))
 
     outputs = _check_values(
         source,
@@ -509,7 +515,7 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         w + "influence",
         grid.get("influence", "uniform"),
         check_influence,
-        f"an influence profile ({', '.join(INFLUENCE_PROFILES)}, or a mix such as 'uniform+star')",
+        f"an influence profile ({', '.join(profiles)}, or a mix joined with '+')",
     )
     arity = _check_values(
         source,
@@ -660,25 +666,30 @@ def _grid_point(
     source: str,
     w: str,
 ) -> dict[str, Any]:
-    """One point of a grid: the family decides which sizes and knobs it takes."""
-    from superpose.families import PAIR_FAMILIES
+    """One point of a grid: the family decides which sizes and knobs it takes
+    (:class:`superpose.families.FamilySpec`; the point records exactly those knobs)."""
+    from superpose.families import FAMILY_SPECS
 
-    if fam == "uand":
+    spec = FAMILY_SPECS[fam]
+    if spec.sizes == "features":
         if m == "same":
             raise SuperposeError(
-                f"{_where(source, w + 'features')}: family 'uand' needs integer features"
+                f"{_where(source, w + 'features')}: family {fam!r} needs integer features"
             )
         n_out: int | None = None
     else:
         if mo is None:
             raise SuperposeError(f"{source}: missing key {w}outputs (needed by family {fam!r})")
         n_out = mo
-    n_feat = n_out if m == "same" else m
-    if fam == "permutation":
-        n_feat = n_out
-    if fam != "permutation" and n_feat is not None and s > n_feat:
+    n_feat = n_out if m == "same" or spec.sizes == "outputs" else m
+    if spec.sizes != "outputs" and n_feat is not None and s > n_feat:
         raise SuperposeError(
             f"{_where(source, w + 'sparsity')}: sparsity {s} exceeds features {n_feat}"
+        )
+    if "influence" in spec.knobs and not spec.check_influence(inf):
+        raise SuperposeError(
+            f"{_where(source, w + 'influence')}: family {fam!r} draws the profiles "
+            f"{', '.join(spec.influence_profiles)} (joined with '+'), got {short_repr(inf)}"
         )
     point: dict[str, Any] = {
         "family": fam,
@@ -689,12 +700,7 @@ def _grid_point(
         "params": params,
         "seed": rep,
     }
-    if fam in PAIR_FAMILIES:
-        point["influence"] = inf
-    if fam == "kand":
-        point["arity"] = k
-    if fam == "circuit":
-        point["depth"] = d
+    point.update(spec.knob_values(influence=inf, arity=k, depth=d))
     return point
 
 

@@ -30,8 +30,8 @@ CREATE TABLE IF NOT EXISTS points (
     grid_index INTEGER NOT NULL,
     params TEXT NOT NULL,
     measure TEXT NOT NULL,
-    seed_entropy TEXT NOT NULL,
-    seed_spawn_key TEXT NOT NULL,
+    seed_root TEXT NOT NULL,
+    seed_path TEXT NOT NULL,
     status TEXT NOT NULL,
     error TEXT,
     result TEXT,
@@ -63,21 +63,40 @@ CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _TABLES = ("points", "sweeps", "info")
 
 
-def _expected_columns() -> dict[str, list[str]]:
+_V1_NAMES = {"seed_root": "seed_entropy", "seed_path": "seed_spawn_key"}
+"""Schema version 1's names of the seed columns (same values: the root seed, the path)."""
+
+
+def _expected_columns(version: int = SCHEMA_VERSION) -> dict[str, list[str]]:
     conn = sqlite3.connect(":memory:")
     try:
         conn.executescript(_SCHEMA)
-        return {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in _TABLES}
+        out = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in _TABLES}
     finally:
         conn.close()
+    if version == 1:
+        out["points"] = [_V1_NAMES.get(c, c) for c in out["points"]]
+    return out
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Rename version 1's seed columns in one transaction (every row kept, values unchanged)."""
+    statements = [
+        f"ALTER TABLE points RENAME COLUMN {old} TO {new}" for new, old in _V1_NAMES.items()
+    ]
+    statements.append(
+        f"UPDATE info SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version' AND value = '1'"
+    )
+    conn.executescript("BEGIN IMMEDIATE;" + ";".join(statements) + ";COMMIT;")
 
 
 def _listing(names: list[str]) -> str:
     return _cut(", ".join(str(n) for n in names[:20]), 120)
 
 
-def _check_tables(conn: sqlite3.Connection, path: Path) -> bool:
-    """Whether ``conn`` holds superpose's tables (False: no tables at all, a new file).
+def _check_tables(conn: sqlite3.Connection, path: Path) -> int:
+    """The layout of superpose's tables in ``conn``: :data:`SCHEMA_VERSION`, or 1 (the seed
+    columns' old names), or 0 for no tables at all (a new file).
 
     Reads only: a file with tables of its own (another program's database, or a ``points``
     table with other columns) is refused before anything is written to it (no tables added,
@@ -85,8 +104,12 @@ def _check_tables(conn: sqlite3.Connection, path: Path) -> bool:
     """
     names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     if not names:
-        return False
-    expected = _expected_columns()
+        return 0
+    if [r[1] for r in conn.execute("PRAGMA table_info(points)")] == _expected_columns(1)["points"]:
+        layout = 1
+    else:
+        layout = SCHEMA_VERSION
+    expected = _expected_columns(layout)
     for table in _TABLES:
         if table not in names:
             raise SuperposeError(
@@ -100,7 +123,7 @@ def _check_tables(conn: sqlite3.Connection, path: Path) -> bool:
                 f"{path}: not a superpose results file (table {table!r} has columns "
                 f"{_listing(columns)}; expected {', '.join(expected[table])})"
             )
-    return True
+    return layout
 
 
 class ResultStore:
@@ -123,11 +146,23 @@ class ResultStore:
         except sqlite3.Error as exc:
             raise SuperposeError(f"{self.path}: cannot open results ({exc})") from None
         try:
-            ours = _check_tables(self.conn, self.path)
+            layout = _check_tables(self.conn, self.path)
+            version = None
+            if layout:
+                version = self.conn.execute(
+                    "SELECT value FROM info WHERE key='schema_version'"
+                ).fetchone()
+            if layout == 1 and version is not None and version[0] != "1":
+                raise SuperposeError(
+                    f"{self.path}: results schema version {short_repr(version[0])} with the "
+                    f"seed columns of version 1"
+                )
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
-            if not ours:  # all tables or none, even if this process is killed meanwhile
+            if not layout:  # all tables or none, even if this process is killed meanwhile
                 self.conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            elif layout == 1:  # a resumed version-1 sweep keeps every row
+                _migrate_v1(self.conn)
             version = self.conn.execute(
                 "SELECT value FROM info WHERE key='schema_version'"
             ).fetchone()
@@ -199,8 +234,8 @@ class ResultStore:
             point.index,
             canonical_json(p),
             canonical_json(measure),
-            str(point.seed_entropy),
-            canonical_json(list(point.seed_spawn_key)),
+            str(point.seed_root),
+            canonical_json(list(point.seed_path)),
             outcome.status,
             outcome.error,
             canonical_json(res) if outcome.ok else None,
@@ -220,7 +255,7 @@ class ResultStore:
         cur = self.conn.execute(
             "INSERT INTO points VALUES (" + ",".join("?" * len(row)) + ") "
             "ON CONFLICT(key) DO UPDATE SET sweep=excluded.sweep, grid_index=excluded.grid_index, "
-            "seed_entropy=excluded.seed_entropy, seed_spawn_key=excluded.seed_spawn_key, "
+            "seed_root=excluded.seed_root, seed_path=excluded.seed_path, "
             "status=excluded.status, error=excluded.error, result=excluded.result, meta=excluded.meta, "
             "features=excluded.features, outputs=excluded.outputs, neurons=excluded.neurons, "
             "nonzero_parameters=excluded.nonzero_parameters, inputs_checked=excluded.inputs_checked, "
@@ -231,10 +266,12 @@ class ResultStore:
         return cur.rowcount > 0
 
 
+_V1_TO_NOW = {old: new for new, old in _V1_NAMES.items()}
+
 _JSON_COLUMNS: dict[str, type] = {
     "params": dict,
     "measure": dict,
-    "seed_spawn_key": list,
+    "seed_path": list,
     "result": dict,
     "meta": dict,
 }
@@ -246,7 +283,7 @@ def _decode_row(row: sqlite3.Row, path: Path) -> dict[str, Any]:
     A results file may have been edited or damaged: every value is checked here, where it is
     read, so that a bad row is one line naming the file, the row and the column.
     """
-    out = dict(row)
+    out = {_V1_TO_NOW.get(k, k): v for k, v in dict(row).items()}  # version 1: old names
     rowid = out.pop("_rowid")
     where = f"{path}: results row {rowid} (key {short_repr(out.get('key'), 40)})"
 
@@ -255,7 +292,7 @@ def _decode_row(row: sqlite3.Row, path: Path) -> dict[str, Any]:
             f"{where}, column {column}: expected {want}, got {short_repr(out[column])}"
         )
 
-    for column in ("key", "sweep", "seed_entropy", "finished_at"):
+    for column in ("key", "sweep", "seed_root", "finished_at"):
         if not isinstance(out[column], str):
             raise bad(column, "text")
     if not _is_int(out["grid_index"]):
@@ -282,10 +319,9 @@ def _decode_row(row: sqlite3.Row, path: Path) -> dict[str, Any]:
                 f"{where}, column {column}: expected {want}, got {short_repr(value)}"
             )
         out[column] = value
-    if not all(_is_int(v) and v >= 0 for v in out["seed_spawn_key"]):
+    if not all(_is_int(v) and v >= 0 for v in out["seed_path"]):
         raise SuperposeError(
-            f"{where}, column seed_spawn_key: expected integers >= 0, "
-            f"got {short_repr(out['seed_spawn_key'])}"
+            f"{where}, column seed_path: expected integers >= 0, got {short_repr(out['seed_path'])}"
         )
     if out["status"] == "ok" and out["result"] is None:
         raise bad("result", "the result of a finished point")
@@ -336,8 +372,8 @@ def result_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         "grid_index",
         "params",
         "measure",
-        "seed_entropy",
-        "seed_spawn_key",
+        "seed_root",
+        "seed_path",
         "status",
         "error",
         "result",
