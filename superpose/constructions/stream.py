@@ -1062,7 +1062,45 @@ class Stream(Construction):
         )
         row_of = np.arange(n_nodes, dtype=np.int64)
         net.stream_codes = (row_of, code)  # type: ignore[attr-defined]
+        net.stream_writes = _exact_writes(task, lay, real, write_rows)  # type: ignore[attr-defined]
         return net
+
+
+def _exact_writes(
+    task: Task, lay: Any, real: np.ndarray, write_rows: sparse.csr_array
+) -> dict[str, np.ndarray | sparse.csr_array]:
+    """Who writes what into an exact-unit stream, for the per-level check.
+
+    ``writers``: the inputs and the real gates (node ids), ``rows``: the stream bits each
+    writes (its own code and its closure), ``write_level``: the block that writes it (0: the
+    input embedding). ``complete_level`` per node: the block after which its code is
+    complete -- an input 0, a real gate its level, an or-like gate the latest complete level
+    of the operands it passes on (it is written by each of their writers)."""
+    m = task.features
+    real_gates = np.flatnonzero(real)
+    writers = np.concatenate([np.arange(m, dtype=np.int64), m + real_gates])
+    write_level = np.concatenate(
+        [np.zeros(m, dtype=np.int64), task.gate_level[real_gates].astype(np.int64)]
+    )
+    complete = np.full(task.n_nodes, -1, dtype=np.int64)
+    complete[:m] = 0
+    complete[m + real_gates] = task.gate_level[real_gates]
+    for level in range(1, lay.depth + 1):
+        gates = np.asarray(lay.gates[level - 1], dtype=np.int64)
+        like = gates[~real[gates]]
+        if not len(like):
+            continue
+        g_of, operand, pos = operand_matrix(task, like)
+        keep = ~((task.ops[like][g_of] == OP_CODE["andnot"]) & (pos == 1))
+        last = np.zeros(len(like), dtype=np.int64)
+        np.maximum.at(last, g_of[keep], complete[operand[keep]])
+        complete[m + like] = last
+    return {
+        "writers": writers,
+        "rows": sparse.csr_array(write_rows[writers]),
+        "write_level": write_level,
+        "complete_level": complete,
+    }
 
 
 def residual_counts(net: Network) -> dict[str, Any]:
