@@ -53,6 +53,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out"
 PLOT = ROOT / "docs" / "img" / "stream_depth.png"
+COLORS = {"stream": "tab:blue", "circuit": "tab:orange"}
 
 
 def _load() -> float:
@@ -250,9 +251,10 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
             depths,
             [r[name].get("neurons", np.nan) if name in r else np.nan for r in rows],
             marker,
+            color=COLORS[name],
             label=name,
         )
-    ax1.plot(depths, [r["m_plus_gates"] for r in rows], ":", label="m + gates")
+    ax1.plot(depths, [r["m_plus_gates"] for r in rows], ":", color="gray", label="m + gates")
     ax1.set_xlabel("depth (levels)")
     ax1.set_ylabel("neurons")
     ax1.set_title(f"neurons vs depth ({rows[0]['gates']:,} gates, m = {rows[0]['features']:,})")
@@ -266,7 +268,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                 continue
             bad = c["random"]["inputs_with_error"] + c["targeted"]["inputs_with_error"]
             rates.append(bad / (c["random"]["inputs"] + c["targeted"]["inputs"]))
-        ax2.plot(depths, rates, marker, label=f"{name}: measured")
+        ax2.plot(depths, rates, marker, color=COLORS[name], label=f"{name}: measured")
         if name == "stream":
             pred = [
                 sum(r[name]["predicted_errors"]) + r[name]["predicted_output_errors"]
@@ -274,7 +276,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                 else np.nan
                 for r in rows
             ]
-            ax2.plot(depths, pred, "o:", label="stream: predicted (plan, bound)")
+            ax2.plot(depths, pred, ":", color=COLORS[name], label="stream: predicted (plan, bound)")
     ax2.set_yscale("symlog", linthresh=1e-4)
     ax2.set_ylim(bottom=0)
     ax2.set_xlabel("depth (levels)")
