@@ -7,6 +7,11 @@ constructions are built raw with their default settings (one attempt at the auto
 no check-and-grow, no fallback) from the same task and seed, then ``--samples`` random +
 ``--samples`` targeted inputs go through the verifier.
 
+``stream`` uses its default unit design (``units="auto"``: the fewer planned neurons of exact
+and pool units; the table's "units, ell" column says which). For ``stream`` the per-level
+check (``verify --levels``) also runs on fresh ``--samples`` random + targeted inputs, beside
+the plan's predicted false reads per block and at the output read (``--no-levels`` skips it).
+
 Neurons: ``stream`` as a residual network (the stream once + every block's hidden units; the
 identity rows of the residual connection count parameters, not neurons); ``circuit`` as the
 MLP chain it is (every layer's units).
@@ -20,6 +25,8 @@ Usage::
     python benchmarks/stream_depth.py --features 1000 --gates 2000 --samples 500   # quick
     python benchmarks/stream_depth.py --target         # depth 16, m = 20 000, 80 000 gates
     python benchmarks/stream_depth.py --plot-only      # redraw the plot from the JSON
+    python benchmarks/stream_depth.py --depths 1 2 3 4 5 6 7 8 9 10  # the sweep in two parts
+    python benchmarks/stream_depth.py --depths 11 12 13 14 15 16 --merge
     python benchmarks/stream_depth.py --checked --constructions circuit   # as superpose.build
 
 ``--checked`` builds as ``superpose.build`` does (check, grow the widths on an error, never
@@ -46,6 +53,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out"
 PLOT = ROOT / "docs" / "img" / "stream_depth.png"
+COLORS = {"stream": "tab:blue", "circuit": "tab:orange"}
 
 
 def _load() -> float:
@@ -75,6 +83,7 @@ def _one(
     seed: int,
     checked: bool = False,
     params: dict[str, Any] | None = None,
+    levels: bool = False,
 ) -> dict[str, Any]:
     import superpose
     from superpose import verify
@@ -105,6 +114,12 @@ def _one(
         row["stream_width"] = int(res["stream_width"])
         row["hidden_units"] = int(res["hidden_units"])
         row["nonzero_parameters"] = int(res["nonzero_parameters"])
+        row["units"] = net.extras.get("units", "pool")
+        row["ell"] = int(net.extras["ell"])
+        row["failure_target"] = float(net.extras["failure_target"])
+        if "predicted_errors" in net.extras:
+            row["predicted_errors"] = [float(x) for x in net.extras["predicted_errors"]]
+            row["predicted_output_errors"] = float(net.extras["predicted_output_errors"])
     else:
         counts = net.counts()
         row["neurons"] = int(counts["neurons"])
@@ -119,6 +134,26 @@ def _one(
             "false_positives": rep.false_positives,
             "false_negatives": rep.false_negatives,
             "error_rate_upper_95": rep.error_rate_upper_95,
+            "seconds": round(time.perf_counter() - t0, 2),
+            "load": load,
+        }
+    if name == "stream" and levels:
+        # Per level, measured: inputs on which a gate whose code the block completes decodes
+        # wrong after it (verify --levels), on fresh random + targeted inputs.
+        from superpose.stage_check import stream_level_report
+
+        lrng = Seeds(seed).rng("levels")
+        t0, load = time.perf_counter(), _load()
+        wrong: list[int] = []
+        checked = 0
+        for mode in ("random", "targeted"):
+            rep = stream_level_report(net, mode, samples, lrng)
+            checked += rep.inputs_checked
+            got = [int(r["wrong_end_to_end"]) for r in rep.stages]
+            wrong = got if not wrong else [a + b for a, b in zip(wrong, got, strict=True)]
+        row["levels"] = {
+            "inputs": checked,
+            "wrong_per_level": wrong,
             "seconds": round(time.perf_counter() - t0, 2),
             "load": load,
         }
@@ -142,23 +177,65 @@ def _neurons(r: dict[str, Any]) -> str:
     return f"{r['neurons']:,}{grown}"
 
 
+def _predicted(st: dict[str, Any]) -> str:
+    """The plan's predicted false reads: all blocks + the output read (max of one block)."""
+    if "predicted_errors" not in st:
+        return "–"
+    per = st["predicted_errors"]
+    total = sum(per) + st["predicted_output_errors"]
+    return f"{total:.1e} ({max(per, default=0.0):.1e})"
+
+
+def _measured_levels(st: dict[str, Any]) -> str:
+    lv = st.get("levels")
+    if not lv:
+        return "–"
+    return f"{sum(1 for w in lv['wrong_per_level'] if w)} of {len(lv['wrong_per_level'])}"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| depth | gates per level | m + gates | stream neurons (d + hidden) | stream errors "
+        "| depth | gates per level | m + gates | stream units, ell | stream neurons (d + hidden) "
+        "| stream errors | predicted (max block) | levels with a wrong gate "
         "| circuit neurons | circuit errors | build s stream / circuit (load) |\n"
-        "|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in rows:
         st = r.get("stream", {"refused": "not run"})
         ci = r.get("circuit", {"refused": "not run"})
         secs = f"{st.get('build_seconds', '–')} / {ci.get('build_seconds', '–')}"
+        units = f"{st['units']}, {st['ell']}" if "units" in st else "–"
         lines.append(
-            f"| {r['depth']} | {r['gates_per_level']:,} | {r['m_plus_gates']:,} "
-            f"| {_neurons(st)} | {_errors(st)} | {_neurons(ci)} | {_errors(ci)} "
-            f"| {secs} ({st.get('build_load', '–')}) |"
+            f"| {r['depth']} | {r['gates_per_level']:,} | {r['m_plus_gates']:,} | {units} "
+            f"| {_neurons(st)} | {_errors(st)} | {_predicted(st)} | {_measured_levels(st)} "
+            f"| {_neurons(ci)} | {_errors(ci)} | {secs} ({st.get('build_load', '–')}) |"
         )
     return head + "\n".join(lines)
+
+
+def level_table(row: dict[str, Any]) -> str:
+    """Per level of one depth: the plan's predicted false reads beside the measured wrong
+    inputs (verify --levels on random + targeted inputs)."""
+    st = row.get("stream", {})
+    per = st.get("predicted_errors")
+    if not per:
+        return ""
+    lv = st.get("levels", {})
+    wrong = lv.get("wrong_per_level", [None] * len(per))
+    n = lv.get("inputs", 0)
+    lines = [
+        f"Depth {row['depth']}: per level, predicted false reads (plan) vs measured "
+        f"(inputs with a wrong gate after its block, of {n:,}); failure target "
+        f"{st['failure_target']:.0e}",
+        "",
+        "| level | predicted | measured |",
+        "|---|---|---|",
+    ]
+    for i, (p, w) in enumerate(zip(per, wrong, strict=True), start=1):
+        lines.append(f"| {i} | {p:.1e} | {'–' if w is None else w} |")
+    lines.append(f"| output read | {st['predicted_output_errors']:.1e} | {_errors(st)} |")
+    return "\n".join(lines)
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -174,9 +251,10 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
             depths,
             [r[name].get("neurons", np.nan) if name in r else np.nan for r in rows],
             marker,
+            color=COLORS[name],
             label=name,
         )
-    ax1.plot(depths, [r["m_plus_gates"] for r in rows], ":", label="m + gates")
+    ax1.plot(depths, [r["m_plus_gates"] for r in rows], ":", color="gray", label="m + gates")
     ax1.set_xlabel("depth (levels)")
     ax1.set_ylabel("neurons")
     ax1.set_title(f"neurons vs depth ({rows[0]['gates']:,} gates, m = {rows[0]['features']:,})")
@@ -190,7 +268,15 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                 continue
             bad = c["random"]["inputs_with_error"] + c["targeted"]["inputs_with_error"]
             rates.append(bad / (c["random"]["inputs"] + c["targeted"]["inputs"]))
-        ax2.plot(depths, rates, marker, label=f"{name}: measured")
+        ax2.plot(depths, rates, marker, color=COLORS[name], label=f"{name}: measured")
+        if name == "stream":
+            pred = [
+                sum(r[name]["predicted_errors"]) + r[name]["predicted_output_errors"]
+                if "predicted_errors" in r.get(name, {})
+                else np.nan
+                for r in rows
+            ]
+            ax2.plot(depths, pred, ":", color=COLORS[name], label="stream: predicted (plan, bound)")
     ax2.set_yscale("symlog", linthresh=1e-4)
     ax2.set_ylim(bottom=0)
     ax2.set_xlabel("depth (levels)")
@@ -221,6 +307,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--constructions", nargs="+", default=["stream", "circuit"])
     p.add_argument(
+        "--no-levels",
+        action="store_true",
+        help="skip the per-level check of stream (verify --levels on the same sample sizes)",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of other depths already in the JSON (run the sweep in parts)",
+    )
+    p.add_argument(
         "--max-active",
         type=int,
         default=None,
@@ -237,11 +333,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.target and not args.checked:
             plot(rows, PLOT)
         print(table(rows))
+        print()
+        print(level_table(rows[-1]))
         return 0
     names = tuple(args.constructions)
     if args.target and not args.with_circuit:
         names = ("stream",)
     rows = []
+    if args.merge and (OUT / name).exists():
+        rows = [
+            r for r in json.loads((OUT / name).read_text())["rows"] if r["depth"] not in args.depths
+        ]
     for depth in args.depths:
         task = _task(args.features, args.gates, depth, args.seed, args.outputs)
         row: dict[str, Any] = {
@@ -254,16 +356,20 @@ def main(argv: list[str] | None = None) -> int:
         }
         for con in names:
             extra = {} if args.max_active is None else {"max_active": args.max_active}
-            row[con] = _one(task, con, args.samples, args.seed, args.checked, extra)
+            levels = con == "stream" and not args.no_levels
+            row[con] = _one(task, con, args.samples, args.seed, args.checked, extra, levels)
             print(
                 json.dumps({"depth": depth, con: _neurons(row[con]), "errors": _errors(row[con])}),
                 flush=True,
             )
         rows.append(row)
+        rows.sort(key=lambda r: r["depth"])
         (OUT / name).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
     if not args.target and not args.checked:
         plot(rows, PLOT)
     print(table(rows))
+    print()
+    print(level_table(rows[-1]))
     return 0
 
 

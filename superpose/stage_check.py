@@ -241,6 +241,35 @@ def stream_codes(net: Any) -> tuple[np.ndarray, Any]:
     return _rebuilt(net, "stream", "the stream codes").stream_codes  # type: ignore[attr-defined]
 
 
+def stream_writes(net: Any) -> dict[str, Any]:
+    """Who writes what into the stream of a ``stream`` network, and when each node's code is
+    complete (the level its per-level check runs at).
+
+    ``writers`` (node ids) with the stream bits each writes (``rows``) and the block that
+    writes them (``write_level``; 0: the input embedding); ``complete_level`` per node. Pool
+    units: every node is written by the block of its own level, with its own code. Exact units
+    (:func:`superpose.constructions.stream._exact_writes`): the inputs and the real gates (and,
+    xor / andnot with units) write their own code and the codes of the or-like gates reading
+    them (or, copy, xor / andnot whose operands never meet: they have no unit), so an or-like
+    gate's code is complete once the last of its operands' writers has run, and is checked
+    after that block. A loaded network is rebuilt (as for :func:`stream_codes`).
+    """
+    writes = getattr(net, "stream_writes", None)
+    if writes is not None:
+        return writes
+    if net.extras.get("units") == "exact":
+        return _rebuilt(net, "stream", "the stream writes").stream_writes  # type: ignore[attr-defined]
+    row_of, codes = stream_codes(net)
+    writers = np.flatnonzero(row_of >= 0)
+    level = np.asarray(net.task.node_level, dtype=np.int64)
+    return {
+        "writers": writers,
+        "rows": sparse.csr_array(codes.membership[row_of[writers]]),
+        "write_level": level[writers],
+        "complete_level": level,
+    }
+
+
 def _input_sources(
     net: Any, mode: str, samples: int, rng: np.random.Generator, max_exhaustive: int, batch: int
 ) -> list[Any]:
@@ -287,14 +316,18 @@ def stream_level_report(
     max_exhaustive: int = 5_000_000,
     batch_size: int = 1024,
 ) -> LevelReport:
-    """Check every block of a ``stream`` network against the truth of the gates it computes.
+    """Check every block of a ``stream`` network against the truth of the gates it completes.
 
-    After block L (its read and write layers), the gates of level L are decoded from the
-    stream with their own codes and compared with the truth of the task
+    After block L (its read and write layers), the gates whose codes are complete after it
+    are decoded from the stream with their own codes and compared with the truth of the task
+    (pool units: the gates of level L; exact units: the real gates of level L and every
+    or-like gate -- or, copy, xor / andnot whose operands never meet, written by its
+    operands' writers -- whose last operand is complete after block L, those completed by
+    the input embedding counting at block 1: :func:`stream_writes`)
     (``wrong_end_to_end``: inputs on which one of them is wrong; false positives and
     negatives; ``first_wrong``: inputs on which this is the first wrong level).
     ``wrong_clean_input``: the same when block L reads the exact stream of the truth (the
-    codes of the true inputs and gates of levels < L): the error the block adds by itself.
+    bits of every true writer of the blocks before L): the error the block adds by itself.
     ``wrong_at_output``: the level's gates decoded from the *final* stream (what an output
     read there sees, after every later block has written). Beside them, per level, the
     error the plan predicted (``predicted_error``, and ``prediction``: ``"plan"`` when the
@@ -308,6 +341,9 @@ def stream_level_report(
         >>> rep = stream_level_report(build(task, "stream", units="pool"), "exhaustive")
         >>> [row["wrong_end_to_end"] for row in rep.stages]
         [0, 0, 0]
+        >>> rep = stream_level_report(build(task, "stream", units="exact"), "exhaustive")
+        >>> [row["wrong_end_to_end"] for row in rep.stages]
+        [0, 0, 0]
     """
     from superpose.codes import BloomCode
     from superpose.levels import layout
@@ -316,13 +352,6 @@ def stream_level_report(
         raise SuperposeError(
             f"a stream per-level check needs a 'stream' network; this one was built by "
             f"{net.construction!r}"
-        )
-    if net.extras.get("units") == "exact":
-        raise SuperposeError(
-            "the per-level stream check covers pool-unit stream networks; this one has exact "
-            "units (or / copy gates are written by their operands' blocks, so a level's codes "
-            "are not complete after its own block): check it end to end",
-            cli="superpose verify DIR (without --levels)",
         )
     rng = rng if rng is not None else Seeds(0).rng("verify")
     sources = _input_sources(net, mode, samples, rng, max_exhaustive, batch_size)
@@ -338,10 +367,15 @@ def stream_level_report(
     member = sparse.csr_array(codes.membership, dtype=np.float32)
     levels = [int(b["level"]) for b in blocks]
     lay = layout(task)
-    nodes_of = [m + np.asarray(lay.gates[lv - 1], dtype=np.int64) for lv in levels]
+    writes = stream_writes(net)
+    complete = np.asarray(writes["complete_level"], dtype=np.int64)
+    needed = m + np.concatenate([np.asarray(g, dtype=np.int64) for g in lay.gates])
+    done = np.maximum(complete[needed], 1)
+    nodes_of = [needed[done == lv] for lv in levels]
     level_codes = [BloomCode(sparse.csr_array(member[row_of[nodes]])) for nodes in nodes_of]
-    # Every node written into the stream before block i (inputs and lower levels).
-    node_level = np.asarray(task.node_level, dtype=np.int64)
+    writers = np.asarray(writes["writers"], dtype=np.int64)
+    write_rows = sparse.csr_array(writes["rows"], dtype=np.float32)
+    write_level = np.asarray(writes["write_level"], dtype=np.int64)
     keys = (
         "wrong_end_to_end",
         "first_wrong",
@@ -366,9 +400,9 @@ def stream_level_report(
             wants = []
             for i, lv in enumerate(levels):
                 read, write = net.layers[2 * i], net.layers[2 * i + 1]
-                before = np.flatnonzero((node_level < lv) & (row_of >= 0))
-                t_rows = sparse.csr_array(truth[:, before], dtype=np.float32)
-                clean = sparse.csr_array((t_rows @ member[row_of[before]]) > 0, dtype=np.float32)
+                before = write_level < lv
+                t_rows = sparse.csr_array(truth[:, writers[before]], dtype=np.float32)
+                clean = sparse.csr_array((t_rows @ write_rows[before]) > 0, dtype=np.float32)
                 h = read.apply(z)
                 z = write.apply(h)
                 want = sparse.csr_array(truth[:, nodes_of[i]], dtype=np.int8)

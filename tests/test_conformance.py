@@ -133,22 +133,25 @@ def test_exhaustively_correct(name, case):
     assert report.false_positives == report.false_negatives == 0
 
 
+@pytest.mark.parametrize("units", ["exact", "pool"])
 @pytest.mark.parametrize(
     "case", [*DEEP_CASES, "circuit-all", "k-input-or-xor", "mixed-with-outputs"]
 )
-def test_stream_computes_every_op_exactly(case):
+def test_stream_computes_every_op_exactly(case, units):
     """``stream`` accepts every op, k-input xor included, and is right on every s-sparse
-    input: the raw design (one attempt, no check-and-grow that could hide an error) on the
-    deep tasks; the checked build (never replaced by the explicit network) on the one-level
-    k-input task, where the raw plan reads a 5-input or falsely on 3 of 299 inputs (a pool
-    sizing miss on a 12-input task; growing once fixes it)."""
+    input, in both unit designs: the raw design (one attempt, no check-and-grow that could
+    hide an error) on the deep tasks; for pool units, the checked build (never replaced by
+    the explicit network) on the one-level k-input task, where the raw pool plan reads a
+    5-input or falsely on 3 of 299 inputs (a pool sizing miss on a 12-input task; growing
+    once fixes it)."""
     task = CASES[case]()
     assert CONSTRUCTIONS["stream"].supports(task) == (True, "")
-    if case == "k-input-or-xor":
-        net = build(task, "stream", seed=0, fallback=False)
+    if case == "k-input-or-xor" and units == "pool":
+        net = build(task, "stream", seed=0, fallback=False, units=units)
         assert net.construction == "stream"
     else:
-        net = build_design(task, "stream", seed=0)
+        net = build_design(task, "stream", seed=0, units=units)
+    assert net.extras.get("units", "pool") == units
     x = rows_to_csr(all_sparse_rows(task.features, task.sparsity), task.features)
     from superpose import evaluate
 

@@ -95,6 +95,39 @@ def test_k_input_xor_is_exact(s):
     assert first["detector_units"] == sum(comb(8, r) for r in range(2, s + 1)) + 4
 
 
+@pytest.mark.parametrize("s", [2, 3])
+def test_exact_units_compute_k_input_xor(s):
+    """Exact units build a k-input xor as present units (one per operand) and a detector
+    per subset of >= 2 operands that can be true together, writing the inclusion-exclusion
+    sum (1 for an odd count, else 0) into the gate's own bits; deep, and read by later
+    gates of every kind."""
+    from math import comb
+
+    task = Task.from_gates(
+        10,
+        s,
+        [
+            ("xor", list(range(8))),  # 10: detectors for subsets of size 2..s of 8
+            ("xor", [8, 9, 0]),  # 11: every subset (4 detectors)
+            ("and", [10, 11]),  # 12
+            ("xor", [10, 11, 1, 2]),  # 13
+            ("or", [12, 13]),  # 14
+            ("xor", [14, 12, 10, 3]),  # 15
+            ("andnot", [15, 11]),  # 16
+        ],
+    )
+    net = build(task, "stream", units="exact")
+    assert net.extras["units"] == "exact"
+    assert _exhaustive_errors(net, task) == 0
+    blocks = net.extras["residual"]["blocks"]
+    assert blocks[0]["detector_units"] == sum(comb(8, r) for r in range(2, s + 1)) + 4
+    assert blocks[0]["present_units"] == 10
+    assert net.extras["residual"]["neurons"] == net.extras["planned_neurons"]
+    # The default (auto) now keeps exact units for k-input xor too: fewer neurons.
+    auto = build(task, "stream")
+    assert auto.extras["units"] == "exact"
+
+
 def test_k_input_xor_too_wide_is_refused_clearly(monkeypatch):
     import superpose.constructions.stream as stream_mod
 

@@ -147,8 +147,8 @@ def verify_command(
         typer.Option(
             "--levels",
             help="Also decode every stage of a deep network ('circuit': every layer; 'stream': "
-            "each block's gates from the stream after it, predicted vs measured error) and "
-            "report its errors.",
+            "the gates each block completes, from the stream after it, predicted vs measured "
+            "error) and report its errors.",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,

@@ -44,7 +44,9 @@ and keeps the fewer neurons -- exact units won on every task measured, e.g. 39 8
 91 298 neurons at m = 20 000, depth 4, every gate an output). Every node owns ``ell`` random
 bits of the stream. An and gate is one unit reading every bit of its operands (threshold: all
 of them); a xor / andnot gate whose operands can meet gets a detector and shares the block's
-"present" units (one per distinct operand), writing ``a + b - 2 both`` / ``a - both``. An
+"present" units (one per distinct operand), writing ``a + b - 2 both`` / ``a - both``; a
+k-input xor gets a present unit per operand and the pool design's subset detectors (below),
+writing the inclusion-exclusion sum into its own bits. An
 or-like gate (or, copy, xor / andnot whose operands never meet) has no unit: the writer of
 each operand (a unit, or the input embedding) also writes the gate's bits -- its *closure* --
 so the gate's code is on exactly when one operand's is. A unit fires falsely, or an output
@@ -490,17 +492,9 @@ class Stream(Construction):
         proportion to their units (each unit carries the same risk): ``N rho^ell <= failure``
         with N = all units + all outputs. The code length minimising d wins.
 
-        Exact units build 2-input xor / andnot only; a task with a k-input xor (k > 2) is
-        refused here, so ``units="auto"`` plans the pool units, whose subset detectors handle
-        it."""
-        wide = (task.ops == OP_CODE["xor"]) & (task.arity > 2)
-        if wide.any():
-            g = int(np.flatnonzero(wide)[0])
-            raise SuperposeError(
-                f"gate {g}: exact stream units build 2-input xor only; this xor has "
-                f"{int(task.arity[g])} inputs (use the pool units)",
-                cli="--param units=pool",
-            )
+        A k-input xor (k > 2) is one present unit per operand and one detector per subset of
+        >= 2 operands that can be true together (:func:`_detectors`); each is an exact unit
+        with the same false-read risk, so the model is unchanged."""
         s = task.sparsity
         hidden = [lv["and_units"] + lv["present_units"] + lv["detector_units"] for lv in levels]
         n_out = len(task.outputs)
@@ -979,16 +973,19 @@ class Stream(Construction):
             a_of, a_op, _ = operand_matrix(task, ands)
             and_w = sparse.csr_array(read_sets(code, a_of, a_op, len(ands)), dtype=np.float32)
             and_b = -np.diff(and_w.indptr).astype(np.float32)
-            # Xor / andnot whose operands can meet: present units and a detector per gate.
+            # Xor / andnot whose operands can meet: present units (one per distinct operand)
+            # and detectors (one per gate; a k-input xor one per subset of >= 2 operands that
+            # can be true together: inclusion-exclusion, :func:`_detectors`).
             g_of, operand, pos = operand_matrix(task, priv)
             is_xor = task.ops[priv] == OP_CODE["xor"]
             positive = is_xor[g_of] | (pos == 0)
             present = np.unique(operand[positive])
             pres_w = sparse.csr_array(code.membership[present], dtype=np.float32)
             pres_b = -code.lengths[present].astype(np.float32)
-            det_w = sparse.csr_array(read_sets(code, g_of, operand, len(priv)), dtype=np.float32)
+            det_gate, det_sign, e_det, e_op = _detectors(task, priv, plan["bounds"].level_bounds)
+            det_w = sparse.csr_array(read_sets(code, e_det, e_op, len(det_gate)), dtype=np.float32)
             det_b = -np.diff(det_w.indptr).astype(np.float32)
-            n_and, n_pres, n_det = len(ands), len(present), len(priv)
+            n_and, n_pres, n_det = len(ands), len(present), len(det_gate)
             hidden = n_and + n_pres + n_det
             read = Layer(
                 sparse.vstack([eye, and_w, pres_w, det_w], format="csr"),
@@ -999,16 +996,18 @@ class Stream(Construction):
             pres_idx = np.searchsorted(present, operand[positive])
             pres_to_gate = sparse.csr_array(
                 (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
-                shape=(n_pres, n_det),
+                shape=(n_pres, len(priv)),
             )
-            det_sign = np.where(is_xor, -2.0, -1.0).astype(np.float32)
+            det_to_gate = sparse.csr_array(
+                (det_sign, (np.arange(n_det), det_gate)), shape=(n_det, len(priv))
+            )
             write = Layer(
                 sparse.hstack(
                     [
                         eye,
                         sparse.csr_array(write_rows[m + ands]).T,
                         sparse.csr_array(pres_to_gate @ gate_bits).T,
-                        sparse.csr_array(sparse.diags_array(det_sign) @ gate_bits).T,
+                        sparse.csr_array(det_to_gate @ gate_bits).T,
                     ],
                     format="csr",
                 ),
@@ -1027,7 +1026,7 @@ class Stream(Construction):
                     "present_units": int(n_pres),
                     "detector_units": int(n_det),
                     "hidden_units": int(hidden),
-                    "or_like_gates": int(len(gates) - n_and - n_det),
+                    "or_like_gates": int(len(gates) - n_and - len(priv)),
                     "predicted_error": float(plan["predicted_errors"][i]),
                     "nonzero_parameters": read.nonzero_parameters() + write.nonzero_parameters(),
                     "identity_parameters": 2 * d,
@@ -1063,7 +1062,45 @@ class Stream(Construction):
         )
         row_of = np.arange(n_nodes, dtype=np.int64)
         net.stream_codes = (row_of, code)  # type: ignore[attr-defined]
+        net.stream_writes = _exact_writes(task, lay, real, write_rows)  # type: ignore[attr-defined]
         return net
+
+
+def _exact_writes(
+    task: Task, lay: Any, real: np.ndarray, write_rows: sparse.csr_array
+) -> dict[str, np.ndarray | sparse.csr_array]:
+    """Who writes what into an exact-unit stream, for the per-level check.
+
+    ``writers``: the inputs and the real gates (node ids), ``rows``: the stream bits each
+    writes (its own code and its closure), ``write_level``: the block that writes it (0: the
+    input embedding). ``complete_level`` per node: the block after which its code is
+    complete -- an input 0, a real gate its level, an or-like gate the latest complete level
+    of the operands it passes on (it is written by each of their writers)."""
+    m = task.features
+    real_gates = np.flatnonzero(real)
+    writers = np.concatenate([np.arange(m, dtype=np.int64), m + real_gates])
+    write_level = np.concatenate(
+        [np.zeros(m, dtype=np.int64), task.gate_level[real_gates].astype(np.int64)]
+    )
+    complete = np.full(task.n_nodes, -1, dtype=np.int64)
+    complete[:m] = 0
+    complete[m + real_gates] = task.gate_level[real_gates]
+    for level in range(1, lay.depth + 1):
+        gates = np.asarray(lay.gates[level - 1], dtype=np.int64)
+        like = gates[~real[gates]]
+        if not len(like):
+            continue
+        g_of, operand, pos = operand_matrix(task, like)
+        keep = ~((task.ops[like][g_of] == OP_CODE["andnot"]) & (pos == 1))
+        last = np.zeros(len(like), dtype=np.int64)
+        np.maximum.at(last, g_of[keep], complete[operand[keep]])
+        complete[m + like] = last
+    return {
+        "writers": writers,
+        "rows": sparse.csr_array(write_rows[writers]),
+        "write_level": write_level,
+        "complete_level": complete,
+    }
 
 
 def residual_counts(net: Network) -> dict[str, Any]:
