@@ -423,15 +423,23 @@ class Stream(Construction):
         bnd = active_bounds(
             task, lay=lay, method=self.bound_method, max_candidates=self.max_candidates
         )
+        # max_active limits the superposed pools (a pool sized for a level's true gates); exact
+        # units have no per-level limit: their real limit is the stream's fill (every true
+        # node's ell bits on at once), which the exact plan checks against max_stream and
+        # refuses naming the level and the numbers.
+        too_dense: SuperposeError | None = None
         for level, b in enumerate(bnd.level_bounds, start=1):
             if b > self.max_active:
-                raise SuperposeError(
+                too_dense = SuperposeError(
                     f"level {level} cannot stay sparse: up to {b} of its "
                     f"{len(lay.gates[level - 1])} gates can be true at once for {s}-sparse "
                     f"inputs ({bnd.method} bound), above max_active={self.max_active} -- use "
                     "the 'naive' construction",
                     cli="--construction naive",
                 )
+                break
+        if too_dense is not None and self.units == "pool":
+            raise too_dense
         levels = []
         for i, gates in enumerate(lay.gates):
             private = _private_mask(task, gates, self.max_candidates)
@@ -466,14 +474,16 @@ class Stream(Construction):
                 cands.append(self._exact_widths(task, levels, failure))
             except SuperposeError as exc:
                 refused = exc
-        if self.units in ("auto", "pool"):
+        if self.units in ("auto", "pool") and too_dense is not None:
+            refused = too_dense if refused is None else refused
+        elif self.units in ("auto", "pool"):
             try:
                 cands.append(self._pool_plan(task, levels, failure))
             except SuperposeError as exc:
                 refused = exc if refused is None or self.units == "pool" else refused
         if not cands:
             assert refused is not None
-            raise refused
+            raise too_dense or refused
         best = min(cands, key=lambda c: c["neurons"])
         return {"layout": lay, "bounds": bnd, "levels": levels, "failure": failure, **best}
 
