@@ -86,8 +86,17 @@ A wider stream lowers the background, so every pool narrows: d is the best of a 
 above its floor, ell the best of a grid. Reads were first sized as if spread over the whole
 stream: at m = 20 000 (depth 4, every gate an output) that cascaded into thousands of false
 units on 2% of inputs; sized by region, the same task has no error on the sampled inputs. A
-level above ``max_active`` true gates is refused (naming the level and the numbers); so is a
-stream whose floor exceeds ``max_stream``, or one too full for any width of the grid.
+level above ``max_active`` true gates is refused for the pool units (naming the level and the
+numbers); so is a stream whose floor exceeds ``max_stream``, or one too full for any width of
+the grid.
+
+**The real limit of exact units** is not a number of true gates per level: an exact unit reads
+only its operands' own bits with threshold "all of them", so however many gates a level has
+true, what matters is the stream's fill ``rho = ell * true nodes / d`` that every reader sees.
+The exact plan sizes d from it and refuses a stream needing more than ``max_stream`` (naming
+the first level whose codes alone would need it). ``max_active`` therefore no longer refuses
+exact units (issue 13's depth-16 target: level bounds up to 527 at s = 2); when the pool plan
+is refused by it and the exact plan by the stream, the ``max_active`` message is raised.
 
 Example:
     >>> from superpose import Task, verify
