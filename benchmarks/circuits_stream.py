@@ -16,6 +16,8 @@ Usage::
     python benchmarks/circuits_stream.py                 # m = 2 000 and 20 000
     python benchmarks/circuits_stream.py --features 2000 --samples 500   # quick
     python benchmarks/circuits_stream.py --features 20000 --ops and,or --name circuits_stream_and_or
+    python benchmarks/circuits_stream.py --target depth16   # issue 13's depth-16 target
+    python benchmarks/circuits_stream.py --target s3        # depth 4, m = 20 000, s = 3
 
 Prints a Markdown table and writes JSON to ``benchmarks/out/circuits_stream.json``. Every
 timing is printed with the 1-minute load average (the machine is shared).
@@ -229,7 +231,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--units", default="auto", help="stream units: auto, exact or pool")
     p.add_argument("--skip-circuit", action="store_true", help="build the stream network only")
     p.add_argument("--name", default="circuits_stream", help="JSON file name (no suffix)")
+    p.add_argument(
+        "--target",
+        choices=["depth16", "s3"],
+        help="issue 13 targets: depth16 (m = 20 000, 16 x 5 000 gates, last level as outputs, "
+        "s = 2; runs benchmarks/stream_depth.py --target) or s3 (depth 4, m = 20 000, "
+        "4 x 10 000 gates, every gate an output, s = 3, 10 000 + 10 000 inputs)",
+    )
     args = p.parse_args(argv)
+    if args.target == "depth16":
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import stream_depth
+
+        return stream_depth.main(["--target", "--seed", str(args.seed)])
+    if args.target == "s3":
+        args.features, args.sparsity, args.depth = "20000", 3, 4
+        args.samples, args.name = 10_000, "circuits_stream_s3"
     rows = []
     for m in [int(x) for x in args.features.split(",")]:
         print(f"m = {m:,}", flush=True)

@@ -141,9 +141,41 @@ def test_k_input_xor_too_wide_is_refused_clearly(monkeypatch):
 
 
 def test_dense_level_is_refused_naming_the_level():
+    # max_active bounds the superposed pools; exact units are limited by the stream's fill.
     task = families.layered_circuit(10, 40, 2, np.random.default_rng(0), ops=("or",))
     with pytest.raises(SuperposeError, match=r"level \d cannot stay sparse: up to \d+ of its 40"):
-        build(task, "stream", max_active=2)
+        build(task, "stream", max_active=2, units="pool")
+    with pytest.raises(SuperposeError, match=r"level \d cannot stay sparse: up to \d+ of its 40"):
+        build(task, "stream", max_active=2, units="exact", max_stream=50)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_levels_above_max_active_build_with_exact_units(seed):
+    # A level bound above max_active no longer refuses exact units (issue 13, depth-16
+    # target): their limit is the stream's fill, sized from the same bounds.
+    task = families.layered_circuit(
+        14, 12, 4, np.random.default_rng(seed), ops=OPS["mixed"], sparsity=2, outputs="last"
+    )
+    net = build(task, "stream", seed=1, max_active=2)
+    assert net.extras.get("units") == "exact"
+    assert max(net.extras["active_bounds"][1:]) > 2
+    assert _exhaustive_errors(net, task) == 0
+
+
+def test_too_full_exact_stream_names_the_level():
+    task = families.layered_circuit(12, 6, 3, np.random.default_rng(1), ops=OPS["mixed"])
+    with pytest.raises(SuperposeError, match=r"level \d: the stream would be too full to read"):
+        build(task, "stream", units="exact", max_stream=20)
+
+
+@pytest.mark.parametrize("units", ["exact", "pool"])
+@pytest.mark.parametrize("ops", ["and", "xor", "andnot", "mixed"])
+def test_sparsity_three_is_exact_on_every_input(ops, units):
+    # s = 3: bounds from candidate triples, xor detectors for operands that meet.
+    task = families.layered_circuit(11, 6, 3, np.random.default_rng(5), ops=OPS[ops], sparsity=3)
+    net = build(task, "stream", seed=2, units=units)
+    assert net.extras.get("units", "pool") == units
+    assert _exhaustive_errors(net, task) == 0
 
 
 def test_too_full_stream_is_refused_with_the_numbers():

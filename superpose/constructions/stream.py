@@ -88,8 +88,17 @@ A wider stream lowers the background, so every pool narrows: d is the best of a 
 above its floor, ell the best of a grid. Reads were first sized as if spread over the whole
 stream: at m = 20 000 (depth 4, every gate an output) that cascaded into thousands of false
 units on 2% of inputs; sized by region, the same task has no error on the sampled inputs. A
-level above ``max_active`` true gates is refused (naming the level and the numbers); so is a
-stream whose floor exceeds ``max_stream``, or one too full for any width of the grid.
+level above ``max_active`` true gates is refused for the pool units (naming the level and the
+numbers); so is a stream whose floor exceeds ``max_stream``, or one too full for any width of
+the grid.
+
+**The real limit of exact units** is not a number of true gates per level: an exact unit reads
+only its operands' own bits with threshold "all of them", so however many gates a level has
+true, what matters is the stream's fill ``rho = ell * true nodes / d`` that every reader sees.
+The exact plan sizes d from it and refuses a stream needing more than ``max_stream`` (naming
+the first level whose codes alone would need it). ``max_active`` therefore no longer refuses
+exact units (issue 13's depth-16 target: level bounds up to 527 at s = 2); when the pool plan
+is refused by it and the exact plan by the stream, the ``max_active`` message is raised.
 
 Example:
     >>> from superpose import Task, verify
@@ -425,15 +434,23 @@ class Stream(Construction):
         bnd = active_bounds(
             task, lay=lay, method=self.bound_method, max_candidates=self.max_candidates
         )
+        # max_active limits the superposed pools (a pool sized for a level's true gates); exact
+        # units have no per-level limit: their real limit is the stream's fill (every true
+        # node's ell bits on at once), which the exact plan checks against max_stream and
+        # refuses naming the level and the numbers.
+        too_dense: SuperposeError | None = None
         for level, b in enumerate(bnd.level_bounds, start=1):
             if b > self.max_active:
-                raise SuperposeError(
+                too_dense = SuperposeError(
                     f"level {level} cannot stay sparse: up to {b} of its "
                     f"{len(lay.gates[level - 1])} gates can be true at once for {s}-sparse "
                     f"inputs ({bnd.method} bound), above max_active={self.max_active} -- use "
                     "the 'naive' construction",
                     cli="--construction naive",
                 )
+                break
+        if too_dense is not None and self.units == "pool":
+            raise too_dense
         levels = []
         for i, gates in enumerate(lay.gates):
             private = _private_mask(task, gates, self.max_candidates)
@@ -468,14 +485,16 @@ class Stream(Construction):
                 cands.append(self._exact_widths(task, levels, failure))
             except SuperposeError as exc:
                 refused = exc
-        if self.units in ("auto", "pool"):
+        if self.units in ("auto", "pool") and too_dense is not None:
+            refused = too_dense if refused is None else refused
+        elif self.units in ("auto", "pool"):
             try:
                 cands.append(self._pool_plan(task, levels, failure))
             except SuperposeError as exc:
                 refused = exc if refused is None or self.units == "pool" else refused
         if not cands:
             assert refused is not None
-            raise refused
+            raise too_dense or refused
         best = min(cands, key=lambda c: c["neurons"])
         return {"layout": lay, "bounds": bnd, "levels": levels, "failure": failure, **best}
 
