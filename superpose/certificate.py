@@ -28,7 +28,7 @@ output g read units U_g and decode as on iff at least q_g of them fire. For a pa
   fires or is heavy in at least half of q_g. :func:`_candidate_pairs` keeps each unit's
   "reach" and "lead" sets as bit rows over the features (:mod:`superpose._reach`) and finds,
   per output, the leaders and the reaching features with a bitwise "at least t of L", or,
-  when t is near L, from pairwise ANDs of rows (:func:`_in_at_least`); X holds every
+  when t is near L, from pairwise ANDs of rows (:func:`_meeting_by_pairs`); X holds every
   (leader, reaching feature) pair.
 * an output that a single feature turns on stays on when a second feature joins, unless a
   unit has negative weights the second feature reaches (a unit's only way to fire less on
@@ -500,19 +500,6 @@ def _row_counts(table: np.ndarray, rows: np.ndarray, g: np.ndarray, f: np.ndarra
     for i in range(rows.shape[1]):
         counts += bit_at(table, rows[g, i], f)
     return counts
-
-
-def _in_at_least(
-    table: np.ndarray, rows: np.ndarray, t: int, m: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(query, feature) for every feature in at least t of the query's rows (Q, L) of table."""
-    if _by_pairs(rows.shape[1], t):
-        g, f = _pair_candidates(table, rows, t, m)
-        ok = _row_counts(table, rows, g, f) >= t
-        return g[ok], f[ok]
-    g, f = set_bits(at_least(table[rows], t))
-    keep = f < m
-    return g[keep], f[keep]
 
 
 def _meeting_by_pairs(
