@@ -1,78 +1,42 @@
-"""The ``circuit`` construction *(ours)*: deep tasks, one superposed threshold layer per level.
-
-Levelling (:func:`superpose.levels.layout`): a gate's level is one more than its deepest
-operand (inputs are level 0); only gates some output depends on are built. Layer L holds
-*blocks*: a shared Bloom-code pool computing the level-L gates
-(:func:`~superpose.constructions.superposed.threshold_stage`, influence channels included),
-reading the previous layer's code, plus exact unit-by-unit copies (step units, weight 1,
-threshold 1) of every earlier block that still holds a node read later or an output. Copies
-never add errors, and a pool's units only see the true codes of the blocks they read, so each
-pool is sized for the true gates of one level, not of all earlier levels. The last layer's
-code, restricted to ``task.outputs``, is the network's output code. Every true node fires all
-of its units, so monotone stages make false positives only, and only when a layer is too narrow.
-
-**Sparsity through depth.** :func:`superpose.levels.active_bounds` bounds the true gates of
-every level for s-sparse inputs (exact enumeration of single inputs and of the input pairs /
-triples that meet at an AND gate; the cone bound as fallback). A level whose bound exceeds
-``max_active`` is refused, naming the level, the bound and the width it would need.
-
-**Sizing** (our model). A pool unit reading a fraction f of the previous layer fires falsely
-with probability p = P(Bin(on_bits, f) >= l_in) (on_bits: l_in bits per true code it can see,
-plus allowed stray units); a part fails when all l of its units do. f is the largest fan-in
-keeping the expected false parts per input below ``failure`` and the expected stray units below
-``max(1, a/4)`` codes (stray units are copied forward and feed every later layer). Then
-``pool_L * n_read >= l_in * l * operands_L / ln(1/(1 - f))`` (n_read: the width of the blocks
-the pool reads, not of the copies beside them) and a decoding floor
-``pool_L >= (a + strays) l / (target/parts)^(1/l)``. Every block has its own code length l
-(one length for all first, then each block's by coordinate descent over a grid), and the
-widths minimising the total are found by :func:`_chain_widths` (deterministic). ``a`` is the
-worst-case bound (``sizing="bound"``, the default) or the most true gates seen on sampled inputs
-(``sizing="sampled"``: narrower, no worst-case claim). A pool as wide as l private units per
-part is built with private units (its l units fire together, so the layer before must keep
-one unit's false firing below the target); a superposed input layer as wide as m is explicit
-(inputs read later are then re-encoded).
-
-**Mixed pools.** "Any present" parts (or, copy: threshold one code) and 2-ANDs (two codes) share
-the pool's units: bits read by the former weigh 2. Separate pools per threshold would crowd the
-codes of true gates (mostly ors) into one part of the layer, where the next level's units see
-several times the on-bits the sizing assumes; mixed, they spread over the whole pool.
-
-**Carries.** Nodes read more than one level later are copied unit by unit (``carries="copy"``)
-or re-encoded into every pool as copy parts (``"encode"``); ``"auto"`` plans both and keeps the
-narrower.
-
-**XOR and ANDNOT** (2 inputs). The gate's main part sits in the pool like an OR (xor) or a copy
-of a (andnot); a private *detector* unit fires when both operands are present. Readers give the
-detector weight -k, k = the weight of the bits of the gate's code no other code they read
-covers, so the gate counts as off exactly when it must be; carried xor / andnot nodes are
-re-encoded one level later (copy parts with the same inhibition), and a last level with xor /
-andnot outputs gets one more layer that resolves them (re-encoding every output, or only those
-plus unit copies of the rest, whichever is narrower). A gate whose operands are never true
-together on an s-sparse input (:func:`superpose.levels.operands_meet`, exact for s <= 2) is an
-or / copy on every input that matters and gets no detector.
-
-**Clean-up.** ``cleanup=k`` re-encodes every held node after every k-th level (copy parts: a
-threshold layer that keeps only complete codes), in the spirit of the error-correction layers
-of Hänni et al.; :func:`superpose.stage_check.level_report` measures what it costs and saves.
-"""
+"""The ``circuit`` construction class: parameters, checks, and the steps of plan, sizing, build."""
 
 from __future__ import annotations
 
-import functools
 import math
-import weakref
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from scipy import sparse, special
+from scipy import sparse
 
-from superpose._numeric import largest
 from superpose.codes import BloomCode
-from superpose.constructions._bloom import operand_matrix, read_sets, threshold_layer
+from superpose.constructions._bloom import operand_matrix
 from superpose.constructions.base import Capabilities, Construction
+from superpose.constructions.circuit.build import (
+    _detectors,
+    _inhibit,
+    _parts,
+    _private_stage,
+)
+from superpose.constructions.circuit.plan import (
+    CARRIES,
+    INHIBITED_OPS,
+    MAX_DEPTH,
+    SIZINGS,
+    Stage,
+)
+from superpose.constructions.circuit.sizing import (
+    _SIZING_MEMO,
+    CERTIFIABLE,
+    CIRCUIT_FAILURE,
+    ELL_GRID,
+    _active_in,
+    _best_resolve,
+    _chain_widths,
+    _Spec,
+    fan_in_for,
+    stray,
+)
 from superpose.constructions.superposed import (
-    Parts,
     _Certified,
     input_code_for,
     threshold_stage,
@@ -89,313 +53,6 @@ from superpose.levels import (
 )
 from superpose.network import Layer, Network
 from superpose.task import OP_CODE, Task, n_sparse_inputs
-
-SIZINGS = ("bound", "sampled")
-CARRIES = ("auto", "copy", "encode")
-CIRCUIT_FAILURE = 1e-4
-"""Target expected false parts, over all stages, for an input with the sized-for number of
-true gates at every level (the worst case under ``sizing="bound"``). Typical inputs have far
-fewer true gates, and the false-firing chance falls steeply with them, so the rate over
-random inputs is orders of magnitude lower (0 wrong in 10^4 random + 10^4 targeted inputs on
-the depth-4 benchmark; 1e-6 costs 18% more neurons there)."""
-ELL_GRID = tuple(range(3, 11))
-CERTIFIABLE = 200_000
-MAX_DEPTH = 16
-"""Most levels the width planner takes: its coordinate descent over one slack per stage grows
-as depth^2-3 (20 features, one gate per level: 5 s at 10 levels, 21 s at 20, 55 s at 30).
-Deeper tasks go to the explicit network, which builds any depth at once."""
-"""Below this many <= s-sparse inputs the failure target is lowered so that the first widths
-usually pass the exhaustive check that every build runs on itself."""
-
-
-@dataclass
-class Stage:
-    """One layer of the deep network: a circuit level's gate pool plus copies, or a clean-up."""
-
-    level: int
-    kind: str  # "level" or "cleanup"
-    gates: np.ndarray  # gate indices computed here
-    reads: list[int]  # blocks (0 = inputs, j = level j) the pool reads
-    bound: int = 0  # most of this level's gates true at once (upper bound)
-    stage_bound: int = 0  # most nodes of the whole layer true at once (gates and carries)
-    sized_for: int = 0  # the active count of this level the pool was sized for
-    a_in: int = 0  # active codes the pool's units can see
-    fan_in: float = 0.0
-    pool: int = 0  # planned width of the gate pool
-    private: bool = False  # each part owns l units (no sharing): when sharing would be wider
-    ell: int = 0  # code length of the pool's parts
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
-def _parts(task: Task, gates: np.ndarray, carried: np.ndarray, row_of: np.ndarray) -> Parts:
-    """Threshold parts: one per gate (and: need = arity; or/copy: 1), one copy part per carry."""
-    ops = task.ops[gates]
-    arity = task.arity[gates]
-    gate_of, operand, pos = operand_matrix(task, gates)
-    # ANDNOT's part is "a present"; "b present" is its detector unit (see _detectors).
-    keep = ~((ops[gate_of] == OP_CODE["andnot"]) & (pos == 1))
-    gate_of, operand = gate_of[keep], operand[keep]
-    g_of = np.concatenate([gate_of, len(gates) + np.arange(len(carried))]).astype(np.int64)
-    nodes_in = np.concatenate([operand, carried]).astype(np.int64)
-    rows = row_of[nodes_in]
-    if (rows < 0).any():
-        raise SuperposeError("internal: an operand is not held by the previous layer")
-    need = np.concatenate(
-        [np.where(ops == OP_CODE["and"], arity, 1), np.ones(len(carried), np.int64)]
-    ).astype(np.int64)
-    n = len(gates) + len(carried)
-    return Parts(np.arange(n), np.ones(n, np.int8), need, g_of, rows)
-
-
-INHIBITED_OPS = (OP_CODE["xor"], OP_CODE["andnot"])
-
-
-def _detectors(
-    task: Task, gates: np.ndarray, detect: np.ndarray, row_of: np.ndarray, operand_code: BloomCode
-) -> tuple[np.ndarray, sparse.csr_array, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """One private detector unit per xor / andnot gate whose operands can meet (``detect``):
-    it fires when the gate must be off although its main part is on (both operands present).
-    Returns the gates, their read sets over the previous layer, their thresholds and their
-    (detector, row) reads."""
-    sel = gates[detect[gates]]
-    if len(sel) == 0:
-        empty = np.zeros(0, np.int64)
-        reads = sparse.csr_array((0, operand_code.width), dtype=np.int32)
-        return sel, reads, np.zeros(0), (empty, empty)
-    # Both kinds fire when both operands are present: then the main part (xor's OR,
-    # andnot's "a present") is on and must be cancelled.
-    gate_of, operand, _ = operand_matrix(task, sel)
-    rows = row_of[operand]
-    reads = read_sets(operand_code, gate_of, rows, len(sel))
-    return sel, reads, np.diff(reads.indptr).astype(np.float64), (gate_of, rows)
-
-
-def _inhibit(
-    hosts: sparse.csr_array,
-    rows: tuple[np.ndarray, np.ndarray],
-    inhib: np.ndarray,
-    code: BloomCode,
-    width: int,
-    weights: sparse.csr_array | None = None,
-) -> sparse.csr_array:
-    """Inhibitory weights for reads of unresolved xor / andnot nodes.
-
-    Unit u reads row r (a node whose detector ``inhib[r]`` says "must be off"): it gets weight
-    -k on that detector, k = the weight u gives the bits of r's code that no other row read
-    by u covers (``weights``: u's weights on the previous layer; 1 when omitted). When the
-    detector fires, r's code is fully on and adds exactly those k bits beyond what the other
-    rows cover, so u counts as if r were off; every other part of u keeps its own bits, so
-    no false negative can arise (shared bits stay counted). ``hosts`` is (units, parts);
-    ``rows`` = (part, row) for every read."""
-    n_units = hosts.shape[0]
-    if not (inhib >= 0).any():
-        return sparse.csr_array((n_units, width), dtype=np.float32)
-    part_of, row = rows
-    reads = sparse.csr_array(
-        (np.ones(len(row), dtype=np.int32), (part_of, row)), shape=(hosts.shape[1], len(inhib))
-    )
-    reads.data[:] = 1
-    a = sparse.csr_array(hosts.astype(np.int32) @ reads)
-    a.data[:] = 1
-    member = sparse.csr_array(code.membership, dtype=np.int32)
-    cover = sparse.csr_array(a @ member)  # (units, width): rows of u covering each bit
-    cover.data = (cover.data == 1).astype(np.int32)
-    cover.eliminate_zeros()
-    if weights is not None:
-        cover = sparse.csr_array(cover.multiply(sparse.csr_array(weights).astype(np.int32)))
-    bad = np.flatnonzero(inhib >= 0)
-    uniq = sparse.csr_array(cover @ sparse.csr_array(member[bad]).T)  # (units, bad rows)
-    uniq = uniq.multiply(sparse.csr_array(a[:, bad])).tocoo()
-    keep = uniq.data > 0
-    return sparse.csr_array(
-        (
-            -uniq.data[keep].astype(np.float32),
-            (uniq.coords[0][keep], inhib[bad[uniq.coords[1][keep]]]),
-        ),
-        shape=(n_units, width),
-    )
-
-
-def _private_stage(
-    parts: Parts, operand_code: BloomCode, ell: int
-) -> tuple[Layer, sparse.csr_array, dict[str, Any]]:
-    """Every part owns ``ell`` units that read only its own operands (no sharing)."""
-    n = len(parts)
-    reads = read_sets(operand_code, parts.g_of, parts.node, n)
-    min_len = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(min_len, parts.g_of, operand_code.lengths[parts.node])
-    theta = np.where(parts.need == 1, min_len, np.diff(reads.indptr))
-    units = sparse.csr_array(
-        (
-            np.ones(n * ell, dtype=np.int8),
-            np.arange(n * ell, dtype=np.int32),
-            np.arange(0, n * ell + 1, ell, dtype=np.int64),
-        ),
-        shape=(n, n * ell),
-    )
-    layer, fan_in = threshold_layer(units, reads, theta)
-    frac = float(fan_in.max() / operand_code.width) if len(fan_in) else 0.0
-    return layer, units, {"fan_in_fraction_max": frac}
-
-
-def _resolve_width(
-    n_parts: int, active: int, ell_in: int, ell: int, n_prev: int, target: float
-) -> int:
-    """Width of the last pool that re-encodes xor / andnot outputs (copy parts of codes of
-    length ``ell_in``, new codes of length ``ell``)."""
-    if n_parts == 0:
-        return 6 * ell
-    a = min(active, n_parts)
-    f = fan_in_for(n_parts, ell_in * (a + stray(a)), ell_in, ell, target)
-    cover = (target / n_parts) ** (1.0 / ell)
-    need = max(
-        ell_in * ell * n_parts / -math.log1p(-f) / max(n_prev, 1), (a + stray(a)) * ell / cover
-    )
-    return int(math.ceil(max(6 * ell, need)))
-
-
-class _Spec(NamedTuple):
-    """One stage as the sizing sees it."""
-
-    n_parts: int
-    n_ops: int  # operand reads of its parts
-    on_bits: float  # bits of true (and stray) codes its units can see
-    a_out: int  # its true codes, sized for
-    a_in: int  # true codes it reads
-    floor: float  # decoding floor of its pool
-    need: int  # on bits that fire a unit ("any present": one input code)
-    ell: int  # code length of its pool
-    ell_read: int  # longest code it reads
-    arity: int  # most operands of one gate
-
-
-def _active_in(task: Task, nodes: np.ndarray, active: dict[int, int]) -> int:
-    """True codes at most among ``nodes``: the sized-for count of every level they come from."""
-    return int(sum(active.get(int(lv), 0) for lv in np.unique(task.node_level[nodes])))
-
-
-def _best_resolve(
-    n_parts: int, active: int, ell_in: int, n_prev: int, target: float, grid: list[int]
-) -> tuple[int, int]:
-    """(width, code length) of the narrowest resolve pool over the code lengths in ``grid``."""
-    return min((_resolve_width(n_parts, active, ell_in, e, n_prev, target), e) for e in grid)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def fan_in_for(
-    parts: int, on_bits: float, need: int, ell_out: int, target: float, unit_cap: float = 1.0
-) -> float:
-    """Largest fan-in fraction f with ``parts * p^ell_out <= target`` and ``p <= unit_cap``,
-    where p = P(Bin(on_bits, f) >= need) is the chance a unit fires falsely.
-
-    Example:
-        >>> 0.01 < fan_in_for(10_000, 60, 6, 6, 1e-7) < 0.1
-        True
-    """
-    bits = int(math.ceil(on_bits))
-    if bits < need:
-        return 0.9
-
-    def ok(f: float) -> bool:
-        p = float(special.bdtrc(need - 1, bits, f))
-        return p <= unit_cap and parts * p**ell_out <= target
-
-    return largest(ok, 1e-6, 0.9, 50)
-
-
-STRAY_SHARE = 0.25
-"""Falsely firing units allowed per pool (expected), as a share of its true codes' units."""
-
-
-def stray(active: float) -> float:
-    """Stray codes' worth of falsely firing units allowed in a pool holding ``active`` true codes."""
-    return max(1.0, STRAY_SHARE * active)
-
-
-def _chain_widths(
-    floors: list[float],
-    products: list[float],
-    layer_blocks: list[list[int]],
-    fixed_input: bool = False,
-    ceilings: list[float] | None = None,
-    read_blocks: list[list[int]] | None = None,
-) -> list[float]:
-    """Block widths minimising the total neurons of a chain of layers.
-
-    Block 0 is the input layer, block i + 1 the pool of stage i; layer i holds the blocks
-    ``layer_blocks[i]``. Stage i needs ``(width of the blocks it reads) * pool_i >= products[i]``
-    (``read_blocks[i]``; default: the whole layer before) and every block its floor. Each
-    pool is written as ``max(floor, t * product / read width)``
-    with a slack t >= 1 (the input as ``max(floor, t * sqrt(products[0]))``), so every choice of
-    slacks meets the products; a block above its ceiling (a private pool has a fixed width)
-    is charged a large penalty, so the descent widens the layer before it instead. The
-    slacks are set by coordinate descent on a log grid. Element-wise arithmetic only (no
-    BLAS), so the result does not depend on BLAS threads (SLSQP's did).
-
-    Example:
-        >>> [round(w) for w in _chain_widths([10.0, 10.0, 10.0], [1e4, 1e4], [[1], [2]])]
-        [71, 141, 71]
-    """
-    n = len(floors)
-    lo = np.asarray(floors, dtype=np.float64)
-    caps = np.asarray(ceilings if ceilings is not None else [math.inf] * n, dtype=np.float64)
-    k = np.asarray(products, dtype=np.float64)
-    member = np.zeros((len(layer_blocks), n))
-    for i, blocks in enumerate(layer_blocks):
-        member[i, blocks] = 1.0
-    # The blocks each stage's units read (default: the whole layer before).
-    reads = read_blocks if read_blocks is not None else [[0], *layer_blocks[:-1]]
-    read_member = np.zeros((len(reads), n))
-    for i, blocks in enumerate(reads):
-        read_member[i, blocks] = 1.0
-
-    def widths(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Widths and penalised totals for a batch of slack vectors t (rows)."""
-        w = np.zeros_like(t)
-        w[:, 0] = lo[0] if fixed_input else np.maximum(lo[0], t[:, 0] * math.sqrt(k[0]))
-        excess = np.zeros(len(t))
-        for i in range(n - 1):
-            prev = (w * read_member[i]).sum(axis=1)
-            w[:, i + 1] = np.maximum(lo[i + 1], t[:, i + 1] * k[i] / prev)
-            excess += np.maximum(w[:, i + 1] - caps[i + 1], 0.0)
-            w[:, i + 1] = np.minimum(w[:, i + 1], caps[i + 1])
-        total = w[:, 0] + (w * member.sum(axis=0)).sum(axis=1)
-        return w, total + 1e3 * excess
-
-    steps = np.asarray(STEPS)
-    # The input width is searched on a grid (the total is not convex in it: a narrow input
-    # layer makes the first pool wide but every copy of the inputs cheap); coordinate descent
-    # from every start at once.
-    starts = [1.0] if fixed_input else [2.0 ** (x / 2) for x in range(-8, 5)]
-    t = np.ones((len(starts), n))
-    t[:, 0] = starts
-    best = widths(t)[1]
-    for _ in range(100):
-        improved = False
-        for j in range(1, n):
-            trials = np.repeat(t[:, None, :], len(steps), axis=1)
-            trials[:, :, j] = np.maximum(1.0, t[:, j : j + 1] * steps[None, :])
-            totals = widths(trials.reshape(-1, n))[1].reshape(len(starts), len(steps))
-            pick = np.argmin(totals, axis=1)
-            value = totals[np.arange(len(starts)), pick]
-            better = value < best * (1 - 1e-12)
-            if better.any():
-                improved = True
-                t[better] = trials[np.flatnonzero(better), pick[better]]
-                best = np.where(better, value, best)
-        if not improved:
-            break
-    t = t[int(np.argmin(best))]
-    return [float(x) for x in widths(t[None, :])[0][0]]
-
-
-STEPS = tuple(2.0 ** (k / 16) for k in (-16, -8, -4, -2, -1, 1, 2, 4, 8, 16))
-
-_SIZING_MEMO: weakref.WeakKeyDictionary[Task, dict[tuple[Any, ...], Any]] = (
-    weakref.WeakKeyDictionary()
-)
-"""Sized plans per task and parameters: the build pipeline's attempts (wider widths, same
-sizing) and planning before building reuse them."""
 
 
 class Circuit(_Certified):
