@@ -9,7 +9,6 @@ import numpy as np
 from scipy import sparse
 
 from superpose.codes import BloomCode
-from superpose.constructions._bloom import operand_matrix
 from superpose.constructions.base import Capabilities, Construction
 from superpose.constructions.circuit.build import (
     _detectors,
@@ -19,10 +18,11 @@ from superpose.constructions.circuit.build import (
 )
 from superpose.constructions.circuit.plan import (
     CARRIES,
-    INHIBITED_OPS,
     MAX_DEPTH,
     SIZINGS,
     Stage,
+    held_nodes,
+    plan_stages,
 )
 from superpose.constructions.circuit.sizing import (
     _SIZING_MEMO,
@@ -48,8 +48,6 @@ from superpose.levels import (
     Layout,
     active_bounds,
     layout,
-    operands_meet,
-    width_needed,
 )
 from superpose.network import Layer, Network
 from superpose.task import OP_CODE, Task, n_sparse_inputs
@@ -219,77 +217,26 @@ class Circuit(_Certified):
             task, lay=lay, method=self.bound_method, max_candidates=self.max_candidates
         )
 
-    def _sampled_active(self, task: Task, lay: Layout) -> list[int]:
-        """Most true gates per level over sampled s-sparse inputs (the verifier's random mix)."""
-        from superpose.evaluation import evaluate_nodes
-        from superpose.levels import level_membership, relaxed
-        from superpose.sparse_inputs import random_inputs
-
-        member = level_membership(task, lay)
-        rng = np.random.default_rng(12345)
-        best = np.zeros(lay.depth, dtype=np.int64)
-        # The relaxed circuit: a xor whose operands are both on still lights its code.
-        mono = relaxed(task)
-        for batch in random_inputs(task, self.sample_inputs, rng):
-            counts = np.asarray((evaluate_nodes(mono, batch) @ member).toarray())
-            best = np.maximum(best, counts.max(axis=0))
-        return [int(b) for b in best]
-
     def plan(self, task: Task) -> tuple[Layout, list[Stage], dict[str, Any]]:
         """Levels, carries, sparsity bounds and the sizing of every stage (module docstring)."""
         self._check_ops(task)
-        s = task.sparsity
         lay = layout(task)
         bnd = self.bounds(task, lay)
-        for level, b in enumerate(bnd.level_bounds, start=1):
-            if b > self.max_active:
-                n_gates = len(lay.gates[level - 1])
-                raise SuperposeError(
-                    f"level {level} cannot stay sparse: up to {b} of its {n_gates} gates can be "
-                    f"true at once for {s}-sparse inputs ({bnd.method} bound), above "
-                    f"max_active={self.max_active}; a superposed layer holding them would need "
-                    f"about {width_needed(b, 6):,} neurons -- use the 'naive' construction",
-                    cli="--construction naive",
-                )
-        sized = bnd.level_bounds if self.sizing == "bound" else self._sampled_active(task, lay)
-        sized = [max(1, min(a, b)) for a, b in zip(sized, bnd.level_bounds, strict=True)]
-        stages: list[Stage] = []
-        level_of = task.node_level
-        for level in range(1, lay.depth + 1):
-            gates = lay.gates[level - 1]
-            _, operand, _ = operand_matrix(task, gates)
-            reads = sorted({int(v) for v in np.unique(level_of[operand])})
-            st = Stage(level, "level", gates, reads)
-            st.bound, st.stage_bound = bnd.level_bounds[level - 1], bnd.bounds[level - 1]
-            st.sized_for = sized[level - 1]
-            stages.append(st)
-            if self.cleanup and level % self.cleanup == 0 and level < lay.depth:
-                stages.append(Stage(level, "cleanup", gates[:0], []))
-        # A xor / andnot gate whose operands are never true together on an s-sparse input is
-        # an or / copy there: it needs no detector.
-        detect = np.zeros(task.n_gates, dtype=bool)
-        inhibited = np.flatnonzero(np.isin(task.ops, INHIBITED_OPS) & lay.needed)
-        detect[inhibited] = operands_meet(task, inhibited, max_candidates=self.max_candidates)
-        info = {
-            "bounds": bnd.as_dict(),
-            "sized_for": sized,
-            "detect": detect,
-            "detectors_skipped": int(len(inhibited) - detect.sum()),
-        }
+        stages, info = plan_stages(
+            task,
+            lay,
+            bnd,
+            max_active=self.max_active,
+            sizing=self.sizing,
+            sample_inputs=self.sample_inputs,
+            cleanup=self.cleanup,
+            max_candidates=self.max_candidates,
+        )
         return lay, stages, info
 
     def _held(self, lay: Layout, task: Task, after: int) -> np.ndarray:
-        """Node ids a layer holds after stage ``after`` (0 = the input layer)."""
-        m = task.features
-        lev = task.node_level
-        keep = lay.last_use > after
-        keep &= lev <= after
-        if after > 0:
-            gate_ok = np.zeros(task.n_nodes, dtype=bool)
-            gate_ok[:m] = True
-            gate_ok[m:] = lay.needed
-            keep &= gate_ok
-        return np.flatnonzero(keep)
+        """Node ids a layer holds after stage ``after`` (see :func:`.plan.held_nodes`)."""
+        return held_nodes(lay, task, after)
 
     def _size(
         self,

@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from superpose.task import OP_CODE
+from superpose.constructions._bloom import operand_matrix
+from superpose.errors import SuperposeError
+from superpose.levels import ActiveBounds, Layout, operands_meet, width_needed
+from superpose.task import OP_CODE, Task
 
 SIZINGS = ("bound", "sampled")
 CARRIES = ("auto", "copy", "encode")
@@ -47,3 +50,113 @@ class Stage:
     private: bool = False  # each part owns l units (no sharing): when sharing would be wider
     ell: int = 0  # code length of the pool's parts
     stats: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_stages(
+    task: Task,
+    lay: Layout,
+    bnd: ActiveBounds,
+    *,
+    max_active: int,
+    sizing: str,
+    sample_inputs: int,
+    cleanup: int,
+    max_candidates: int,
+) -> tuple[list[Stage], dict[str, Any]]:
+    """The stages of ``task`` (levelled as ``lay``, bounded by ``bnd``) and what the sizing needs
+    to know about them: how many true gates each level is sized for, which gates need a
+    detector. Refuses a level that cannot stay sparse before anything is sized."""
+    refuse_dense_levels(task, lay, bnd, max_active)
+    sized = bnd.level_bounds if sizing == "bound" else sampled_active(task, lay, sample_inputs)
+    sized = [max(1, min(a, b)) for a, b in zip(sized, bnd.level_bounds, strict=True)]
+    stages = level_stages(task, lay, bnd, sized, cleanup)
+    detect, skipped = needs_detector(task, lay, max_candidates)
+    info = {
+        "bounds": bnd.as_dict(),
+        "sized_for": sized,
+        "detect": detect,
+        "detectors_skipped": skipped,
+    }
+    return stages, info
+
+
+def refuse_dense_levels(task: Task, lay: Layout, bnd: ActiveBounds, max_active: int) -> None:
+    """Refuse the first level with more than ``max_active`` gates possibly true at once: a
+    superposed layer holding them would be wider than the explicit network, so the message
+    names the level, its bound and the width it would need."""
+    s = task.sparsity
+    for level, b in enumerate(bnd.level_bounds, start=1):
+        if b > max_active:
+            n_gates = len(lay.gates[level - 1])
+            raise SuperposeError(
+                f"level {level} cannot stay sparse: up to {b} of its {n_gates} gates can be "
+                f"true at once for {s}-sparse inputs ({bnd.method} bound), above "
+                f"max_active={max_active}; a superposed layer holding them would need "
+                f"about {width_needed(b, 6):,} neurons -- use the 'naive' construction",
+                cli="--construction naive",
+            )
+
+
+def level_stages(
+    task: Task, lay: Layout, bnd: ActiveBounds, sized: list[int], cleanup: int
+) -> list[Stage]:
+    """One stage per level (the blocks its gates read, its bounds, what it is sized for), and a
+    clean-up stage after every ``cleanup``-th level but the last (0 = none)."""
+    stages: list[Stage] = []
+    level_of = task.node_level
+    for level in range(1, lay.depth + 1):
+        gates = lay.gates[level - 1]
+        _, operand, _ = operand_matrix(task, gates)
+        reads = sorted({int(v) for v in np.unique(level_of[operand])})
+        st = Stage(level, "level", gates, reads)
+        st.bound, st.stage_bound = bnd.level_bounds[level - 1], bnd.bounds[level - 1]
+        st.sized_for = sized[level - 1]
+        stages.append(st)
+        if cleanup and level % cleanup == 0 and level < lay.depth:
+            stages.append(Stage(level, "cleanup", gates[:0], []))
+    return stages
+
+
+def needs_detector(task: Task, lay: Layout, max_candidates: int) -> tuple[np.ndarray, int]:
+    """Which gates get a detector unit (per gate), and how many xor / andnot gates do not.
+
+    A xor / andnot gate whose operands are never true together on an s-sparse input is an
+    or / copy there: it needs no detector (:func:`superpose.levels.operands_meet`)."""
+    detect = np.zeros(task.n_gates, dtype=bool)
+    inhibited = np.flatnonzero(np.isin(task.ops, INHIBITED_OPS) & lay.needed)
+    detect[inhibited] = operands_meet(task, inhibited, max_candidates=max_candidates)
+    return detect, int(len(inhibited) - detect.sum())
+
+
+def sampled_active(task: Task, lay: Layout, n_inputs: int) -> list[int]:
+    """Most true gates per level over ``n_inputs`` sampled s-sparse inputs (the verifier's
+    random mix): what ``sizing="sampled"`` sizes for. A fixed sample (seed 12345), part of the
+    sizing model, so the same task always gets the same widths."""
+    from superpose.evaluation import evaluate_nodes
+    from superpose.levels import level_membership, relaxed
+    from superpose.sparse_inputs import random_inputs
+
+    member = level_membership(task, lay)
+    rng = np.random.default_rng(12345)
+    best = np.zeros(lay.depth, dtype=np.int64)
+    # The relaxed circuit: a xor whose operands are both on still lights its code.
+    mono = relaxed(task)
+    for batch in random_inputs(task, n_inputs, rng):
+        counts = np.asarray((evaluate_nodes(mono, batch) @ member).toarray())
+        best = np.maximum(best, counts.max(axis=0))
+    return [int(b) for b in best]
+
+
+def held_nodes(lay: Layout, task: Task, after: int) -> np.ndarray:
+    """Node ids a layer holds after stage ``after`` (0 = the input layer): the nodes of levels
+    up to ``after`` that some later level or output still reads (gates only if needed)."""
+    m = task.features
+    lev = task.node_level
+    keep = lay.last_use > after
+    keep &= lev <= after
+    if after > 0:
+        gate_ok = np.zeros(task.n_nodes, dtype=bool)
+        gate_ok[:m] = True
+        gate_ok[m:] = lay.needed
+        keep &= gate_ok
+    return np.flatnonzero(keep)
