@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -31,10 +30,7 @@ from superpose.constructions.circuit.sizing import (
     ELL_GRID,
     _active_in,
     _best_resolve,
-    _chain_widths,
-    _Spec,
-    fan_in_for,
-    stray,
+    size_plan,
 )
 from superpose.constructions.superposed import (
     _Certified,
@@ -248,166 +244,9 @@ class Circuit(_Certified):
         explicit_in: bool = False,
         encode: bool = False,
     ) -> tuple[float, int, list[int]]:
-        """Planned total neurons, input width and pool widths for code lengths ``ells``.
-
-        Blocks: 0 = the input code, i + 1 = the pool of stage i; ``ells[b]`` is block b's code
-        length. Layer i holds its own pool and copies of the earlier blocks that still hold a
-        needed node. Each stage's pool needs ``n_{i-1} * pool_i >= K_i`` (fan-in rule) and
-        ``pool_i >= floor_i`` (decoding); :func:`_chain_widths` minimises the total.
-        """
-        s = task.sparsity
-        target = self._failure(task) / (2 * len(stages))
-        level_active = {0: s}
-        for st in stages:
-            if st.kind == "level":
-                level_active[st.level] = st.sized_for
-        # Which nodes each block codes, and which blocks each layer holds.
-        block_nodes: list[np.ndarray] = [np.arange(task.features)]
-        layer_blocks: list[list[int]] = []
-        current = [0]
-        specs = []
-        held_before = np.arange(task.features)
-        level_ell = {0: 1 if explicit_in else ells[0]}  # code length where a level's nodes live
-        level_block = {0: 0}  # the block that holds a level's nodes
-        read_blocks: list[list[int]] = []
-        for i, st in enumerate(stages):
-            held_after = self._held(lay, task, st.level)
-            ell = ells[i + 1]
-            if st.kind == "level":
-                n_parts = len(st.gates)
-                n_ops = int(task.arity[st.gates].sum())
-                blocks = st.reads
-                a_out = st.sized_for
-                is_and = task.ops[st.gates] == OP_CODE["and"]
-                k_min = (
-                    1 if (~is_and).any() or not len(st.gates) else int(task.arity[st.gates].min())
-                )
-                block_nodes.append(task.features + st.gates)
-                keep = [b for b in current if np.isin(block_nodes[b], held_after).any()]
-                prev = lay.gates[st.level - 2] if st.level >= 2 else np.zeros(0, np.int64)
-                prev = task.features + prev[detect[prev]]
-                pending = int(np.isin(prev, held_after).sum())
-                if pending:
-                    # Unresolved xor / andnot nodes of the level before are re-encoded here.
-                    n_parts += pending
-                    n_ops += pending
-                    a_out += min(pending, level_active.get(st.level - 1, 0))
-                    k_min = 1
-                if (explicit_in and i == 0) or encode:
-                    # Nodes carried past this level are re-encoded into its pool (copy parts).
-                    carried = held_after[~np.isin(held_after, task.features + st.gates)]
-                    carried = carried[~np.isin(carried, prev)]
-                    n_parts += len(carried)
-                    n_ops += len(carried)
-                    a_out += _active_in(task, carried, level_active)
-                    keep = []
-                    k_min = 1 if len(carried) else k_min
-                    if encode:
-                        blocks = sorted({int(v) for v in np.unique(task.node_level[held_before])})
-                current = [i + 1, *keep]
-            else:
-                n_parts = n_ops = len(held_after)
-                k_min = 1
-                blocks = sorted({int(v) for v in np.unique(task.node_level[held_after])})
-                a_out = sum(level_active.get(b, 0) for b in blocks)
-                block_nodes.append(held_after)
-                current = [i + 1]
-            layer_blocks.append(list(current))
-            read_blocks.append(sorted({level_block[b] for b in blocks}) or [0])
-            held_before = held_after
-            a_in = sum(level_active.get(b, 0) for b in blocks)
-            ell_in = min((level_ell[b] for b in blocks), default=ell)
-            ell_read = max((level_ell[b] for b in blocks), default=ell)
-            if ell_read == 1:
-                on_bits = float(s)  # an explicit input layer has no stray units
-            else:
-                on_bits = sum(
-                    level_ell[b] * (level_active.get(b, 0) + stray(level_active.get(b, 0)))
-                    for b in blocks
-                )
-            cover = (target / max(n_parts, 1)) ** (1.0 / ell)
-            floor = max(6.0 * ell, (a_out + stray(a_out)) * ell / cover)
-            arity = int(task.arity[st.gates].max()) if len(st.gates) else 1
-            specs.append(
-                _Spec(
-                    n_parts,
-                    n_ops,
-                    on_bits,
-                    a_out,
-                    a_in,
-                    floor,
-                    ell_in * k_min,
-                    ell,
-                    ell_read,
-                    arity,
-                )
-            )
-            # Where each level's nodes live from now on.
-            if st.kind == "level" and not (encode or (explicit_in and i == 0)):
-                level_ell[st.level] = ell
-                level_block[st.level] = i + 1
-            else:
-                level_ell = {lv: ell for lv in level_ell} | {st.level: ell}
-                level_block = {lv: i + 1 for lv in level_ell}
-        ell0 = ells[0]
-        floor0 = max(4.0 * ell0 * s, (s + 1) * ell0 / (target / task.features) ** (1.0 / ell0))
-        floors = np.array(
-            [float(task.features) if explicit_in else floor0] + [sp.floor for sp in specs]
-        )
-        width = floors.copy()
-        products = np.zeros(len(stages))
-        fans = [0.0] * len(stages)
-        private = [False] * len(stages)
-        ceilings = np.full(len(floors), np.inf)
-        for _round in range(4):
-            for i, (n_parts, n_ops, on_bits, a_out, _, _, need, ell, e_in, arity) in enumerate(
-                specs
-            ):
-                cap = stray(a_out) * ell / max(width[i + 1], 1.0)
-                if private[i]:
-                    # A part's l private units read the same bits and fire together: one unit's
-                    # false-firing chance is the part's. It reads ~arity codes of the layer
-                    # before, which must be wide enough for that.
-                    floors[i + 1] = ceilings[i + 1] = max(ell * n_parts, 1)
-                    fans[i] = fan_in_for(n_parts, on_bits, need, 1, target)
-                    products[i] = floors[i + 1] * arity * e_in / fans[i]
-                else:
-                    fans[i] = fan_in_for(n_parts, on_bits, need, ell, target, cap)
-                    products[i] = ell * e_in * n_ops / -math.log1p(-fans[i])
-            width = np.array(
-                _chain_widths(
-                    [float(f) for f in floors],
-                    [float(k) for k in products],
-                    layer_blocks,
-                    fixed_input=explicit_in,
-                    ceilings=[float(c) for c in ceilings],
-                    read_blocks=read_blocks,
-                )
-            )
-            # A pool at least as wide as l private units per part is built that way instead.
-            grew = False
-            for i, sp in enumerate(specs):
-                if not private[i] and width[i + 1] >= sp.ell * sp.n_parts:
-                    private[i], grew = True, True
-            if not grew and _round >= 2:
-                break
-        for i, st in enumerate(stages):
-            st.fan_in, st.a_in, st.pool = fans[i], specs[i].a_in, int(math.ceil(width[i + 1]))
-            st.private, st.ell = private[i], specs[i].ell
-            if st.private:
-                st.pool = specs[i].ell * specs[i].n_parts
-        planned = width[0] + sum(sum(width[b] for b in layer_blocks[i]) for i in range(len(stages)))
-        last = lay.gates[-1]
-        if np.isin(task.features + last[detect[last]], task.outputs).any():
-            # xor / andnot outputs need a resolve layer; it re-encodes every output (its width
-            # depends on the last pool's code length, so it is part of the plan).
-            n_out = len(task.outputs)
-            a_all = _active_in(task, task.outputs, level_active)
-            last_width = sum(width[b] for b in layer_blocks[-1])
-            planned += _best_resolve(
-                n_out, a_all, specs[-1].ell, int(last_width), target, list(ELL_GRID)
-            )[0]
-        return float(planned), int(math.ceil(width[0])), [st.pool for st in stages]
+        """Planned total neurons, input width and pool widths (see :func:`.sizing.size_plan`)."""
+        failure = self._failure(task)
+        return size_plan(task, lay, stages, ells, detect, failure, explicit_in, encode)
 
     # building ---------------------------------------------------------------------------
     def build_once(self, task: Task, rng: np.random.Generator) -> Network:

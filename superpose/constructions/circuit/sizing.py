@@ -22,13 +22,16 @@ from __future__ import annotations
 import functools
 import math
 import weakref
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special
 
 from superpose._numeric import largest
-from superpose.task import Task
+from superpose.constructions.circuit.plan import Stage, held_nodes
+from superpose.levels import Layout
+from superpose.task import OP_CODE, Task
 
 CIRCUIT_FAILURE = 1e-4
 """Target expected false parts, over all stages, for an input with the sized-for number of
@@ -201,3 +204,302 @@ _SIZING_MEMO: weakref.WeakKeyDictionary[Task, dict[tuple[Any, ...], Any]] = (
 )
 """Sized plans per task and parameters: the build pipeline's attempts (wider widths, same
 sizing) and planning before building reuse them."""
+
+
+def size_plan(
+    task: Task,
+    lay: Layout,
+    stages: list[Stage],
+    ells: list[int],
+    detect: np.ndarray,
+    failure: float,
+    explicit_in: bool = False,
+    encode: bool = False,
+) -> tuple[float, int, list[int]]:
+    """Planned total neurons, input width and pool widths for code lengths ``ells``; the
+    stages are left holding their sized pools (width, code length, fan-in, private or not).
+
+    Blocks: 0 = the input code, i + 1 = the pool of stage i; ``ells[b]`` is block b's code
+    length. Layer i holds its own pool and copies of the earlier blocks that still hold a
+    needed node. Each stage's pool needs ``n_{i-1} * pool_i >= K_i`` (fan-in rule) and
+    ``pool_i >= floor_i`` (decoding); :func:`_chain_widths` minimises the total. ``failure``
+    is shared equally by the two halves (false parts, strays) of every stage.
+    """
+    target = failure / (2 * len(stages))
+    level_active = {0: task.sparsity} | {
+        st.level: st.sized_for for st in stages if st.kind == "level"
+    }
+    specs, walk = _stage_specs(
+        task, lay, stages, ells, detect, level_active, target, explicit_in, encode
+    )
+    floors = np.array(
+        [float(task.features) if explicit_in else _input_floor(task, ells[0], target)]
+        + [sp.floor for sp in specs]
+    )
+    width, fans, private = _fit_widths(specs, floors, walk, target, explicit_in)
+    for i, st in enumerate(stages):
+        st.fan_in, st.a_in, st.pool = fans[i], specs[i].a_in, int(math.ceil(width[i + 1]))
+        st.private, st.ell = private[i], specs[i].ell
+        if st.private:
+            st.pool = specs[i].ell * specs[i].n_parts
+    planned = width[0] + sum(
+        sum(width[b] for b in walk.layer_blocks[i]) for i in range(len(stages))
+    )
+    last = lay.gates[-1]
+    if np.isin(task.features + last[detect[last]], task.outputs).any():
+        planned += _resolve_cost(task, level_active, specs[-1].ell, width, walk, target)
+    return float(planned), int(math.ceil(width[0])), [st.pool for st in stages]
+
+
+@dataclass
+class _Walk:
+    """Where the nodes live as the stages are walked in order: which nodes each block codes,
+    the blocks of the layer being built, the nodes the layer before holds, and the block and
+    code length each level's nodes now live in. Collects which blocks each layer holds and
+    which blocks each stage reads (the shape :func:`_chain_widths` needs)."""
+
+    block_nodes: list[np.ndarray]
+    current: list[int]
+    held_before: np.ndarray
+    level_ell: dict[int, int]
+    level_block: dict[int, int]
+    layer_blocks: list[list[int]]
+    read_blocks: list[list[int]]
+
+
+class _Count(NamedTuple):
+    """What one stage's pool computes: parts, operand reads, true codes it is sized for, the
+    fewest on codes that fire one of its parts, and the levels (blocks) its units read."""
+
+    n_parts: int
+    n_ops: int
+    a_out: int
+    k_min: int
+    blocks: list[int]
+
+
+def _stage_specs(
+    task: Task,
+    lay: Layout,
+    stages: list[Stage],
+    ells: list[int],
+    detect: np.ndarray,
+    level_active: dict[int, int],
+    target: float,
+    explicit_in: bool,
+    encode: bool,
+) -> tuple[list[_Spec], _Walk]:
+    """Every stage as the sizing sees it (:class:`_Spec`), walking the stages in order since
+    what a stage reads depends on where the stages before it left each level's nodes."""
+    m = task.features
+    walk = _Walk(
+        [np.arange(m)], [0], np.arange(m), {0: 1 if explicit_in else ells[0]}, {0: 0}, [], []
+    )
+    specs = []
+    for i, st in enumerate(stages):
+        held_after = held_nodes(lay, task, st.level)
+        ell = ells[i + 1]
+        re_encode = encode or (explicit_in and i == 0)
+        if st.kind == "level":
+            count = _level_count(
+                task, lay, st, i, held_after, detect, level_active, walk, re_encode, encode
+            )
+        else:
+            count = _cleanup_count(task, i, held_after, level_active, walk)
+        walk.layer_blocks.append(list(walk.current))
+        walk.read_blocks.append(sorted({walk.level_block[b] for b in count.blocks}) or [0])
+        walk.held_before = held_after
+        specs.append(_spec(task, st, count, ell, level_active, walk.level_ell, target))
+        # Where each level's nodes live from now on.
+        if st.kind == "level" and not re_encode:
+            walk.level_ell[st.level] = ell
+            walk.level_block[st.level] = i + 1
+        else:
+            walk.level_ell = {lv: ell for lv in walk.level_ell} | {st.level: ell}
+            walk.level_block = {lv: i + 1 for lv in walk.level_ell}
+    return specs, walk
+
+
+def _level_count(
+    task: Task,
+    lay: Layout,
+    st: Stage,
+    i: int,
+    held_after: np.ndarray,
+    detect: np.ndarray,
+    level_active: dict[int, int],
+    walk: _Walk,
+    re_encode: bool,
+    encode: bool,
+) -> _Count:
+    """A level stage's pool: its gates, plus the unresolved xor / andnot nodes of the level
+    before (re-encoded here so their detectors can act), plus -- when carries are re-encoded
+    (``re_encode``) -- every node carried past this level. Advances ``walk``: the new layer
+    holds the pool and the earlier blocks that still hold a node read later."""
+    m = task.features
+    n_parts = len(st.gates)
+    n_ops = int(task.arity[st.gates].sum())
+    blocks = st.reads
+    a_out = st.sized_for
+    is_and = task.ops[st.gates] == OP_CODE["and"]
+    k_min = 1 if (~is_and).any() or not len(st.gates) else int(task.arity[st.gates].min())
+    walk.block_nodes.append(m + st.gates)
+    keep = [b for b in walk.current if np.isin(walk.block_nodes[b], held_after).any()]
+    prev = lay.gates[st.level - 2] if st.level >= 2 else np.zeros(0, np.int64)
+    prev = m + prev[detect[prev]]
+    pending = int(np.isin(prev, held_after).sum())
+    if pending:
+        # Unresolved xor / andnot nodes of the level before are re-encoded here.
+        n_parts += pending
+        n_ops += pending
+        a_out += min(pending, level_active.get(st.level - 1, 0))
+        k_min = 1
+    if re_encode:
+        # Nodes carried past this level are re-encoded into its pool (copy parts).
+        carried = held_after[~np.isin(held_after, m + st.gates)]
+        carried = carried[~np.isin(carried, prev)]
+        n_parts += len(carried)
+        n_ops += len(carried)
+        a_out += _active_in(task, carried, level_active)
+        keep = []
+        k_min = 1 if len(carried) else k_min
+        if encode:
+            blocks = sorted({int(v) for v in np.unique(task.node_level[walk.held_before])})
+    walk.current = [i + 1, *keep]
+    return _Count(n_parts, n_ops, a_out, k_min, blocks)
+
+
+def _cleanup_count(
+    task: Task, i: int, held_after: np.ndarray, level_active: dict[int, int], walk: _Walk
+) -> _Count:
+    """A clean-up stage's pool: one copy part per held node, reading every level still held.
+    Advances ``walk``: the new layer holds that pool only."""
+    blocks = sorted({int(v) for v in np.unique(task.node_level[held_after])})
+    a_out = sum(level_active.get(b, 0) for b in blocks)
+    walk.block_nodes.append(held_after)
+    walk.current = [i + 1]
+    return _Count(len(held_after), len(held_after), a_out, 1, blocks)
+
+
+def _spec(
+    task: Task,
+    st: Stage,
+    count: _Count,
+    ell: int,
+    level_active: dict[int, int],
+    level_ell: dict[int, int],
+    target: float,
+) -> _Spec:
+    """The on bits a stage's units can see (true and stray codes of the levels it reads, at
+    their code lengths) and its pool's decoding floor: what :func:`fan_in_for` and
+    :func:`_chain_widths` need of it."""
+    blocks = count.blocks
+    a_in = sum(level_active.get(b, 0) for b in blocks)
+    ell_in = min((level_ell[b] for b in blocks), default=ell)
+    ell_read = max((level_ell[b] for b in blocks), default=ell)
+    if ell_read == 1:
+        on_bits = float(task.sparsity)  # an explicit input layer has no stray units
+    else:
+        on_bits = sum(
+            level_ell[b] * (level_active.get(b, 0) + stray(level_active.get(b, 0))) for b in blocks
+        )
+    cover = (target / max(count.n_parts, 1)) ** (1.0 / ell)
+    floor = max(6.0 * ell, (count.a_out + stray(count.a_out)) * ell / cover)
+    arity = int(task.arity[st.gates].max()) if len(st.gates) else 1
+    return _Spec(
+        count.n_parts,
+        count.n_ops,
+        on_bits,
+        count.a_out,
+        a_in,
+        floor,
+        ell_in * count.k_min,
+        ell,
+        ell_read,
+        arity,
+    )
+
+
+def _input_floor(task: Task, ell0: int, target: float) -> float:
+    """Decoding floor of a superposed input code of length ``ell0`` (s true features, one
+    stray): at least 4 l s, and wide enough that a false feature is rarely fully covered."""
+    s = task.sparsity
+    return max(4.0 * ell0 * s, (s + 1) * ell0 / (target / task.features) ** (1.0 / ell0))
+
+
+def _fit_widths(
+    specs: list[_Spec], floors: np.ndarray, walk: _Walk, target: float, explicit_in: bool
+) -> tuple[np.ndarray, list[float], list[bool]]:
+    """Block widths, fan-in fractions and private flags, alternating the two until they agree:
+    a fan-in depends on the pool's width (the stray cap), the widths on the fan-ins, and a pool
+    that comes out at least as wide as l private units per part is built private instead
+    (then its width is fixed). ``floors`` is updated for the private pools."""
+    n = len(specs)
+    width = floors.copy()
+    products = np.zeros(n)
+    fans = [0.0] * n
+    private = [False] * n
+    ceilings = np.full(len(floors), np.inf)
+    for _round in range(4):
+        for i, sp in enumerate(specs):
+            fans[i], products[i] = _fan_in(
+                sp, width[i + 1], private[i], floors, ceilings, i, target
+            )
+        width = np.array(
+            _chain_widths(
+                [float(f) for f in floors],
+                [float(k) for k in products],
+                walk.layer_blocks,
+                fixed_input=explicit_in,
+                ceilings=[float(c) for c in ceilings],
+                read_blocks=walk.read_blocks,
+            )
+        )
+        # A pool at least as wide as l private units per part is built that way instead.
+        grew = False
+        for i, sp in enumerate(specs):
+            if not private[i] and width[i + 1] >= sp.ell * sp.n_parts:
+                private[i], grew = True, True
+        if not grew and _round >= 2:
+            break
+    return width, fans, private
+
+
+def _fan_in(
+    sp: _Spec,
+    pool: float,
+    private: bool,
+    floors: np.ndarray,
+    ceilings: np.ndarray,
+    i: int,
+    target: float,
+) -> tuple[float, float]:
+    """Stage i's fan-in fraction and the product (pool width times the width it reads) the
+    fan-in rule asks of it, for a pool currently ``pool`` wide. A private pool's width is
+    fixed (its floor and ceiling are set here)."""
+    cap = stray(sp.a_out) * sp.ell / max(pool, 1.0)
+    if private:
+        # A part's l private units read the same bits and fire together: one unit's
+        # false-firing chance is the part's. It reads ~arity codes of the layer
+        # before, which must be wide enough for that.
+        floors[i + 1] = ceilings[i + 1] = max(sp.ell * sp.n_parts, 1)
+        fan = fan_in_for(sp.n_parts, sp.on_bits, sp.need, 1, target)
+        return fan, floors[i + 1] * sp.arity * sp.ell_read / fan
+    fan = fan_in_for(sp.n_parts, sp.on_bits, sp.need, sp.ell, target, cap)
+    return fan, sp.ell * sp.ell_read * sp.n_ops / -math.log1p(-fan)
+
+
+def _resolve_cost(
+    task: Task,
+    level_active: dict[int, int],
+    last_ell: int,
+    width: np.ndarray,
+    walk: _Walk,
+    target: float,
+) -> int:
+    """Width of the resolve layer that xor / andnot outputs need: it re-encodes every output,
+    and its width depends on the last pool's code length, so it is part of the plan."""
+    n_out = len(task.outputs)
+    a_all = _active_in(task, task.outputs, level_active)
+    last_width = sum(width[b] for b in walk.layer_blocks[-1])
+    return _best_resolve(n_out, a_all, last_ell, int(last_width), target, list(ELL_GRID))[0]
