@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
-from superpose.codes import BloomCode
 from superpose.constructions.base import Capabilities, Construction
 from superpose.constructions.circuit.build import (
-    _detectors,
-    _inhibit,
-    _parts,
-    _private_stage,
+    BuildOptions,
+    build_layers,
+    network_extras,
+    output_code,
 )
 from superpose.constructions.circuit.plan import (
     CARRIES,
@@ -28,14 +26,10 @@ from superpose.constructions.circuit.sizing import (
     CERTIFIABLE,
     CIRCUIT_FAILURE,
     ELL_GRID,
-    _active_in,
-    _best_resolve,
     size_plan,
 )
 from superpose.constructions.superposed import (
     _Certified,
-    input_code_for,
-    threshold_stage,
 )
 from superpose.errors import SuperposeError
 from superpose.levels import (
@@ -45,7 +39,7 @@ from superpose.levels import (
     active_bounds,
     layout,
 )
-from superpose.network import Layer, Network
+from superpose.network import Network
 from superpose.task import OP_CODE, Task, n_sparse_inputs
 
 
@@ -250,217 +244,26 @@ class Circuit(_Certified):
 
     # building ---------------------------------------------------------------------------
     def build_once(self, task: Task, rng: np.random.Generator) -> Network:
-        m = task.features
-        scale = self.width_scale
+        """One network at ``width_scale`` from the cheapest sized plan; with an explicit input
+        layer (and the plan sized for it) when a superposed one would be no narrower than one
+        neuron per feature."""
         lay, stages, info, planned_total, ells, w0, encode = self._cheapest(task, False)
-        explicit_in = max(4 * ells[0] * task.sparsity, round(w0 * scale)) >= m
+        n_in = max(4 * ells[0] * task.sparsity, round(w0 * self.width_scale))
+        explicit_in = n_in >= task.features
         if explicit_in:
-            # A superposed input layer would be no narrower than one neuron per feature.
             lay, stages, info, planned_total, ells, w0, encode = self._cheapest(task, True)
-        ell = ells[0]
-        n_in = m if explicit_in else max(4 * ell * task.sparsity, round(w0 * scale))
-        input_code, first_code, overlaps = input_code_for(
-            task, stages[0].gates, n_in, ell, explicit_in, rng
-        )
-        # The current layer: which nodes it holds and each node's units in it.
-        held = np.arange(m, dtype=np.int64)
-        held_units = sparse.csr_array(first_code.membership, dtype=np.int8)
-        inhib = np.full(m, -1, dtype=np.int64)  # per held row: its unresolved detector unit
-        width = n_in
-        target = self._failure(task) / (2 * len(stages))
-        resolve = Stage(lay.depth, "resolve", np.zeros(0, np.int64), [lay.depth])
-        todo = list(stages)
-        layers: list[Layer] = []
-        stage_codes: list[tuple[np.ndarray, BloomCode]] = []
-        stage_stats = []
-        while todo:
-            st = todo.pop(0)
-            ell = st.ell
-            row_of = np.full(task.n_nodes, -1, dtype=np.int64)
-            row_of[held] = np.arange(len(held))
-            operand_code = BloomCode(held_units)
-            after = st.level
-            keep = self._held(lay, task, after)
-            if st.kind == "level" and (encode or (explicit_in and st is stages[0])):
-                # Every carried node is re-encoded into the pool (copy parts; unresolved xor /
-                # andnot nodes with their inhibition). Explicit inputs always are, so every
-                # later code has l bits.
-                carried = keep[~np.isin(keep, m + st.gates)]
-                parts = _parts(task, st.gates, carried, row_of)
-                new_nodes = np.concatenate([m + st.gates, carried]).astype(np.int64)
-                carry = np.zeros(0, np.int64)
-                n_carried = len(carried)
-            elif st.kind in ("level", "resolve"):
-                carry = keep[~np.isin(keep, m + st.gates)]
-                n_carried = len(carry)
-                # Unresolved xor / andnot nodes are re-encoded (copy parts with inhibition).
-                pending = carry[inhib[row_of[carry]] >= 0]
-                carry = carry[inhib[row_of[carry]] < 0]
-                if st.kind == "resolve":
-                    # Either re-encode the pending nodes and copy the rest unit by unit, or
-                    # re-encode every node the last layer holds: whichever is narrower.
-                    a_pending = stages[-1].sized_for
-                    copied_units = len(np.unique(held_units[row_of[carry]].indices))
-                    grid = [self.ell] if self.ell else list(ELL_GRID)
-                    ell_in = stages[-1].ell
-                    narrow = _best_resolve(len(pending), a_pending, ell_in, width, target, grid)
-                    sized = {0: task.sparsity} | dict(enumerate(info["sized_for"], start=1))
-                    a_all = _active_in(task, keep, sized)
-                    whole = _best_resolve(len(keep), a_all, ell_in, width, target, grid)
-                    if whole[0] < narrow[0] + copied_units:
-                        pending, carry = keep, np.zeros(0, np.int64)
-                        st.pool, ell = whole
-                    else:
-                        st.pool, ell = narrow
-                    st.ell = ell
-                    st.private = st.pool >= ell * len(pending)
-                parts = _parts(task, st.gates, pending, row_of)
-                new_nodes = np.concatenate([m + st.gates, pending]).astype(np.int64)
-            else:
-                carry_nodes = keep
-                parts = _parts(task, st.gates[:0], carry_nodes, row_of)
-                new_nodes = carry_nodes
-                carry = np.zeros(0, np.int64)
-                n_carried = 0
-            if st.private:
-                pool_layer, pool_units, stats = _private_stage(parts, operand_code, ell)
-            else:
-                pool_w = max(6 * ell, round(st.pool * scale))
-                pool_layer, pool_units, stats = threshold_stage(
-                    parts, operand_code, pool_w, ell, self.heavy_share, rng, mix=True
-                )
-            hosts = sparse.csr_array(pool_units.T)
-            pool_weight = sparse.csr_array(
-                pool_layer.weight
-                + _inhibit(
-                    hosts,
-                    (parts.g_of, parts.node),
-                    inhib,
-                    operand_code,
-                    width,
-                    pool_layer.weight,
-                )
-            )
-            det_gates, det_reads, det_theta, det_rows = _detectors(
-                task, st.gates, info["detect"], row_of, operand_code
-            )
-            n_det = len(det_gates)
-            det_weight = sparse.csr_array(
-                det_reads.astype(np.float32)
-                + _inhibit(
-                    sparse.csr_array(sparse.eye_array(n_det, dtype=np.int8, format="csr")),
-                    det_rows,
-                    inhib,
-                    operand_code,
-                    width,
-                )
-            )
-            # Copy units: every unit of the current layer some carried node's code uses.
-            carry_rows = row_of[carry]
-            sub = sparse.csr_array(held_units[carry_rows]) if len(carry) else None
-            copied = np.unique(sub.indices) if sub is not None else np.zeros(0, np.int64)
-            n_copy = len(copied)
-            copy_w = sparse.csr_array(
-                (np.ones(n_copy, dtype=np.float32), (np.arange(n_copy), copied)),
-                shape=(n_copy, width),
-            )
-            dtype = pool_layer.weight.dtype
-            weight = sparse.vstack(
-                [pool_weight.astype(dtype), copy_w.astype(dtype), det_weight.astype(dtype)],
-                format="csr",
-            )
-            bias = np.concatenate(
-                [
-                    pool_layer.bias,
-                    -np.ones(n_copy, dtype=pool_layer.bias.dtype),
-                    -det_theta.astype(pool_layer.bias.dtype),
-                ]
-            )
-            weight.eliminate_zeros()
-            layer = Layer(sparse.csr_array(weight), bias, "step")
-            layers.append(layer)
-            new_width = pool_units.shape[1] + n_copy + n_det
-            # Node -> units in the new layer: pool units for new nodes, shifted copies for carries.
-            col_map = np.full(width, -1, dtype=np.int64)
-            col_map[copied] = pool_units.shape[1] + np.arange(n_copy)
-            blocks = [sparse.csr_array(pool_units, dtype=np.int8).tocoo()]
-            rows_list = [blocks[0].coords[0]]
-            cols_list = [blocks[0].coords[1]]
-            if sub is not None:
-                c = sub.tocoo()
-                rows_list.append(c.coords[0] + len(new_nodes))
-                cols_list.append(col_map[c.coords[1]])
-            r, c2 = np.concatenate(rows_list), np.concatenate(cols_list)
-            held = np.concatenate([new_nodes, carry]).astype(np.int64)
-            held_units = sparse.csr_array(
-                (np.ones(len(r), dtype=np.int8), (r, c2)), shape=(len(held), new_width)
-            )
-            inhib = np.full(len(held), -1, dtype=np.int64)
-            det_row = np.full(task.n_nodes, -1, dtype=np.int64)
-            det_row[m + det_gates] = pool_units.shape[1] + n_copy + np.arange(n_det)
-            inhib[: len(new_nodes)] = det_row[new_nodes]
-            width = new_width
-            stage_codes.append((held.copy(), BloomCode(held_units), inhib.copy()))
-            if not todo and st.kind != "resolve" and (inhib >= 0).any():
-                todo.append(resolve)  # xor / andnot outputs need one more layer
-            stage_stats.append(
-                {
-                    "level": st.level,
-                    "kind": st.kind,
-                    "gates": int(len(st.gates)),
-                    "carries": int(n_carried),
-                    "nodes": int(len(held)),
-                    "reads_blocks": st.reads,
-                    "active_bound": int(st.bound),
-                    "stage_active_bound": int(st.stage_bound),
-                    "sized_for": int(st.sized_for),
-                    "active_in": int(st.a_in),
-                    "pool_width": int(pool_units.shape[1]),
-                    "detector_units": int(n_det),
-                    "private": bool(st.private),
-                    "copy_width": int(n_copy),
-                    "width": int(new_width),
-                    "ell": int(ell),
-                    "fan_in_target": float(st.fan_in),
-                    "fan_in_fraction_max": stats["fan_in_fraction_max"],
-                }
-            )
-        row = np.full(task.n_nodes, -1, dtype=np.int64)
-        row[held] = np.arange(len(held))
-        out_rows = row[task.outputs]
-        if (out_rows < 0).any():
-            raise SuperposeError("internal: an output is not held by the last layer")
-        if (inhib[out_rows] >= 0).any():
-            raise SuperposeError("internal: an output is still waiting for its detector")
-        output_code = BloomCode(sparse.csr_array(held_units[out_rows]))
-        levels_only = [x for x in stage_stats if x["kind"] == "level"]
-        extras = {
-            "levels": len(levels_only),
-            "stages_total": len(stage_stats),
-            "cleanup_stages": len(stage_stats) - len(levels_only),
-            "sizing": self.sizing,
-            "ell": int(ells[0]),
-            "ells": [int(ells[0])] + [int(x["ell"]) for x in stage_stats],
-            "widths": [int(input_code.width)] + [x["width"] for x in stage_stats],
-            "pool_widths": [x["pool_width"] for x in stage_stats],
-            "copy_widths": [x["copy_width"] for x in stage_stats],
-            "carries": [x["carries"] for x in levels_only],
-            "total_carries": int(sum(x["carries"] for x in levels_only)),
-            "active_bounds": [int(task.sparsity)] + [x["active_bound"] for x in levels_only],
-            "stage_active_bounds": [int(task.sparsity)]
-            + [x["stage_active_bound"] for x in levels_only],
-            "bound_method": info["bounds"]["method"],
-            "cone_bounds": [int(task.sparsity)] + list(info["bounds"]["level_cone"]),
-            "sized_for": [int(task.sparsity)] + [int(a) for a in info["sized_for"]],
-            "planned_neurons": int(round(planned_total)),
-            "detectors_skipped": info["detectors_skipped"],
-            "carry_mode": "encode" if encode else "copy",
-            "stages": stage_stats,
-            "overlapping_gates": overlaps,
-        }
+        opts = BuildOptions(self.width_scale, self.heavy_share, self.ell, self._failure(task))
+        built = build_layers(task, lay, stages, info, ells, w0, encode, explicit_in, opts, rng)
+        extras = network_extras(task, built, info, ells, planned_total, self.sizing, encode)
         net = Network(
-            layers, input_code, output_code, task, self.name, self.get_params(), extras=extras
+            built.layers,
+            built.input_code,
+            output_code(task, built.last),
+            task,
+            self.name,
+            self.get_params(),
+            extras=extras,
         )
         # Per-stage codes, for per-level verification (kept in memory; rebuilt after loading).
-        net.stage_codes = stage_codes  # type: ignore[attr-defined]
+        net.stage_codes = built.stage_codes  # type: ignore[attr-defined]
         return net
