@@ -140,84 +140,115 @@ def level_report(
             net, mode, samples, rng, max_exhaustive=max_exhaustive, batch_size=batch_size
         )
     codes = stage_codes(net)
-    task = net.task
     sources = _input_sources(net, mode, samples, rng, max_exhaustive, batch_size)
-    keys = (
-        "wrong_end_to_end",
-        "first_wrong",
-        "wrong_clean_input",
-        "false_positives",
-        "false_negatives",
-        "true_nodes_sum",
-        "true_nodes_max",
-        "units_on_sum",
-        "units_on_max",
-    )
-    acc = [dict.fromkeys(keys, 0) for _ in codes]
+    acc = [dict.fromkeys(_CIRCUIT_COUNTS, 0) for _ in codes]
     report = LevelReport(mode)
     for source in sources:
         for batch in source:
-            n = batch.shape[0]
-            report.inputs_checked += n
-            truth = evaluate_nodes(task, batch)
-            z = net.encode(batch)
-            already = np.zeros(n, dtype=bool)
-            prev_truth = None
-            for i, (layer, entry) in enumerate(zip(net.layers, codes, strict=True)):
-                nodes, code = entry[0], entry[1]
-                inhib = entry[2] if len(entry) > 2 else None
-                z_clean = None
-                if i > 0 and prev_truth is not None:
-                    z_clean = layer.apply(codes[i - 1][1].encode(prev_truth))
-                elif i == 0:
-                    z_clean = layer.apply(net.encode(batch))
-                z = layer.apply(z)
-                want = sparse.csr_array(truth[:, nodes], dtype=np.int8)
-                got = _decode(code, z, inhib)
-                diff = sparse.csr_array(got - want)
-                diff.eliminate_zeros()
-                bad_rows = np.diff(diff.indptr) > 0
-                row = acc[i]
-                row["wrong_end_to_end"] += int(bad_rows.sum())
-                row["first_wrong"] += int((bad_rows & ~already).sum())
-                already |= bad_rows
-                row["false_positives"] += int((diff.data > 0).sum())
-                row["false_negatives"] += int((diff.data < 0).sum())
-                clean = sparse.csr_array(_decode(code, z_clean, inhib) - want)
-                clean.eliminate_zeros()
-                row["wrong_clean_input"] += int((np.diff(clean.indptr) > 0).sum())
-                t_count = np.diff(want.indptr)
-                on = np.diff(sparse.csr_array(z).indptr)
-                row["true_nodes_sum"] += int(t_count.sum())
-                row["true_nodes_max"] = max(row["true_nodes_max"], int(t_count.max(initial=0)))
-                row["units_on_sum"] += int(on.sum())
-                row["units_on_max"] = max(row["units_on_max"], int(on.max(initial=0)))
-                prev_truth = want
+            report.inputs_checked += batch.shape[0]
+            _count_circuit_batch(net, codes, batch, acc)
     stats = net.extras.get("stages", [{} for _ in codes])
     n = max(report.inputs_checked, 1)
     for i, (row, entry) in enumerate(zip(acc, codes, strict=True)):
-        nodes = entry[0]
         st = stats[i] if i < len(stats) else {}
-        report.stages.append(
-            {
-                "stage": i + 1,
-                "level": st.get("level", i + 1),
-                "kind": st.get("kind", "level"),
-                "nodes": int(len(nodes)),
-                "width": int(net.layers[i].n_out),
-                "wrong_end_to_end": row["wrong_end_to_end"],
-                "error_rate": row["wrong_end_to_end"] / n,
-                "first_wrong": row["first_wrong"],
-                "wrong_clean_input": row["wrong_clean_input"],
-                "false_positives": row["false_positives"],
-                "false_negatives": row["false_negatives"],
-                "true_nodes_mean": row["true_nodes_sum"] / n,
-                "true_nodes_max": row["true_nodes_max"],
-                "units_on_mean": row["units_on_sum"] / n,
-                "units_on_max": row["units_on_max"],
-            }
-        )
+        report.stages.append(_circuit_row(net, i, st, len(entry[0]), row, n))
     return report
+
+
+_CIRCUIT_COUNTS = (
+    "wrong_end_to_end",
+    "first_wrong",
+    "wrong_clean_input",
+    "false_positives",
+    "false_negatives",
+    "true_nodes_sum",
+    "true_nodes_max",
+    "units_on_sum",
+    "units_on_max",
+)
+"""What :func:`level_report` counts per stage over all checked inputs."""
+
+
+def _count_circuit_batch(
+    net: Any, codes: list[Any], batch: sparse.csr_array, acc: list[dict[str, int]]
+) -> None:
+    """Add one input batch to every stage's counts: run the layers in order, decoding each
+    stage's nodes from what it computes (end to end) and from what it computes on the exact
+    code of the previous stage's truth (clean input)."""
+    n = batch.shape[0]
+    truth = evaluate_nodes(net.task, batch)
+    z = net.encode(batch)
+    already = np.zeros(n, dtype=bool)
+    prev_truth = None
+    for i, (layer, entry) in enumerate(zip(net.layers, codes, strict=True)):
+        nodes, code = entry[0], entry[1]
+        inhib = entry[2] if len(entry) > 2 else None
+        z_clean = None
+        if i > 0 and prev_truth is not None:
+            z_clean = layer.apply(codes[i - 1][1].encode(prev_truth))
+        elif i == 0:
+            z_clean = layer.apply(net.encode(batch))
+        z = layer.apply(z)
+        want = sparse.csr_array(truth[:, nodes], dtype=np.int8)
+        got = _decode(code, z, inhib)
+        got_clean = _decode(code, z_clean, inhib)
+        on = np.diff(sparse.csr_array(z).indptr)
+        already = _count_stage(acc[i], got, got_clean, want, on, already)
+        prev_truth = want
+
+
+def _count_stage(
+    row: dict[str, int],
+    got: sparse.csr_array,
+    got_clean: sparse.csr_array,
+    want: sparse.csr_array,
+    on: np.ndarray,
+    already: np.ndarray,
+) -> np.ndarray:
+    """Add one batch to one stage's counts: inputs with a wrong node (end to end, and first
+    wrong after the stages that were not, ``already``), false positives and negatives, inputs
+    wrong on clean input, true nodes and units on (``on``, per input). Returns the inputs
+    wrong at this stage or an earlier one."""
+    diff = sparse.csr_array(got - want)
+    diff.eliminate_zeros()
+    bad_rows = np.diff(diff.indptr) > 0
+    row["wrong_end_to_end"] += int(bad_rows.sum())
+    row["first_wrong"] += int((bad_rows & ~already).sum())
+    row["false_positives"] += int((diff.data > 0).sum())
+    row["false_negatives"] += int((diff.data < 0).sum())
+    clean = sparse.csr_array(got_clean - want)
+    clean.eliminate_zeros()
+    row["wrong_clean_input"] += int((np.diff(clean.indptr) > 0).sum())
+    t_count = np.diff(want.indptr)
+    row["true_nodes_sum"] += int(t_count.sum())
+    row["true_nodes_max"] = max(row["true_nodes_max"], int(t_count.max(initial=0)))
+    row["units_on_sum"] += int(on.sum())
+    row["units_on_max"] = max(row["units_on_max"], int(on.max(initial=0)))
+    return already | bad_rows
+
+
+def _circuit_row(
+    net: Any, i: int, st: dict[str, Any], n_nodes: int, row: dict[str, int], n: int
+) -> dict[str, Any]:
+    """Stage i's report row: its counts over ``n`` inputs as rates and means, with the level
+    and kind the network's metadata records for it (``st``)."""
+    return {
+        "stage": i + 1,
+        "level": st.get("level", i + 1),
+        "kind": st.get("kind", "level"),
+        "nodes": int(n_nodes),
+        "width": int(net.layers[i].n_out),
+        "wrong_end_to_end": row["wrong_end_to_end"],
+        "error_rate": row["wrong_end_to_end"] / n,
+        "first_wrong": row["first_wrong"],
+        "wrong_clean_input": row["wrong_clean_input"],
+        "false_positives": row["false_positives"],
+        "false_negatives": row["false_negatives"],
+        "true_nodes_mean": row["true_nodes_sum"] / n,
+        "true_nodes_max": row["true_nodes_max"],
+        "units_on_mean": row["units_on_sum"] / n,
+        "units_on_max": row["units_on_max"],
+    }
 
 
 # --- per-level verification of a residual stream -----------------------------------------
@@ -451,25 +482,10 @@ def _count_stream_batch(
         z = write.apply(h)
         want = sparse.csr_array(truth[:, sb.nodes_of[i]], dtype=np.int8)
         wants.append(want)
-        diff = sparse.csr_array(_decode(sb.level_codes[i], z, None) - want)
-        diff.eliminate_zeros()
-        bad_rows = np.diff(diff.indptr) > 0
-        row = acc[i]
-        row["wrong_end_to_end"] += int(bad_rows.sum())
-        row["first_wrong"] += int((bad_rows & ~already).sum())
-        already |= bad_rows
-        row["false_positives"] += int((diff.data > 0).sum())
-        row["false_negatives"] += int((diff.data < 0).sum())
-        z_clean = write.apply(read.apply(clean))
-        cdiff = sparse.csr_array(_decode(sb.level_codes[i], z_clean, None) - want)
-        cdiff.eliminate_zeros()
-        row["wrong_clean_input"] += int((np.diff(cdiff.indptr) > 0).sum())
-        t_count = np.diff(want.indptr)
+        got = _decode(sb.level_codes[i], z, None)
+        got_clean = _decode(sb.level_codes[i], write.apply(read.apply(clean)), None)
         on = np.diff(sparse.csr_array(sparse.csr_array(h)[:, z.shape[1] :]).indptr)
-        row["true_nodes_sum"] += int(t_count.sum())
-        row["true_nodes_max"] = max(row["true_nodes_max"], int(t_count.max(initial=0)))
-        row["units_on_sum"] += int(on.sum())
-        row["units_on_max"] = max(row["units_on_max"], int(on.max(initial=0)))
+        already = _count_stage(acc[i], got, got_clean, want, on, already)
     for i, want in enumerate(wants):
         fdiff = sparse.csr_array(_decode(sb.level_codes[i], z, None) - want)
         fdiff.eliminate_zeros()
