@@ -415,13 +415,39 @@ def model_capacity(
         >>> model_capacity(path, bits_per_parameter=None)["total"]["capacity_permutation"]
         3210
     """
-    from safetensors import SafetensorError, safe_open
-
     if bits_per_parameter is not None:
         b = float(bits_per_parameter)
         if not (b > 0 and math.isfinite(b)):
             raise SuperposeError(f"--bits-per-parameter must be positive, got {bits_per_parameter}")
     files = safetensors_files(path)
+    tensors = _all_tensors(files)
+    rows, skipped = group_layers(tensors)
+    needed = {t.name for row in rows for t in row["tensors"]}
+    nonzero = _count_nonzeros(files, tensors, needed, progress)
+    out_rows = [_capacity_row(row, nonzero, bits_per_parameter) for row in rows]
+    return {
+        "files": [str(f) for f in files],
+        "bits_per_parameter": None if bits_per_parameter is None else float(bits_per_parameter),
+        "bits_per_parameter_note": (
+            "each tensor's storage width (a true upper bound)"
+            if bits_per_parameter is None
+            else f"{float(bits_per_parameter):g} bit(s) per parameter"
+            + (" (the default)" if float(bits_per_parameter) == 1.0 else "")
+        ),
+        "layers": out_rows,
+        "total": _capacity_total(out_rows),
+        "total_mlp": _capacity_total([r for r in out_rows if r["kind"] == "mlp"]),
+        "skipped_tensors": skipped,
+        "note": (
+            "counting bound: a layer holding B bits computes at most the largest m' with "
+            "log2|F(m')| <= B; pairs use m = m'"
+        ),
+    }
+
+
+def _all_tensors(files: list[Path]) -> list[TensorInfo]:
+    """Every tensor of every shard, from the headers alone; a name in two shards is refused
+    (the rows would count it twice)."""
     tensors: list[TensorInfo] = []
     seen: set[str] = set()
     for f in files:
@@ -430,11 +456,23 @@ def model_capacity(
                 raise SuperposeError(f"{f}: tensor {t.name!r} appears in two shards")
             seen.add(t.name)
             tensors.append(t)
-    rows, skipped = group_layers(tensors)
+    return tensors
+
+
+def _count_nonzeros(
+    files: list[Path],
+    tensors: list[TensorInfo],
+    needed: set[str],
+    progress: Callable[[int], None] | None,
+) -> dict[str, int]:
+    """Non-zeros of every ``needed`` tensor, one tensor at a time. Each file is first opened
+    by the safetensors library too (it maps the file but touches no tensor data), so a file
+    it would refuse, or reads differently from our header parser, is refused here."""
+    from safetensors import SafetensorError, safe_open
+
     nonzero: dict[str, int] = {}
-    needed = {t.name for row in rows for t in row["tensors"]}
     for f in files:
-        try:  # the library's own checks too (it maps the file but touches no tensor data)
+        try:
             with reading(f), safe_open(str(f), framework="numpy") as handle:
                 names = set(handle.keys())
         except SafetensorError as exc:
@@ -446,60 +484,48 @@ def model_capacity(
                 nonzero[t.name] = count_nonzero(t)
                 if progress is not None:
                     progress(t.end - t.start)
-    out_rows = []
-    for row in rows:
-        params = sum(t.numel for t in row["tensors"])
-        nz = sum(nonzero[t.name] for t in row["tensors"])
-        b = (
-            float(bits_per_parameter)
-            if bits_per_parameter is not None
-            else float(max(t.bits for t in row["tensors"]))
-        )
-        budget = budget_bits(params, nz, b)
-        out_rows.append(
-            {
-                "name": row["name"],
-                "kind": row["kind"],
-                "tensors": [t.name for t in row["tensors"]],
-                "shapes": [list(t.shape) for t in row["tensors"] if len(t.shape) == 2],
-                "dtypes": sorted({t.dtype for t in row["tensors"]}),
-                "parameters": params,
-                "nonzero_parameters": nz,
-                "bits_per_parameter": b,
-                "budget_bits": budget,
-                "capacity_permutation": capacity_for_bits(budget, "permutation"),
-                "capacity_pairs": capacity_for_bits(budget, "and2"),
-            }
-        )
+    return nonzero
 
-    def total(rows_: list[dict[str, Any]]) -> dict[str, Any]:
-        pooled = sum(r["budget_bits"] for r in rows_)
-        return {
-            "rows": len(rows_),
-            "parameters": sum(r["parameters"] for r in rows_),
-            "nonzero_parameters": sum(r["nonzero_parameters"] for r in rows_),
-            "budget_bits": pooled,
-            "capacity_permutation": sum(r["capacity_permutation"] for r in rows_),
-            "capacity_pairs": sum(r["capacity_pairs"] for r in rows_),
-            "whole_model_capacity_permutation": capacity_for_bits(pooled, "permutation"),
-            "whole_model_capacity_pairs": capacity_for_bits(pooled, "and2"),
-        }
 
+def _capacity_row(
+    row: dict[str, Any], nonzero: dict[str, int], bits_per_parameter: float | None
+) -> dict[str, Any]:
+    """One row's (an MLP block or a single matrix, biases included) parameters, bit budget
+    and capacities; ``bits_per_parameter`` None: the widest dtype of the row's tensors."""
+    params = sum(t.numel for t in row["tensors"])
+    nz = sum(nonzero[t.name] for t in row["tensors"])
+    b = (
+        float(bits_per_parameter)
+        if bits_per_parameter is not None
+        else float(max(t.bits for t in row["tensors"]))
+    )
+    budget = budget_bits(params, nz, b)
     return {
-        "files": [str(f) for f in files],
-        "bits_per_parameter": None if bits_per_parameter is None else float(bits_per_parameter),
-        "bits_per_parameter_note": (
-            "each tensor's storage width (a true upper bound)"
-            if bits_per_parameter is None
-            else f"{float(bits_per_parameter):g} bit(s) per parameter"
-            + (" (the default)" if float(bits_per_parameter) == 1.0 else "")
-        ),
-        "layers": out_rows,
-        "total": total(out_rows),
-        "total_mlp": total([r for r in out_rows if r["kind"] == "mlp"]),
-        "skipped_tensors": skipped,
-        "note": (
-            "counting bound: a layer holding B bits computes at most the largest m' with "
-            "log2|F(m')| <= B; pairs use m = m'"
-        ),
+        "name": row["name"],
+        "kind": row["kind"],
+        "tensors": [t.name for t in row["tensors"]],
+        "shapes": [list(t.shape) for t in row["tensors"] if len(t.shape) == 2],
+        "dtypes": sorted({t.dtype for t in row["tensors"]}),
+        "parameters": params,
+        "nonzero_parameters": nz,
+        "bits_per_parameter": b,
+        "budget_bits": budget,
+        "capacity_permutation": capacity_for_bits(budget, "permutation"),
+        "capacity_pairs": capacity_for_bits(budget, "and2"),
+    }
+
+
+def _capacity_total(rows_: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rows added up (each layer computes its own features), and the capacity of all their
+    budgets pooled (``whole_model``)."""
+    pooled = sum(r["budget_bits"] for r in rows_)
+    return {
+        "rows": len(rows_),
+        "parameters": sum(r["parameters"] for r in rows_),
+        "nonzero_parameters": sum(r["nonzero_parameters"] for r in rows_),
+        "budget_bits": pooled,
+        "capacity_permutation": sum(r["capacity_permutation"] for r in rows_),
+        "capacity_pairs": sum(r["capacity_pairs"] for r in rows_),
+        "whole_model_capacity_permutation": capacity_for_bits(pooled, "permutation"),
+        "whole_model_capacity_pairs": capacity_for_bits(pooled, "and2"),
     }

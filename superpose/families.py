@@ -383,24 +383,7 @@ def stress(
         >>> int(t.influence.max()) >= 50, sorted(t.op_counts())
         (True, ['and', 'andnot', 'copy', 'or', 'xor'])
     """
-    _check_positive("features", features)
-    _check_positive("outputs", outputs)
-    if not 1 <= max_arity <= features:
-        raise SuperposeError(f"max_arity must be in 1..{features}, got {max_arity}")
-    for op in ops:
-        if op not in OP_CODE:
-            raise SuperposeError(f"unknown op {op!r} (known: {', '.join(OP_CODE)})")
-    if not ops:
-        raise SuperposeError("stress needs at least one op")
-    parts = influence.split("+")
-    for part in parts:
-        if part not in STRESS_PROFILES:
-            raise SuperposeError(
-                f"unknown stress profile {part!r} (known: {', '.join(STRESS_PROFILES)}, "
-                "or a mixture such as 'uniform+hub-or')"
-            )
-    if not 0 < hub_fraction <= 1:
-        raise SuperposeError(f"hub_fraction must be in (0, 1], got {hub_fraction}")
+    parts = _check_stress(features, outputs, ops, max_arity, influence, hub_fraction)
     shares = [outputs // len(parts) + (i < outputs % len(parts)) for i in range(len(parts))]
     op_codes = np.array([OP_CODE[o] for o in ops], dtype=np.int8)
     zipf_p = (rng.permutation(features) + 1.0) ** -zipf_exponent
@@ -408,45 +391,9 @@ def stress(
     keys: set[tuple[int, ...]] = set()
     gates: list[tuple[int, tuple[int, ...]]] = []
     for part, share in zip(parts, shares, strict=True):
-        hub = int(rng.integers(features))
-        core_size = min(features, math.ceil(math.sqrt(2 * share)) + 2 * max_arity)
-        core = rng.choice(features, core_size, replace=False)
-        made, tries = 0, 0
-        while made < share:
-            tries += 1
-            if tries > 50 * share + 1000:
-                raise SuperposeError(
-                    f"stress profile {part!r}: could not draw {share} distinct gates over "
-                    f"{features} features; lower the outputs"
-                )
-            on_hub = part.startswith("hub") and made < math.ceil(hub_fraction * share)
-            op = int(op_codes[rng.integers(len(op_codes))])
-            if on_hub and part != "hub":
-                op = OP_CODE[part[4:]]
-            name = OPS[op]
-            k = {"copy": 1, "andnot": 2}.get(name, int(rng.integers(2, max_arity + 1)))
-            k = min(k, features)
-            if on_hub and k == 1:
-                operands = np.array([hub])
-            elif on_hub:
-                rest = rng.integers(0, features - 1, k - 1)
-                operands = np.concatenate([[hub], rest + (rest >= hub)])
-            elif part == "zipf":
-                operands = np.minimum(np.searchsorted(zipf_cdf, rng.random(k)), features - 1)
-            elif part == "core":
-                operands = core[rng.integers(0, len(core), k)]
-            else:
-                operands = rng.integers(0, features, k)
-            ordered = tuple(int(v) for v in operands)
-            if len(set(ordered)) < k:  # operands drawn with replacement: redraw repeats
-                continue
-            # andnot is not symmetric: its operand order is part of the gate
-            key = (op, *(ordered if name == "andnot" else sorted(ordered)))
-            if key in keys:
-                continue
-            keys.add(key)
-            gates.append((op, ordered))
-            made += 1
+        gates += _stress_part(
+            part, share, features, rng, op_codes, max_arity, hub_fraction, zipf_cdf, keys
+        )
     order = rng.permutation(len(gates))
     gates = [gates[i] for i in order]
     lengths = np.array([len(g[1]) for g in gates], dtype=np.int64)
@@ -469,6 +416,94 @@ def stress(
         np.arange(features, features + len(gates), dtype=np.int64),
         family,
     )
+
+
+def _check_stress(
+    features: int,
+    outputs: int,
+    ops: tuple[str, ...],
+    max_arity: int,
+    influence: str,
+    hub_fraction: float,
+) -> list[str]:
+    """Refuse arguments :func:`stress` cannot draw from (before any random draw); return the
+    influence profiles ``influence`` joins."""
+    _check_positive("features", features)
+    _check_positive("outputs", outputs)
+    if not 1 <= max_arity <= features:
+        raise SuperposeError(f"max_arity must be in 1..{features}, got {max_arity}")
+    for op in ops:
+        if op not in OP_CODE:
+            raise SuperposeError(f"unknown op {op!r} (known: {', '.join(OP_CODE)})")
+    if not ops:
+        raise SuperposeError("stress needs at least one op")
+    parts = influence.split("+")
+    for part in parts:
+        if part not in STRESS_PROFILES:
+            raise SuperposeError(
+                f"unknown stress profile {part!r} (known: {', '.join(STRESS_PROFILES)}, "
+                "or a mixture such as 'uniform+hub-or')"
+            )
+    if not 0 < hub_fraction <= 1:
+        raise SuperposeError(f"hub_fraction must be in (0, 1], got {hub_fraction}")
+    return parts
+
+
+def _stress_part(
+    part: str,
+    share: int,
+    features: int,
+    rng: np.random.Generator,
+    op_codes: np.ndarray,
+    max_arity: int,
+    hub_fraction: float,
+    zipf_cdf: np.ndarray,
+    keys: set[tuple[int, ...]],
+) -> list[tuple[int, tuple[int, ...]]]:
+    """``share`` distinct gates (op, operands) drawn by one influence profile ``part``;
+    ``keys`` holds the gates drawn so far (by every part) and is extended. A draw that
+    repeats an operand or an earlier gate is redrawn, up to a limit."""
+    hub = int(rng.integers(features))
+    core_size = min(features, math.ceil(math.sqrt(2 * share)) + 2 * max_arity)
+    core = rng.choice(features, core_size, replace=False)
+    gates: list[tuple[int, tuple[int, ...]]] = []
+    made, tries = 0, 0
+    while made < share:
+        tries += 1
+        if tries > 50 * share + 1000:
+            raise SuperposeError(
+                f"stress profile {part!r}: could not draw {share} distinct gates over "
+                f"{features} features; lower the outputs"
+            )
+        on_hub = part.startswith("hub") and made < math.ceil(hub_fraction * share)
+        op = int(op_codes[rng.integers(len(op_codes))])
+        if on_hub and part != "hub":
+            op = OP_CODE[part[4:]]
+        name = OPS[op]
+        k = {"copy": 1, "andnot": 2}.get(name, int(rng.integers(2, max_arity + 1)))
+        k = min(k, features)
+        if on_hub and k == 1:
+            operands = np.array([hub])
+        elif on_hub:
+            rest = rng.integers(0, features - 1, k - 1)
+            operands = np.concatenate([[hub], rest + (rest >= hub)])
+        elif part == "zipf":
+            operands = np.minimum(np.searchsorted(zipf_cdf, rng.random(k)), features - 1)
+        elif part == "core":
+            operands = core[rng.integers(0, len(core), k)]
+        else:
+            operands = rng.integers(0, features, k)
+        ordered = tuple(int(v) for v in operands)
+        if len(set(ordered)) < k:  # operands drawn with replacement: redraw repeats
+            continue
+        # andnot is not symmetric: its operand order is part of the gate
+        key = (op, *(ordered if name == "andnot" else sorted(ordered)))
+        if key in keys:
+            continue
+        keys.add(key)
+        gates.append((op, ordered))
+        made += 1
+    return gates
 
 
 @dataclass(frozen=True)

@@ -517,7 +517,6 @@ def search_width(
         WidthSearchError: when no probe up to ``max_scale`` (or within ``max_seconds``)
             passes; its ``record`` lists the probes.
     """
-
     params = _search_params(
         construction,
         params,
@@ -534,7 +533,69 @@ def search_width(
     build_seed = Seeds(seed).sequence("build")
     input_seed = Seeds(seed).sequence("inputs")
     start = time.perf_counter()
-    record: dict[str, Any] = {
+    record = _new_record(
+        construction,
+        params,
+        samples,
+        seed,
+        build_seed,
+        input_seed,
+        use_exhaustive,
+        exhaustive,
+        total_inputs,
+        (start_scale, min_scale, max_scale, expand, step_down),
+        tolerance,
+        build_timeout,
+        use_certificates,
+    )
+    probing = _Probing(
+        task,
+        construction,
+        params,
+        seed,
+        build_seed,
+        input_seed,
+        samples,
+        use_exhaustive,
+        total_inputs,
+        build_timeout,
+        use_certificates,
+        progress,
+    )
+    search = _Search(
+        probing, record, progress, start, min_scale, max_scale, expand, step_down, max_seconds
+    )
+    lo, hi = search.bracket(start_scale)
+    if lo is not None:
+        search.narrow(lo, hi, tolerance)
+    chosen_scale, net, final = search.confirm(samples, seed, final_check_budget)
+    _record_found(record, chosen_scale, final, params, seed, start)
+    # network.json holds no wall-clock time (the same command writes the same bytes): the
+    # network keeps the record without its timings; the caller gets them in `record`.
+    net.extras["width_search"] = without_timings(record)
+    return net, record
+
+
+def _new_record(
+    construction: str,
+    params: dict[str, Any],
+    samples: int,
+    seed: int,
+    build_seed: np.random.SeedSequence,
+    input_seed: np.random.SeedSequence,
+    use_exhaustive: bool,
+    exhaustive: bool,
+    total_inputs: int,
+    scale_range: tuple[float, float, float, float, float],
+    tolerance: float,
+    build_timeout: float | None,
+    use_certificates: bool,
+) -> dict[str, Any]:
+    """The search record before any probe: everything needed to rerun the search (its
+    settings and seeds), and the result fields, empty until :func:`_record_found`.
+    ``scale_range`` is (start, min, max, expand, step_down)."""
+    start_scale, min_scale, max_scale, expand, step_down = scale_range
+    return {
         "construction": construction,
         "params": dict(params),
         "samples": samples,
@@ -559,113 +620,18 @@ def search_width(
         "last_failing_scale": None,
         "stopped": None,
     }
-    best: tuple[float, Network] | None = None
 
-    def out_of_time() -> bool:
-        return max_seconds is not None and time.perf_counter() - start > max_seconds
 
-    probing = _Probing(
-        task,
-        construction,
-        params,
-        seed,
-        build_seed,
-        input_seed,
-        samples,
-        use_exhaustive,
-        total_inputs,
-        build_timeout,
-        use_certificates,
-        progress,
-    )
-
-    def probe(scale: float) -> bool:
-        nonlocal best
-        scale = round(scale, 6)
-        rec, net = probing.run(scale, len(record["probes"]))
-        record["probes"].append(rec)
-        if progress is not None:
-            progress({"event": "result", "probe": rec})
-        if rec["passed"] and (best is None or scale < best[0]):
-            best = (scale, net)
-        return bool(rec["passed"])
-
-    def timed(scale: float) -> bool | None:
-        return None if out_of_time() else probe(scale)
-
-    def down(scale: float) -> Iterator[float]:
-        while scale > min_scale and not out_of_time():
-            scale = max(scale / step_down, min_scale)
-            yield scale
-
-    def up(scale: float) -> Iterator[float]:
-        while scale < max_scale and not out_of_time():
-            scale = min(scale * expand, max_scale)
-            yield scale
-
-    def final_up(scale: float) -> Iterator[float]:
-        while scale < max_scale:
-            scale = min(scale * (1 + FINAL_STEP), max_scale)
-            yield scale
-
-    # 1. bracket: a passing scale `hi` and, below it, a failing scale `lo`. Downwards the
-    # steps are small: builds far below the edge can be slow (e.g. the s = 2 repair).
-    lo: float | None
-    hi: float | None
-    if probe(start_scale):
-        w = walk(probe, down(start_scale), until=False)
-        lo, hi = w.hit, (w.before if w.before is not None else start_scale)
-        if lo is None:
-            record["stopped"] = "min_scale passed" if hi <= min_scale else "time limit"
-    else:
-        w = walk(probe, up(start_scale), until=True)
-        hi, lo = w.hit, (w.before if w.before is not None else start_scale)
-    if hi is None:
-        record["stopped"] = "time limit" if out_of_time() else "max_scale"
-        record["seconds"] = round(time.perf_counter() - start, 3)
-        raise WidthSearchError(
-            f"width search for {construction!r}: no network up to width_scale {lo} passed "
-            f"({len(record['probes'])} probes; stopped at {record['stopped']})",
-            record,
-        )
-    # 2. bisect geometrically between lo (failing) and hi (passing).
-    if lo is not None:
-        _, _, timed_out = bisect(
-            timed,
-            lo,
-            hi,
-            mid=lambda a, b: math.sqrt(a * b),
-            close=lambda a, b: b / a <= 1 + tolerance,
-        )
-        if timed_out:
-            record["stopped"] = "time limit"
-    assert best is not None
-    chosen_scale, net = best
-    # 3. the final check: the probes' inputs chose this scale, so they cannot also vouch for
-    # it (a search returns the edge, where a fresh input is most likely to fail). The chosen
-    # network takes the strongest check it affords on inputs no probe saw; while that fails,
-    # the scale steps up (each step probed and checked the same way).
-    final = _final_check(net, samples, seed, final_check_budget)
-    while not final.passed:
-        failed = next(p for p in record["probes"] if p["scale"] == chosen_scale)
-        failed.update(passed=False, failed_on=f"final {final.kind} check")
-        failed["final_check"] = final.to_dict()
-        if progress is not None:
-            progress({"event": "final", "probe": failed, "check": final})
-        best = None
-        if not out_of_time():
-            walk(probe, final_up(chosen_scale), until=True)  # `probe` sets `best`
-        if best is None:
-            record["stopped"] = "final check failed; no larger scale passed" + (
-                " in time" if out_of_time() else f" up to {max_scale}"
-            )
-            raise WidthSearchError(
-                f"width search for {construction!r}: the chosen scale {chosen_scale} failed its "
-                f"final {final.kind} check and no larger scale passed",
-                record,
-            )
-        chosen_scale, net = best
-        final = _final_check(net, samples, seed, final_check_budget)
+def _record_found(
+    record: dict[str, Any],
+    chosen_scale: float,
+    final: Check,
+    params: dict[str, Any],
+    seed: int,
+    start: float,
+) -> None:
+    """Fill in the result: the chosen probe's widths and counts, the largest failing scale
+    below it, the final check, and how to rebuild the network without searching."""
     record["final_check"] = final.to_dict()
     chosen = next(p for p in record["probes"] if p["scale"] == chosen_scale)
     failing = [
@@ -681,15 +647,164 @@ def search_width(
         inputs_checked=chosen["inputs_checked"],
         seconds=round(time.perf_counter() - start, 3),
         reproduce={
-            "construction": construction,
+            "construction": record["construction"],
             "params": {**params, "width_scale": chosen_scale},
             "rng": f"numpy.random.default_rng(numpy.random.SeedSequence([{seed}, {BUILD_STREAM}]))",
         },
     )
-    # network.json holds no wall-clock time (the same command writes the same bytes): the
-    # network keeps the record without its timings; the caller gets them in `record`.
-    net.extras["width_search"] = without_timings(record)
-    return net, record
+
+
+class _Search:
+    """The three steps of one width search over a shared state: the probes so far (in
+    ``record``), the best passing network, and the clock that ``max_seconds`` limits.
+
+    1. :meth:`bracket`: a passing scale and, below it, a failing one; 2. :meth:`narrow`:
+    geometric bisection between them; 3. :meth:`confirm`: the chosen network's final check
+    on inputs no probe saw, stepping up while it fails. Every probe goes through
+    :meth:`probe`, so the record lists them all in the order they ran.
+    """
+
+    def __init__(
+        self,
+        probing: _Probing,
+        record: dict[str, Any],
+        progress: SearchProgress | None,
+        start: float,
+        min_scale: float,
+        max_scale: float,
+        expand: float,
+        step_down: float,
+        max_seconds: float | None,
+    ) -> None:
+        self.probing = probing
+        self.record = record
+        self.progress = progress
+        self.start = start
+        self.min_scale = min_scale
+        self.max_scale = max_scale
+        self.expand = expand
+        self.step_down = step_down
+        self.max_seconds = max_seconds
+        self.best: tuple[float, Network] | None = None
+
+    def out_of_time(self) -> bool:
+        """Whether ``max_seconds`` have passed since the search started."""
+        return self.max_seconds is not None and time.perf_counter() - self.start > self.max_seconds
+
+    def probe(self, scale: float) -> bool:
+        """Build and check one scale, record it, keep it when it is the smallest that passed."""
+        scale = round(scale, 6)
+        rec, net = self.probing.run(scale, len(self.record["probes"]))
+        self.record["probes"].append(rec)
+        if self.progress is not None:
+            self.progress({"event": "result", "probe": rec})
+        if rec["passed"] and (self.best is None or scale < self.best[0]):
+            self.best = (scale, net)
+        return bool(rec["passed"])
+
+    def timed(self, scale: float) -> bool | None:
+        """:meth:`probe`, or None (no probe) once the time is up."""
+        return None if self.out_of_time() else self.probe(scale)
+
+    def down(self, scale: float) -> Iterator[float]:
+        """Scales below ``scale`` in small steps (builds far below the edge can be slow)."""
+        while scale > self.min_scale and not self.out_of_time():
+            scale = max(scale / self.step_down, self.min_scale)
+            yield scale
+
+    def up(self, scale: float) -> Iterator[float]:
+        """Scales above ``scale``, growing by ``expand``."""
+        while scale < self.max_scale and not self.out_of_time():
+            scale = min(scale * self.expand, self.max_scale)
+            yield scale
+
+    def final_up(self, scale: float) -> Iterator[float]:
+        """Scales above ``scale`` in :data:`FINAL_STEP` steps, after a failed final check."""
+        while scale < self.max_scale:
+            scale = min(scale * (1 + FINAL_STEP), self.max_scale)
+            yield scale
+
+    def bracket(self, start_scale: float) -> tuple[float | None, float]:
+        """A passing scale ``hi`` and, below it, a failing scale ``lo`` (None when the search
+        reached ``min_scale`` or its time limit still passing). Downwards the steps are small:
+        builds far below the edge can be slow (e.g. the s = 2 repair).
+
+        Raises:
+            WidthSearchError: no scale up to ``max_scale`` (or within the time) passed.
+        """
+        record = self.record
+        lo: float | None
+        hi: float | None
+        if self.probe(start_scale):
+            w = walk(self.probe, self.down(start_scale), until=False)
+            lo, hi = w.hit, (w.before if w.before is not None else start_scale)
+            if lo is None:
+                record["stopped"] = "min_scale passed" if hi <= self.min_scale else "time limit"
+        else:
+            w = walk(self.probe, self.up(start_scale), until=True)
+            hi, lo = w.hit, (w.before if w.before is not None else start_scale)
+        if hi is None:
+            record["stopped"] = "time limit" if self.out_of_time() else "max_scale"
+            record["seconds"] = round(time.perf_counter() - self.start, 3)
+            raise WidthSearchError(
+                f"width search for {record['construction']!r}: no network up to width_scale "
+                f"{lo} passed ({len(record['probes'])} probes; stopped at {record['stopped']})",
+                record,
+            )
+        return lo, hi
+
+    def narrow(self, lo: float, hi: float, tolerance: float) -> None:
+        """Bisect geometrically between ``lo`` (failing) and ``hi`` (passing) until they are
+        within ``tolerance`` of each other or the time is up."""
+        _, _, timed_out = bisect(
+            self.timed,
+            lo,
+            hi,
+            mid=lambda a, b: math.sqrt(a * b),
+            close=lambda a, b: b / a <= 1 + tolerance,
+        )
+        if timed_out:
+            self.record["stopped"] = "time limit"
+
+    def confirm(
+        self, samples: int, seed: int, budget: float | None
+    ) -> tuple[float, Network, Check]:
+        """The chosen scale, its network and its final check.
+
+        The probes' inputs chose this scale, so they cannot also vouch for it (a search
+        returns the edge, where a fresh input is most likely to fail). The chosen network
+        takes the strongest check it affords on inputs no probe saw; while that fails, the
+        scale steps up (each step probed and checked the same way).
+
+        Raises:
+            WidthSearchError: the final check failed and no larger scale passed.
+        """
+        record = self.record
+        assert self.best is not None
+        chosen_scale, net = self.best
+        final = _final_check(net, samples, seed, budget)
+        while not final.passed:
+            failed = next(p for p in record["probes"] if p["scale"] == chosen_scale)
+            failed.update(passed=False, failed_on=f"final {final.kind} check")
+            failed["final_check"] = final.to_dict()
+            if self.progress is not None:
+                self.progress({"event": "final", "probe": failed, "check": final})
+            self.best = None
+            if not self.out_of_time():
+                walk(self.probe, self.final_up(chosen_scale), until=True)  # sets `best`
+            if self.best is None:
+                record["stopped"] = "final check failed; no larger scale passed" + (
+                    " in time" if self.out_of_time() else f" up to {self.max_scale}"
+                )
+                raise WidthSearchError(
+                    f"width search for {record['construction']!r}: the chosen scale "
+                    f"{chosen_scale} failed its final {final.kind} check and no larger scale "
+                    "passed",
+                    record,
+                )
+            chosen_scale, net = self.best
+            final = _final_check(net, samples, seed, budget)
+        return chosen_scale, net, final
 
 
 WALL_CLOCK_KEYS = frozenset({"seconds", "build_seconds", "verify_seconds"})

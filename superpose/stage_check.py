@@ -140,84 +140,115 @@ def level_report(
             net, mode, samples, rng, max_exhaustive=max_exhaustive, batch_size=batch_size
         )
     codes = stage_codes(net)
-    task = net.task
     sources = _input_sources(net, mode, samples, rng, max_exhaustive, batch_size)
-    keys = (
-        "wrong_end_to_end",
-        "first_wrong",
-        "wrong_clean_input",
-        "false_positives",
-        "false_negatives",
-        "true_nodes_sum",
-        "true_nodes_max",
-        "units_on_sum",
-        "units_on_max",
-    )
-    acc = [dict.fromkeys(keys, 0) for _ in codes]
+    acc = [dict.fromkeys(_CIRCUIT_COUNTS, 0) for _ in codes]
     report = LevelReport(mode)
     for source in sources:
         for batch in source:
-            n = batch.shape[0]
-            report.inputs_checked += n
-            truth = evaluate_nodes(task, batch)
-            z = net.encode(batch)
-            already = np.zeros(n, dtype=bool)
-            prev_truth = None
-            for i, (layer, entry) in enumerate(zip(net.layers, codes, strict=True)):
-                nodes, code = entry[0], entry[1]
-                inhib = entry[2] if len(entry) > 2 else None
-                z_clean = None
-                if i > 0 and prev_truth is not None:
-                    z_clean = layer.apply(codes[i - 1][1].encode(prev_truth))
-                elif i == 0:
-                    z_clean = layer.apply(net.encode(batch))
-                z = layer.apply(z)
-                want = sparse.csr_array(truth[:, nodes], dtype=np.int8)
-                got = _decode(code, z, inhib)
-                diff = sparse.csr_array(got - want)
-                diff.eliminate_zeros()
-                bad_rows = np.diff(diff.indptr) > 0
-                row = acc[i]
-                row["wrong_end_to_end"] += int(bad_rows.sum())
-                row["first_wrong"] += int((bad_rows & ~already).sum())
-                already |= bad_rows
-                row["false_positives"] += int((diff.data > 0).sum())
-                row["false_negatives"] += int((diff.data < 0).sum())
-                clean = sparse.csr_array(_decode(code, z_clean, inhib) - want)
-                clean.eliminate_zeros()
-                row["wrong_clean_input"] += int((np.diff(clean.indptr) > 0).sum())
-                t_count = np.diff(want.indptr)
-                on = np.diff(sparse.csr_array(z).indptr)
-                row["true_nodes_sum"] += int(t_count.sum())
-                row["true_nodes_max"] = max(row["true_nodes_max"], int(t_count.max(initial=0)))
-                row["units_on_sum"] += int(on.sum())
-                row["units_on_max"] = max(row["units_on_max"], int(on.max(initial=0)))
-                prev_truth = want
+            report.inputs_checked += batch.shape[0]
+            _count_circuit_batch(net, codes, batch, acc)
     stats = net.extras.get("stages", [{} for _ in codes])
     n = max(report.inputs_checked, 1)
     for i, (row, entry) in enumerate(zip(acc, codes, strict=True)):
-        nodes = entry[0]
         st = stats[i] if i < len(stats) else {}
-        report.stages.append(
-            {
-                "stage": i + 1,
-                "level": st.get("level", i + 1),
-                "kind": st.get("kind", "level"),
-                "nodes": int(len(nodes)),
-                "width": int(net.layers[i].n_out),
-                "wrong_end_to_end": row["wrong_end_to_end"],
-                "error_rate": row["wrong_end_to_end"] / n,
-                "first_wrong": row["first_wrong"],
-                "wrong_clean_input": row["wrong_clean_input"],
-                "false_positives": row["false_positives"],
-                "false_negatives": row["false_negatives"],
-                "true_nodes_mean": row["true_nodes_sum"] / n,
-                "true_nodes_max": row["true_nodes_max"],
-                "units_on_mean": row["units_on_sum"] / n,
-                "units_on_max": row["units_on_max"],
-            }
-        )
+        report.stages.append(_circuit_row(net, i, st, len(entry[0]), row, n))
     return report
+
+
+_CIRCUIT_COUNTS = (
+    "wrong_end_to_end",
+    "first_wrong",
+    "wrong_clean_input",
+    "false_positives",
+    "false_negatives",
+    "true_nodes_sum",
+    "true_nodes_max",
+    "units_on_sum",
+    "units_on_max",
+)
+"""What :func:`level_report` counts per stage over all checked inputs."""
+
+
+def _count_circuit_batch(
+    net: Any, codes: list[Any], batch: sparse.csr_array, acc: list[dict[str, int]]
+) -> None:
+    """Add one input batch to every stage's counts: run the layers in order, decoding each
+    stage's nodes from what it computes (end to end) and from what it computes on the exact
+    code of the previous stage's truth (clean input)."""
+    n = batch.shape[0]
+    truth = evaluate_nodes(net.task, batch)
+    z = net.encode(batch)
+    already = np.zeros(n, dtype=bool)
+    prev_truth = None
+    for i, (layer, entry) in enumerate(zip(net.layers, codes, strict=True)):
+        nodes, code = entry[0], entry[1]
+        inhib = entry[2] if len(entry) > 2 else None
+        z_clean = None
+        if i > 0 and prev_truth is not None:
+            z_clean = layer.apply(codes[i - 1][1].encode(prev_truth))
+        elif i == 0:
+            z_clean = layer.apply(net.encode(batch))
+        z = layer.apply(z)
+        want = sparse.csr_array(truth[:, nodes], dtype=np.int8)
+        got = _decode(code, z, inhib)
+        got_clean = _decode(code, z_clean, inhib)
+        on = np.diff(sparse.csr_array(z).indptr)
+        already = _count_stage(acc[i], got, got_clean, want, on, already)
+        prev_truth = want
+
+
+def _count_stage(
+    row: dict[str, int],
+    got: sparse.csr_array,
+    got_clean: sparse.csr_array,
+    want: sparse.csr_array,
+    on: np.ndarray,
+    already: np.ndarray,
+) -> np.ndarray:
+    """Add one batch to one stage's counts: inputs with a wrong node (end to end, and first
+    wrong after the stages that were not, ``already``), false positives and negatives, inputs
+    wrong on clean input, true nodes and units on (``on``, per input). Returns the inputs
+    wrong at this stage or an earlier one."""
+    diff = sparse.csr_array(got - want)
+    diff.eliminate_zeros()
+    bad_rows = np.diff(diff.indptr) > 0
+    row["wrong_end_to_end"] += int(bad_rows.sum())
+    row["first_wrong"] += int((bad_rows & ~already).sum())
+    row["false_positives"] += int((diff.data > 0).sum())
+    row["false_negatives"] += int((diff.data < 0).sum())
+    clean = sparse.csr_array(got_clean - want)
+    clean.eliminate_zeros()
+    row["wrong_clean_input"] += int((np.diff(clean.indptr) > 0).sum())
+    t_count = np.diff(want.indptr)
+    row["true_nodes_sum"] += int(t_count.sum())
+    row["true_nodes_max"] = max(row["true_nodes_max"], int(t_count.max(initial=0)))
+    row["units_on_sum"] += int(on.sum())
+    row["units_on_max"] = max(row["units_on_max"], int(on.max(initial=0)))
+    return already | bad_rows
+
+
+def _circuit_row(
+    net: Any, i: int, st: dict[str, Any], n_nodes: int, row: dict[str, int], n: int
+) -> dict[str, Any]:
+    """Stage i's report row: its counts over ``n`` inputs as rates and means, with the level
+    and kind the network's metadata records for it (``st``)."""
+    return {
+        "stage": i + 1,
+        "level": st.get("level", i + 1),
+        "kind": st.get("kind", "level"),
+        "nodes": int(n_nodes),
+        "width": int(net.layers[i].n_out),
+        "wrong_end_to_end": row["wrong_end_to_end"],
+        "error_rate": row["wrong_end_to_end"] / n,
+        "first_wrong": row["first_wrong"],
+        "wrong_clean_input": row["wrong_clean_input"],
+        "false_positives": row["false_positives"],
+        "false_negatives": row["false_negatives"],
+        "true_nodes_mean": row["true_nodes_sum"] / n,
+        "true_nodes_max": row["true_nodes_max"],
+        "units_on_mean": row["units_on_sum"] / n,
+        "units_on_max": row["units_on_max"],
+    }
 
 
 # --- per-level verification of a residual stream -----------------------------------------
@@ -345,9 +376,6 @@ def stream_level_report(
         >>> [row["wrong_end_to_end"] for row in rep.stages]
         [0, 0, 0]
     """
-    from superpose.codes import BloomCode
-    from superpose.levels import layout
-
     if net.construction != "stream":
         raise SuperposeError(
             f"a stream per-level check needs a 'stream' network; this one was built by "
@@ -355,6 +383,55 @@ def stream_level_report(
         )
     rng = rng if rng is not None else Seeds(0).rng("verify")
     sources = _input_sources(net, mode, samples, rng, max_exhaustive, batch_size)
+    blocks = _stream_blocks(net)
+    acc = [dict.fromkeys(_STREAM_COUNTS, 0) for _ in blocks.blocks]
+    report = LevelReport(mode)
+    for source in sources:
+        for batch in source:
+            report.inputs_checked += batch.shape[0]
+            _count_stream_batch(net, blocks, batch, acc)
+    n = max(report.inputs_checked, 1)
+    for i, row in enumerate(acc):
+        report.stages.append(_stream_row(net, blocks, i, row, n))
+    return report
+
+
+_STREAM_COUNTS = (
+    "wrong_end_to_end",
+    "first_wrong",
+    "wrong_clean_input",
+    "wrong_at_output",
+    "false_positives",
+    "false_negatives",
+    "true_nodes_sum",
+    "true_nodes_max",
+    "units_on_sum",
+    "units_on_max",
+)
+"""What :func:`stream_level_report` counts per block over all checked inputs."""
+
+
+@dataclass(frozen=True)
+class _StreamBlocks:
+    """A stream network's blocks as the per-level check reads them: each block's level, the
+    gates complete after it and their codes in the stream, and every writer (its node, its
+    bits in the stream, the level of the block that writes it) for the clean-input check."""
+
+    blocks: list[dict[str, Any]]
+    levels: list[int]
+    nodes_of: list[np.ndarray]
+    level_codes: list[Any]
+    writers: np.ndarray
+    write_rows: sparse.csr_array
+    write_level: np.ndarray
+
+
+def _stream_blocks(net: Any) -> _StreamBlocks:
+    """Which gates each block completes (:func:`stream_writes`; those completed by the input
+    embedding count at block 1) and their codes, read from the network's stream layout."""
+    from superpose.codes import BloomCode
+    from superpose.levels import layout
+
     task = net.task
     m = task.features
     row_of, codes = stream_codes(net)
@@ -373,89 +450,73 @@ def stream_level_report(
     done = np.maximum(complete[needed], 1)
     nodes_of = [needed[done == lv] for lv in levels]
     level_codes = [BloomCode(sparse.csr_array(member[row_of[nodes]])) for nodes in nodes_of]
-    writers = np.asarray(writes["writers"], dtype=np.int64)
-    write_rows = sparse.csr_array(writes["rows"], dtype=np.float32)
-    write_level = np.asarray(writes["write_level"], dtype=np.int64)
-    keys = (
-        "wrong_end_to_end",
-        "first_wrong",
-        "wrong_clean_input",
-        "wrong_at_output",
-        "false_positives",
-        "false_negatives",
-        "true_nodes_sum",
-        "true_nodes_max",
-        "units_on_sum",
-        "units_on_max",
+    return _StreamBlocks(
+        blocks,
+        levels,
+        nodes_of,
+        level_codes,
+        np.asarray(writes["writers"], dtype=np.int64),
+        sparse.csr_array(writes["rows"], dtype=np.float32),
+        np.asarray(writes["write_level"], dtype=np.int64),
     )
-    acc = [dict.fromkeys(keys, 0) for _ in blocks]
-    report = LevelReport(mode)
-    for source in sources:
-        for batch in source:
-            n = batch.shape[0]
-            report.inputs_checked += n
-            truth = sparse.csr_array(evaluate_nodes(task, batch), dtype=np.int8)
-            z = net.encode(batch)
-            already = np.zeros(n, dtype=bool)
-            wants = []
-            for i, lv in enumerate(levels):
-                read, write = net.layers[2 * i], net.layers[2 * i + 1]
-                before = write_level < lv
-                t_rows = sparse.csr_array(truth[:, writers[before]], dtype=np.float32)
-                clean = sparse.csr_array((t_rows @ write_rows[before]) > 0, dtype=np.float32)
-                h = read.apply(z)
-                z = write.apply(h)
-                want = sparse.csr_array(truth[:, nodes_of[i]], dtype=np.int8)
-                wants.append(want)
-                diff = sparse.csr_array(_decode(level_codes[i], z, None) - want)
-                diff.eliminate_zeros()
-                bad_rows = np.diff(diff.indptr) > 0
-                row = acc[i]
-                row["wrong_end_to_end"] += int(bad_rows.sum())
-                row["first_wrong"] += int((bad_rows & ~already).sum())
-                already |= bad_rows
-                row["false_positives"] += int((diff.data > 0).sum())
-                row["false_negatives"] += int((diff.data < 0).sum())
-                z_clean = write.apply(read.apply(clean))
-                cdiff = sparse.csr_array(_decode(level_codes[i], z_clean, None) - want)
-                cdiff.eliminate_zeros()
-                row["wrong_clean_input"] += int((np.diff(cdiff.indptr) > 0).sum())
-                t_count = np.diff(want.indptr)
-                on = np.diff(sparse.csr_array(sparse.csr_array(h)[:, z.shape[1] :]).indptr)
-                row["true_nodes_sum"] += int(t_count.sum())
-                row["true_nodes_max"] = max(row["true_nodes_max"], int(t_count.max(initial=0)))
-                row["units_on_sum"] += int(on.sum())
-                row["units_on_max"] = max(row["units_on_max"], int(on.max(initial=0)))
-            for i, want in enumerate(wants):
-                fdiff = sparse.csr_array(_decode(level_codes[i], z, None) - want)
-                fdiff.eliminate_zeros()
-                acc[i]["wrong_at_output"] += int((np.diff(fdiff.indptr) > 0).sum())
-    n = max(report.inputs_checked, 1)
-    for i, (row, block) in enumerate(zip(acc, blocks, strict=True)):
-        predicted, source = _predicted(net, block, len(blocks))
-        report.stages.append(
-            {
-                "stage": i + 1,
-                "level": levels[i],
-                "kind": "block",
-                "nodes": int(len(nodes_of[i])),
-                "width": int(block.get("hidden_units", net.layers[2 * i].n_out)),
-                "wrong_end_to_end": row["wrong_end_to_end"],
-                "error_rate": row["wrong_end_to_end"] / n,
-                "predicted_error": predicted,
-                "prediction": source,
-                "first_wrong": row["first_wrong"],
-                "wrong_clean_input": row["wrong_clean_input"],
-                "wrong_at_output": row["wrong_at_output"],
-                "false_positives": row["false_positives"],
-                "false_negatives": row["false_negatives"],
-                "true_nodes_mean": row["true_nodes_sum"] / n,
-                "true_nodes_max": row["true_nodes_max"],
-                "units_on_mean": row["units_on_sum"] / n,
-                "units_on_max": row["units_on_max"],
-            }
-        )
-    return report
+
+
+def _count_stream_batch(
+    net: Any, sb: _StreamBlocks, batch: sparse.csr_array, acc: list[dict[str, int]]
+) -> None:
+    """Add one input batch to every block's counts: run the blocks in order, decoding each
+    block's gates from the stream it leaves (end to end) and from what it leaves when it
+    reads the exact stream of the truth (clean input); then each block's gates once more
+    from the final stream (at the output)."""
+    n = batch.shape[0]
+    truth = sparse.csr_array(evaluate_nodes(net.task, batch), dtype=np.int8)
+    z = net.encode(batch)
+    already = np.zeros(n, dtype=bool)
+    wants = []
+    for i, lv in enumerate(sb.levels):
+        read, write = net.layers[2 * i], net.layers[2 * i + 1]
+        before = sb.write_level < lv
+        t_rows = sparse.csr_array(truth[:, sb.writers[before]], dtype=np.float32)
+        clean = sparse.csr_array((t_rows @ sb.write_rows[before]) > 0, dtype=np.float32)
+        h = read.apply(z)
+        z = write.apply(h)
+        want = sparse.csr_array(truth[:, sb.nodes_of[i]], dtype=np.int8)
+        wants.append(want)
+        got = _decode(sb.level_codes[i], z, None)
+        got_clean = _decode(sb.level_codes[i], write.apply(read.apply(clean)), None)
+        on = np.diff(sparse.csr_array(sparse.csr_array(h)[:, z.shape[1] :]).indptr)
+        already = _count_stage(acc[i], got, got_clean, want, on, already)
+    for i, want in enumerate(wants):
+        fdiff = sparse.csr_array(_decode(sb.level_codes[i], z, None) - want)
+        fdiff.eliminate_zeros()
+        acc[i]["wrong_at_output"] += int((np.diff(fdiff.indptr) > 0).sum())
+
+
+def _stream_row(net: Any, sb: _StreamBlocks, i: int, row: dict[str, int], n: int) -> dict[str, Any]:
+    """Block i's report row: its counts over ``n`` inputs as rates and means, beside the
+    error its plan predicted."""
+    block = sb.blocks[i]
+    predicted, source = _predicted(net, block, len(sb.blocks))
+    return {
+        "stage": i + 1,
+        "level": sb.levels[i],
+        "kind": "block",
+        "nodes": int(len(sb.nodes_of[i])),
+        "width": int(block.get("hidden_units", net.layers[2 * i].n_out)),
+        "wrong_end_to_end": row["wrong_end_to_end"],
+        "error_rate": row["wrong_end_to_end"] / n,
+        "predicted_error": predicted,
+        "prediction": source,
+        "first_wrong": row["first_wrong"],
+        "wrong_clean_input": row["wrong_clean_input"],
+        "wrong_at_output": row["wrong_at_output"],
+        "false_positives": row["false_positives"],
+        "false_negatives": row["false_negatives"],
+        "true_nodes_mean": row["true_nodes_sum"] / n,
+        "true_nodes_max": row["true_nodes_max"],
+        "units_on_mean": row["units_on_sum"] / n,
+        "units_on_max": row["units_on_max"],
+    }
 
 
 # --- per-stage exact certificates ---------------------------------------------------------

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "superpose"
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
 # The first contract is the package's layers; the others order the modules inside a sub-package
-# (compare/, sweep/) and are checked by ``lint-imports``.
+# (compare/, sweep/, constructions/circuit/) and are checked by ``lint-imports``.
 CONTRACT = next(c for c in CONFIG["contracts"] if c["containers"] == ["superpose"])
 
 

@@ -58,7 +58,7 @@ def test_a_bad_path_or_name_is_refused():
 # run's randomness, or children of a named stream; each is listed with its reason.
 ALLOWED = {
     "seeds.py": "the policy itself",
-    "constructions/circuit.py": "a fixed sample inside the circuit sizing model (construction algorithm)",
+    "constructions/circuit/plan.py": "a fixed sample inside the circuit sizing model (construction algorithm)",
     "sbound.py": "a fixed hash of truth rows (deterministic, not a random draw of the run)",
     "search.py": "fresh copies of the named 'inputs' stream for every probe",
     "data.py": "workers' children of the named 'data' stream",

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special
@@ -564,14 +564,47 @@ def layer_params(
         >>> [(pool.need, pool.fan_in < 0.5) for pool in p.pools]
         [(1, True), (2, False)]
     """
-    m, s = task.features, task.sparsity
+    m = task.features
+    inputs = n_sparse_inputs(m, task.sparsity)
+    if inputs <= CERTIFIABLE_INPUTS:
+        failure = min(failure, 0.1 / inputs)
+    classes = _gate_class_counts(task)
+    ells = [1] if explicit_inputs else ([ell] if ell else list(range(4, 15)))
+    ell_outs = [ell_out] if ell_out else list(range(3, 11))
+    best: LayerParams | None = None
+    best_key: tuple[bool, int] | None = None
+    for e in ells:
+        for eo in ell_outs:
+            cand = _layer_candidate(task, classes, e, eo, failure, explicit_inputs, private_units)
+            key = (not cand.feasible, cand.n_in + cand.n_out)
+            if best_key is None or key < best_key:
+                best, best_key = cand, key
+    assert best is not None
+    return best
+
+
+class _ClassCounts(NamedTuple):
+    """A one-level task's gates by threshold class (:func:`gate_classes`), as the pool sizing
+    needs them: the classes present, live gates, a dead unit or not, operand reads and gates
+    per class, the OR / COPY class's operand influences (heaviest first), and the operands
+    of the gates that get private units."""
+
+    needs: list[int]
+    n_live: int
+    dead: int
+    ops_of: dict[int, int]
+    gates_of: dict[int, int]
+    infl_of: dict[int, np.ndarray]
+    private_operands: int
+
+
+def _gate_class_counts(task: Task) -> _ClassCounts:
+    """Count the task's gates by threshold class (see :class:`_ClassCounts`)."""
+    m = task.features
     cls = gate_classes(task)
     needs = sorted(int(c) for c in np.unique(cls[cls > 0]))
     n_live = int((cls > 0).sum())
     dead = 1 if (cls == DEAD).any() else 0
-    inputs = n_sparse_inputs(m, s)
-    if inputs <= CERTIFIABLE_INPUTS:
-        failure = min(failure, 0.1 / inputs)
     ops_of = {c: int(task.arity[cls == c].sum()) for c in needs}
     # Each class's operand influences, heaviest first: the OR / COPY pool's hub term
     # (hub_width) counts the s heaviest that stay in the shared pool (the heavier ones get
@@ -584,69 +617,103 @@ def layer_params(
         infl_of[c] = np.sort(infl)[::-1]
     private_operands = int(task.arity[cls == PRIVATE].sum())
     gates_of = {c: int((cls == c).sum()) for c in needs}
-    ells = [1] if explicit_inputs else ([ell] if ell else list(range(4, 15)))
-    ell_outs = [ell_out] if ell_out else list(range(3, 11))
-    best: LayerParams | None = None
-    best_key: tuple[bool, int] | None = None
-    for e in ells:
-        for eo in ell_outs:
-            loads = {c: eo * e * ops_of[c] for c in needs}
-            # Start from equal widths for the whole load, then refine n_in twice.
-            n_in = float(m) if explicit_inputs else math.sqrt(sum(loads.values()) / 0.7) + 1.0
-            fans: dict[int, float] = {}
-            for _ in range(3):
-                for c in needs:
-                    share = failure * gates_of[c] / max(n_live, 1)
-                    fans[c] = _pool_fan_in(
-                        e,
-                        eo,
-                        c,
-                        s,
-                        ops_of[c] / max(m, 1),
-                        gates_of[c],
-                        m,
-                        share,
-                        n_in,
-                        loads[c],
-                        explicit_inputs,
-                    )
-                if explicit_inputs:
-                    break
-                n_in = math.sqrt(sum(loads[c] / -math.log1p(-fans[c]) for c in needs))
-            cover = 0.0 if explicit_inputs else cover_free_width(e, s, m, private_operands)
-            n_in_int = m if explicit_inputs else max(math.ceil(max(n_in, cover)), 4 * e * s)
-            pools = []
-            feasible = True
-            bits_over = math.inf if explicit_inputs else n_in_int
-            for c in needs:
-                f = fans[c]
-                width = max(6 * eo, math.ceil(loads[c] / (n_in_int * -math.log1p(-f))))
-                per_active = ops_of[c] / max(m, 1)
-                exposed = gates_of[c] if c == 1 else max(1.0, s * per_active)
-                cutoff = collision_share(exposed, eo) * width / eo  # heavier: a block
-                light = infl_of[c][infl_of[c] <= cutoff][: max(s - c + 1, 0)]
-                hub = hub_width(float(light.sum()), eo, gates_of[c])
-                width = max(width, hub)
-                pred = gate_failure(f, e, eo, c, s, per_active, gates_of[c], bits_over, width)
-                adv = adversarial_risk(f, e, eo, c, s, m, bits_over, per_active, width)
-                share = failure * gates_of[c] / max(n_live, 1)
-                feasible &= pred <= share * 1.0001 and adv <= ADVERSARIAL_TARGET * 1.0001
-                pools.append(
-                    PoolPlan(
-                        c,
-                        gates_of[c],
-                        ops_of[c],
-                        f,
-                        width,
-                        collision_share(exposed, eo),
-                        pred,
-                        adv,
-                        hub,
-                    )
-                )
-            cand = LayerParams(e, eo, n_in_int, tuple(pools), private_units, dead, bool(feasible))
-            key = (not cand.feasible, cand.n_in + cand.n_out)
-            if best_key is None or key < best_key:
-                best, best_key = cand, key
-    assert best is not None
-    return best
+    return _ClassCounts(needs, n_live, dead, ops_of, gates_of, infl_of, private_operands)
+
+
+def _layer_candidate(
+    task: Task,
+    classes: _ClassCounts,
+    e: int,
+    eo: int,
+    failure: float,
+    explicit_inputs: bool,
+    private_units: int,
+) -> LayerParams:
+    """The layer for input code length ``e`` and output code length ``eo``: the input width
+    and fan-ins that meet every class's failure share, then each class's pool; feasible when
+    every pool meets its share and the adversarial target."""
+    m, s = task.features, task.sparsity
+    loads = {c: eo * e * classes.ops_of[c] for c in classes.needs}
+    n_in, fans = _input_width_and_fans(task, classes, e, eo, loads, failure, explicit_inputs)
+    cover = 0.0 if explicit_inputs else cover_free_width(e, s, m, classes.private_operands)
+    n_in_int = m if explicit_inputs else max(math.ceil(max(n_in, cover)), 4 * e * s)
+    pools = []
+    feasible = True
+    bits_over = math.inf if explicit_inputs else n_in_int
+    for c in classes.needs:
+        pool = _pool_plan(task, classes, c, fans[c], e, eo, loads[c], n_in_int, bits_over)
+        share = failure * classes.gates_of[c] / max(classes.n_live, 1)
+        feasible &= (
+            pool.predicted_failure <= share * 1.0001
+            and pool.predicted_adversarial <= ADVERSARIAL_TARGET * 1.0001
+        )
+        pools.append(pool)
+    return LayerParams(e, eo, n_in_int, tuple(pools), private_units, classes.dead, bool(feasible))
+
+
+def _input_width_and_fans(
+    task: Task,
+    classes: _ClassCounts,
+    e: int,
+    eo: int,
+    loads: dict[int, int],
+    failure: float,
+    explicit_inputs: bool,
+) -> tuple[float, dict[int, float]]:
+    """Input width and each class's fan-in, found together: each fan-in depends on the input
+    width, and n_in = sqrt(sum_c L_c / ln(1/(1-f_c))) minimises the total for given fan-ins.
+    Starts from equal widths for the whole load, then refines n_in twice."""
+    m, s = task.features, task.sparsity
+    n_in = float(m) if explicit_inputs else math.sqrt(sum(loads.values()) / 0.7) + 1.0
+    fans: dict[int, float] = {}
+    for _ in range(3):
+        for c in classes.needs:
+            share = failure * classes.gates_of[c] / max(classes.n_live, 1)
+            fans[c] = _pool_fan_in(
+                e,
+                eo,
+                c,
+                s,
+                classes.ops_of[c] / max(m, 1),
+                classes.gates_of[c],
+                m,
+                share,
+                n_in,
+                loads[c],
+                explicit_inputs,
+            )
+        if explicit_inputs:
+            break
+        n_in = math.sqrt(sum(loads[c] / -math.log1p(-fans[c]) for c in classes.needs))
+    return n_in, fans
+
+
+def _pool_plan(
+    task: Task,
+    classes: _ClassCounts,
+    c: int,
+    f: float,
+    e: int,
+    eo: int,
+    load: int,
+    n_in_int: int,
+    bits_over: float,
+) -> PoolPlan:
+    """Class c's pool: wide enough for its load at fan-in ``f`` and for the hub term of its
+    light operands (heavier ones get blocks of their own), with its predicted and
+    adversarial failure."""
+    m, s = task.features, task.sparsity
+    gates = classes.gates_of[c]
+    width = max(6 * eo, math.ceil(load / (n_in_int * -math.log1p(-f))))
+    per_active = classes.ops_of[c] / max(m, 1)
+    exposed = gates if c == 1 else max(1.0, s * per_active)
+    cutoff = collision_share(exposed, eo) * width / eo  # heavier: a block
+    infl = classes.infl_of[c]
+    light = infl[infl <= cutoff][: max(s - c + 1, 0)]
+    hub = hub_width(float(light.sum()), eo, gates)
+    width = max(width, hub)
+    pred = gate_failure(f, e, eo, c, s, per_active, gates, bits_over, width)
+    adv = adversarial_risk(f, e, eo, c, s, m, bits_over, per_active, width)
+    return PoolPlan(
+        c, gates, classes.ops_of[c], f, width, collision_share(exposed, eo), pred, adv, hub
+    )

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from superpose._inputs import check_int_digits, read_bytes, short_repr
 from superpose._numeric import json_default
@@ -453,15 +453,72 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         >>> [p["outputs"] for p in expand_grid({"family": "and2", "outputs": [10, 20]})]
         [10, 20]
     """
-    from superpose.constructions import CONSTRUCTIONS, DEFAULT_CONSTRUCTION
-    from superpose.families import FAMILIES, FAMILY_SPECS
-
     if not isinstance(grid, dict):
         raise SuperposeError(
             f"{_where(source, where)}: expected a mapping, got {type(grid).__name__}"
         )
     _unknown(source, where + ".", grid.keys(), GRID_KEYS)
     w = f"{where}."
+    families, constructions = _grid_names(grid, source, w)
+    axes = _grid_axes(grid, source, w, families)
+    seeds = _grid_replicates(grid, source, w)
+    param_names, param_values = _grid_params(grid, source, w, constructions)
+    total = math.prod(
+        len(v)
+        for v in (
+            families,
+            constructions,
+            axes.influence,
+            axes.sparsity,
+            axes.features,
+            axes.outputs,
+            axes.arity,
+            axes.depth,
+            seeds,
+        )
+    ) * math.prod(len(v) for v in param_values)
+    if total > MAX_POINTS:
+        raise SuperposeError(
+            f"{_where(source, w.rstrip('.') or 'grid')}: {total:,} points exceed the limit of "
+            f"{MAX_POINTS:,} per sweep; split the sweep"
+        )
+    points: list[dict[str, Any]] = []
+    for fam, con, combo, inf, s, m, mo, k, d, rep in itertools.product(
+        families,
+        constructions,
+        itertools.product(*param_values) if param_values else [()],
+        axes.influence,
+        axes.sparsity,
+        axes.features,
+        axes.outputs,
+        axes.arity,
+        axes.depth,
+        seeds,
+    ):
+        point = _grid_point(
+            fam,
+            con,
+            dict(zip(param_names, combo, strict=True)),
+            inf,
+            s,
+            m,
+            mo,
+            k,
+            d,
+            rep,
+            source,
+            w,
+        )
+        points.append(point)
+    return points
+
+
+def _grid_names(grid: dict[str, Any], source: str, w: str) -> tuple[list[Any], list[Any]]:
+    """The families (required) and constructions (default: the library's) a grid names,
+    checked against the registries so that a typo fails before any point runs."""
+    from superpose.constructions import CONSTRUCTIONS, DEFAULT_CONSTRUCTION
+    from superpose.families import FAMILIES
+
     if "family" not in grid:
         raise SuperposeError(f"{source}: missing key {w}family (one of {', '.join(FAMILIES)})")
     families = _check_values(
@@ -479,10 +536,28 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         lambda v: isinstance(v, str) and v in CONSTRUCTIONS,
         f"a construction name ({known})",
     )
+    return families, constructions
 
+
+class _Axes(NamedTuple):
+    """A grid's task axes, each a list of values (one per point coordinate)."""
+
+    outputs: list[Any]
+    features: list[Any]
+    sparsity: list[Any]
+    influence: list[Any]
+    arity: list[Any]
+    depth: list[Any]
+
+
+def _grid_axes(grid: dict[str, Any], source: str, w: str, families: list[Any]) -> _Axes:
+    """A grid's task axes with their defaults, every value checked against the limits of
+    task generation (a point that could never be built must not reach a worker or the
+    results file). Influence is checked against any named family's profiles here; each
+    point checks it against its own family."""
+    from superpose.families import FAMILY_SPECS
     from superpose.task import MAX_FEATURES, MAX_GATES
 
-    # Each point checks its influence against its own family; here: any family's profile.
     profiles = tuple(dict.fromkeys(p for f in families for p in FAMILY_SPECS[f].influence_profiles))
     profiles = profiles or ("uniform",)
 
@@ -531,56 +606,7 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         _upto(MAX_GATES),
         f"a positive integer (at most {MAX_GATES:,})",
     )
-    seeds = _grid_replicates(grid, source, w)
-    param_names, param_values = _grid_params(grid, source, w, constructions)
-    total = math.prod(
-        len(v)
-        for v in (
-            families,
-            constructions,
-            influence,
-            sparsity,
-            features,
-            outputs,
-            arity,
-            depth,
-            seeds,
-        )
-    ) * math.prod(len(v) for v in param_values)
-    if total > MAX_POINTS:
-        raise SuperposeError(
-            f"{_where(source, w.rstrip('.') or 'grid')}: {total:,} points exceed the limit of "
-            f"{MAX_POINTS:,} per sweep; split the sweep"
-        )
-    points: list[dict[str, Any]] = []
-    for fam, con, combo, inf, s, m, mo, k, d, rep in itertools.product(
-        families,
-        constructions,
-        itertools.product(*param_values) if param_values else [()],
-        influence,
-        sparsity,
-        features,
-        outputs,
-        arity,
-        depth,
-        seeds,
-    ):
-        point = _grid_point(
-            fam,
-            con,
-            dict(zip(param_names, combo, strict=True)),
-            inf,
-            s,
-            m,
-            mo,
-            k,
-            d,
-            rep,
-            source,
-            w,
-        )
-        points.append(point)
-    return points
+    return _Axes(outputs, features, sparsity, influence, arity, depth)
 
 
 def _grid_replicates(grid: dict[str, Any], source: str, w: str) -> list[Any]:
