@@ -418,7 +418,10 @@ def model_capacity(
     if bits_per_parameter is not None:
         b = float(bits_per_parameter)
         if not (b > 0 and math.isfinite(b)):
-            raise SuperposeError(f"--bits-per-parameter must be positive, got {bits_per_parameter}")
+            raise SuperposeError(
+                f"bits_per_parameter must be positive, got {bits_per_parameter}",
+                cli="--bits-per-parameter",
+            )
     files = safetensors_files(path)
     tensors = _all_tensors(files)
     rows, skipped = group_layers(tensors)

@@ -89,8 +89,10 @@ def test_bits_per_parameter_option(llama_like: tuple[Path, dict[str, np.ndarray]
         assert a["bits_per_parameter"] == 1.0
         assert a["capacity_permutation"] <= b["capacity_permutation"]
     assert one["total"]["capacity_pairs"] < full["total"]["capacity_pairs"]
-    with pytest.raises(SuperposeError, match="positive"):
+    with pytest.raises(SuperposeError, match="^bits_per_parameter must be positive") as info:
         model_capacity(path, bits_per_parameter=0)
+    assert "--" not in str(info.value)  # the library speaks Python; the CLI adds its flag
+    assert info.value.for_command_line().endswith("(--bits-per-parameter)")
 
 
 def test_sparse_budget_is_used_for_mostly_zero_weights(tmp_path: Path) -> None:
