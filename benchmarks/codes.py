@@ -23,7 +23,6 @@ Prints a Markdown table (for the README) and writes ``benchmarks/out/codes.json`
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -35,6 +34,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import log as _log  # noqa: E402
+from _table import picks, size_header, size_parser  # noqa: E402
+from _table import sizes as parse_sizes  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "codes.json"
 
@@ -105,10 +109,6 @@ NOT_BUILT = [
         "light features (load l' l_p d_p), the opposite of the idea (README)",
     ),
 ]
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _task(m: int, seed: int, influence: str = "uniform") -> Any:
@@ -197,7 +197,7 @@ def run_one(name: str, params: dict[str, Any], scale: float, m: int, args: Any) 
 
 
 def markdown(rows: list[dict[str, Any]], sizes: list[int]) -> str:
-    head = "| idea | " + " | ".join(f"m' = {m:.0e}".replace("+0", "") for m in sizes)
+    head = size_header("idea", sizes)
     head += " | check (all sizes) | wrong: certificate / random / targeted |\n"
     head += "|---|" + "---|" * len(sizes) + "---|---|\n"
     lines = []
@@ -230,10 +230,7 @@ def markdown(rows: list[dict[str, Any]], sizes: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="1e3,1e4,1e5")
-    ap.add_argument("--samples", type=int, default=10_000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = size_parser(__doc__.split("\n\n")[0])
     ap.add_argument("--ideas", default="", help="comma-separated row numbers (0-based)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument(
@@ -244,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--table-only", action="store_true", help="print the table of --merge")
     args = ap.parse_args(argv)
-    sizes = [int(float(x)) for x in args.sizes.split(",") if x.strip()]
-    pick = [int(x) for x in args.ideas.split(",") if x.strip()] or list(range(len(IDEAS)))
+    sizes = parse_sizes(args.sizes)
+    pick = picks(args.ideas, len(IDEAS))
     rows: list[dict[str, Any]] = []
     if args.merge is not None:
         rows = json.loads(args.merge.read_text())["rows"]

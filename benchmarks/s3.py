@@ -24,7 +24,6 @@ Prints a Markdown table (for the README) and writes ``benchmarks/out/s3.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -37,6 +36,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import log as _log  # noqa: E402
+from _table import picks, size_header, size_parser  # noqa: E402
+from _table import sizes as parse_sizes  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "s3.json"
 
@@ -140,12 +144,8 @@ def run_one(name: str, per_gate: float | None, m: int, args: Any) -> dict[str, A
     return row
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def markdown(rows: list[dict[str, Any]], sizes: list[int]) -> str:
-    head = "| design | " + " | ".join(f"m' = {m:.0e}".replace("+0", "") for m in sizes)
+    head = size_header("design", sizes)
     head += " | check: wrong outputs by certificate (→ after patch) / random / targeted |\n"
     head += "|---|" + "---|" * len(sizes) + "---|\n"
     lines = []
@@ -178,18 +178,15 @@ def markdown(rows: list[dict[str, Any]], sizes: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="1e3,1e4,1e5")
-    ap.add_argument("--samples", type=int, default=10_000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = size_parser(__doc__.split("\n\n")[0])
     ap.add_argument("--designs", default="", help="comma-separated row numbers (0-based)")
     ap.add_argument(
         "--certificate-max", type=int, default=10_000, help="largest m' to certify exactly"
     )
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
-    sizes = [int(float(x)) for x in args.sizes.split(",") if x.strip()]
-    pick = [int(x) for x in args.designs.split(",") if x.strip()] or list(range(len(DESIGNS)))
+    sizes = parse_sizes(args.sizes)
+    pick = picks(args.designs, len(DESIGNS))
     old = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
     names = {DESIGNS[i][0] for i in pick}
     rows = [r for r in old if r["m"] not in sizes or r["design"] not in names]
