@@ -26,8 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 OUT = Path(__file__).resolve().parent / "out" / "build_phases.json"
 
 # (module, function, depth in the table): the phases, in call order.
