@@ -422,6 +422,41 @@ def test_operand_overlaps_equal_the_pairwise_reference(seed):
     assert set(victims.tolist()) <= want_victims and (len(victims) > 0) == bool(want_bad)
 
 
+def _lexsort_overlaps(codes, node, arity, influence):
+    """The two-key np.lexsort version _overlapping used before its one-key sort."""
+    length = codes.shape[1]
+    gate = np.repeat(np.repeat(np.arange(len(arity)), arity), length)
+    bit = codes[node].ravel()
+    order = np.lexsort((bit, gate))
+    meet = (gate[order][1:] == gate[order][:-1]) & (bit[order][1:] == bit[order][:-1])
+    if not meet.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a = node[order[:-1][meet] // length]
+    b = node[order[1:][meet] // length]
+    lighter = np.where(influence[a] <= influence[b], a, b)
+    return np.unique(gate[order[:-1][meet]]), lighter
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_operand_overlaps_equal_the_lexsort_version_exactly(seed):
+    """Same gates and the same victims in the same order (the build draws from them)."""
+    from superpose.constructions._bloom import _overlapping
+
+    rng = np.random.default_rng(seed)
+    n_nodes = int(rng.integers(2, 300))
+    length = int(rng.integers(1, 6))
+    width = int(rng.integers(2 * length, 60))
+    codes = np.stack([rng.choice(width, length, replace=False) for _ in range(n_nodes)])
+    arity = rng.integers(1, min(n_nodes, 7) + 1, int(rng.integers(1, 400)))
+    node = np.concatenate([rng.choice(n_nodes, k, replace=False) for k in arity])
+    influence = np.bincount(node, minlength=n_nodes)
+    starts = np.cumsum(arity) - arity
+    bad, victims = _overlapping(codes, node, starts, arity, influence)
+    want_bad, want_victims = _lexsort_overlaps(codes, node, arity, influence)
+    np.testing.assert_array_equal(bad, want_bad)
+    np.testing.assert_array_equal(victims, want_victims)
+
+
 def test_one_and_over_a_thousand_inputs_builds_right(tmp_path, capsys):
     """Quadratic in arity before (over 120 s): now one pass; the network is certified right."""
     task = {"features": 1200, "sparsity": 2, "gates": [{"op": "and", "inputs": list(range(1000))}]}
