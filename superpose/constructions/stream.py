@@ -321,6 +321,57 @@ def _detectors(
     )
 
 
+class _PrivateUnits:
+    """The private units of one block's xor / andnot gates, for both unit designs: a "present"
+    unit per distinct operand (every gate reading it positively: xor, andnot's first operand)
+    and the detectors of :func:`_detectors`; ``reads`` / ``biases`` are their rows of the
+    block's read layer (present units, then detectors), :meth:`writes` their columns of the
+    write layer given each gate's stream bits.
+
+    ``rows[node]`` is the node's row of ``code`` (pool units: the stream code grows level by
+    level; exact units: every node's own code, rows = node ids)."""
+
+    def __init__(
+        self,
+        task: Task,
+        priv: np.ndarray,
+        code: BloomCode,
+        rows: np.ndarray,
+        level_bounds: list[int],
+    ) -> None:
+        g_of, operand, pos = operand_matrix(task, priv)
+        is_xor = task.ops[priv] == OP_CODE["xor"]
+        positive = is_xor[g_of] | (pos == 0)
+        present = np.unique(operand[positive])
+        pres_w = sparse.csr_array(code.membership[rows[present]], dtype=np.float32)
+        pres_b = -code.lengths[rows[present]].astype(np.float32)
+        det_gate, det_sign, e_det, e_op = _detectors(task, priv, level_bounds)
+        det_w = sparse.csr_array(
+            read_sets(code, e_det, rows[e_op], len(det_gate)), dtype=np.float32
+        )
+        det_b = -np.diff(det_w.indptr).astype(np.float32)
+        self.n_present, self.n_detectors = len(present), len(det_gate)
+        self.reads = [pres_w, det_w]
+        self.biases = [pres_b, det_b]
+        pres_idx = np.searchsorted(present, operand[positive])
+        self.pres_to_gate = sparse.csr_array(
+            (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
+            shape=(self.n_present, len(priv)),
+        )
+        self.det_to_gate = sparse.csr_array(
+            (det_sign, (np.arange(self.n_detectors), det_gate)),
+            shape=(self.n_detectors, len(priv)),
+        )
+
+    def writes(self, gate_bits: sparse.csr_array) -> tuple[sparse.csr_array, sparse.csr_array]:
+        """Write-layer columns (stream bits x units) of the present units and detectors:
+        each adds its signed share to the bits of every gate it serves."""
+        return (
+            sparse.csr_array(self.pres_to_gate @ gate_bits).T,
+            sparse.csr_array(self.det_to_gate @ gate_bits).T,
+        )
+
+
 def _private_mask(task: Task, gates: np.ndarray, max_candidates: int) -> np.ndarray:
     """Per gate: xor / andnot whose operands can be true together (needs private units)."""
     inhibited = np.isin(task.ops[gates], [OP_CODE["xor"], OP_CODE["andnot"]])
@@ -452,8 +503,14 @@ class Stream(Construction):
         if too_dense is not None and self.units == "pool":
             raise too_dense
         levels = []
+        # One pass over the candidate input sets for every level's xor / andnot gates (per
+        # level, it evaluated every candidate pair once per level: the depth-16 target's
+        # planning spent most of its time there).
+        sizes = [len(g) for g in lay.gates]
+        all_gates = np.concatenate([np.asarray(g, dtype=np.int64) for g in lay.gates])
+        masks = np.split(_private_mask(task, all_gates, self.max_candidates), np.cumsum(sizes)[:-1])
         for i, gates in enumerate(lay.gates):
-            private = _private_mask(task, gates, self.max_candidates)
+            private = masks[i]
             pool_gates = gates[~private]
             _, pool_ops, pool_pos = operand_matrix(task, pool_gates)
             read = ~((task.ops[pool_gates][_] == OP_CODE["andnot"]) & (pool_pos == 1))
@@ -841,27 +898,16 @@ class Stream(Construction):
                 pool_w_mat = sparse.csr_array((0, d), dtype=np.float32)
                 pool_bias = np.zeros(0, np.float32)
             # Private xor / andnot: "present" units per operand, a detector per gate.
-            g_of, operand, pos = operand_matrix(task, priv)
-            is_xor = task.ops[priv] == OP_CODE["xor"]
-            positive = is_xor[g_of] | (pos == 0)
-            present = np.unique(operand[positive])
-            memb = stream_code.membership
-            pres_w = sparse.csr_array(memb[row_of[present]], dtype=np.float32)
-            pres_b = -stream_code.lengths[row_of[present]].astype(np.float32)
-            det_gate, det_sign, e_det, e_op = _detectors(task, priv, plan["bounds"].level_bounds)
-            det_w = sparse.csr_array(
-                read_sets(stream_code, e_det, row_of[e_op], len(det_gate)), dtype=np.float32
-            )
-            det_b = -np.diff(det_w.indptr).astype(np.float32)
+            pu = _PrivateUnits(task, priv, stream_code, row_of, plan["bounds"].level_bounds)
             pc0 = random_sets(len(priv), region, ell, rng)
             priv_codes = sparse.csr_array(
                 (pc0.data, pc0.indices + off, pc0.indptr), shape=(len(priv), d)
             )
-            n_pres, n_det = len(present), len(det_gate)
+            n_pres, n_det = pu.n_present, pu.n_detectors
             hidden = p + n_pres + n_det
             read = Layer(
-                sparse.vstack([eye, pool_w_mat, pres_w, det_w], format="csr"),
-                np.concatenate([-np.ones(d, np.float32), pool_bias, pres_b, det_b]),
+                sparse.vstack([eye, pool_w_mat, *pu.reads], format="csr"),
+                np.concatenate([-np.ones(d, np.float32), pool_bias, *pu.biases]),
                 "step",
             )
             # Write: identity (residual) + sigma for the pool + signed private writes.
@@ -869,16 +915,7 @@ class Stream(Construction):
             gate_bits = sparse.csr_array(
                 (np.ones(pc.nnz, np.float32), (pc.coords[0], pc.coords[1])), shape=(len(priv), d)
             )
-            pres_idx = np.searchsorted(present, operand[positive])
-            pres_to_gate = sparse.csr_array(
-                (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
-                shape=(n_pres, len(priv)),
-            )
-            det_to_gate = sparse.csr_array(
-                (det_sign, (np.arange(n_det), det_gate)), shape=(n_det, len(priv))
-            )
-            write_pres = sparse.csr_array(pres_to_gate @ gate_bits).T
-            write_det = sparse.csr_array(det_to_gate @ gate_bits).T
+            write_pres, write_det = pu.writes(gate_bits)
             write_pool = sparse.csr_array(
                 (np.ones(p, np.float32), (sigma, np.arange(p))), shape=(d, p)
             )
@@ -983,6 +1020,7 @@ class Stream(Construction):
         layers: list[Layer] = []
         blocks: list[dict[str, Any]] = []
         eye = sparse.eye_array(d, dtype=np.float32, format="csr")
+        ident = np.arange(n_nodes, dtype=np.int64)
         for lv in plan["levels"]:
             gates = lv["gates"]
             ands = gates[task.ops[gates] == OP_CODE["and"]]
@@ -995,39 +1033,18 @@ class Stream(Construction):
             # Xor / andnot whose operands can meet: present units (one per distinct operand)
             # and detectors (one per gate; a k-input xor one per subset of >= 2 operands that
             # can be true together: inclusion-exclusion, :func:`_detectors`).
-            g_of, operand, pos = operand_matrix(task, priv)
-            is_xor = task.ops[priv] == OP_CODE["xor"]
-            positive = is_xor[g_of] | (pos == 0)
-            present = np.unique(operand[positive])
-            pres_w = sparse.csr_array(code.membership[present], dtype=np.float32)
-            pres_b = -code.lengths[present].astype(np.float32)
-            det_gate, det_sign, e_det, e_op = _detectors(task, priv, plan["bounds"].level_bounds)
-            det_w = sparse.csr_array(read_sets(code, e_det, e_op, len(det_gate)), dtype=np.float32)
-            det_b = -np.diff(det_w.indptr).astype(np.float32)
-            n_and, n_pres, n_det = len(ands), len(present), len(det_gate)
+            pu = _PrivateUnits(task, priv, code, ident, plan["bounds"].level_bounds)
+            n_and, n_pres, n_det = len(ands), pu.n_present, pu.n_detectors
             hidden = n_and + n_pres + n_det
             read = Layer(
-                sparse.vstack([eye, and_w, pres_w, det_w], format="csr"),
-                np.concatenate([-np.ones(d, np.float32), and_b, pres_b, det_b]),
+                sparse.vstack([eye, and_w, *pu.reads], format="csr"),
+                np.concatenate([-np.ones(d, np.float32), and_b, *pu.biases]),
                 "step",
             )
-            gate_bits = sparse.csr_array(write_rows[m + priv])
-            pres_idx = np.searchsorted(present, operand[positive])
-            pres_to_gate = sparse.csr_array(
-                (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
-                shape=(n_pres, len(priv)),
-            )
-            det_to_gate = sparse.csr_array(
-                (det_sign, (np.arange(n_det), det_gate)), shape=(n_det, len(priv))
-            )
+            write_pres, write_det = pu.writes(sparse.csr_array(write_rows[m + priv]))
             write = Layer(
                 sparse.hstack(
-                    [
-                        eye,
-                        sparse.csr_array(write_rows[m + ands]).T,
-                        sparse.csr_array(pres_to_gate @ gate_bits).T,
-                        sparse.csr_array(det_to_gate @ gate_bits).T,
-                    ],
+                    [eye, sparse.csr_array(write_rows[m + ands]).T, write_pres, write_det],
                     format="csr",
                 ),
                 -np.ones(d, np.float32),
