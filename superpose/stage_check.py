@@ -371,11 +371,29 @@ def stream_level_report(
     complete = np.asarray(writes["complete_level"], dtype=np.int64)
     needed = m + np.concatenate([np.asarray(g, dtype=np.int64) for g in lay.gates])
     done = np.maximum(complete[needed], 1)
-    nodes_of = [needed[done == lv] for lv in levels]
+    # A clean-up block (exact units) is checked on the nodes it copies; every other block on
+    # the gates it completes. After a clean-up only what it copied (and what later blocks
+    # write) is in the stream: the clean input of a block starts at the last clean-up.
+    block_nodes = writes.get("block_nodes") or [None] * len(blocks)
+    kinds = [b.get("kind", "block") for b in blocks]
+    nodes_of = [
+        needed[done == lv] if bn is None else np.asarray(bn, dtype=np.int64)
+        for lv, bn in zip(levels, block_nodes, strict=True)
+    ]
     level_codes = [BloomCode(sparse.csr_array(member[row_of[nodes]])) for nodes in nodes_of]
     writers = np.asarray(writes["writers"], dtype=np.int64)
     write_rows = sparse.csr_array(writes["rows"], dtype=np.float32)
     write_level = np.asarray(writes["write_level"], dtype=np.int64)
+    if "write_block" in writes:
+        write_block = np.asarray(writes["write_block"], dtype=np.int64)
+        erase = np.asarray(writes["erase_blocks"], dtype=bool)
+    else:  # every block writes its own level's codes, none erases
+        index = {lv: i for i, lv in enumerate(levels)}
+        write_block = np.array([index.get(int(x), -1) for x in write_level], dtype=np.int64)
+        write_block[write_level == 0] = -1
+        erase = np.zeros(len(blocks), dtype=bool)
+    alive = np.asarray(writes.get("alive_at_end", np.ones(task.n_nodes, dtype=bool)))
+    at_end = [alive[nodes] for nodes in nodes_of]
     keys = (
         "wrong_end_to_end",
         "first_wrong",
@@ -400,7 +418,8 @@ def stream_level_report(
             wants = []
             for i, lv in enumerate(levels):
                 read, write = net.layers[2 * i], net.layers[2 * i + 1]
-                before = write_level < lv
+                last_erase = max([j for j in range(i) if erase[j]], default=-1)
+                before = (write_block < i) & (write_block >= last_erase)
                 t_rows = sparse.csr_array(truth[:, writers[before]], dtype=np.float32)
                 clean = sparse.csr_array((t_rows @ write_rows[before]) > 0, dtype=np.float32)
                 h = read.apply(z)
@@ -427,7 +446,10 @@ def stream_level_report(
                 row["units_on_sum"] += int(on.sum())
                 row["units_on_max"] = max(row["units_on_max"], int(on.max(initial=0)))
             for i, want in enumerate(wants):
-                fdiff = sparse.csr_array(_decode(level_codes[i], z, None) - want)
+                # Only what is still in the final stream (a clean-up drops the rest).
+                keep = np.flatnonzero(at_end[i])
+                got = sparse.csr_array(_decode(level_codes[i], z, None))[:, keep]
+                fdiff = sparse.csr_array(got - sparse.csr_array(want)[:, keep])
                 fdiff.eliminate_zeros()
                 acc[i]["wrong_at_output"] += int((np.diff(fdiff.indptr) > 0).sum())
     n = max(report.inputs_checked, 1)
@@ -437,7 +459,7 @@ def stream_level_report(
             {
                 "stage": i + 1,
                 "level": levels[i],
-                "kind": "block",
+                "kind": kinds[i],
                 "nodes": int(len(nodes_of[i])),
                 "width": int(block.get("hidden_units", net.layers[2 * i].n_out)),
                 "wrong_end_to_end": row["wrong_end_to_end"],
