@@ -416,7 +416,7 @@ def stream_level_report(
             z = net.encode(batch)
             already = np.zeros(n, dtype=bool)
             wants = []
-            for i, lv in enumerate(levels):
+            for i in range(len(levels)):
                 read, write = net.layers[2 * i], net.layers[2 * i + 1]
                 last_erase = max([j for j in range(i) if erase[j]], default=-1)
                 before = (write_block < i) & (write_block >= last_erase)
