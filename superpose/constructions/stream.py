@@ -57,6 +57,19 @@ failure budget is split over the blocks and the outputs by that model: the plan 
 ``ell`` and the narrowest d with ``sum_L units_L rho_L^ell + outputs rho_out^ell <= failure``
 and records each block's share (``extras["predicted_errors"]``).
 
+**Clean-up blocks** (exact units; ``cleanup="auto"``, the default, ``"none"`` or the levels
+to clean up after). A clean-up after level k erases the stream and writes back the *live*
+nodes only (level <= k, read by a later gate or an output: :func:`_live_nodes`), so later
+blocks and the output read a stream that holds those codes and what is written after them
+instead of every code written so far. It stays a residual block (identity skip, the same
+clamped write, :func:`_cleanup_block`): a "clear" unit writes -2 into every bit and a copy
+unit per live node +3 into its code (and the or-like gates above k it feeds). Its hidden
+units count as neurons. The plan bounds the true nodes in the stream for every (last
+clean-up, block) pair in one pass, compares every placement of at most :data:`MAX_CLEANUPS`
+clean-ups at the same failure budget and keeps the fewest neurons -- so a clean-up sits where
+the stream without it would exceed the budget at the width the plan uses
+(``extras["error_without_cleanup"]``). Pool units refuse a clean-up.
+
 **Pool units** (``units="pool"``, the first version, described next).
 
 **Faithful to the network.** A block is two plain step layers of the :class:`~superpose.
@@ -456,8 +469,10 @@ class Stream(Construction):
         units: str = "auto",
         bound_method: str = "auto",
         max_candidates: int = DEFAULT_MAX_CANDIDATES,
-        cleanup: str | tuple[int, ...] | list[int] = "auto",
+        cleanup: str | int | tuple[int, ...] | list[int] = "auto",
     ) -> None:
+        if isinstance(cleanup, int) and not isinstance(cleanup, bool):
+            cleanup = (cleanup,)
         if isinstance(cleanup, str):
             if cleanup not in ("auto", "none"):
                 raise SuperposeError(
