@@ -207,12 +207,34 @@ def _batches_of_sets(sets: np.ndarray, m: int, batch: int = 16384):
         yield start, x
 
 
+def _factor(member: sparse.csr_array) -> tuple[sparse.csr_array, np.ndarray]:
+    """``member = U @ R``: U one-hot (nodes x classes of identical rows), R the distinct rows
+    (dense). Counting true nodes per column as ``(v @ U) @ R`` costs one term per true node
+    instead of one per (true node, column): the stream's clean-up columns put a node in up to
+    ~D^2 / 2 of them."""
+    dense = sparse.csr_array(member, dtype=np.int64).toarray()
+    rows, inverse = np.unique(dense, axis=0, return_inverse=True)
+    inverse = np.asarray(inverse).ravel()
+    n = dense.shape[0]
+    u = sparse.csr_array(
+        (np.ones(n, dtype=np.int64), (np.arange(n), inverse)), shape=(n, len(rows))
+    )
+    return u, rows
+
+
+def _counts(v: sparse.csr_array, fac: tuple[sparse.csr_array, np.ndarray]) -> np.ndarray:
+    """True nodes of each column for each row of ``v`` (dense, int64), via :func:`_factor`."""
+    u, rows = fac
+    return np.asarray(sparse.csr_array(v @ u, dtype=np.int64).toarray()) @ rows
+
+
 def _stage_counts(task: Task, sets: np.ndarray, member: sparse.csr_array) -> np.ndarray:
     """(len(sets), stages): true nodes of each stage for each input set."""
     out = np.zeros((len(sets), member.shape[1]), dtype=np.int64)
+    fac = _factor(member)
     for start, x in _batches_of_sets(sets, task.features):
         v = evaluate_nodes(task, x)
-        out[start : start + x.shape[0]] = np.asarray((v @ member).toarray())
+        out[start : start + x.shape[0]] = _counts(v, fac)
     return out
 
 
@@ -234,7 +256,7 @@ def _cone_counts(task: Task, member: sparse.csr_array) -> np.ndarray:
             break
         reach = reach + frontier
     reach.data[:] = 1
-    return np.asarray((sparse.csr_array(reach, dtype=np.int64) @ member).toarray())
+    return _counts(sparse.csr_array(reach, dtype=np.int64), _factor(member))
 
 
 def _and_operand_pairs(task: Task) -> tuple[np.ndarray, np.ndarray]:
@@ -498,13 +520,16 @@ def _exact_bounds(
     if new2 is not None:
         # Column maxima batch by batch (a pairs x columns table was the memory peak).
         counts_max = np.zeros(depth, dtype=np.int64)
-        for _, v in _pair_batches(mono, v1, pairs, new2):
-            counts = np.asarray((v @ member).toarray())
+        surplus_max = np.zeros(depth, dtype=np.int64)
+        fac = _factor(member)
+        for start, v in _pair_batches(mono, v1, pairs, new2):
+            counts = _counts(v, fac)
             np.maximum(counts_max, counts.max(axis=0, initial=0), out=counts_max)
-        surplus_sp = sparse.csr_array(new2 @ member)
-        surplus2 = [int(x) for x in np.asarray(surplus_sp.max(axis=0).toarray()).ravel()]
+            part = _counts(new2[start : start + v.shape[0]], fac)
+            np.maximum(surplus_max, part.max(axis=0, initial=0), out=surplus_max)
+        surplus2 = [int(x) for x in surplus_max]
         if s == 3:
-            surplus = np.asarray(surplus_sp.toarray())
+            surplus = _counts(new2, fac)
         m2 = [max(m2[L], int(counts_max[L])) for L in range(depth)]
         new2_csc = sparse.csc_array(new2)
     extra: dict[str, Any] = {"candidate_pairs": int(len(pairs)), "pair_surplus_max": surplus2}
