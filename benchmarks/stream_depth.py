@@ -120,6 +120,19 @@ def _one(
         if "predicted_errors" in net.extras:
             row["predicted_errors"] = [float(x) for x in net.extras["predicted_errors"]]
             row["predicted_output_errors"] = float(net.extras["predicted_output_errors"])
+        # Every block in order (clean-ups included) with the plan's predicted false reads.
+        row["blocks"] = [
+            {
+                "kind": b.get("kind", "block"),
+                "level": int(b["level"]),
+                "hidden_units": int(b["hidden_units"]),
+                "predicted_error": b.get("predicted_error"),
+            }
+            for b in res["blocks"]
+        ]
+        row["cleanups"] = net.extras.get("cleanups", [])
+        if "error_without_cleanup" in net.extras:
+            row["error_without_cleanup"] = float(net.extras["error_without_cleanup"])
     else:
         counts = net.counts()
         row["neurons"] = int(counts["neurons"])
@@ -173,7 +186,9 @@ def _neurons(r: dict[str, Any]) -> str:
         return "–"
     grown = f" [x{r['width_scale']:g}]" if r.get("width_scale", 1.0) != 1.0 else ""
     if "stream_width" in r:
-        return f"{r['neurons']:,} ({r['stream_width']:,} + {r['hidden_units']:,}){grown}"
+        cl = r.get("cleanups") or []
+        after = f" [clean-up after {', '.join(str(c['after_level']) for c in cl)}]" if cl else ""
+        return f"{r['neurons']:,} ({r['stream_width']:,} + {r['hidden_units']:,}){grown}{after}"
     return f"{r['neurons']:,}{grown}"
 
 
@@ -181,7 +196,7 @@ def _predicted(st: dict[str, Any]) -> str:
     """The plan's predicted false reads: all blocks + the output read (max of one block)."""
     if "predicted_errors" not in st:
         return "–"
-    per = st["predicted_errors"]
+    per = st["predicted_errors"] + [c["predicted_error"] for c in st.get("cleanups", [])]
     total = sum(per) + st["predicted_output_errors"]
     return f"{total:.1e} ({max(per, default=0.0):.1e})"
 
@@ -222,7 +237,10 @@ def level_table(row: dict[str, Any]) -> str:
     if not per:
         return ""
     lv = st.get("levels", {})
-    wrong = lv.get("wrong_per_level", [None] * len(per))
+    blocks = st.get("blocks") or [
+        {"kind": "block", "level": i, "predicted_error": p} for i, p in enumerate(per, start=1)
+    ]
+    wrong = lv.get("wrong_per_level", [None] * len(blocks))
     n = lv.get("inputs", 0)
     lines = [
         f"Depth {row['depth']}: per level, predicted false reads (plan) vs measured "
@@ -232,8 +250,9 @@ def level_table(row: dict[str, Any]) -> str:
         "| level | predicted | measured |",
         "|---|---|---|",
     ]
-    for i, (p, w) in enumerate(zip(per, wrong, strict=True), start=1):
-        lines.append(f"| {i} | {p:.1e} | {'–' if w is None else w} |")
+    for b, w in zip(blocks, wrong, strict=True):
+        name = f"clean-up after {b['level']}" if b["kind"] == "cleanup" else str(b["level"])
+        lines.append(f"| {name} | {b['predicted_error']:.1e} | {'–' if w is None else w} |")
     lines.append(f"| output read | {st['predicted_output_errors']:.1e} | {_errors(st)} |")
     return "\n".join(lines)
 
@@ -301,6 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--with-circuit", action="store_true", help="--target: also build circuit")
     p.add_argument("--plot-only", action="store_true")
     p.add_argument(
+        "--cleanup",
+        default=None,
+        help="stream clean-up placement: auto (the default), none, or levels like 4,9",
+    )
+    p.add_argument("--tag", default="", help="suffix of the JSON name (keep runs apart)")
+    p.add_argument(
         "--checked",
         action="store_true",
         help="build as superpose.build does (check, grow on error, no fallback) instead of raw",
@@ -327,10 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.target:
         args.features, args.gates, args.depths = 20_000, 80_000, [16]
     name = "stream_depth_target" if args.target else "stream_depth"
+    name += f"_{args.tag}" if args.tag else ""
     name += "_checked.json" if args.checked else ".json"
     if args.plot_only:
         rows = json.loads((OUT / name).read_text())["rows"]
-        if not args.target and not args.checked:
+        if not args.target and not args.checked and not args.tag:
             plot(rows, PLOT)
         print(table(rows))
         print()
@@ -356,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         for con in names:
             extra = {} if args.max_active is None else {"max_active": args.max_active}
+            if con == "stream" and args.cleanup is not None:
+                cl = args.cleanup
+                extra["cleanup"] = cl if cl in ("auto", "none") else [int(k) for k in cl.split(",")]
             levels = con == "stream" and not args.no_levels
             row[con] = _one(task, con, args.samples, args.seed, args.checked, extra, levels)
             print(
@@ -365,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         rows.sort(key=lambda r: r["depth"])
         (OUT / name).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
-    if not args.target and not args.checked:
+    if not args.target and not args.checked and not args.tag:
         plot(rows, PLOT)
     print(table(rows))
     print()

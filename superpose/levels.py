@@ -28,6 +28,7 @@ constructions, while this module is read by them.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -133,8 +134,24 @@ def stage_membership(task: Task, lay: Layout) -> sparse.csr_array:
 # --- sparsity bounds ---------------------------------------------------------------------
 
 
+_RELAXED: weakref.WeakKeyDictionary[Task, Task] = weakref.WeakKeyDictionary()
+_PAIR_TRUTHS: weakref.WeakKeyDictionary[Task, dict[int, Any]] = weakref.WeakKeyDictionary()
+"""Per task: its relaxation, and per relaxation the true sets of every candidate pair. Planning
+a deep task asks for bounds and for which operands meet several times (levels, the stream's
+columns, operands_meet); each used to evaluate every candidate pair again (the depth-16
+target: three passes of minutes each). Kept while the task lives."""
+
+
 def relaxed(task: Task) -> Task:
-    """The monotone relaxation: xor -> or, andnot(a, b) -> copy(a). True wherever ``task`` is."""
+    """The monotone relaxation: xor -> or, andnot(a, b) -> copy(a). True wherever ``task`` is
+    (memoised per task: the same object is returned while ``task`` lives)."""
+    got = _RELAXED.get(task)
+    if got is None:
+        got = _RELAXED[task] = _relaxed(task)
+    return got
+
+
+def _relaxed(task: Task) -> Task:
     ops = task.ops.copy()
     is_andnot = ops == OP_CODE["andnot"]
     ops[ops == OP_CODE["xor"]] = OP_CODE["or"]
@@ -190,12 +207,34 @@ def _batches_of_sets(sets: np.ndarray, m: int, batch: int = 16384):
         yield start, x
 
 
+def _factor(member: sparse.csr_array) -> tuple[sparse.csr_array, np.ndarray]:
+    """``member = U @ R``: U one-hot (nodes x classes of identical rows), R the distinct rows
+    (dense). Counting true nodes per column as ``(v @ U) @ R`` costs one term per true node
+    instead of one per (true node, column): the stream's clean-up columns put a node in up to
+    ~D^2 / 2 of them."""
+    dense = sparse.csr_array(member, dtype=np.int64).toarray()
+    rows, inverse = np.unique(dense, axis=0, return_inverse=True)
+    inverse = np.asarray(inverse).ravel()
+    n = dense.shape[0]
+    u = sparse.csr_array(
+        (np.ones(n, dtype=np.int64), (np.arange(n), inverse)), shape=(n, len(rows))
+    )
+    return u, rows
+
+
+def _counts(v: sparse.csr_array, fac: tuple[sparse.csr_array, np.ndarray]) -> np.ndarray:
+    """True nodes of each column for each row of ``v`` (dense, int64), via :func:`_factor`."""
+    u, rows = fac
+    return np.asarray(sparse.csr_array(v @ u, dtype=np.int64).toarray()) @ rows
+
+
 def _stage_counts(task: Task, sets: np.ndarray, member: sparse.csr_array) -> np.ndarray:
     """(len(sets), stages): true nodes of each stage for each input set."""
     out = np.zeros((len(sets), member.shape[1]), dtype=np.int64)
+    fac = _factor(member)
     for start, x in _batches_of_sets(sets, task.features):
         v = evaluate_nodes(task, x)
-        out[start : start + x.shape[0]] = np.asarray((v @ member).toarray())
+        out[start : start + x.shape[0]] = _counts(v, fac)
     return out
 
 
@@ -217,7 +256,7 @@ def _cone_counts(task: Task, member: sparse.csr_array) -> np.ndarray:
             break
         reach = reach + frontier
     reach.data[:] = 1
-    return np.asarray((sparse.csr_array(reach, dtype=np.int64) @ member).toarray())
+    return _counts(sparse.csr_array(reach, dtype=np.int64), _factor(member))
 
 
 def _and_operand_pairs(task: Task) -> tuple[np.ndarray, np.ndarray]:
@@ -381,6 +420,45 @@ def _candidate_pairs(
     return v1, sup1, pairs
 
 
+def _pair_truths(
+    mono: Task, limit: int
+) -> tuple[sparse.csr_array, list[np.ndarray], np.ndarray, sparse.csr_array | None]:
+    """:func:`_candidate_pairs` plus ``new2`` (candidate pairs x nodes: newly true on the pair,
+    i.e. true there but on neither single input), evaluated once per relaxed task and limit."""
+    memo = _PAIR_TRUTHS.setdefault(mono, {})
+    if limit in memo:
+        return memo[limit]
+    v1, sup1, pairs = _candidate_pairs(mono, limit)
+    new2 = None
+    if len(pairs):
+        m, n = mono.features, mono.n_nodes
+        new_rows, new_cols = [], []
+        for start, x in _batches_of_sets(pairs, m):
+            v = evaluate_nodes(mono, x)
+            union = sparse.csr_array(x @ v1)
+            union.data[:] = 1
+            new = sparse.csr_array(v - union.astype(v.dtype))
+            new.eliminate_zeros()
+            coo = new.tocoo()
+            keep = coo.data > 0
+            new_rows.append(coo.coords[0][keep] + start)
+            new_cols.append(coo.coords[1][keep])
+        r, c = np.concatenate(new_rows), np.concatenate(new_cols)
+        new2 = sparse.csr_array((np.ones(len(r), dtype=np.int64), (r, c)), shape=(len(pairs), n))
+    memo[limit] = (v1, sup1, pairs, new2)
+    return memo[limit]
+
+
+def _pair_batches(mono: Task, v1: sparse.csr_array, pairs: np.ndarray, new2: sparse.csr_array):
+    """Yield (start, true nodes of each pair of the batch) from the stored truths: the union
+    of the two single inputs' true sets plus what is newly true on the pair (the relaxed
+    circuit is monotone, so that is every true node)."""
+    for start, x in _batches_of_sets(pairs, mono.features):
+        union = sparse.csr_array(x @ v1, dtype=np.int64)
+        union.data[:] = 1
+        yield start, sparse.csr_array(union + new2[start : start + x.shape[0]])
+
+
 def operands_meet(
     task: Task,
     gates: np.ndarray,
@@ -411,17 +489,18 @@ def operands_meet(
     a, b = task.operand_table(gates, 2).T
     mono = relaxed(task)
     try:
-        v1, sup1, pairs = _candidate_pairs(mono, max_candidates)
+        v1_rows, sup1, pairs, new2 = _pair_truths(mono, max_candidates)
     except _TooMany:
         return meet
-    v1 = sparse.csc_array(v1, dtype=np.int32)
+    v1 = sparse.csc_array(v1_rows, dtype=np.int32)
     together = np.asarray((v1[:, a].multiply(v1[:, b])).sum(axis=0)).ravel() > 0
     if s >= 2:
         single = np.array([len(x) > 0 for x in sup1])
         together |= single[a] & single[b]
-        for _, x in _batches_of_sets(pairs, task.features):
-            v = sparse.csc_array(evaluate_nodes(mono, x), dtype=np.int32)
-            together |= np.asarray((v[:, a].multiply(v[:, b])).sum(axis=0)).ravel() > 0
+        if new2 is not None:
+            for _, v in _pair_batches(mono, v1_rows, pairs, new2):
+                v = sparse.csc_array(v, dtype=np.int32)
+                together |= np.asarray((v[:, a].multiply(v[:, b])).sum(axis=0)).ravel() > 0
     return together
 
 
@@ -431,33 +510,27 @@ def _exact_bounds(
     """The ``exact`` method for s in {2, 3} (see the module docstring)."""
     m, depth = mono.features, member.shape[1]
     n = mono.n_nodes
-    v1, sup1, pairs = _candidate_pairs(mono, limit)
+    v1, sup1, pairs, new2 = _pair_truths(mono, limit)
     a_ops, b_ops = _and_operand_pairs(mono)
     n_cand = len(pairs)
     top = lambda k: [_top_sum(single[:, L], k) for L in range(depth)]  # noqa: E731
     m2 = top(2)
     surplus2 = [0] * depth
     new2_csc = None
-    if len(pairs):
-        counts2 = np.zeros((len(pairs), depth), dtype=np.int64)
-        new_rows, new_cols = [], []
-        for start, x in _batches_of_sets(pairs, m):
-            v = evaluate_nodes(mono, x)
-            counts2[start : start + x.shape[0]] = np.asarray((v @ member).toarray())
-            # Newly true on the pair: true, but not on either single input.
-            union = sparse.csr_array(x @ v1)
-            union.data[:] = 1
-            new = sparse.csr_array(v - union.astype(v.dtype))
-            new.eliminate_zeros()
-            coo = new.tocoo()
-            keep = coo.data > 0
-            new_rows.append(coo.coords[0][keep] + start)
-            new_cols.append(coo.coords[1][keep])
-        r, c = np.concatenate(new_rows), np.concatenate(new_cols)
-        new2 = sparse.csr_array((np.ones(len(r), dtype=np.int64), (r, c)), shape=(len(pairs), n))
-        surplus = np.asarray((new2 @ member).toarray())
-        surplus2 = [int(surplus[:, L].max(initial=0)) for L in range(depth)]
-        m2 = [max(m2[L], int(counts2[:, L].max())) for L in range(depth)]
+    if new2 is not None:
+        # Column maxima batch by batch (a pairs x columns table was the memory peak).
+        counts_max = np.zeros(depth, dtype=np.int64)
+        surplus_max = np.zeros(depth, dtype=np.int64)
+        fac = _factor(member)
+        for start, v in _pair_batches(mono, v1, pairs, new2):
+            counts = _counts(v, fac)
+            np.maximum(counts_max, counts.max(axis=0, initial=0), out=counts_max)
+            part = _counts(new2[start : start + v.shape[0]], fac)
+            np.maximum(surplus_max, part.max(axis=0, initial=0), out=surplus_max)
+        surplus2 = [int(x) for x in surplus_max]
+        if s == 3:
+            surplus = _counts(new2, fac)
+        m2 = [max(m2[L], int(counts_max[L])) for L in range(depth)]
         new2_csc = sparse.csc_array(new2)
     extra: dict[str, Any] = {"candidate_pairs": int(len(pairs)), "pair_surplus_max": surplus2}
     if s == 2:

@@ -413,17 +413,22 @@ _STREAM_COUNTS = (
 
 @dataclass(frozen=True)
 class _StreamBlocks:
-    """A stream network's blocks as the per-level check reads them: each block's level, the
-    gates complete after it and their codes in the stream, and every writer (its node, its
-    bits in the stream, the level of the block that writes it) for the clean-input check."""
+    """A stream network's blocks as the per-level check reads them: each block's level and
+    kind (``block`` or ``cleanup``), the nodes it is checked on (the gates it completes, or
+    the nodes a clean-up copies) and their codes in the stream, which of those are still in
+    the final stream, every writer (its node, its bits in the stream, the block that writes
+    it) and which blocks erase the stream, for the clean-input check."""
 
     blocks: list[dict[str, Any]]
     levels: list[int]
+    kinds: list[str]
     nodes_of: list[np.ndarray]
     level_codes: list[Any]
+    at_end: list[np.ndarray]
     writers: np.ndarray
     write_rows: sparse.csr_array
-    write_level: np.ndarray
+    write_block: np.ndarray
+    erase: np.ndarray
 
 
 def _stream_blocks(net: Any) -> _StreamBlocks:
@@ -448,16 +453,37 @@ def _stream_blocks(net: Any) -> _StreamBlocks:
     complete = np.asarray(writes["complete_level"], dtype=np.int64)
     needed = m + np.concatenate([np.asarray(g, dtype=np.int64) for g in lay.gates])
     done = np.maximum(complete[needed], 1)
-    nodes_of = [needed[done == lv] for lv in levels]
+    # A clean-up block (exact units) is checked on the nodes it copies; every other block on
+    # the gates it completes. After a clean-up only what it copied (and what later blocks
+    # write) is in the stream: the clean input of a block starts at the last clean-up.
+    block_nodes = writes.get("block_nodes") or [None] * len(blocks)
+    kinds = [b.get("kind", "block") for b in blocks]
+    nodes_of = [
+        needed[done == lv] if bn is None else np.asarray(bn, dtype=np.int64)
+        for lv, bn in zip(levels, block_nodes, strict=True)
+    ]
     level_codes = [BloomCode(sparse.csr_array(member[row_of[nodes]])) for nodes in nodes_of]
+    write_level = np.asarray(writes["write_level"], dtype=np.int64)
+    if "write_block" in writes:
+        write_block = np.asarray(writes["write_block"], dtype=np.int64)
+        erase = np.asarray(writes["erase_blocks"], dtype=bool)
+    else:  # every block writes its own level's codes, none erases
+        index = {lv: i for i, lv in enumerate(levels)}
+        write_block = np.array([index.get(int(x), -1) for x in write_level], dtype=np.int64)
+        write_block[write_level == 0] = -1
+        erase = np.zeros(len(blocks), dtype=bool)
+    alive = np.asarray(writes.get("alive_at_end", np.ones(task.n_nodes, dtype=bool)))
     return _StreamBlocks(
         blocks,
         levels,
+        kinds,
         nodes_of,
         level_codes,
+        [alive[nodes] for nodes in nodes_of],
         np.asarray(writes["writers"], dtype=np.int64),
         sparse.csr_array(writes["rows"], dtype=np.float32),
-        np.asarray(writes["write_level"], dtype=np.int64),
+        write_block,
+        erase,
     )
 
 
@@ -473,9 +499,10 @@ def _count_stream_batch(
     z = net.encode(batch)
     already = np.zeros(n, dtype=bool)
     wants = []
-    for i, lv in enumerate(sb.levels):
+    for i in range(len(sb.levels)):
         read, write = net.layers[2 * i], net.layers[2 * i + 1]
-        before = sb.write_level < lv
+        last_erase = max([j for j in range(i) if sb.erase[j]], default=-1)
+        before = (sb.write_block < i) & (sb.write_block >= last_erase)
         t_rows = sparse.csr_array(truth[:, sb.writers[before]], dtype=np.float32)
         clean = sparse.csr_array((t_rows @ sb.write_rows[before]) > 0, dtype=np.float32)
         h = read.apply(z)
@@ -487,7 +514,10 @@ def _count_stream_batch(
         on = np.diff(sparse.csr_array(sparse.csr_array(h)[:, z.shape[1] :]).indptr)
         already = _count_stage(acc[i], got, got_clean, want, on, already)
     for i, want in enumerate(wants):
-        fdiff = sparse.csr_array(_decode(sb.level_codes[i], z, None) - want)
+        # Only what is still in the final stream (a clean-up drops the rest).
+        keep = np.flatnonzero(sb.at_end[i])
+        got = sparse.csr_array(_decode(sb.level_codes[i], z, None))[:, keep]
+        fdiff = sparse.csr_array(got - sparse.csr_array(want)[:, keep])
         fdiff.eliminate_zeros()
         acc[i]["wrong_at_output"] += int((np.diff(fdiff.indptr) > 0).sum())
 
@@ -500,7 +530,7 @@ def _stream_row(net: Any, sb: _StreamBlocks, i: int, row: dict[str, int], n: int
     return {
         "stage": i + 1,
         "level": sb.levels[i],
-        "kind": "block",
+        "kind": sb.kinds[i],
         "nodes": int(len(sb.nodes_of[i])),
         "width": int(block.get("hidden_units", net.layers[2 * i].n_out)),
         "wrong_end_to_end": row["wrong_end_to_end"],

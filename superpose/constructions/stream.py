@@ -57,6 +57,19 @@ failure budget is split over the blocks and the outputs by that model: the plan 
 ``ell`` and the narrowest d with ``sum_L units_L rho_L^ell + outputs rho_out^ell <= failure``
 and records each block's share (``extras["predicted_errors"]``).
 
+**Clean-up blocks** (exact units; ``cleanup="auto"``, the default, ``"none"`` or the levels
+to clean up after). A clean-up after level k erases the stream and writes back the *live*
+nodes only (level <= k, read by a later gate or an output: :func:`_live_nodes`), so later
+blocks and the output read a stream that holds those codes and what is written after them
+instead of every code written so far. It stays a residual block (identity skip, the same
+clamped write, :func:`_cleanup_block`): a "clear" unit writes -2 into every bit and a copy
+unit per live node +3 into its code (and the or-like gates above k it feeds). Its hidden
+units count as neurons. The plan bounds the true nodes in the stream for every (last
+clean-up, block) pair in one pass, compares every placement of at most :data:`MAX_CLEANUPS`
+clean-ups at the same failure budget and keeps the fewest neurons -- so a clean-up sits where
+the stream without it would exceed the budget at the width the plan uses
+(``extras["error_without_cleanup"]``). Pool units refuse a clean-up.
+
 **Pool units** (``units="pool"``, the first version, described next).
 
 **Faithful to the network.** A block is two plain step layers of the :class:`~superpose.
@@ -158,6 +171,8 @@ units (the first version: a shared threshold pool per block, codes on its units)
 plan needs fewer neurons (``auto``)."""
 EXACT_ELL_GRID = tuple(range(3, 33))
 """Code lengths tried by the exact-units plan (a longer code buys a denser stream)."""
+MAX_CLEANUPS = 3
+"""Most clean-up blocks the ``"auto"`` exact plan places (it compares every placement)."""
 MIN_POOL_UNITS = 6
 """A pool has at least this many times ell units (threshold_stage's own minimum)."""
 
@@ -201,13 +216,38 @@ def _private_ok(parts: int, ell: int, target: float, reads: float, load: float) 
     return parts * float(special.gammainc(ell, lam)) <= target
 
 
-def _written_bounds(task: Task, levels: list[dict[str, Any]], con: Stream) -> list[int]:
+def _live_nodes(task: Task, levels: list[dict[str, Any]], k: int) -> np.ndarray:
+    """Nodes (inputs included) that a clean-up after level ``k`` must copy: those of level <= k
+    read by a gate of a later level (an andnot computed as a copy reads its first operand
+    only) or that are outputs."""
+    later = [lv for lv in levels if lv["level"] > k]
+    if not later:
+        gates = np.zeros(0, dtype=np.int64)
+        private = np.zeros(0, dtype=bool)
+    else:
+        gates = np.concatenate([lv["gates"] for lv in later])
+        private = np.concatenate([lv["private"] for lv in later])
+    g_of, operand, pos = operand_matrix(task, gates)
+    keep = ~((task.ops[gates][g_of] == OP_CODE["andnot"]) & ~private[g_of] & (pos == 1))
+    read = operand[keep]
+    read = read[task.node_level[read] <= k]
+    out = np.asarray(task.outputs, dtype=np.int64)
+    return np.union1d(read, out[task.node_level[out] <= k]).astype(np.int64)
+
+
+def _written_bounds(
+    task: Task, levels: list[dict[str, Any]], con: Stream, cleanups: tuple[int, ...] = ()
+) -> tuple[dict[tuple[int, int], int], dict[int, np.ndarray]]:
     """Bounds on the true gates whose codes are in the stream when block L reads it
-    (L = 1..D), then at the output (all needed gates), for exact units.
+    (L = 1..D; L = D + 1: the output read), for exact units, keyed ``(k, L)``: k = 0 without a
+    clean-up before L, else the last clean-up before L sits after level k. Also the live nodes
+    of each candidate clean-up (:func:`_live_nodes`).
 
     A real gate (and, a xor / andnot whose operands meet) is written by its own block; an
     or-like gate by the writers of its operands, so as soon as the earliest of them has run
-    (its *write level*: the least write level of its operands; inputs: 0)."""
+    (its *write level*: the least write level of its operands; inputs: 0). After a clean-up
+    after level k the stream holds the live nodes of levels <= k and what was written after
+    them (an or-like gate above k is rewritten by the copies of its live operands)."""
     m = task.features
     wl = np.full(task.n_nodes, np.iinfo(np.int64).max, dtype=np.int64)
     wl[:m] = 0
@@ -225,19 +265,28 @@ def _written_bounds(task: Task, levels: list[dict[str, Any]], con: Stream) -> li
             wl[m + like] = first
     needed = m + np.concatenate([lv["gates"] for lv in levels])
     depth = len(levels)
-    for col in range(depth + 1):
-        sel = needed[wl[needed] < col + 1] if col < depth else needed
-        rows.append(sel)
-        cols.append(np.full(len(sel), col, dtype=np.int64))
+    keys: list[tuple[int, int]] = []
+    live: dict[int, np.ndarray] = {}
+    for k in (0, *cleanups):
+        if k:
+            live[k] = _live_nodes(task, levels, k)
+            kept = needed[(task.node_level[needed] > k) | np.isin(needed, live[k])]
+        else:
+            kept = needed
+        for col in range(k, depth + 1):
+            sel = kept[wl[kept] < col + 1] if col < depth else kept
+            rows.append(sel)
+            cols.append(np.full(len(sel), len(keys), dtype=np.int64))
+            keys.append((k, col + 1))
     r, c = np.concatenate(rows), np.concatenate(cols)
     member = sparse.csr_array(
-        (np.ones(len(r), dtype=np.int64), (r, c)), shape=(task.n_nodes, depth + 1)
+        (np.ones(len(r), dtype=np.int64), (r, c)), shape=(task.n_nodes, len(keys))
     )
     bounds, _ = column_bounds(
         task, member, method=con.bound_method, max_candidates=con.max_candidates
     )
     total = sum(lv["active"] for lv in levels)
-    return [min(int(b), total) for b in bounds]
+    return {key: min(int(b), total) for key, b in zip(keys, bounds, strict=True)}, live
 
 
 def _check_ops(task: Task) -> None:
@@ -321,6 +370,57 @@ def _detectors(
     )
 
 
+class _PrivateUnits:
+    """The private units of one block's xor / andnot gates, for both unit designs: a "present"
+    unit per distinct operand (every gate reading it positively: xor, andnot's first operand)
+    and the detectors of :func:`_detectors`; ``reads`` / ``biases`` are their rows of the
+    block's read layer (present units, then detectors), :meth:`writes` their columns of the
+    write layer given each gate's stream bits.
+
+    ``rows[node]`` is the node's row of ``code`` (pool units: the stream code grows level by
+    level; exact units: every node's own code, rows = node ids)."""
+
+    def __init__(
+        self,
+        task: Task,
+        priv: np.ndarray,
+        code: BloomCode,
+        rows: np.ndarray,
+        level_bounds: list[int],
+    ) -> None:
+        g_of, operand, pos = operand_matrix(task, priv)
+        is_xor = task.ops[priv] == OP_CODE["xor"]
+        positive = is_xor[g_of] | (pos == 0)
+        present = np.unique(operand[positive])
+        pres_w = sparse.csr_array(code.membership[rows[present]], dtype=np.float32)
+        pres_b = -code.lengths[rows[present]].astype(np.float32)
+        det_gate, det_sign, e_det, e_op = _detectors(task, priv, level_bounds)
+        det_w = sparse.csr_array(
+            read_sets(code, e_det, rows[e_op], len(det_gate)), dtype=np.float32
+        )
+        det_b = -np.diff(det_w.indptr).astype(np.float32)
+        self.n_present, self.n_detectors = len(present), len(det_gate)
+        self.reads = [pres_w, det_w]
+        self.biases = [pres_b, det_b]
+        pres_idx = np.searchsorted(present, operand[positive])
+        self.pres_to_gate = sparse.csr_array(
+            (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
+            shape=(self.n_present, len(priv)),
+        )
+        self.det_to_gate = sparse.csr_array(
+            (det_sign, (np.arange(self.n_detectors), det_gate)),
+            shape=(self.n_detectors, len(priv)),
+        )
+
+    def writes(self, gate_bits: sparse.csr_array) -> tuple[sparse.csr_array, sparse.csr_array]:
+        """Write-layer columns (stream bits x units) of the present units and detectors:
+        each adds its signed share to the bits of every gate it serves."""
+        return (
+            sparse.csr_array(self.pres_to_gate @ gate_bits).T,
+            sparse.csr_array(self.det_to_gate @ gate_bits).T,
+        )
+
+
 def _private_mask(task: Task, gates: np.ndarray, max_candidates: int) -> np.ndarray:
     """Per gate: xor / andnot whose operands can be true together (needs private units)."""
     inhibited = np.isin(task.ops[gates], [OP_CODE["xor"], OP_CODE["andnot"]])
@@ -369,7 +469,19 @@ class Stream(Construction):
         units: str = "auto",
         bound_method: str = "auto",
         max_candidates: int = DEFAULT_MAX_CANDIDATES,
+        cleanup: str | int | tuple[int, ...] | list[int] = "auto",
     ) -> None:
+        if isinstance(cleanup, int) and not isinstance(cleanup, bool):
+            cleanup = (cleanup,)
+        if isinstance(cleanup, str):
+            if cleanup not in ("auto", "none"):
+                raise SuperposeError(
+                    f"cleanup must be 'auto', 'none' or levels to clean up after, got {cleanup!r}"
+                )
+        elif not all(isinstance(k, int) and not isinstance(k, bool) for k in cleanup):
+            raise SuperposeError(f"cleanup levels must be integers, got {cleanup!r}")
+        else:
+            cleanup = tuple(int(k) for k in cleanup)
         if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1:
             raise SuperposeError(f"max_active must be a positive integer, got {max_active!r}")
         if ell is not None and (not isinstance(ell, int) or not 2 <= ell <= 32):
@@ -397,6 +509,19 @@ class Stream(Construction):
         self.units = units
         self.bound_method = bound_method
         self.max_candidates = max_candidates
+        self.cleanup = cleanup
+
+    def get_params(self) -> dict[str, Any]:
+        """As recorded in network.json; ``cleanup`` only when not the default (networks
+        built before clean-ups existed keep their bytes)."""
+        params = super().get_params()
+        if params.get("cleanup") == "auto":
+            del params["cleanup"]
+        else:
+            params["cleanup"] = (
+                params["cleanup"] if isinstance(params["cleanup"], str) else list(params["cleanup"])
+            )
+        return params
 
     @classmethod
     def _unsupported(cls, task: Task) -> str | None:
@@ -452,8 +577,14 @@ class Stream(Construction):
         if too_dense is not None and self.units == "pool":
             raise too_dense
         levels = []
+        # One pass over the candidate input sets for every level's xor / andnot gates (per
+        # level, it evaluated every candidate pair once per level: the depth-16 target's
+        # planning spent most of its time there).
+        sizes = [len(g) for g in lay.gates]
+        all_gates = np.concatenate([np.asarray(g, dtype=np.int64) for g in lay.gates])
+        masks = np.split(_private_mask(task, all_gates, self.max_candidates), np.cumsum(sizes)[:-1])
         for i, gates in enumerate(lay.gates):
-            private = _private_mask(task, gates, self.max_candidates)
+            private = masks[i]
             pool_gates = gates[~private]
             _, pool_ops, pool_pos = operand_matrix(task, pool_gates)
             read = ~((task.ops[pool_gates][_] == OP_CODE["andnot"]) & (pool_pos == 1))
@@ -485,7 +616,16 @@ class Stream(Construction):
                 cands.append(self._exact_widths(task, levels, failure))
             except SuperposeError as exc:
                 refused = exc
-        if self.units in ("auto", "pool") and too_dense is not None:
+        forced = not isinstance(self.cleanup, str) and len(self.cleanup) > 0
+        if forced and self.units == "pool":
+            raise SuperposeError(
+                "clean-up blocks are built for exact units only: a pool unit's code lives on "
+                "shared pool units whose writes another level reuses, so a block cannot copy "
+                "one node's code alone -- use units='exact' (or 'auto')"
+            )
+        if forced:
+            pass  # a clean-up asked for: exact units only
+        elif self.units in ("auto", "pool") and too_dense is not None:
             refused = too_dense if refused is None else refused
         elif self.units in ("auto", "pool"):
             try:
@@ -518,30 +658,56 @@ class Stream(Construction):
         hidden = [lv["and_units"] + lv["present_units"] + lv["detector_units"] for lv in levels]
         n_out = len(task.outputs)
         events = sum(hidden) + n_out
-        true_at = [s + t for t in _written_bounds(task, levels, self)]
+        depth = len(levels)
+        schedules = self._cleanup_schedules(depth)
+        cands = tuple(sorted({k for sched in schedules for k in sched}))
+        bounds, live = _written_bounds(task, levels, self, cands)
+        t_of = {key: s + b for key, b in bounds.items()}
+        true_at = [t_of[(0, col)] for col in range(1, depth + 2)]
         true_nodes = true_at[-1]
         grid = [self.ell] if self.ell else list(EXACT_ELL_GRID)
-        best: dict[str, Any] | None = None
 
-        def errors(ell: int, d: float) -> list[float]:
-            """Expected false units per block and false output reads, at stream width d."""
-            rho = [min(1.0, ell * t / d) ** ell for t in true_at]
-            return [h * r for h, r in zip(hidden, rho[:-1], strict=True)] + [n_out * rho[-1]]
+        def terms(sched: tuple[int, ...]) -> list[tuple[int, int]]:
+            """(units, true nodes in the stream they read): every block, each clean-up's
+            copies (reading the stream after its level), then the output reads."""
+            out, prev = [], 0
+            for level in range(1, depth + 1):
+                out.append((hidden[level - 1], t_of[(prev, level)]))
+                if level in sched:
+                    out.append((len(live[level]), t_of[(prev, level + 1)]))
+                    prev = level
+            out.append((n_out, t_of[(prev, depth + 1)]))
+            return out
 
-        for ell in grid:
-            if self.stream_width is not None:
-                d = float(self.stream_width)
-            else:
-                # sum_L h_L (ell t_L / d)^ell + n_out (ell t / d)^ell = failure, solved for d.
-                c = sum(h * (ell * t) ** ell for h, t in zip(hidden, true_at, strict=False))
-                c += n_out * (ell * true_nodes) ** ell
-                d = (c / failure) ** (1.0 / ell)
-                d = max(d, 2.0 * ell * s, float(ell + 1))
-            if sum(errors(ell, d)) > failure * (1 + 1e-9) or ell >= d:
+        def errors(ts: list[tuple[int, int]], ell: int, d: float) -> list[float]:
+            """Expected false units per term (block, clean-up) and false output reads."""
+            return [h * min(1.0, ell * t / d) ** ell for h, t in ts]
+
+        def widest(ts: list[tuple[int, int]]) -> dict[str, Any] | None:
+            best: dict[str, Any] | None = None
+            for ell in grid:
+                if self.stream_width is not None:
+                    d = float(self.stream_width)
+                else:
+                    # sum_L h_L (ell t_L / d)^ell + n_out (ell t / d)^ell = failure, for d.
+                    c = sum(h * (ell * t) ** ell for h, t in ts)
+                    d = (c / failure) ** (1.0 / ell)
+                    d = max(d, 2.0 * ell * s, float(ell + 1))
+                if sum(errors(ts, ell, d)) > failure * (1 + 1e-9) or ell >= d:
+                    continue
+                width = int(math.ceil(d))
+                if best is None or width < best["d"]:
+                    best = {"ell": ell, "d": width, "on": float(ell * ts[-1][1])}
+            return best
+
+        best, chosen = None, ()
+        for sched in schedules:
+            got = widest(terms(sched))
+            if got is None:
                 continue
-            width = int(math.ceil(d))
-            if best is None or width < best["d"]:
-                best = {"ell": ell, "d": width, "on": float(ell * true_nodes)}
+            got["neurons"] = got["d"] + sum(hidden) + sum(len(live[k]) + 1 for k in sched)
+            if best is None or got["neurons"] < best["neurons"]:
+                best, chosen = got, sched
         if best is None:
             ell, d = grid[0], float(self.stream_width or 1)
             level, true = len(levels), true_nodes
@@ -571,7 +737,32 @@ class Stream(Construction):
                 f"stream of {on / share:,.0f} neurons to keep false reads within the failure "
                 f"budget {failure:.2g}, above max_stream={self.max_stream:,}"
             )
-        per = errors(ell, float(best["d"]))
+        ts = terms(chosen)
+        per = errors(ts, ell, float(best["d"]))
+        # Split the per-term errors into blocks and clean-ups (terms() order).
+        block_err, cleanups, i = [], [], 0
+        reads = []
+        prev = 0
+        for level in range(1, depth + 1):
+            block_err.append(per[i])
+            reads.append(float(ell * ts[i][1]))
+            i += 1
+            if level in chosen:
+                cleanups.append(
+                    {
+                        "after_level": level,
+                        "copies": int(len(live[level])),
+                        "predicted_error": per[i],
+                        "on_bits_read": float(ell * ts[i][1]),
+                        "on_bits_after": float(ell * t_of[(level, level + 1)]),
+                        "on_bits_without": float(ell * t_of[(prev, level + 1)]),
+                        "nodes": live[level],
+                    }
+                )
+                prev = level
+                i += 1
+        reads.append(float(ell * ts[-1][1]))
+        without = sum(errors(terms(()), ell, float(best["d"])))
         return {
             "mode": "exact",
             "ell": ell,
@@ -581,11 +772,34 @@ class Stream(Construction):
             "hidden": hidden,
             "mean_on_bits": [],
             # On-bits of the stream as block L reads it (L = 1..D), then at the output.
-            "on_bits": [float(ell * t) for t in true_at],
-            "predicted_errors": per[:-1],
+            "on_bits": reads,
+            "predicted_errors": block_err,
             "predicted_output_errors": per[-1],
-            "neurons": int(best["d"] + sum(hidden)),
+            "cleanups": cleanups,
+            # The model's error at this width without any clean-up (above the budget when a
+            # clean-up was placed: that is why it is there).
+            "error_without_cleanup": float(without),
+            "neurons": int(best["neurons"]),
         }
+
+    def _cleanup_schedules(self, depth: int) -> list[tuple[int, ...]]:
+        """The clean-up placements the exact plan compares: none first, then (``"auto"``)
+        every set of at most :data:`MAX_CLEANUPS` levels 1..D-1 (a clean-up after level k),
+        or the levels given."""
+        from itertools import combinations
+
+        if self.cleanup == "none" or depth < 2:
+            return [()]
+        if self.cleanup == "auto":
+            ks = range(1, depth)
+            return [c for r in range(MAX_CLEANUPS + 1) for c in combinations(ks, r)]
+        bad = [k for k in self.cleanup if not 1 <= k < depth]
+        if bad:
+            raise SuperposeError(
+                f"a clean-up sits after a level 1..{depth - 1} (before another block); got "
+                f"{bad} for a task of depth {depth}"
+            )
+        return [tuple(sorted(set(self.cleanup)))]
 
     def _pool_plan(
         self, task: Task, levels: list[dict[str, Any]], failure: float
@@ -841,27 +1055,16 @@ class Stream(Construction):
                 pool_w_mat = sparse.csr_array((0, d), dtype=np.float32)
                 pool_bias = np.zeros(0, np.float32)
             # Private xor / andnot: "present" units per operand, a detector per gate.
-            g_of, operand, pos = operand_matrix(task, priv)
-            is_xor = task.ops[priv] == OP_CODE["xor"]
-            positive = is_xor[g_of] | (pos == 0)
-            present = np.unique(operand[positive])
-            memb = stream_code.membership
-            pres_w = sparse.csr_array(memb[row_of[present]], dtype=np.float32)
-            pres_b = -stream_code.lengths[row_of[present]].astype(np.float32)
-            det_gate, det_sign, e_det, e_op = _detectors(task, priv, plan["bounds"].level_bounds)
-            det_w = sparse.csr_array(
-                read_sets(stream_code, e_det, row_of[e_op], len(det_gate)), dtype=np.float32
-            )
-            det_b = -np.diff(det_w.indptr).astype(np.float32)
+            pu = _PrivateUnits(task, priv, stream_code, row_of, plan["bounds"].level_bounds)
             pc0 = random_sets(len(priv), region, ell, rng)
             priv_codes = sparse.csr_array(
                 (pc0.data, pc0.indices + off, pc0.indptr), shape=(len(priv), d)
             )
-            n_pres, n_det = len(present), len(det_gate)
+            n_pres, n_det = pu.n_present, pu.n_detectors
             hidden = p + n_pres + n_det
             read = Layer(
-                sparse.vstack([eye, pool_w_mat, pres_w, det_w], format="csr"),
-                np.concatenate([-np.ones(d, np.float32), pool_bias, pres_b, det_b]),
+                sparse.vstack([eye, pool_w_mat, *pu.reads], format="csr"),
+                np.concatenate([-np.ones(d, np.float32), pool_bias, *pu.biases]),
                 "step",
             )
             # Write: identity (residual) + sigma for the pool + signed private writes.
@@ -869,16 +1072,7 @@ class Stream(Construction):
             gate_bits = sparse.csr_array(
                 (np.ones(pc.nnz, np.float32), (pc.coords[0], pc.coords[1])), shape=(len(priv), d)
             )
-            pres_idx = np.searchsorted(present, operand[positive])
-            pres_to_gate = sparse.csr_array(
-                (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
-                shape=(n_pres, len(priv)),
-            )
-            det_to_gate = sparse.csr_array(
-                (det_sign, (np.arange(n_det), det_gate)), shape=(n_det, len(priv))
-            )
-            write_pres = sparse.csr_array(pres_to_gate @ gate_bits).T
-            write_det = sparse.csr_array(det_to_gate @ gate_bits).T
+            write_pres, write_det = pu.writes(gate_bits)
             write_pool = sparse.csr_array(
                 (np.ones(p, np.float32), (sigma, np.arange(p))), shape=(d, p)
             )
@@ -962,12 +1156,18 @@ class Stream(Construction):
         orlike = np.flatnonzero(needed & ~real)
         # Closure: W[v] = own[v] OR the W of every or-like gate reading v (top level first).
         write_rows = sparse.csr_array(own, dtype=np.float32)
+        cleanup_at = {int(c["after_level"]): c for c in plan.get("cleanups", [])}
+        post: dict[int, sparse.csr_array] = {}
         if len(orlike):
             g_of, operand, pos = operand_matrix(task, orlike)
             keep = ~((task.ops[orlike][g_of] == OP_CODE["andnot"]) & (pos == 1))
             g_of, operand = g_of[keep], operand[keep]
             lev = task.gate_level[orlike][g_of]
             for level in range(lay.depth, 0, -1):
+                if level in cleanup_at:
+                    # A copy after this level passes on to the or-like gates above it only.
+                    post[level] = sparse.csr_array(write_rows, copy=True)
+                    post[level].data[:] = 1
                 sel = lev == level
                 if not sel.any():
                     continue
@@ -979,10 +1179,13 @@ class Stream(Construction):
                 write_rows.data[:] = 1
         write_rows = sparse.csr_array(write_rows)
         write_rows.data[:] = 1
+        for level in cleanup_at:
+            post.setdefault(level, sparse.csr_array(write_rows))
         input_code = BloomCode(sparse.csr_array(write_rows[:m], dtype=np.int8))
         layers: list[Layer] = []
         blocks: list[dict[str, Any]] = []
         eye = sparse.eye_array(d, dtype=np.float32, format="csr")
+        ident = np.arange(n_nodes, dtype=np.int64)
         for lv in plan["levels"]:
             gates = lv["gates"]
             ands = gates[task.ops[gates] == OP_CODE["and"]]
@@ -995,39 +1198,18 @@ class Stream(Construction):
             # Xor / andnot whose operands can meet: present units (one per distinct operand)
             # and detectors (one per gate; a k-input xor one per subset of >= 2 operands that
             # can be true together: inclusion-exclusion, :func:`_detectors`).
-            g_of, operand, pos = operand_matrix(task, priv)
-            is_xor = task.ops[priv] == OP_CODE["xor"]
-            positive = is_xor[g_of] | (pos == 0)
-            present = np.unique(operand[positive])
-            pres_w = sparse.csr_array(code.membership[present], dtype=np.float32)
-            pres_b = -code.lengths[present].astype(np.float32)
-            det_gate, det_sign, e_det, e_op = _detectors(task, priv, plan["bounds"].level_bounds)
-            det_w = sparse.csr_array(read_sets(code, e_det, e_op, len(det_gate)), dtype=np.float32)
-            det_b = -np.diff(det_w.indptr).astype(np.float32)
-            n_and, n_pres, n_det = len(ands), len(present), len(det_gate)
+            pu = _PrivateUnits(task, priv, code, ident, plan["bounds"].level_bounds)
+            n_and, n_pres, n_det = len(ands), pu.n_present, pu.n_detectors
             hidden = n_and + n_pres + n_det
             read = Layer(
-                sparse.vstack([eye, and_w, pres_w, det_w], format="csr"),
-                np.concatenate([-np.ones(d, np.float32), and_b, pres_b, det_b]),
+                sparse.vstack([eye, and_w, *pu.reads], format="csr"),
+                np.concatenate([-np.ones(d, np.float32), and_b, *pu.biases]),
                 "step",
             )
-            gate_bits = sparse.csr_array(write_rows[m + priv])
-            pres_idx = np.searchsorted(present, operand[positive])
-            pres_to_gate = sparse.csr_array(
-                (np.ones(int(positive.sum()), np.float32), (pres_idx, g_of[positive])),
-                shape=(n_pres, len(priv)),
-            )
-            det_to_gate = sparse.csr_array(
-                (det_sign, (np.arange(n_det), det_gate)), shape=(n_det, len(priv))
-            )
+            write_pres, write_det = pu.writes(sparse.csr_array(write_rows[m + priv]))
             write = Layer(
                 sparse.hstack(
-                    [
-                        eye,
-                        sparse.csr_array(write_rows[m + ands]).T,
-                        sparse.csr_array(pres_to_gate @ gate_bits).T,
-                        sparse.csr_array(det_to_gate @ gate_bits).T,
-                    ],
+                    [eye, sparse.csr_array(write_rows[m + ands]).T, write_pres, write_det],
                     format="csr",
                 ),
                 -np.ones(d, np.float32),
@@ -1051,6 +1233,21 @@ class Stream(Construction):
                     "identity_parameters": 2 * d,
                 }
             )
+            if int(lv["level"]) in cleanup_at:
+                c = cleanup_at[int(lv["level"])]
+                layers += _cleanup_block(code, post[int(lv["level"])], c["nodes"], eye)
+                blocks.append(
+                    {
+                        "level": int(lv["level"]),
+                        "kind": "cleanup",
+                        "copy_units": int(len(c["nodes"])),
+                        "hidden_units": int(len(c["nodes"]) + 1),
+                        "predicted_error": float(c["predicted_error"]),
+                        "nonzero_parameters": layers[-2].nonzero_parameters()
+                        + layers[-1].nonzero_parameters(),
+                        "identity_parameters": 2 * d,
+                    }
+                )
         output_code = BloomCode(sparse.csr_array(code.membership[task.outputs]))
         hidden_total = sum(b["hidden_units"] for b in blocks)
         residual = {
@@ -1071,6 +1268,16 @@ class Stream(Construction):
             "planned_stream_on_bits": [float(x) for x in plan["on_bits"]],
             "predicted_errors": [float(x) for x in plan["predicted_errors"]],
             "predicted_output_errors": float(plan["predicted_output_errors"]),
+            **(
+                {
+                    "cleanups": [
+                        {k: v for k, v in c.items() if k != "nodes"} for c in plan["cleanups"]
+                    ],
+                    "error_without_cleanup": float(plan["error_without_cleanup"]),
+                }
+                if plan.get("cleanups")
+                else {}
+            ),
             "active_bounds": [int(s)] + [int(lv["active"]) for lv in plan["levels"]],
             "bound_method": plan["bounds"].method,
             "failure_target": float(plan["failure"]),
@@ -1081,13 +1288,56 @@ class Stream(Construction):
         )
         row_of = np.arange(n_nodes, dtype=np.int64)
         net.stream_codes = (row_of, code)  # type: ignore[attr-defined]
-        net.stream_writes = _exact_writes(task, lay, real, write_rows)  # type: ignore[attr-defined]
+        net.stream_writes = _exact_writes(task, lay, real, write_rows, blocks, cleanup_at, post)  # type: ignore[attr-defined]
         return net
 
 
+def _cleanup_block(
+    code: BloomCode, post: sparse.csr_array, nodes: np.ndarray, eye: sparse.csr_array
+) -> list[Layer]:
+    """A clean-up block: erase the stream and write back the codes of ``nodes`` only.
+
+    Hidden units: one "clear" unit (reads every stream bit, threshold 1: on whenever the
+    stream holds anything, which is whenever there is something to erase -- a unit that
+    fires on the all-zero input is not allowed) and one copy unit per node
+    (reads every bit of its own code, threshold all of them -- an exact unit, with the same
+    false-read risk). Write, still ``stream' = step(stream + W h - 1)``: the clear unit adds
+    -2 to every bit, a copy unit +3 to each bit of its node's code and of the or-like gates
+    above the clean-up it feeds (``post``): a bit ends on iff some copy writes it, whatever
+    it was (s + 3c - 3 >= 0 iff c >= 1 for s in {0, 1}). So it is a residual block like any
+    other (identity skip, same width, the torch export keeps it), whose write overwrites."""
+    d = code.width
+    copy_w = sparse.csr_array(code.membership[nodes], dtype=np.float32)
+    read = Layer(
+        sparse.vstack([eye, sparse.csr_array(np.ones((1, d), np.float32)), copy_w], format="csr"),
+        np.concatenate(
+            [
+                -np.ones(d, np.float32),
+                -np.ones(1, np.float32),
+                -code.lengths[nodes].astype(np.float32),
+            ]
+        ),
+        "step",
+    )
+    copies = sparse.csr_array(post[nodes], dtype=np.float32).T * np.float32(3)
+    clear = sparse.csr_array(np.full((d, 1), -2.0, dtype=np.float32))
+    write = Layer(
+        sparse.hstack([eye, clear, sparse.csr_array(copies)], format="csr"),
+        -np.ones(d, np.float32),
+        "step",
+    )
+    return [read, write]
+
+
 def _exact_writes(
-    task: Task, lay: Any, real: np.ndarray, write_rows: sparse.csr_array
-) -> dict[str, np.ndarray | sparse.csr_array]:
+    task: Task,
+    lay: Any,
+    real: np.ndarray,
+    write_rows: sparse.csr_array,
+    blocks: list[dict[str, Any]] | None = None,
+    cleanup_at: dict[int, dict[str, Any]] | None = None,
+    post: dict[int, sparse.csr_array] | None = None,
+) -> dict[str, Any]:
     """Who writes what into an exact-unit stream, for the per-level check.
 
     ``writers``: the inputs and the real gates (node ids), ``rows``: the stream bits each
@@ -1114,12 +1364,44 @@ def _exact_writes(
         last = np.zeros(len(like), dtype=np.int64)
         np.maximum.at(last, g_of[keep], complete[operand[keep]])
         complete[m + like] = last
-    return {
+    out: dict[str, Any] = {
         "writers": writers,
         "rows": sparse.csr_array(write_rows[writers]),
         "write_level": write_level,
         "complete_level": complete,
     }
+    if not cleanup_at:
+        return out
+    # With clean-ups: which block writes each writer (-1: the embedding), the copies each
+    # clean-up block writes (as extra writers), which blocks erase, and what is left at the end.
+    assert blocks is not None and post is not None
+    block_of = {int(b["level"]): i for i, b in enumerate(blocks) if b.get("kind") != "cleanup"}
+    write_block = np.where(write_level == 0, -1, 0)
+    write_block[write_level > 0] = [block_of[int(x)] for x in write_level[write_level > 0]]
+    rows = [out["rows"]]
+    w_all, wl_all, wb_all = [writers], [write_level], [write_block]
+    erase, nodes_of = [False] * len(blocks), [None] * len(blocks)
+    alive = np.ones(task.n_nodes, dtype=bool)
+    for i, b in enumerate(blocks):
+        if b.get("kind") != "cleanup":
+            continue
+        k, nodes = int(b["level"]), np.asarray(cleanup_at[int(b["level"])]["nodes"])
+        erase[i], nodes_of[i] = True, nodes
+        w_all.append(nodes)
+        rows.append(sparse.csr_array(post[k][nodes]))
+        wl_all.append(np.full(len(nodes), k, dtype=np.int64))
+        wb_all.append(np.full(len(nodes), i, dtype=np.int64))
+        alive = (task.node_level > k) | np.isin(np.arange(task.n_nodes), nodes)
+    out.update(
+        writers=np.concatenate(w_all),
+        rows=sparse.csr_array(sparse.vstack(rows, format="csr")),
+        write_level=np.concatenate(wl_all),
+        write_block=np.concatenate(wb_all),
+        erase_blocks=np.asarray(erase, dtype=bool),
+        block_nodes=nodes_of,
+        alive_at_end=alive,
+    )
+    return out
 
 
 def residual_counts(net: Network) -> dict[str, Any]:
