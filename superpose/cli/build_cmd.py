@@ -68,9 +68,6 @@ def load_or_generate_task(
     )
 
 
-_ESTIMATE_ARGS = ("task", "construction", "verify", "sparsity", "arity", "batch_size")
-
-
 @app.command("build")
 def build_command(
     out_arg: Annotated[
@@ -210,47 +207,55 @@ def build_command(
     to the explicit network (or, with --no-fallback, writes the failing network and exits 1).
     """
     from superpose._atomic import check_output
-    from superpose.check import recorded_check
-    from superpose.io import NETWORK_FILES, save_network
-    from superpose.pipeline import choose_construction
+    from superpose.io import NETWORK_FILES
+    from superpose.workflow import build_to_directory
 
     # Pre-flight: an --out that cannot be written is refused now, not after a long build.
     out = check_output(out_arg, option="--out", owned=NETWORK_FILES)
     task = load_or_generate_task(
         task_file, family, features, outputs, sparsity, influence, arity, depth, seed
     )
-    check_output(out, option="--out", need_bytes=_saved_task_bytes(task), owned=NETWORK_FILES)
-    if check_samples < 1:
-        raise SuperposeError(f"--check-samples must be >= 1, got {check_samples}")
-    name = construction or choose_construction(task)[0]
-    params = parse_params(param)
-    from superpose.memory import check_memory, estimate_task_memory
-
-    check_memory(
-        estimate_task_memory(
+    show = not as_json
+    progress = new_progress(show, remaining=False)
+    with progress:
+        report = (_search_report if search_width else _build_report)(progress, task, show)
+        done = build_to_directory(
             task,
-            name,
-            verify=search_width or not no_check,
-            **{k: v for k, v in params.items() if k not in _ESTIMATE_ARGS},
-        ),
-        override=force_memory,
-        what=f"this build ({name}, m={task.features:,}, m'={task.n_gates:,})",
-    )
-    if search_width:
-        if no_check:
-            raise SuperposeError("--search-width always checks its network; drop --no-check")
-        net = _search(task, name, params, seed, search_samples, search_exhaustive, not as_json)
-    else:
-        if search_exhaustive or search_samples != 2000:
-            raise SuperposeError("--search-samples / --search-exhaustive need --search-width")
-        net = _build(
-            task, construction, params, seed, check_samples, no_check, no_fallback, not as_json
+            out,
+            construction,
+            params=parse_params(param),
+            seed=seed,
+            check=not no_check,
+            check_samples=check_samples,
+            fallback=not no_fallback,
+            search=search_width,
+            search_samples=search_samples,
+            search_exhaustive=search_exhaustive,
+            force_memory=force_memory,
+            progress=report,
+            out_label="--out",
         )
-    save_network(net, out)
+    _render(done, as_json, search_width, search_samples)
+    if done.failed:
+        check = done.check
+        assert check is not None
+        err_console.print(
+            styled(
+                f"[bold red]error:[/] the network written to {esc(done.out)} is WRONG on "
+                f"{check.inputs_with_error:,} checked input(s) ({check.kind} check); "
+                "rerun without --no-fallback to get the explicit network"
+            ),
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+
+
+def _render(done: Any, as_json: bool, search_width: bool, search_samples: int) -> None:
+    """Print what was written: counts, notes (fallback, warning) and the check it passed."""
+    net, out, check = done.network, done.out, done.check
     counts = net.counts().to_dict()
     notes = {k: net.extras[k] for k in ("fallback", "warning") if k in net.extras}
-    check = recorded_check(net)
-    failed = check is not None and check.kind != "none" and not check.passed
+    residual = net.extras.get("residual")
     if as_json:
         extra: dict[str, Any] = dict(notes)
         if check is not None:
@@ -261,184 +266,123 @@ def build_command(
                 k: rec[k]
                 for k in ("width_scale", "last_failing_scale", "widths", "samples", "mode")
             } | {"probes": len(rec["probes"])}
-        residual = net.extras.get("residual")
         if isinstance(residual, dict):
             extra["residual"] = {
                 k: residual[k]
                 for k in ("stream_width", "hidden_units", "neurons", "nonzero_parameters")
             }
         print_json({"out": str(out), **counts, **extra})
-    else:
-        console.print(
-            styled(
-                f"built [bold]{esc(net.construction)}[/]: {counts['neurons']:,} neurons "
-                f"{counts['layer_widths']}, {counts['nonzero_parameters']:,} non-zero parameters "
-                f"-> {esc(out)}"
-            )
-        )
-        residual = net.extras.get("residual")
-        if isinstance(residual, dict):
-            # A residual network: the stream counted once (superpose info shows every block).
-            console.print(
-                f"as a residual network: d = {residual['stream_width']:,}; neurons = d + "
-                f"hidden = {residual['neurons']:,}"
-            )
-        for kind, text in notes.items():
-            # Plain text: the reason quotes numbers only, but never let it be read as markup.
-            err_console.print(styled(f"[yellow]{esc(kind)}:[/] {esc(text)}"), soft_wrap=True)
-        if check is not None:
-            style = "green" if check.passed else ("yellow" if check.kind == "none" else "red")
-            console.print(styled(f"[{style}]{esc(check.describe())}[/]"), soft_wrap=True)
-    if failed:
-        err_console.print(
-            styled(
-                f"[bold red]error:[/] the network written to {esc(out)} is WRONG on "
-                f"{check.inputs_with_error:,} checked input(s) ({check.kind} check); "
-                "rerun without --no-fallback to get the explicit network"
-            ),
-            soft_wrap=True,
-        )
-        raise typer.Exit(1)
-
-
-def _saved_task_bytes(task: Any) -> int:
-    """A cheap lower bound on the size of the saved network: the task arrays it stores."""
-    return 17 * task.n_gates + 8 * (len(task.gate_inputs) + len(task.outputs)) + (1 << 16)
-
-
-def _build(
-    task: Any,
-    construction: str | None,
-    params: dict[str, Any],
-    seed: int,
-    check_samples: int,
-    no_check: bool,
-    no_fallback: bool,
-    show: bool,
-) -> Any:
-    """The checked build (superpose.pipeline.build) with a status line per attempt."""
-    from superpose.pipeline import build
-
-    progress = new_progress(show, remaining=False)
-    with progress:
-        bar = progress.add_task("building", total=None)
-
-        def report(event: dict[str, Any]) -> None:
-            kind = event["event"]
-            if kind == "build":
-                scale = event["width_scale"]
-                progress.update(
-                    bar,
-                    description=f"building {event['construction']} for {task.n_gates:,} gates"
-                    + (f" (widths x{scale:g})" if scale != 1.0 else ""),
-                    completed=0,
-                    total=None,
-                )
-            elif kind == "check":
-                progress.update(bar, description="checking", completed=0, total=None)
-            elif kind == "checked":
-                progress.update(bar, completed=event["n"])
-            elif kind == "result" and show and not event["check"].passed:
-                c = event["check"]
-                step = (
-                    f"patching its {c.outputs_with_error:,} wrong output(s) with private units"
-                    if event.get("next") == "patch"
-                    else "growing the widths"
-                )
-                progress.console.print(
-                    styled(
-                        f"[yellow]attempt {event['attempt'] + 1}: {c.kind} check found "
-                        f"{c.inputs_with_error:,} wrong input(s); {step}[/]"
-                    )
-                )
-            elif kind == "patched" and show and not event["check"].passed:
-                progress.console.print(
-                    styled("[yellow]the patched network is still wrong; growing the widths[/]")
-                )
-
-        return build(
-            task,
-            construction,
-            seed=seed,
-            check=not no_check,
-            check_samples=check_samples,
-            fallback=not no_fallback,
-            progress=report,
-            **params,
-        )
-
-
-def _search(
-    task: Any,
-    name: str,
-    params: dict[str, Any],
-    seed: int,
-    samples: int,
-    exhaustive: bool,
-    show: bool,
-) -> Any:
-    """Run the width search with a progress bar (one line per probe); the network found."""
-    from superpose.search import search_width
-
-    if samples < 1:
-        raise SuperposeError(f"--search-samples must be >= 1, got {samples}")
-    progress = new_progress(show, remaining=False)
-    with progress:
-        bar = progress.add_task(f"width search: building {name}", total=None)
-
-        def report(event: dict[str, Any]) -> None:
-            kind = event["event"]
-            if kind == "probe":
-                progress.reset(
-                    bar,
-                    total=event["planned"],
-                    description=f"probe {event['index'] + 1}: scale {event['scale']:.3f} "
-                    f"widths {event['widths']}",
-                )
-            elif kind == "checked":
-                progress.advance(bar, event["n"])
-            elif kind == "final" and show:
-                progress.console.print(
-                    styled(
-                        f"scale {event['probe']['scale']:.3f}: [red]failed its final check[/] "
-                        f"({esc(event['check'].describe())}); stepping up"
-                    ),
-                    soft_wrap=True,
-                )
-            elif kind == "result" and show:
-                p = event["probe"]
-                if "error" in p:
-                    verdict = f"[red]build refused[/]: {esc(p['error'])}"
-                elif p["passed"]:
-                    verdict = f"[green]passed[/] {p['inputs_checked']:,} inputs"
-                elif p.get("inputs_with_error") is None:
-                    verdict = f"[red]failed[/] ({esc(p.get('failed_on'))} certificate)"
-                else:
-                    verdict = (
-                        f"[red]failed[/]: {p['inputs_with_error']} wrong in "
-                        f"{p['inputs_checked']:,} ({esc(p.get('failed_on'))})"
-                    )
-                progress.console.print(
-                    styled(f"scale {p['scale']:.3f} widths {p.get('widths', '-')}: {verdict}")
-                )
-                progress.reset(bar, total=None, description="width search: building next probe")
-
-        net, rec = search_width(
-            task,
-            name,
-            samples=samples,
-            seed=seed,
-            params=params,
-            exhaustive=exhaustive,
-            progress=report,
-        )
-    if show:
+        return
+    if search_width:
+        rec = done.search_record
         below = rec["last_failing_scale"]
         console.print(
             f"width search: scale {rec['width_scale']:.3f} (auto widths x that), widths "
             f"{rec['widths']}; "
             + (f"scale {below:.3f} failed; " if below else "")
-            + f"{len(rec['probes'])} probes, {rec['mode']} ({samples:,} samples each), "
+            + f"{len(rec['probes'])} probes, {rec['mode']} ({search_samples:,} samples each), "
             f"{rec['seconds']:.0f} s"
         )
-    return net
+    console.print(
+        styled(
+            f"built [bold]{esc(net.construction)}[/]: {counts['neurons']:,} neurons "
+            f"{counts['layer_widths']}, {counts['nonzero_parameters']:,} non-zero parameters "
+            f"-> {esc(out)}"
+        )
+    )
+    if isinstance(residual, dict):
+        # A residual network: the stream counted once (superpose info shows every block).
+        console.print(
+            f"as a residual network: d = {residual['stream_width']:,}; neurons = d + "
+            f"hidden = {residual['neurons']:,}"
+        )
+    for kind, text in notes.items():
+        # Plain text: the reason quotes numbers only, but never let it be read as markup.
+        err_console.print(styled(f"[yellow]{esc(kind)}:[/] {esc(text)}"), soft_wrap=True)
+    if check is not None:
+        style = "green" if check.passed else ("yellow" if check.kind == "none" else "red")
+        console.print(styled(f"[{style}]{esc(check.describe())}[/]"), soft_wrap=True)
+
+
+def _build_report(progress: Any, task: Any, show: bool) -> Any:
+    """The checked build's events (superpose.pipeline.build) as a status line per attempt."""
+    bar = progress.add_task("building", total=None)
+
+    def report(event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "build":
+            scale = event["width_scale"]
+            progress.update(
+                bar,
+                description=f"building {event['construction']} for {task.n_gates:,} gates"
+                + (f" (widths x{scale:g})" if scale != 1.0 else ""),
+                completed=0,
+                total=None,
+            )
+        elif kind == "check":
+            progress.update(bar, description="checking", completed=0, total=None)
+        elif kind == "checked":
+            progress.update(bar, completed=event["n"])
+        elif kind == "result" and show and not event["check"].passed:
+            c = event["check"]
+            step = (
+                f"patching its {c.outputs_with_error:,} wrong output(s) with private units"
+                if event.get("next") == "patch"
+                else "growing the widths"
+            )
+            progress.console.print(
+                styled(
+                    f"[yellow]attempt {event['attempt'] + 1}: {c.kind} check found "
+                    f"{c.inputs_with_error:,} wrong input(s); {step}[/]"
+                )
+            )
+        elif kind == "patched" and show and not event["check"].passed:
+            progress.console.print(
+                styled("[yellow]the patched network is still wrong; growing the widths[/]")
+            )
+
+    return report
+
+
+def _search_report(progress: Any, task: Any, show: bool) -> Any:
+    """The width search's events (superpose.search.search_width): one line per probe."""
+    bar = progress.add_task("width search: building", total=None)
+
+    def report(event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "probe":
+            progress.reset(
+                bar,
+                total=event["planned"],
+                description=f"probe {event['index'] + 1}: scale {event['scale']:.3f} "
+                f"widths {event['widths']}",
+            )
+        elif kind == "checked":
+            progress.advance(bar, event["n"])
+        elif kind == "final" and show:
+            progress.console.print(
+                styled(
+                    f"scale {event['probe']['scale']:.3f}: [red]failed its final check[/] "
+                    f"({esc(event['check'].describe())}); stepping up"
+                ),
+                soft_wrap=True,
+            )
+        elif kind == "result" and show:
+            p = event["probe"]
+            if "error" in p:
+                verdict = f"[red]build refused[/]: {esc(p['error'])}"
+            elif p["passed"]:
+                verdict = f"[green]passed[/] {p['inputs_checked']:,} inputs"
+            elif p.get("inputs_with_error") is None:
+                verdict = f"[red]failed[/] ({esc(p.get('failed_on'))} certificate)"
+            else:
+                verdict = (
+                    f"[red]failed[/]: {p['inputs_with_error']} wrong in "
+                    f"{p['inputs_checked']:,} ({esc(p.get('failed_on'))})"
+                )
+            progress.console.print(
+                styled(f"scale {p['scale']:.3f} widths {p.get('widths', '-')}: {verdict}")
+            )
+            progress.reset(bar, total=None, description="width search: building next probe")
+
+    return report
