@@ -69,3 +69,37 @@ def test_library_messages_name_parameters_not_flags(tmp_path: Path) -> None:
         build_to_directory(_task(), tmp_path / "n", check_samples=0)
     assert str(info.value).startswith("check_samples must be >= 1")
     assert info.value.for_command_line().endswith("(--check-samples)")
+
+
+def test_compare_to_files_writes_what_it_returns(tmp_path: Path) -> None:
+    """compare.json / compare.md / the Markdown file are the returned result, nothing else."""
+    import json
+
+    from superpose import Task
+    from superpose.compare import markdown as to_markdown
+    from superpose.workflow import compare_to_files
+
+    task = Task.from_gates(12, 2, [("and", [0, 1]), ("and", [2, 3]), ("and", [1, 4])])
+    out, md = tmp_path / "res", tmp_path / "t.md"
+    result = compare_to_files(
+        "W1", out=out, markdown=md, task=task, quick=True, trained=False, methods=["naive"]
+    )
+    naive = next(r for r in result.rows if r.method == "naive")
+    assert naive.inputs_with_error == 0  # the explicit network is exact: a ground truth row
+    assert json.loads((out / "compare.json").read_text())["rows"] == json.loads(
+        json.dumps(result.to_dict()["rows"], default=str)
+    )
+    assert md.read_text() == to_markdown(result) == (out / "compare.md").read_text()
+
+
+def test_compare_to_files_refuses_bad_paths_before_running(tmp_path: Path) -> None:
+    from superpose.workflow import compare_to_files
+
+    with pytest.raises(SuperposeError, match=r"^plot must name a \.png file") as info:
+        compare_to_files("W1", plot=tmp_path / "x.pdf", quick=True)
+    assert info.value.for_command_line().endswith("(--plot)")
+    (tmp_path / "f").write_text("keep")
+    with pytest.raises(SuperposeError, match="exists and is not a directory"):
+        compare_to_files("W1", out=tmp_path / "f", quick=True)
+    assert (tmp_path / "f").read_text() == "keep"
+    assert not (tmp_path / "x.pdf").exists()

@@ -18,7 +18,6 @@ from superpose.cli._app import (
     print_json,
     styled,
 )
-from superpose.errors import SuperposeError
 
 
 @app.command("compare")
@@ -87,30 +86,11 @@ def compare_command(
 
     Example: superpose compare --workload W1 --quick
     """
-    from superpose._atomic import write_text
     from superpose.cli._app import new_progress
-    from superpose.compare import (
-        COLUMNS,
-        NEED_COLUMNS,
-        need_rows,
-        run_workload,
-        table_rows,
-    )
-    from superpose.compare import markdown as to_markdown
-    from superpose.compare import (
-        plot as make_plot,
-    )
+    from superpose.compare import COLUMNS, NEED_COLUMNS, need_rows, table_rows
+    from superpose.workflow import compare_to_files
 
     chosen = None if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise SuperposeError(f"--plot must name a .png file, got {plot}")
-    if out is not None and out.exists() and not out.is_dir():
-        raise SuperposeError(f"--out {esc(out)}: exists and is not a directory")
-    if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SuperposeError(f"--out {esc(out)}: cannot be created ({exc.strerror})") from None
     task = None
     if task_file is not None:
         from superpose.task import load_task
@@ -134,8 +114,11 @@ def compare_command(
             bar.update(training, visible=False)
 
     with bar:
-        result = run_workload(
+        result = compare_to_files(
             workload,
+            plot=plot,
+            markdown=markdown,
+            out=out,
             quick=quick,
             seed=seed,
             trained=trained,
@@ -144,21 +127,8 @@ def compare_command(
             ours_params=parse_params(ours_param, "--ours-param"),
             task=task,
             device=device,
-            loss_dir=out,
             on_train_step=on_step,
         )
-    if plot is not None:
-        make_plot(result, str(plot))
-    if markdown is not None:
-        write_text(markdown, to_markdown(result))
-    if out is not None:
-        import json
-
-        from superpose._numeric import json_default
-
-        text = json.dumps(result.to_dict(), indent=1, default=json_default)
-        write_text(out / "compare.json", text + "\n")
-        write_text(out / "compare.md", to_markdown(result))
     if as_json:
         print_json(result.to_dict())
         return 0
