@@ -643,7 +643,7 @@ def test_cli_task_file_and_table(capsys: pytest.CaptureFixture[str], tmp_path) -
     [
         (["--family", "and2", "--features", "10", "--outputs", "100"], "C(10, 2) = 45"),
         (["--family", "nope", "--features", "10", "--outputs", "10"], "unknown family"),
-        (["--outputs", "10"], "exactly one of --task"),
+        (["--outputs", "10"], "exactly one of task_file or family (--task FILE"),
         (["--family", "kand", "--features", "4", "--outputs", "2", "--arity", "7"], "arity"),
         (
             ["--family", "permutation", "--outputs", "10", "--error-fraction", "1.5"],

@@ -328,7 +328,7 @@ def test_bad_task_file(capsys, tmp_path, existing_out, name):
         ),
         (
             ("--family", "and2", "--features", "3", "--outputs", "2", "--sparsity", "4"),
-            ["--sparsity 4", "3"],
+            ["sparsity 4", "features 3", "(--sparsity)"],
         ),
         (("--family", "and2", "--features", "0", "--outputs", "5"), ["--features"]),
         (
@@ -336,7 +336,10 @@ def test_bad_task_file(capsys, tmp_path, existing_out, name):
             ["fractal"],
         ),
         (("--family", "and2", "--features", "10", "--outputs", "50"), ["distinct pairs"]),
-        (("--features", "10", "--outputs", "5"), ["exactly one of --task", "--family"]),
+        (
+            ("--features", "10", "--outputs", "5"),
+            ["exactly one of task_file or family", "--task FILE", "--family"],
+        ),
         (
             ("--family", "and2", "--features", "10", "--outputs", "5", "--param", "noequals"),
             ["KEY=VALUE"],

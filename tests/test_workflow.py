@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import scipy.sparse as sp
 
 from superpose import families, load_network
 from superpose.cli import main
@@ -103,3 +104,137 @@ def test_compare_to_files_refuses_bad_paths_before_running(tmp_path: Path) -> No
         compare_to_files("W1", out=tmp_path / "f", quick=True)
     assert (tmp_path / "f").read_text() == "keep"
     assert not (tmp_path / "x.pdf").exists()
+
+
+# -- verify, info, bounds, sweep, task: each library call gives what its command prints ------
+
+
+def _saved(tmp_path: Path, name: str = "net") -> Path:
+    out = tmp_path / name
+    build_to_directory(_task(), out, seed=3)
+    return out
+
+
+def _json_of(capsys, *argv: object) -> dict:
+    import json
+
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr().out
+    assert code in (0, 1), out
+    return json.loads(out)
+
+
+def test_verify_directory_is_the_command_and_finds_a_planted_error(tmp_path: Path, capsys) -> None:
+    """Same JSON as ``superpose verify --json``; a network broken on purpose fails with exactly
+    the inputs brute force says are wrong."""
+    from superpose.io import save_network
+    from superpose.sparse_inputs import exhaustive_inputs
+    from superpose.workflow import verify_directory
+
+    good = _saved(tmp_path)
+    done = verify_directory(good, "all", samples=300, seed=1)
+    assert done.passed and done.report.inputs_checked > 0
+    assert done.to_dict() == _json_of(
+        capsys, "verify", good, "--samples", 300, "--seed", 1, "--json"
+    )
+    # Break output 0: its row of the last layer zeroed, it never turns on.
+    net = load_network(good)
+    w = net.layers[-1].weight
+    w.data[w.indptr[0] : w.indptr[1]] = 0
+    w.eliminate_zeros()
+    bad = tmp_path / "bad"
+    save_network(net, bad)
+    found = verify_directory(bad, "exhaustive")
+    inputs = sp.vstack(list(exhaustive_inputs(net.task.features, net.task.sparsity)))
+    truth = evaluate(net.task, inputs).values.toarray()
+    wrong = int(truth[:, 0].sum())  # inputs where output 0 is on, and now reads off
+    assert not found.passed and found.report.inputs_with_error == wrong > 0
+    assert found.report.false_negatives == wrong and found.report.false_positives == 0
+    with pytest.raises(SuperposeError, match=r"^mode must be one of") as info:
+        verify_directory(good, "brute")
+    assert info.value.for_command_line().endswith("(--mode)")
+
+
+def test_network_info_is_the_command(tmp_path: Path, capsys) -> None:
+    from superpose.workflow import network_info
+
+    d = _saved(tmp_path)
+    info = network_info(d)
+    assert info == _json_of(capsys, "info", d, "--json")
+    net = load_network(d)
+    assert info["check"]["passed"] is True and info["nonzero_parameters"] == sum(
+        lay.weight.nnz + int((lay.bias != 0).sum()) for lay in net.layers
+    )
+
+
+def test_bounds_for_is_the_command(tmp_path: Path, capsys) -> None:
+    from superpose.bounds import bounds_report, make_family
+    from superpose.workflow import bounds_for
+
+    d = _saved(tmp_path)
+    png = tmp_path / "b.png"
+    report = bounds_for(family="and2", features=2000, outputs=10_000, plot=png, networks=[d])
+    argv = ["bounds", "--family", "and2", "--features", 2000, "--outputs", 10_000]
+    assert report == _json_of(capsys, *argv, "--plot", png, "--network", d, "--json")
+    assert png.read_bytes()[1:4] == b"PNG" and report["networks"][0]["outputs"] == 60
+    direct = bounds_report(make_family("and2", features=2000, outputs=10_000), sparsity=2)
+    assert {k: report[k] for k in direct} == direct  # ground truth: the bound itself
+    with pytest.raises(SuperposeError, match="networks only add points"):
+        bounds_for(family="and2", features=2000, outputs=10_000, networks=[d])
+
+
+def test_sweep_to_file_is_the_command(tmp_path: Path, capsys) -> None:
+    """The plan and the rows written equal the command's; a rerun has nothing left to do."""
+    import sqlite3
+
+    from superpose.workflow import plan_sweep, sweep_to_file
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("grid: {family: and2, features: 30, outputs: [40, 50], construction: naive}")
+    lib, cli = tmp_path / "lib.sqlite", tmp_path / "cli.sqlite"
+    plan = plan_sweep(spec, lib)
+    assert plan.to_dict() == _json_of(
+        capsys, "sweep", spec, "--results", lib, "--dry-run", "--json"
+    )
+    assert len(plan.pending) == 2 and not lib.exists()
+    events: list[dict] = []
+    summary = sweep_to_file(spec, lib, progress=events.append)
+    assert summary.computed == 2 and summary.errors == 0
+    assert [e["event"] for e in events] == ["start", "point", "point"]
+    assert main(["sweep", str(spec), "--results", str(cli)]) == 0
+    capsys.readouterr()
+
+    def rows(path: Path) -> list:
+        with sqlite3.connect(path) as db:
+            return db.execute(
+                "SELECT key, status, neurons, inputs_with_error FROM points ORDER BY key"
+            ).fetchall()
+
+    assert rows(lib) == rows(cli) and len(rows(lib)) == 2
+    assert plan_sweep(spec, lib).pending == frozenset()
+    with pytest.raises(SuperposeError, match="executor must be one of"):
+        sweep_to_file(spec, lib, executor="threads")
+
+
+def test_task_from_options_matches_the_family_and_the_file(tmp_path: Path) -> None:
+    from superpose.workflow import task_from_options
+
+    task = task_from_options(family="and2", features=40, outputs=60, seed=3)
+    assert gate_list_of(task) == gate_list_of(_task())
+    task.save(tmp_path / "t.json")
+    again = task_from_options(tmp_path / "t.json", sparsity=3)
+    assert again.sparsity == 3 and gate_list_of(again) == gate_list_of(task)
+    for kwargs, needle in (
+        ({}, "exactly one of task_file or family"),
+        ({"task_file": tmp_path / "t.json", "family": "and2"}, "exactly one of"),
+        ({"task_file": tmp_path / "t.json", "sparsity": 41}, "sparsity 41 exceeds the 40"),
+        ({"family": "and2", "features": 3, "outputs": 2, "sparsity": 4}, "sparsity 4 exceeds"),
+    ):
+        with pytest.raises(SuperposeError, match=needle):
+            task_from_options(**kwargs)
+
+
+def gate_list_of(task) -> list:
+    from helpers import gate_list
+
+    return gate_list(task)

@@ -18,54 +18,7 @@ from superpose.cli._app import (
     print_json,
     styled,
 )
-from superpose.errors import SuperposeError
 from superpose.task import MAX_FEATURES, MAX_GATES
-
-
-def load_or_generate_task(
-    task_file: Path | None,
-    family: str | None,
-    features: int | None,
-    outputs: int | None,
-    sparsity: int | None,
-    influence: str,
-    arity: int,
-    depth: int,
-    seed: int,
-):
-    """The task named on the command line: a file, or a generated family instance."""
-    from superpose import families
-    from superpose.task import load_task
-
-    if (task_file is None) == (family is None):
-        raise SuperposeError("give exactly one of --task FILE or --family NAME")
-    if sparsity is not None and sparsity < 1:
-        raise SuperposeError(f"--sparsity must be >= 1, got {sparsity}")
-    if task_file is not None:
-        task = load_task(task_file)
-        if sparsity is not None:
-            if sparsity > task.features:
-                raise SuperposeError(
-                    f"--sparsity {sparsity} exceeds the {task.features} features of {task_file}"
-                )
-            task = task.with_sparsity(sparsity)
-        return task
-    s = 2 if sparsity is None else sparsity
-    if features is not None and s > features:
-        raise SuperposeError(f"--sparsity {s} exceeds --features {features}")
-    from superpose.seeds import Seeds
-
-    rng = Seeds(seed).rng("task")
-    return families.generate(
-        family,
-        rng,
-        features=features,
-        outputs=outputs,
-        sparsity=s,
-        influence=influence,
-        arity=arity,
-        depth=depth,
-    )
 
 
 @app.command("build")
@@ -208,12 +161,20 @@ def build_command(
     """
     from superpose._atomic import check_output
     from superpose.io import NETWORK_FILES
-    from superpose.workflow import build_to_directory
+    from superpose.workflow import build_to_directory, task_from_options
 
     # Pre-flight: an --out that cannot be written is refused now, not after a long build.
     out = check_output(out_arg, option="--out", owned=NETWORK_FILES)
-    task = load_or_generate_task(
-        task_file, family, features, outputs, sparsity, influence, arity, depth, seed
+    task = task_from_options(
+        task_file,
+        family,
+        features=features,
+        outputs=outputs,
+        sparsity=sparsity,
+        influence=influence,
+        arity=arity,
+        depth=depth,
+        seed=seed,
     )
     show = not as_json
     progress = new_progress(show, remaining=False)

@@ -18,10 +18,10 @@ from superpose.cli._app import (
     print_json,
     styled,
 )
-from superpose.errors import SuperposeError
 
 
-def _plan_table(spec: Any, pending: set[str]) -> Table:
+def _plan_table(spec: Any, pending: frozenset[str]) -> Table:
+    """One row per point of the sweep: its label, key and whether it is still to run."""
     table = Table(title=f"sweep {spec.name}: {len(spec.points)} points")
     for col in ("#", "point", "key", "status"):
         table.add_column(col)
@@ -65,62 +65,40 @@ def sweep_command(
 
     Exit 0: all points done; 1: some failed (kept as 'error', retried next run); 130: Ctrl-C.
     """
-    from superpose.sweep import EXECUTORS, SweepInterrupted, load_spec, pending_points, run_sweep
-
-    if address is not None and executor == "serial":
-        executor = "dask"
-    if executor not in EXECUTORS:
-        raise SuperposeError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    if jobs is not None and jobs < 1:
-        raise SuperposeError(f"--jobs must be >= 1, got {jobs}")
-    from superpose._atomic import check_output
+    from superpose.sweep import SweepInterrupted
+    from superpose.workflow import plan_sweep, sweep_to_file
 
     if dry_run:
-        if results_arg == "":
-            raise SuperposeError("--results: empty path; give a file name")
-        results = Path(results_arg)
-    else:  # pre-flight: a results file that cannot be written is refused before any point runs
-        results = check_output(results_arg, option="--results", kind="file")
-    spec = load_spec(spec_file)
-    todo = pending_points(spec, results)
-    pending = {p.key for p in todo}
-    if dry_run:
+        plan = plan_sweep(spec_file, results_arg)
         if as_json:
-            print_json(
-                {
-                    "sweep": spec.name,
-                    "points": [
-                        {
-                            "index": p.index,
-                            "key": p.key,
-                            "params": p.params,
-                            "done": p.key not in pending,
-                        }
-                        for p in spec.points
-                    ],
-                }
-            )
+            print_json(plan.to_dict())
         else:
-            console.print(_plan_table(spec, pending))
+            console.print(_plan_table(plan.spec, plan.pending))
         return 0
+    results = results_arg
+    name = {"sweep": spec_file.stem}
     progress = new_progress(not as_json, extra=(TextColumn("{task.fields[last]}", markup=False),))
     where = f"dask at {address}" if address else executor
+
+    def show(event: dict[str, Any]) -> None:
+        if event["event"] == "start":
+            name["sweep"] = event["sweep"]
+            progress.add_task(f"sweep {event['sweep']} ({where})", total=event["points"], last="")
+        else:
+            mark = "ok" if event["ok"] else "error"
+            progress.update(progress.task_ids[-1], advance=1, last=f"{event['label']}: {mark}")
+
     try:
         with progress:
-            bar = progress.add_task(f"sweep {spec.name} ({where})", total=len(todo), last="")
-
-            def advance(point: Any, outcome: Any) -> None:
-                mark = "ok" if outcome.ok else "error"
-                progress.update(bar, advance=1, last=f"{point.label()}: {mark}")
-
-            summary = run_sweep(
-                spec,
-                results,
+            summary = sweep_to_file(
+                spec_file,
+                results_arg,
                 executor=executor,
                 address=address,
                 jobs=jobs,
                 force_memory=force_memory,
-                progress=advance,
+                progress=show,
+                results_label="--results",
             )
     except SweepInterrupted as exc:
         s = exc.summary
@@ -135,7 +113,7 @@ def sweep_command(
     else:
         console.print(
             styled(
-                f"sweep [bold]{esc(spec.name)}[/]: {summary.total} points, {summary.computed} "
+                f"sweep [bold]{esc(name['sweep'])}[/]: {summary.total} points, {summary.computed} "
                 f"computed, {summary.skipped} already done, {summary.errors} failed -> "
                 f"{esc(results)} ({summary.seconds:.1f} s)"
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,11 +13,10 @@ from superpose.cli._app import (
     console,
     esc,
     int_range,
+    new_progress,
     print_json,
-    progress_bar,
     styled,
 )
-from superpose.errors import SuperposeError
 
 
 def report_table(report) -> Table:
@@ -157,65 +156,33 @@ def verify_command(
 
     Says which checks ran and which were skipped, and why.
     """
-    from superpose.check import exact_check
-    from superpose.io import load_network
-    from superpose.parallel import verify_parallel
-    from superpose.verification import MODES, VerificationReport, planned_inputs
+    from superpose.workflow import verify_directory
 
-    if mode not in (*MODES, "exact"):
-        raise SuperposeError(f"--mode must be one of exact, {', '.join(MODES)}, got {mode!r}")
-    if samples < 0:
-        raise SuperposeError(f"--samples must be >= 0, got {samples}")
-    if jobs < 1:
-        raise SuperposeError(f"--jobs must be >= 1, got {jobs}")
-    net = load_network(directory)
-    exact = None
-    skipped: list[str] = []
-    if mode in ("exact", "all"):
-        if not as_json:
+    bar = new_progress(enabled=not as_json)
+
+    def show(event: dict[str, Any]) -> None:
+        if event["event"] == "exact" and not as_json:
             console.print("exact certificate: running ...", highlight=False)
-        exact, why = exact_check(net)
-        if exact is None:
-            if mode == "exact":
-                raise SuperposeError(f"{directory}: {why}; use --mode all, exhaustive or random")
-            skipped.append(f"exact: {why}")
-    if mode == "exact":
-        report = VerificationReport("exact")
-    else:
-        total = planned_inputs(net, mode, samples, max_exhaustive)
-        with progress_bar("verifying", total, enabled=not as_json) as advance:
-            report = verify_parallel(
-                net,
-                mode,
-                samples,
-                seed,
-                jobs,
-                max_exhaustive=max_exhaustive,
-                progress=advance,
-                network_dir=directory,
-            )
-    report.skipped = skipped + report.skipped
-    level_rep = None
-    if levels:
-        from superpose.seeds import Seeds
-        from superpose.stage_check import level_report
+        elif event["event"] == "inputs":
+            bar.add_task("verifying", total=event["total"])
+        elif event["event"] == "checked":
+            bar.advance(bar.task_ids[-1], event["n"])
 
-        level_rep = level_report(
-            net,
+    with bar:
+        done = verify_directory(
+            directory,
             mode,
-            samples,
-            Seeds(seed).rng("levels"),
+            samples=samples,
+            seed=seed,
             max_exhaustive=max_exhaustive,
+            jobs=jobs,
+            levels=levels,
+            progress=show,
         )
-    passed = report.passed and (exact is None or exact.passed)
+    report, exact, level_rep = done.report, done.exact, done.levels
     if as_json:
-        out = report.to_dict()
-        out["passed"] = passed
-        out["exact"] = exact.to_dict() if exact is not None else None
-        if level_rep is not None:
-            out["levels"] = level_rep.to_dict()
-        print_json(out)
-        return 0 if passed else 1
+        print_json(done.to_dict())
+        return 0 if done.passed else 1
     if level_rep is not None:
         console.print(levels_table(level_rep))
     if exact is not None:
@@ -239,4 +206,4 @@ def verify_command(
         )
     for why in report.skipped:
         console.print(styled(f"[yellow]skipped[/] {esc(why)}"), soft_wrap=True)
-    return 0 if passed else 1
+    return 0 if done.passed else 1

@@ -1,4 +1,4 @@
-"""One call per command that writes: a checked network into a directory, a comparison into files.
+"""``build_to_directory``: the one call behind ``superpose build``.
 
 ``superpose build`` used to hold this sequence itself; a command line that does work cannot be
 called from Python, and a second caller would repeat it. Here it is once, in the order that
@@ -35,7 +35,6 @@ from superpose.task import Task
 
 if TYPE_CHECKING:
     from superpose.check import Check
-    from superpose.compare import WorkloadResult
 
 _ESTIMATE_ARGS = ("task", "construction", "verify", "sparsity", "arity", "batch_size")
 
@@ -148,50 +147,3 @@ def build_to_directory(
         )
     save_network(net, path)
     return Built(net, path, name, recorded_check(net), record)
-
-
-def compare_to_files(
-    workload: str,
-    *,
-    plot: str | Path | None = None,
-    markdown: str | Path | None = None,
-    out: str | Path | None = None,
-    **run: Any,
-) -> WorkloadResult:
-    """Run :func:`superpose.compare.run_workload` (``run`` are its arguments) and write its files.
-
-    The paths are checked before the run (a comparison can take an hour): ``plot`` must be a
-    ``.png``; ``out`` is created, and receives ``compare.json``, ``compare.md`` and the
-    trained baselines' loss curves; ``markdown`` gets the tables. Every file is written
-    atomically (:func:`superpose._atomic.write_text`).
-    """
-    import json
-
-    from superpose._atomic import write_text
-    from superpose._numeric import json_default
-    from superpose.compare import markdown as to_markdown
-    from superpose.compare import plot as make_plot
-    from superpose.compare import run_workload
-
-    if plot is not None and Path(plot).suffix.lower() != ".png":
-        raise SuperposeError(f"plot must name a .png file, got {plot}", cli="--plot")
-    out = None if out is None else Path(out)
-    if out is not None and out.exists() and not out.is_dir():
-        raise SuperposeError(f"out {out}: exists and is not a directory", cli="--out")
-    if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SuperposeError(
-                f"out {out}: cannot be created ({exc.strerror})", cli="--out"
-            ) from None
-    result = run_workload(workload, loss_dir=out, **run)
-    if plot is not None:
-        make_plot(result, str(plot))
-    if markdown is not None:
-        write_text(markdown, to_markdown(result))
-    if out is not None:
-        text = json.dumps(result.to_dict(), indent=1, default=json_default)
-        write_text(out / "compare.json", text + "\n")
-        write_text(out / "compare.md", to_markdown(result))
-    return result
