@@ -42,12 +42,16 @@ def run_demo(
     samples: int = DEMO_SAMPLES,
     seed: int = 0,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    out_label: str = "out_dir",
 ) -> dict[str, Any]:
     """Build and verify each construction on one random 2-AND task; write report.md and demo.png.
 
-    Returns the rows of the comparison table.
+    Returns the rows of the comparison table. ``out_dir`` is checked before any work
+    (``out_label`` names it in the error).
     """
-    out = Path(out_dir)
+    from superpose._atomic import check_output
+
+    out = check_output(out_dir, option=out_label)
     out.mkdir(parents=True, exist_ok=True)
     task = pairs(features, outputs, Seeds(seed).rng("task"), sparsity=sparsity)
     methods = [name for name in ("superposed", "superposed3", "naive") if name in CONSTRUCTIONS]

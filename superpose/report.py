@@ -485,15 +485,17 @@ def write_report(
     out_dir: str | os.PathLike[str],
     *,
     title: str | None = None,
+    out_label: str = "out_dir",
 ) -> dict[str, Path]:
     """Write ``report.md``, the PNG figures and their CSV data for a results file into ``out_dir``.
 
     Returns the written files by name (``"report.md"``, ``"neurons.png"``, ``"neurons.csv"``,
-    ...). Figures without data are skipped.
+    ...). Figures without data are skipped. ``out_dir`` is checked before the results are read
+    (``out_label`` names it in the error).
     """
     from superpose.sweep import read_results
 
-    out = check_output(out_dir)
+    out = check_output(out_dir, option=out_label)
     everything = read_results(results, status=None)
     for row in everything:
         check_row(row, results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,10 +21,7 @@ def demo_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Build a superposed 2-AND network and the naive one, verify both, write a report."""
-    from superpose._atomic import check_output
     from superpose.demo import run_demo
-
-    out = check_output(out_arg, option="--out")
 
     size = {"features": 2000, "outputs": 2000, "samples": 500} if quick else {}
     progress = new_progress(not as_json, remaining=False)
@@ -33,7 +31,7 @@ def demo_command(
         return lambda n: progress.advance(task_id, n)
 
     with progress:
-        result = run_demo(out, seed=seed, progress=start, **size)
+        result = run_demo(out_arg, seed=seed, progress=start, out_label="--out", **size)
     if as_json:
         print_json(result)
         return
@@ -73,4 +71,5 @@ def demo_command(
             "",
         )
     console.print(table)
+    out = Path(out_arg)
     console.print(f"report: {out / 'report.md'} (plot: {out / 'demo.png'})")

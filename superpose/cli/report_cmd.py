@@ -25,14 +25,11 @@ def report_command(
     ] = False,
 ) -> None:
     """Write report.md, neurons/parameters/errors/tightness plots and their CSV data."""
-    from superpose._atomic import check_output
     from superpose.report import write_report
 
-    out = check_output(out_arg, option="--out")
-
     with console.status(f"writing report from {results}", spinner="dots"):
-        files = write_report(results, out, title=title)
+        files = write_report(results, out_arg, title=title, out_label="--out")
     if as_json:
         print_json({name: str(path) for name, path in files.items()})
         return
-    console.print(f"report: {out / 'report.md'} ({len(files)} files)")
+    console.print(f"report: {files['report.md']} ({len(files)} files)")
