@@ -195,7 +195,88 @@ def build(
         >>> net.extras["check"]["passed"]
         True
     """
-    seeds = Seeds(seed)
+    name, params, notes = _resolve(task, construction, params, fallback)
+    run = _Attempts(
+        task,
+        name,
+        notes,
+        seed,
+        rng,
+        check_samples,
+        exhaustive_limit,
+        exact_budget_seconds,
+        progress,
+    )
+    net: Network | None = None
+    last: Check | None = None
+    refused: SuperposeError | None = None
+    # One level: the explicit network is m + m' (deeper ones carry copies too).
+    chosen = construction is None and fallback and name != "naive" and task.depth == 1
+    for i, factor in enumerate(grow if check else (1.0,)):
+        p = _scaled(name, params, factor)
+        if p is None:
+            break
+        scale = p.get("width_scale", 1.0)
+        try:
+            net = run.build_at(i, p)
+        except SuperposeError as exc:
+            if not check:
+                raise
+            # Too narrow to build at all (e.g. a code wider than its layer): grow.
+            refused = exc
+            run.attempts.append({"width_scale": scale, "refused": str(exc)})
+            continue
+        if not check:
+            return run.finish(net, none_check(task.sparsity))
+        size = _not_smaller(net, task) if chosen else None
+        if size is not None:
+            # Growing and patching only add neurons: no later attempt can be smaller, so the
+            # explicit network wins without checking this one (minutes at m' >= 10^4).
+            run.attempts.append({"width_scale": scale, "kind": "none"})
+            if last is None:
+                return run.explicit(f"explicit network: '{name}' builds {size} before any check")
+            return run.explicit(
+                f"explicit network: '{name}' failed its {last.kind} check at every width "
+                f"tried (width_scale up to {run.attempts[-2]['width_scale']:g}); the next width "
+                f"has {size}"
+            )
+        net, last = run.check(i, net, scale, patch)
+        if last.passed:
+            run.finish(net, last)
+            size = _not_smaller(net, task) if chosen else None
+            if size is None:
+                return net
+            # Right, but no better than the explicit network (the plan could not see it).
+            done = {"width_scale": scale, "kind": last.kind, "passed": True}
+            return run.explicit(
+                f"explicit network: '{name}' built a correct network of {size}",
+                [*run.attempts, done],
+            )
+        run.attempts.append({"width_scale": scale, **_errors(last)})
+    if net is None or last is None:
+        assert refused is not None
+        if not fallback or name == "naive":
+            raise refused
+        return run.explicit(
+            f"explicit network: '{name}' could not be built at any width tried ({refused})"
+        )
+    if not fallback or name == "naive":
+        return run.finish(net, last)
+    return run.explicit(
+        f"explicit network: '{name}' failed its {last.kind} check at every width tried "
+        f"(width_scale up to {run.attempts[-1]['width_scale']:g})"
+    )
+
+
+def _resolve(
+    task: Task, construction: str | None, params: dict[str, Any], fallback: bool
+) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """The construction to build, its parameters, and the notes the network will carry.
+
+    No name: :func:`choose_construction` (its parameters dropped if it chose the explicit
+    network, which says why). A name that does not handle the task is refused; bad parameters
+    are refused before any work; with ``fallback``, a construction whose plan cannot beat the
+    explicit network is replaced by it, saying why."""
     notes: dict[str, str] = {}
     if construction is None:
         name, why = choose_construction(task, params)
@@ -214,141 +295,110 @@ def build(
         if reason is not None:
             name, params = "naive", {}
             notes["fallback"] = f"explicit network: {reason}"
-    start = rng.bit_generator.state if rng is not None else None
+    return name, params, notes
 
-    def explicit(why: str, tried: list[dict[str, Any]]) -> Network:
-        """The explicit network instead, checked, saying why and what was tried."""
-        net = build(
-            task,
-            "naive",
-            seed=seed,
-            rng=rng,
-            check=True,
-            check_samples=check_samples,
-            exhaustive_limit=exhaustive_limit,
-            exact_budget_seconds=exact_budget_seconds,
-            fallback=False,
-            progress=progress,
-        )
-        net.extras["fallback"] = why
-        if tried:
-            net.extras["check_attempts"] = [{"construction": name, **a} for a in tried]
-        return net
 
-    attempts: list[dict[str, Any]] = []
-    net: Network | None = None
-    last: Check | None = None
-    refused: SuperposeError | None = None
-    # One level: the explicit network is m + m' (deeper ones carry copies too).
-    chosen = construction is None and fallback and name != "naive" and task.depth == 1
-    for i, factor in enumerate(grow if check else (1.0,)):
-        p = _scaled(name, params, factor)
-        if p is None:
-            break
-        if progress is not None:
-            progress(
-                {
-                    "event": "build",
-                    "attempt": i,
-                    "construction": name,
-                    "width_scale": p.get("width_scale", 1.0),
-                }
-            )
-        if rng is not None:
-            rng.bit_generator.state = start
-            attempt_rng = rng
+def _errors(check: Check) -> dict[str, Any]:
+    """A failed attempt's record: the check's kind and what it found wrong."""
+    return {
+        "kind": check.kind,
+        "inputs_with_error": check.inputs_with_error,
+        "outputs_with_error": check.outputs_with_error,
+    }
+
+
+class _Attempts:
+    """The attempts of one checked build: each built from the same random state, checked
+    (and patched where an exact check names a few wrong outputs), recorded in ``attempts``;
+    and the explicit network when none will do. Settings are fixed at construction."""
+
+    def __init__(
+        self,
+        task: Task,
+        name: str,
+        notes: dict[str, str],
+        seed: int,
+        rng: np.random.Generator | None,
+        check_samples: int,
+        exhaustive_limit: int,
+        exact_budget_seconds: float | None,
+        progress: Events | None,
+    ) -> None:
+        self.task, self.name, self.notes, self.seed, self.rng = task, name, notes, seed, rng
+        self.seeds = Seeds(seed)
+        self.start = rng.bit_generator.state if rng is not None else None
+        self.check_args = (check_samples, exhaustive_limit, exact_budget_seconds)
+        self.progress = progress
+        self.attempts: list[dict[str, Any]] = []
+
+    def tell(self, event: dict[str, Any]) -> None:
+        if self.progress is not None:
+            self.progress(event)
+
+    def build_at(self, i: int, params: dict[str, Any]) -> Network:
+        """Attempt ``i``: the construction at ``params``, from the first attempt's random state."""
+        scale = params.get("width_scale", 1.0)
+        self.tell({"event": "build", "attempt": i, "construction": self.name, "width_scale": scale})
+        if self.rng is not None:
+            self.rng.bit_generator.state = self.start
+            attempt_rng = self.rng
         else:
-            attempt_rng = seeds.rng("build")
-        try:
-            built = build_unchecked(task, name, seed=seed, rng=attempt_rng, **p)
-        except SuperposeError as exc:
-            if not check:
-                raise
-            # Too narrow to build at all (e.g. a code wider than its layer): grow.
-            refused = exc
-            attempts.append({"width_scale": p.get("width_scale", 1.0), "refused": str(exc)})
-            continue
-        net = built
-        if not check:
-            record(net, none_check(task.sparsity))
-            net.extras.update(notes)
-            return net
-        size = _not_smaller(net, task) if chosen else None
-        if size is not None:
-            # Growing and patching only add neurons: no later attempt can be smaller, so the
-            # explicit network wins without checking this one (minutes at m' >= 10^4).
-            attempts.append({"width_scale": p.get("width_scale", 1.0), "kind": "none"})
-            if last is None:
-                larger = f"explicit network: '{name}' builds {size} before any check"
-            else:
-                larger = (
-                    f"explicit network: '{name}' failed its {last.kind} check at every width "
-                    f"tried (width_scale up to {attempts[-2]['width_scale']:g}); the next width "
-                    f"has {size}"
-                )
-            return explicit(larger, attempts)
-        if progress is not None:
-            progress({"event": "check", "attempt": i})
-        last = _check(net, check_samples, exhaustive_limit, exact_budget_seconds, seeds, progress)
+            attempt_rng = self.seeds.rng("build")
+        return build_unchecked(self.task, self.name, seed=self.seed, rng=attempt_rng, **params)
+
+    def check(self, i: int, net: Network, scale: float, patch: bool) -> tuple[Network, Check]:
+        """Check attempt ``i``; when an exact check names a few wrong outputs and ``patch``,
+        give them private units (far cheaper than growing every width) and certify again. The
+        patched network replaces ``net`` only if it passes."""
+        self.tell({"event": "check", "attempt": i})
+        last = _check(net, *self.check_args, self.seeds, self.progress)
         patched = None if last.passed or not patch else _patched(net, last)
-        if progress is not None:
-            step = "patch" if patched is not None else "grow"
-            progress({"event": "result", "attempt": i, "check": last, "next": step})
-        if patched is not None:
-            # The exact check named the wrong outputs: give them private units (far cheaper
-            # than growing every width) and certify again.
-            again = _check(
-                patched, check_samples, exhaustive_limit, exact_budget_seconds, seeds, progress
-            )
-            if progress is not None:
-                progress({"event": "patched", "attempt": i, "check": again})
-            if again.passed:
-                attempts.append(
-                    {
-                        "width_scale": p.get("width_scale", 1.0),
-                        "kind": last.kind,
-                        "inputs_with_error": last.inputs_with_error,
-                        "outputs_with_error": last.outputs_with_error,
-                        "patched": patched.extras["patched"]["units_added"],
-                    }
-                )
-                net, last = patched, again
-        if last.passed:
-            record(net, last)
-            if attempts:
-                net.extras["check_attempts"] = attempts
-            net.extras.update(notes)
-            size = _not_smaller(net, task) if chosen else None
-            if size is None:
-                return net
-            larger = f"explicit network: '{name}' built a correct network of {size}"
-            # Right, but no better than the explicit network (the plan could not see it).
-            done = {"width_scale": p.get("width_scale", 1.0), "kind": last.kind, "passed": True}
-            return explicit(larger, [*attempts, done])
-        attempts.append(
+        self.tell(
             {
-                "width_scale": p.get("width_scale", 1.0),
-                "kind": last.kind,
-                "inputs_with_error": last.inputs_with_error,
-                "outputs_with_error": last.outputs_with_error,
+                "event": "result",
+                "attempt": i,
+                "check": last,
+                "next": "grow" if patched is None else "patch",
             }
         )
-    if net is None or last is None:
-        assert refused is not None
-        if not fallback or name == "naive":
-            raise refused
-        why = f"explicit network: '{name}' could not be built at any width tried ({refused})"
-    elif not fallback or name == "naive":
-        record(net, last)
-        net.extras["check_attempts"] = attempts
-        net.extras.update(notes)
+        if patched is None:
+            return net, last
+        again = _check(patched, *self.check_args, self.seeds, self.progress)
+        self.tell({"event": "patched", "attempt": i, "check": again})
+        if not again.passed:
+            return net, last
+        units = patched.extras["patched"]["units_added"]
+        self.attempts.append({"width_scale": scale, **_errors(last), "patched": units})
+        return patched, again
+
+    def finish(self, net: Network, check: Check) -> Network:
+        """``net`` with its check, the attempts before it and the notes, in that order."""
+        record(net, check)
+        if self.attempts:
+            net.extras["check_attempts"] = self.attempts
+        net.extras.update(self.notes)
         return net
-    else:
-        why = (
-            f"explicit network: '{name}' failed its {last.kind} check at every width tried "
-            f"(width_scale up to {attempts[-1]['width_scale']:g})"
+
+    def explicit(self, why: str, tried: list[dict[str, Any]] | None = None) -> Network:
+        """The explicit network instead, checked, saying why and what was tried."""
+        samples, limit, budget = self.check_args
+        net = build(
+            self.task,
+            "naive",
+            seed=self.seed,
+            rng=self.rng,
+            check=True,
+            check_samples=samples,
+            exhaustive_limit=limit,
+            exact_budget_seconds=budget,
+            fallback=False,
+            progress=self.progress,
         )
-    return explicit(why, attempts)
+        net.extras["fallback"] = why
+        tried = self.attempts if tried is None else tried
+        if tried:
+            net.extras["check_attempts"] = [{"construction": self.name, **a} for a in tried]
+        return net
 
 
 def _not_smaller(net: Network, task: Task) -> str | None:

@@ -556,3 +556,31 @@ def test_the_console_script_entry_point_is_the_launcher():
     data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
     assert data["project"]["scripts"]["superpose"] == "superpose._launch:main"
     assert callable(_launch.main)
+
+
+def test_info_shows_cleanup_blocks_with_their_copies(tmp_path, capsys):
+    """A stream network with a clean-up: ``info`` names the block's kind and its copy units,
+    the numbers the network records (and the JSON carries)."""
+    import json
+
+    from superpose import build, families, save_network
+    from superpose.seeds import Seeds
+
+    task = families.generate("circuit", Seeds(0).rng("task"), features=60, outputs=80, depth=4)
+    net = build(task, "stream", seed=1, units="exact", cleanup=(2,), fallback=False)
+    save_network(net, tmp_path / "n")
+    blocks = net.extras["residual"]["blocks"]
+    clean = next(b for b in blocks if b.get("kind") == "cleanup")
+    assert main(["info", str(tmp_path / "n")]) == 0
+    out = capsys.readouterr().out
+    rows = [
+        line.split() for line in out.splitlines() if line.split()[:1] in (["block"], ["cleanup"])
+    ]
+    assert [r[0] for r in rows] == [b.get("kind", "block") for b in blocks]
+    # cleanup row: kind, level, gates -, bound -, copies, ..., hidden, params, error
+    row = rows[[r[0] for r in rows].index("cleanup")]
+    assert row[1:5] == [str(clean["level"]), "-", "-", f"{clean['copy_units']:,}"]
+    assert row[-3:-1] == [f"{clean['hidden_units']:,}", f"{clean['nonzero_parameters']:,}"]
+    assert main(["info", str(tmp_path / "n"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["residual"]["blocks"] == json.loads(json.dumps(blocks))

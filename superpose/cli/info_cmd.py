@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from superpose.cli._app import app, console, print_json
@@ -90,31 +91,46 @@ def comparison_table(compare: dict[str, Any]) -> Table:
 
 def residual_table(residual: dict[str, Any]) -> Table:
     """A ``stream`` network as the residual network it is: the stream counted once, then
-    each block's hidden units (the identity rows of the skip connection cost no neuron)."""
+    each block's hidden units (the identity rows of the skip connection cost no neuron). A
+    ``cleanup`` block erases the stream and writes back copies of the nodes still needed."""
     table = Table(
         title=(
             f"residual stream: d = {residual['stream_width']:,}; neurons = d + hidden = "
-            f"{residual['neurons']:,}; non-zero parameters {residual['nonzero_parameters']:,}"
+            f"{residual['neurons']:,}; non-zero parameters {residual['nonzero_parameters']:,}\n"
+            "units per block: copy (clean-up), pool, and, pres(ent), det(ector); error: predicted"
+        ),
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    table.add_column("kind", no_wrap=True)
+    # Short titles (the legend is in the title), and only the columns some block uses: the
+    # table fits 80 columns.
+    cols = [
+        (key, title)
+        for key, title in (
+            ("level", "lvl"),
+            ("gates", "gates"),
+            ("active_bound", "bound"),
+            ("copy_units", "copy"),
+            ("pool_units", "pool"),
+            ("and_units", "and"),
+            ("present_units", "pres"),
+            ("detector_units", "det"),
+            ("hidden_units", "hidden"),
+            ("nonzero_parameters", "params"),
         )
-    )
-    cols = (
-        "level",
-        "gates",
-        "active_bound",
-        "pool_units",
-        "and_units",
-        "present_units",
-        "detector_units",
-        "hidden_units",
-        "nonzero_parameters",
-    )
-    for title in cols:
-        table.add_column(title.replace("_", " "), justify="right")
-    table.add_column("predicted error", justify="right")
+        if any(b.get(key) for b in residual["blocks"])
+    ]
+    for _, title in cols:
+        table.add_column(title, justify="right", no_wrap=True)
+    table.add_column("error", justify="right", no_wrap=True)
     for b in residual["blocks"]:
         err = b.get("predicted_error")
         table.add_row(
-            *(f"{b[k]:,}" if k in b else "-" for k in cols),
+            b.get("kind", "block"),
+            *(f"{b[k]:,}" if k in b else "-" for k, _ in cols),
             "-" if err is None else f"{err:.2g}",
         )
     return table
