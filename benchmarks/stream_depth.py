@@ -76,6 +76,9 @@ def _task(features: int, gates: int, depth: int, seed: int, outputs: str) -> Any
     )
 
 
+MODES = ("random", "targeted")
+
+
 def _one(
     task: Any,
     name: str,
@@ -84,6 +87,7 @@ def _one(
     checked: bool = False,
     params: dict[str, Any] | None = None,
     levels: bool = False,
+    modes: tuple[str, ...] = ("random", "targeted"),
 ) -> dict[str, Any]:
     import superpose
     from superpose import verify
@@ -138,7 +142,7 @@ def _one(
         row["neurons"] = int(counts["neurons"])
         row["nonzero_parameters"] = int(counts["nonzero_parameters"])
     rng = Seeds(seed).rng("verify")
-    for mode in ("random", "targeted"):
+    for mode in modes:
         t0, load = time.perf_counter(), _load()
         rep = verify(net, mode, samples, rng)
         row[mode] = {
@@ -178,7 +182,8 @@ def _errors(r: dict[str, Any]) -> str:
         return "–"
     if "refused" in r:
         return "refused"
-    return f"{r['random']['inputs_with_error']} + {r['targeted']['inputs_with_error']}"
+    # random + targeted ("–" for a mode not run: --modes random)
+    return " + ".join(str(r[m]["inputs_with_error"]) if m in r else "–" for m in MODES)
 
 
 def _neurons(r: dict[str, Any]) -> str:
@@ -332,6 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--constructions", nargs="+", default=["stream", "circuit"])
     p.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(MODES),
+        choices=MODES,
+        help="verification inputs (random alone where targeted tracing is too slow)",
+    )
+    p.add_argument(
         "--no-levels",
         action="store_true",
         help="skip the per-level check of stream (verify --levels on the same sample sizes)",
@@ -386,7 +398,9 @@ def main(argv: list[str] | None = None) -> int:
                 cl = args.cleanup
                 extra["cleanup"] = cl if cl in ("auto", "none") else [int(k) for k in cl.split(",")]
             levels = con == "stream" and not args.no_levels
-            row[con] = _one(task, con, args.samples, args.seed, args.checked, extra, levels)
+            row[con] = _one(
+                task, con, args.samples, args.seed, args.checked, extra, levels, tuple(args.modes)
+            )
             print(
                 json.dumps({"depth": depth, con: _neurons(row[con]), "errors": _errors(row[con])}),
                 flush=True,
