@@ -239,55 +239,37 @@ def _check(
 
 
 def _build(make: Callable[[], Network], timeout: float | None) -> Network:
-    """``make()``, in a forked child process killed after ``timeout`` seconds when given.
+    """``make()``, in a forked child process killed after ``timeout`` seconds when given
+    (:func:`superpose._fork.call_forked`).
 
     The child saves the network (safetensors + JSON, :func:`superpose.io.save_network`) into a
-    temporary directory and reports one line through a pipe; nothing crosses as a pickle.
-    Raises TimeoutError when the child runs out of time; a SuperposeError raised by the build
-    is raised again here.
+    temporary directory the parent loads; nothing crosses as a pickle. Raises TimeoutError
+    when the child runs out of time; a SuperposeError raised by the build is raised again here.
     """
     if timeout is None:
         return make()
-    import multiprocessing as mp
     import tempfile
     from pathlib import Path
 
+    from superpose._fork import ChildFailed, call_forked
     from superpose.io import load_network, save_network
 
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
     with tempfile.TemporaryDirectory(prefix="superpose-probe-") as tmp:
         out = Path(tmp) / "net"
 
-        def child() -> None:
-            try:
-                save_network(make(), out)
-                send.send_bytes(b"ok")
-            except SuperposeError as exc:
-                send.send_bytes(b"error " + str(exc).encode())
-            except BaseException as exc:  # report anything else to the parent
-                send.send_bytes(f"crash {type(exc).__name__}: {exc}".encode())
+        def child() -> bytes:
+            save_network(make(), out)
+            return b""
 
-        proc = ctx.Process(target=child, daemon=True)
-        proc.start()
-        send.close()
         try:
-            if not recv.poll(timeout):
-                raise TimeoutError(f"build did not finish within {timeout:g} s")
-            try:
-                kind, _, value = recv.recv_bytes().decode().partition(" ")
-            except EOFError:
-                raise SuperposeError(f"build process died (exit code {proc.exitcode})") from None
-        finally:
-            if proc.is_alive():
-                proc.kill()
-            proc.join()
-            recv.close()
-        if kind == "ok":
-            return load_network(out)
-    if kind == "error":
-        raise SuperposeError(value)
-    raise RuntimeError(f"build failed in the child process: {value}")
+            call_forked(child, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"build did not finish within {timeout:g} s") from None
+        except ChildFailed as exc:
+            if exc.exitcode is not None:  # killed (e.g. out of memory): a probe that failed
+                raise SuperposeError(f"build process died (exit code {exc.exitcode})") from None
+            raise RuntimeError(f"build failed in the child process: {exc}") from None
+        return load_network(out)
 
 
 def _certificate(net: Network) -> dict[str, Any] | None:

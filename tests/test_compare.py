@@ -281,7 +281,7 @@ def test_probe_returns_results_and_bounds_time():
 
     from superpose.compare.runner import _probe
 
-    assert _probe(lambda: (3, True), 30) == (True, (3, True))
+    assert _probe(lambda: (3, True), 30) == (True, [3, True])  # JSON: a tuple comes back a list
     done, reason = _probe(lambda: time.sleep(30), 0.5)
     assert not done and "within" in reason
     done, reason = _probe(lambda: 1 / 0, 30)

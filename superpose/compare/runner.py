@@ -57,39 +57,23 @@ def _peer_params(net: Network, total_outputs: int) -> tuple[int, bool]:
 
 
 def _probe(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
-    """Run ``fn()`` in a forked child; ``(True, result)``, or ``(False, reason)`` on timeout/error.
+    """Run ``fn()`` in a forked child (:func:`superpose._fork.call_forked`); ``(True,
+    result)``, or ``(False, reason)`` on timeout or error.
 
-    The result must be small and picklable. Used to bound single builds of the construction
-    whose cost is not ours to control (a tight width can make its repair step run for minutes).
+    The result crosses as JSON, so it must be small and JSON-serialisable (tuples come back as
+    lists). Used to bound single builds of the construction whose cost is not ours to control
+    (a tight width can make its repair step run for minutes).
     """
-    import multiprocessing
+    import json
 
-    ctx = multiprocessing.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
+    from superpose._fork import ChildFailed, call_forked
 
-    def target() -> None:
-        try:
-            send.send((True, fn()))
-        except BaseException as exc:  # reported to the parent, never raised in the child
-            send.send((False, f"{type(exc).__name__}: {exc}"))
-
-    proc = ctx.Process(target=target, daemon=True)
-    proc.start()
-    send.close()
     try:
-        if recv.poll(timeout):
-            return recv.recv()
-        return False, f"no answer within {timeout:.0f} s"
-    except EOFError:
-        return False, "the probe process died"
-    finally:
-        if proc.is_alive():
-            proc.terminate()
-        proc.join(10)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-        recv.close()
+        return True, json.loads(call_forked(lambda: json.dumps(fn()).encode(), timeout))
+    except (TimeoutError, ChildFailed) as exc:
+        return False, str(exc)
+    except SuperposeError as exc:
+        return False, f"SuperposeError: {exc}"
 
 
 class _Runner:
