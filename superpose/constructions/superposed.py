@@ -36,6 +36,7 @@ from scipy import sparse, special
 
 from superpose.codes import BloomCode, Code, ExplicitCode
 from superpose.constructions._bloom import (
+    Pools,
     allocate_pools,
     assign_units,
     disjoint_code,
@@ -310,42 +311,22 @@ def threshold_stage(
     width) unit membership and statistics for the network's extras.
     """
     reads = read_sets(operand_code, parts.g_of, parts.node, len(parts))
-    code_len = operand_code.lengths
-    min_len = np.full(len(parts), np.iinfo(np.int64).max)
-    np.minimum.at(min_len, parts.g_of, code_len[parts.node])
-    max_len = np.zeros(len(parts), dtype=np.int64)
-    np.maximum.at(max_len, parts.g_of, code_len[parts.node])
-    # "any present" needs the shortest operand code; an AND needs the whole union.
-    theta = np.where(parts.need == 1, min_len, np.diff(reads.indptr))
-    klass = parts.need.astype(np.int64)
-    double = np.zeros(len(parts), dtype=bool)
-    if mix:
-        double = (parts.need == 1) & (min_len == max_len)
-        pair = (parts.need == 2) & (theta == 2 * min_len) & (min_len == max_len)
-        mixed = double | pair
-        klass = np.where(mixed, 0, klass)
-        theta = np.where(double, 2 * theta, theta)
-    stats: dict[str, Any] = {}
+    theta, klass, double = _thresholds(parts, operand_code.lengths, reads, mix)
     if private:
         units = sparse.csr_array(sparse.eye_array(len(parts), dtype=np.int8, format="csr"))
+        stats: dict[str, Any] = {}
     else:
         # A feature read by more than `cutoff` gates would sit in over `heavy_share` of the
         # pool's units: its gates move to a private block of units that all read its code
         # (the input channel); a gate with two heavy operands goes to the heavier one's block.
         cutoff = heavy_share * width / length
         routing = route(parts.g_of, parts.node, len(parts), operand_code.n_features, cutoff)
+        code_len = operand_code.lengths
         owner_len = np.where(routing.owner >= 0, code_len[np.maximum(routing.owner, 0)], 0)
         load = length * (np.diff(reads.indptr) - owner_len).clip(min=1.0)
         floor = None
         if sparsity is not None:
-            keys, pool_of = pool_keys(klass, routing)
-            floor = pool_hub_floor(parts, keys, pool_of, length, sparsity)
-            parts_in = np.bincount(pool_of, minlength=len(keys))
-            # Blocks one code fires (OR / COPY / mixed); k-AND blocks keep their layout (the
-            # s = 2 repair reads it as `length` units per gate).
-            own = (
-                (keys[:, 1] >= 0) & (keys[:, 0] <= 1) & (np.maximum(floor, 6 * length) >= parts_in)
-            )
+            floor, own, pool_of = _own_blocks(parts, klass, routing, length, sparsity)
             if split and own.any():
                 return _split_stage(
                     parts,
@@ -365,24 +346,72 @@ def threshold_stage(
                 )
         pools = allocate_pools(klass, routing, load, width, min_size=6 * length, floor=floor)
         units = assign_units(pools, length, rng)
+        stats = {}
         if home:
             units, stats["home_gates"] = home_units(parts, pools, units, length, rng)
         if repair_rounds and _repairable(parts, operand_code, theta):
             units, stats["repair"] = _repair_units(
                 parts, operand_code, units, pools, rng, repair_rounds, repair_select
             )
-        stats["routes"] = routing.counts()
-        stats["heavy_features"] = len(routing.heavy)
-        stats["private_blocks"] = len(routing.heavy)
-        stats["width"] = pools.width
-        stats["influence_cutoff"] = routing.cutoff
-        stats["pools"] = len(pools.names)
-        stats["largest_block"] = int(pools.sizes()[1:].max()) if len(pools.names) > 1 else 0
+        stats.update(_pool_stats(routing, pools))
     layer, fan_in = threshold_layer(units, reads, theta, weight_two=double if mix else None)
     used = fan_in[fan_in > 0]
     stats["fan_in_fraction_mean"] = float(used.mean() / operand_code.width) if len(used) else 0.0
     stats["fan_in_fraction_max"] = float(used.max() / operand_code.width) if len(used) else 0.0
     return layer, units, stats
+
+
+def _thresholds(
+    parts: Parts, code_len: np.ndarray, reads: sparse.csr_array, mix: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each part's threshold, unit class and whether its bits weigh two.
+
+    "Any present" (need 1) fires on its shortest operand code; an AND on the whole union of
+    its reads. With ``mix``, "any present" parts whose operand codes have equal lengths weigh
+    their bits 2 (threshold twice one code) and share a class (0) with 2-ANDs of disjoint
+    equal-length codes, which fire at the same sum."""
+    min_len = np.full(len(parts), np.iinfo(np.int64).max)
+    np.minimum.at(min_len, parts.g_of, code_len[parts.node])
+    max_len = np.zeros(len(parts), dtype=np.int64)
+    np.maximum.at(max_len, parts.g_of, code_len[parts.node])
+    theta = np.where(parts.need == 1, min_len, np.diff(reads.indptr))
+    klass = parts.need.astype(np.int64)
+    double = np.zeros(len(parts), dtype=bool)
+    if mix:
+        double = (parts.need == 1) & (min_len == max_len)
+        pair = (parts.need == 2) & (theta == 2 * min_len) & (min_len == max_len)
+        klass = np.where(double | pair, 0, klass)
+        theta = np.where(double, 2 * theta, theta)
+    return theta, klass, double
+
+
+def _own_blocks(
+    parts: Parts, klass: np.ndarray, routing: Routing, length: int, sparsity: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pool's hub floor (:func:`pool_hub_floor`), which pools would be cheaper as one
+    private unit per part, and each part's pool.
+
+    Only blocks one code fires (OR / COPY / mixed) qualify, when their floor (at least six
+    codes' worth of units) reaches their number of parts; k-AND blocks keep their layout (the
+    s = 2 repair reads it as ``length`` units per gate)."""
+    keys, pool_of = pool_keys(klass, routing)
+    floor = pool_hub_floor(parts, keys, pool_of, length, sparsity)
+    parts_in = np.bincount(pool_of, minlength=len(keys))
+    own = (keys[:, 1] >= 0) & (keys[:, 0] <= 1) & (np.maximum(floor, 6 * length) >= parts_in)
+    return floor, own, pool_of
+
+
+def _pool_stats(routing: Routing, pools: Pools) -> dict[str, Any]:
+    """What the shared pools look like, for the network's extras."""
+    return {
+        "routes": routing.counts(),
+        "heavy_features": len(routing.heavy),
+        "private_blocks": len(routing.heavy),
+        "width": pools.width,
+        "influence_cutoff": routing.cutoff,
+        "pools": len(pools.names),
+        "largest_block": int(pools.sizes()[1:].max()) if len(pools.names) > 1 else 0,
+    }
 
 
 def pool_hub_floor(
