@@ -38,6 +38,10 @@ for _name in _COMMAND_MODULES:
             raise
 
 
+_started = [False]
+"""Whether the command's own code began (set by :func:`_carry_interrupt`'s wrapper)."""
+
+
 class _Interrupted(BaseException):
     """Ctrl-C carried past typer, which would turn it into a silent exit code 130."""
 
@@ -45,6 +49,7 @@ class _Interrupted(BaseException):
 def _carry_interrupt(callback):
     @functools.wraps(callback)
     def wrapper(*args, **kwargs):
+        _started[0] = True
         try:
             return callback(*args, **kwargs)
         except KeyboardInterrupt:
@@ -69,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    _started[0] = False
     try:
         result = app(args=argv, standalone_mode=False, prog_name="superpose")
     except SuperposeError as exc:
@@ -103,6 +109,10 @@ def _main(argv: list[str] | None) -> int:
         exc.show()
         return _exit(int(getattr(exc, "exit_code", 2)), argv)
     code = result if isinstance(result, int) else 0
+    if code == 130 and not _started[0]:
+        # Ctrl-C while typer parsed the options, before the command began: typer returns a
+        # silent 130; say what was saved like every other interrupt.
+        return _exit(_interrupted(), argv)
     return _exit(143 if code == 130 and _startup.terminated else code, argv)
 
 
