@@ -238,17 +238,24 @@ def _circuit_row(
         "kind": st.get("kind", "level"),
         "nodes": int(n_nodes),
         "width": int(net.layers[i].n_out),
-        "wrong_end_to_end": row["wrong_end_to_end"],
-        "error_rate": row["wrong_end_to_end"] / n,
-        "first_wrong": row["first_wrong"],
-        "wrong_clean_input": row["wrong_clean_input"],
-        "false_positives": row["false_positives"],
-        "false_negatives": row["false_negatives"],
-        "true_nodes_mean": row["true_nodes_sum"] / n,
-        "true_nodes_max": row["true_nodes_max"],
-        "units_on_mean": row["units_on_sum"] / n,
-        "units_on_max": row["units_on_max"],
+        **_rates(row, n),
     }
+
+
+def _rates(row: dict[str, int], n: int, **beside_rate: Any) -> dict[str, Any]:
+    """A stage's counts over ``n`` inputs as report fields, in the order counted: each count
+    as it is, each ``*_sum`` as its ``*_mean``, and the ``error_rate`` (followed by
+    ``beside_rate``) right after ``wrong_end_to_end``."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key.endswith("_sum"):
+            out[key.removesuffix("_sum") + "_mean"] = value / n
+        else:
+            out[key] = value
+        if key == "wrong_end_to_end":
+            out["error_rate"] = value / n
+            out.update(beside_rate)
+    return out
 
 
 # --- per-level verification of a residual stream -----------------------------------------
@@ -533,19 +540,7 @@ def _stream_row(net: Any, sb: _StreamBlocks, i: int, row: dict[str, int], n: int
         "kind": sb.kinds[i],
         "nodes": int(len(sb.nodes_of[i])),
         "width": int(block.get("hidden_units", net.layers[2 * i].n_out)),
-        "wrong_end_to_end": row["wrong_end_to_end"],
-        "error_rate": row["wrong_end_to_end"] / n,
-        "predicted_error": predicted,
-        "prediction": source,
-        "first_wrong": row["first_wrong"],
-        "wrong_clean_input": row["wrong_clean_input"],
-        "wrong_at_output": row["wrong_at_output"],
-        "false_positives": row["false_positives"],
-        "false_negatives": row["false_negatives"],
-        "true_nodes_mean": row["true_nodes_sum"] / n,
-        "true_nodes_max": row["true_nodes_max"],
-        "units_on_mean": row["units_on_sum"] / n,
-        "units_on_max": row["units_on_max"],
+        **_rates(row, n, predicted_error=predicted, prediction=source),
     }
 
 
