@@ -142,6 +142,7 @@ from superpose.constructions.circuit import (
     _private_stage,
     stray,
 )
+from superpose.constructions.params import check_choice, check_deep_params
 from superpose.constructions.superposed import Parts, threshold_stage
 from superpose.errors import SuperposeError
 from superpose.levels import (
@@ -482,20 +483,15 @@ class Stream(Construction):
             raise SuperposeError(f"cleanup levels must be integers, got {cleanup!r}")
         else:
             cleanup = tuple(int(k) for k in cleanup)
-        if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1:
-            raise SuperposeError(f"max_active must be a positive integer, got {max_active!r}")
-        if ell is not None and (not isinstance(ell, int) or not 2 <= ell <= 32):
-            raise SuperposeError(f"ell must be an integer in 2..32, got {ell!r}")
+        check_deep_params(max_active, ell)
         if stream_width is not None and (
             not isinstance(stream_width, int) or isinstance(stream_width, bool) or stream_width < 1
         ):
             raise SuperposeError(f"stream_width must be a positive integer, got {stream_width!r}")
         if failure is not None and not 0 < failure < 1:
             raise SuperposeError(f"failure must be in (0, 1), got {failure!r}")
-        if regions not in REGIONS:
-            raise SuperposeError(f"regions must be one of {', '.join(REGIONS)}, got {regions!r}")
-        if units not in UNITS:
-            raise SuperposeError(f"units must be one of {', '.join(UNITS)}, got {units!r}")
+        check_choice("regions", regions, REGIONS)
+        check_choice("units", units, UNITS)
         if not width_scale > 0:
             raise SuperposeError(f"width_scale must be > 0, got {width_scale!r}")
         self.max_active = max_active
