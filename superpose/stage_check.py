@@ -37,14 +37,21 @@ def stage_codes(net: Any) -> list[tuple[np.ndarray, Any]]:
     and seed (the ``build`` stream of :class:`superpose.seeds.Seeds`), and used only if the
     rebuilt layers equal the loaded ones.
     """
-    codes = getattr(net, "stage_codes", None)
-    if codes is not None:
-        return codes
-    if net.construction != "circuit":
+    return _recorded(net, "stage_codes", "circuit", "per-level checks", "the per-stage codes")
+
+
+def _recorded(net: Any, attr: str, construction: str, user: str, what: str) -> Any:
+    """``net.<attr>``, which a fresh build of ``construction`` carries; else read off the
+    network rebuilt (:func:`_rebuilt`, naming ``what``). A network of another construction
+    is refused, naming who needs it (``user``)."""
+    found = getattr(net, attr, None)
+    if found is not None:
+        return found
+    if net.construction != construction:
         raise SuperposeError(
-            f"per-level checks need a 'circuit' network; this one was built by {net.construction!r}"
+            f"{user} need a '{construction}' network; this one was built by {net.construction!r}"
         )
-    return _rebuilt(net, "circuit", "the per-stage codes").stage_codes  # type: ignore[attr-defined]
+    return getattr(_rebuilt(net, construction, what), attr)
 
 
 def _rebuilt(net: Any, construction: str, what: str) -> Any:
@@ -269,14 +276,7 @@ def stream_codes(net: Any) -> tuple[np.ndarray, Any]:
     and seed (the ``build`` stream of :class:`superpose.seeds.Seeds`), and used only if the
     rebuilt layers equal the loaded ones.
     """
-    codes = getattr(net, "stream_codes", None)
-    if codes is not None:
-        return codes
-    if net.construction != "stream":
-        raise SuperposeError(
-            f"stream codes need a 'stream' network; this one was built by {net.construction!r}"
-        )
-    return _rebuilt(net, "stream", "the stream codes").stream_codes  # type: ignore[attr-defined]
+    return _recorded(net, "stream_codes", "stream", "stream codes", "the stream codes")
 
 
 def stream_writes(net: Any) -> dict[str, Any]:
