@@ -41,6 +41,24 @@ def every_op_gates() -> list[tuple[str, list[int]]]:
     ]
 
 
+def mixed_task():
+    """A hand-written task with every op, k-input gates, a deep chain and an outputs list."""
+    from superpose import Task
+
+    gates = [
+        ("and", [0, 1]),  # 8
+        ("or", [2, 3, 4]),  # 9
+        ("xor", [5, 6]),  # 10
+        ("andnot", [7, 0]),  # 11
+        ("copy", [3]),  # 12
+        ("and", [8, 9]),  # 13: level 2
+        ("xor", [10, 11, 12]),  # 14: level 2
+        ("or", [13, 14]),  # 15: level 3
+        ("andnot", [15, 2]),  # 16: level 4
+    ]
+    return Task.from_gates(8, 3, gates, outputs=[16, 9, 13, 2, 10, 15])
+
+
 def gate_list(task) -> list[tuple[str, list[int]]]:
     """The gates of a Task as plain ``(op, [ids])`` pairs."""
     return [

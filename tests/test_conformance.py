@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import all_sparse_rows, every_op_gates, n_sparse, rows_to_csr, tasks
+from helpers import all_sparse_rows, every_op_gates, mixed_task, n_sparse, rows_to_csr, tasks
 from hypothesis import HealthCheck, Phase, given, settings
 from scipy import sparse
 
@@ -61,22 +61,7 @@ CASES = {
             ("or", [11, 0, 5, 9, 2]),
         ],
     ),
-    "mixed-with-outputs": lambda: Task.from_gates(
-        8,
-        3,
-        [
-            ("and", [0, 1]),
-            ("or", [2, 3, 4]),
-            ("xor", [5, 6]),
-            ("andnot", [7, 0]),
-            ("copy", [3]),
-            ("and", [8, 9]),
-            ("xor", [10, 11, 12]),
-            ("or", [13, 14]),
-            ("andnot", [15, 2]),
-        ],
-        outputs=[16, 9, 13, 2, 10, 15],
-    ),
+    "mixed-with-outputs": mixed_task,
     # Small deep tasks of every op (issue 13: the residual stream must compute any op).
     "deep-every-op": lambda: Task.from_gates(10, 2, every_op_gates()),
     "deep-xor2": lambda: families.layered_circuit(14, 6, 4, _rng(14), ops=("xor",), sparsity=2),
