@@ -37,14 +37,21 @@ def stage_codes(net: Any) -> list[tuple[np.ndarray, Any]]:
     and seed (the ``build`` stream of :class:`superpose.seeds.Seeds`), and used only if the
     rebuilt layers equal the loaded ones.
     """
-    codes = getattr(net, "stage_codes", None)
-    if codes is not None:
-        return codes
-    if net.construction != "circuit":
+    return _recorded(net, "stage_codes", "circuit", "per-level checks", "the per-stage codes")
+
+
+def _recorded(net: Any, attr: str, construction: str, user: str, what: str) -> Any:
+    """``net.<attr>``, which a fresh build of ``construction`` carries; else read off the
+    network rebuilt (:func:`_rebuilt`, naming ``what``). A network of another construction
+    is refused, naming who needs it (``user``)."""
+    found = getattr(net, attr, None)
+    if found is not None:
+        return found
+    if net.construction != construction:
         raise SuperposeError(
-            f"per-level checks need a 'circuit' network; this one was built by {net.construction!r}"
+            f"{user} need a '{construction}' network; this one was built by {net.construction!r}"
         )
-    return _rebuilt(net, "circuit", "the per-stage codes").stage_codes  # type: ignore[attr-defined]
+    return getattr(_rebuilt(net, construction, what), attr)
 
 
 def _rebuilt(net: Any, construction: str, what: str) -> Any:
@@ -238,17 +245,24 @@ def _circuit_row(
         "kind": st.get("kind", "level"),
         "nodes": int(n_nodes),
         "width": int(net.layers[i].n_out),
-        "wrong_end_to_end": row["wrong_end_to_end"],
-        "error_rate": row["wrong_end_to_end"] / n,
-        "first_wrong": row["first_wrong"],
-        "wrong_clean_input": row["wrong_clean_input"],
-        "false_positives": row["false_positives"],
-        "false_negatives": row["false_negatives"],
-        "true_nodes_mean": row["true_nodes_sum"] / n,
-        "true_nodes_max": row["true_nodes_max"],
-        "units_on_mean": row["units_on_sum"] / n,
-        "units_on_max": row["units_on_max"],
+        **_rates(row, n),
     }
+
+
+def _rates(row: dict[str, int], n: int, **beside_rate: Any) -> dict[str, Any]:
+    """A stage's counts over ``n`` inputs as report fields, in the order counted: each count
+    as it is, each ``*_sum`` as its ``*_mean``, and the ``error_rate`` (followed by
+    ``beside_rate``) right after ``wrong_end_to_end``."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key.endswith("_sum"):
+            out[key.removesuffix("_sum") + "_mean"] = value / n
+        else:
+            out[key] = value
+        if key == "wrong_end_to_end":
+            out["error_rate"] = value / n
+            out.update(beside_rate)
+    return out
 
 
 # --- per-level verification of a residual stream -----------------------------------------
@@ -262,14 +276,7 @@ def stream_codes(net: Any) -> tuple[np.ndarray, Any]:
     and seed (the ``build`` stream of :class:`superpose.seeds.Seeds`), and used only if the
     rebuilt layers equal the loaded ones.
     """
-    codes = getattr(net, "stream_codes", None)
-    if codes is not None:
-        return codes
-    if net.construction != "stream":
-        raise SuperposeError(
-            f"stream codes need a 'stream' network; this one was built by {net.construction!r}"
-        )
-    return _rebuilt(net, "stream", "the stream codes").stream_codes  # type: ignore[attr-defined]
+    return _recorded(net, "stream_codes", "stream", "stream codes", "the stream codes")
 
 
 def stream_writes(net: Any) -> dict[str, Any]:
@@ -533,19 +540,7 @@ def _stream_row(net: Any, sb: _StreamBlocks, i: int, row: dict[str, int], n: int
         "kind": sb.kinds[i],
         "nodes": int(len(sb.nodes_of[i])),
         "width": int(block.get("hidden_units", net.layers[2 * i].n_out)),
-        "wrong_end_to_end": row["wrong_end_to_end"],
-        "error_rate": row["wrong_end_to_end"] / n,
-        "predicted_error": predicted,
-        "prediction": source,
-        "first_wrong": row["first_wrong"],
-        "wrong_clean_input": row["wrong_clean_input"],
-        "wrong_at_output": row["wrong_at_output"],
-        "false_positives": row["false_positives"],
-        "false_negatives": row["false_negatives"],
-        "true_nodes_mean": row["true_nodes_sum"] / n,
-        "true_nodes_max": row["true_nodes_max"],
-        "units_on_mean": row["units_on_sum"] / n,
-        "units_on_max": row["units_on_max"],
+        **_rates(row, n, predicted_error=predicted, prediction=source),
     }
 
 

@@ -72,21 +72,10 @@ def naive_and2(small_and2):
 
 @pytest.fixture
 def mixed_task():
-    """A hand-written task with every op, k-input gates, a deep chain and an outputs list."""
-    from superpose import Task
+    """:func:`helpers.mixed_task`: every op, k-input gates, a deep chain, an outputs list."""
+    import helpers
 
-    gates = [
-        ("and", [0, 1]),  # 8
-        ("or", [2, 3, 4]),  # 9
-        ("xor", [5, 6]),  # 10
-        ("andnot", [7, 0]),  # 11
-        ("copy", [3]),  # 12
-        ("and", [8, 9]),  # 13: level 2
-        ("xor", [10, 11, 12]),  # 14: level 2
-        ("or", [13, 14]),  # 15: level 3
-        ("andnot", [15, 2]),  # 16: level 4
-    ]
-    return Task.from_gates(8, 3, gates, outputs=[16, 9, 13, 2, 10, 15])
+    return helpers.mixed_task()
 
 
 @pytest.fixture

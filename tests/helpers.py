@@ -17,6 +17,48 @@ from scipy import sparse
 OPS = ("copy", "and", "or", "xor", "andnot")
 
 
+def every_op_gates() -> list[tuple[str, list[int]]]:
+    """A small deep task of every op over 10 features (a fresh list each call): 16 gates on
+    four levels, each level mixing and, or, xor (2 and more inputs), andnot and copy, with
+    operands reaching back over several levels."""
+    return [
+        ("and", [0, 1]),  # 10, level 1
+        ("or", [2, 3, 4]),  # 11
+        ("xor", [5, 6]),  # 12
+        ("andnot", [7, 8]),  # 13
+        ("copy", [9]),  # 14
+        ("xor", [1, 3, 5]),  # 15
+        ("xor", [10, 11]),  # 16, level 2
+        ("and", [12, 13, 0]),  # 17
+        ("andnot", [11, 14]),  # 18
+        ("xor", [10, 12, 13, 15]),  # 19
+        ("copy", [15]),  # 20
+        ("or", [16, 17, 18]),  # 21, level 3
+        ("xor", [19, 20, 2]),  # 22
+        ("andnot", [16, 19]),  # 23
+        ("and", [21, 22]),  # 24, level 4
+        ("xor", [23, 22]),  # 25
+    ]
+
+
+def mixed_task():
+    """A hand-written task with every op, k-input gates, a deep chain and an outputs list."""
+    from superpose import Task
+
+    gates = [
+        ("and", [0, 1]),  # 8
+        ("or", [2, 3, 4]),  # 9
+        ("xor", [5, 6]),  # 10
+        ("andnot", [7, 0]),  # 11
+        ("copy", [3]),  # 12
+        ("and", [8, 9]),  # 13: level 2
+        ("xor", [10, 11, 12]),  # 14: level 2
+        ("or", [13, 14]),  # 15: level 3
+        ("andnot", [15, 2]),  # 16: level 4
+    ]
+    return Task.from_gates(8, 3, gates, outputs=[16, 9, 13, 2, 10, 15])
+
+
 def gate_list(task) -> list[tuple[str, list[int]]]:
     """The gates of a Task as plain ``(op, [ids])`` pairs."""
     return [

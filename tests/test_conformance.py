@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import all_sparse_rows, n_sparse, rows_to_csr, tasks
+from helpers import all_sparse_rows, every_op_gates, mixed_task, n_sparse, rows_to_csr, tasks
 from hypothesis import HealthCheck, Phase, given, settings
 from scipy import sparse
 
@@ -61,45 +61,9 @@ CASES = {
             ("or", [11, 0, 5, 9, 2]),
         ],
     ),
-    "mixed-with-outputs": lambda: Task.from_gates(
-        8,
-        3,
-        [
-            ("and", [0, 1]),
-            ("or", [2, 3, 4]),
-            ("xor", [5, 6]),
-            ("andnot", [7, 0]),
-            ("copy", [3]),
-            ("and", [8, 9]),
-            ("xor", [10, 11, 12]),
-            ("or", [13, 14]),
-            ("andnot", [15, 2]),
-        ],
-        outputs=[16, 9, 13, 2, 10, 15],
-    ),
+    "mixed-with-outputs": mixed_task,
     # Small deep tasks of every op (issue 13: the residual stream must compute any op).
-    "deep-every-op": lambda: Task.from_gates(
-        10,
-        2,
-        [
-            ("and", [0, 1]),  # 10, level 1
-            ("or", [2, 3, 4]),  # 11
-            ("xor", [5, 6]),  # 12
-            ("andnot", [7, 8]),  # 13
-            ("copy", [9]),  # 14
-            ("xor", [1, 3, 5]),  # 15
-            ("xor", [10, 11]),  # 16, level 2
-            ("and", [12, 13, 0]),  # 17
-            ("andnot", [11, 14]),  # 18
-            ("xor", [10, 12, 13, 15]),  # 19
-            ("copy", [15]),  # 20
-            ("or", [16, 17, 18]),  # 21, level 3
-            ("xor", [19, 20, 2]),  # 22
-            ("andnot", [16, 19]),  # 23
-            ("and", [21, 22]),  # 24, level 4
-            ("xor", [23, 22]),  # 25
-        ],
-    ),
+    "deep-every-op": lambda: Task.from_gates(10, 2, every_op_gates()),
     "deep-xor2": lambda: families.layered_circuit(14, 6, 4, _rng(14), ops=("xor",), sparsity=2),
     "deep-xor3": lambda: families.layered_circuit(
         14, 6, 3, _rng(15), ops=("xor", "and", "or"), fan_in=3, sparsity=3

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import all_sparse_rows, rows_to_csr
+from helpers import all_sparse_rows, every_op_gates, rows_to_csr
 
 from superpose import SuperposeError, Task, families, load_network, save_network, verify
 from superpose.constructions import build
@@ -16,25 +16,7 @@ from superpose.evaluation import evaluate_nodes
 from superpose.seeds import Seeds
 from superpose.stage_check import stream_level_report
 
-EVERY_OP = [
-    ("and", [0, 1]),  # 10, level 1
-    ("or", [2, 3, 4]),  # 11
-    ("xor", [5, 6]),  # 12
-    ("andnot", [7, 8]),  # 13
-    ("copy", [9]),  # 14
-    ("xor", [1, 3, 5]),  # 15
-    ("xor", [10, 11]),  # 16, level 2
-    ("and", [12, 13, 0]),  # 17
-    ("andnot", [11, 14]),  # 18
-    ("xor", [10, 12, 13, 15]),  # 19
-    ("copy", [15]),  # 20
-    ("or", [16, 17, 18]),  # 21, level 3
-    ("xor", [19, 20, 2]),  # 22
-    ("andnot", [16, 19]),  # 23
-    ("and", [21, 22]),  # 24, level 4
-    ("xor", [23, 22]),  # 25
-    ("or", [24, 1]),  # 26, level 5
-]
+EVERY_OP = [*every_op_gates(), ("or", [24, 1])]  # 26, level 5
 
 
 def _tasks(s: int) -> dict[str, Task]:

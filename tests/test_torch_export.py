@@ -13,10 +13,10 @@ from functools import cache
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, run
+from helpers import assert_one_line_error, mixed_task, run
 from scipy import sparse
 
-from superpose import SuperposeError, Task, build, evaluate, families, save_network
+from superpose import SuperposeError, build, evaluate, families, save_network
 from superpose.verification import random_inputs, targeted_inputs
 
 torch = pytest.importorskip("torch")
@@ -27,21 +27,6 @@ def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _mixed() -> Task:
-    gates = [
-        ("and", [0, 1]),
-        ("or", [2, 3, 4]),
-        ("xor", [5, 6]),
-        ("andnot", [7, 0]),
-        ("copy", [3]),
-        ("and", [8, 9]),
-        ("xor", [10, 11, 12]),
-        ("or", [13, 14]),
-        ("andnot", [15, 2]),
-    ]
-    return Task.from_gates(8, 3, gates, outputs=[16, 9, 13, 2, 10, 15])
-
-
 def _uand():
     from superpose.peers.universal_and import UniversalAnd
 
@@ -50,7 +35,7 @@ def _uand():
 
 
 NETWORKS = {
-    "naive-mixed": lambda: build(_mixed(), "naive"),
+    "naive-mixed": lambda: build(mixed_task(), "naive"),
     "superposed-and2": lambda: build(families.pairs(600, 600, _rng(1), sparsity=2), "superposed"),
     "superposed3-xor": lambda: build(
         families.pairs(400, 400, _rng(2), op="xor", sparsity=2),

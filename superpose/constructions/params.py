@@ -28,6 +28,7 @@ empirically.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -42,6 +43,29 @@ ADVERSARIAL_TARGET = 1e-5
 DEFAULT_FAILURE = 1e-6
 CERTIFIABLE_INPUTS = 10**7
 MIN_FAN_IN = 1e-4
+
+
+def check_choice(name: str, value: object, choices: Sequence[str]) -> None:
+    """Refuse a parameter that is not one of ``choices`` (the message lists them).
+
+    Example:
+        >>> check_choice("units", "pool", ("auto", "pool", "exact"))
+        >>> check_choice("units", "mine", ("auto", "pool", "exact"))
+        Traceback (most recent call last):
+        superpose.errors.SuperposeError: units must be one of auto, pool, exact, got 'mine'
+    """
+    if value not in choices:
+        raise SuperposeError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def check_deep_params(max_active: object, ell: object) -> None:
+    """The parameter checks the deep constructions (``circuit``, ``stream``) share:
+    ``max_active`` (the most true nodes a level is sized for) a positive integer, ``ell``
+    (a fixed code length) unset or an integer in 2..32."""
+    if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1:
+        raise SuperposeError(f"max_active must be a positive integer, got {max_active!r}")
+    if ell is not None and (not isinstance(ell, int) or not 2 <= ell <= 32):
+        raise SuperposeError(f"ell must be an integer in 2..32, got {ell!r}")
 
 
 @dataclass(frozen=True)
@@ -364,8 +388,7 @@ def repair_params(task: Task, design: str = "default") -> AutoParams:
         >>> [repair_params(t, d).n_in for d in REPAIR_DESIGNS]
         [2664, 2417, 2303]
     """
-    if design not in REPAIR_DESIGNS:
-        raise SuperposeError(f"design must be one of {', '.join(REPAIR_DESIGNS)}, got {design!r}")
+    check_choice("design", design, REPAIR_DESIGNS)
     m, g = task.features, task.n_gates
     share_of = home_vulnerable_share if design == "home" else vulnerable_share
     target = CERTIFICATE_REPAIRABLE_SHARE if design == "certificate" else REPAIRABLE_SHARE

@@ -142,6 +142,7 @@ from superpose.constructions.circuit import (
     _private_stage,
     stray,
 )
+from superpose.constructions.params import check_choice, check_deep_params
 from superpose.constructions.superposed import Parts, threshold_stage
 from superpose.errors import SuperposeError
 from superpose.levels import (
@@ -482,20 +483,15 @@ class Stream(Construction):
             raise SuperposeError(f"cleanup levels must be integers, got {cleanup!r}")
         else:
             cleanup = tuple(int(k) for k in cleanup)
-        if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1:
-            raise SuperposeError(f"max_active must be a positive integer, got {max_active!r}")
-        if ell is not None and (not isinstance(ell, int) or not 2 <= ell <= 32):
-            raise SuperposeError(f"ell must be an integer in 2..32, got {ell!r}")
+        check_deep_params(max_active, ell)
         if stream_width is not None and (
             not isinstance(stream_width, int) or isinstance(stream_width, bool) or stream_width < 1
         ):
             raise SuperposeError(f"stream_width must be a positive integer, got {stream_width!r}")
         if failure is not None and not 0 < failure < 1:
             raise SuperposeError(f"failure must be in (0, 1), got {failure!r}")
-        if regions not in REGIONS:
-            raise SuperposeError(f"regions must be one of {', '.join(REGIONS)}, got {regions!r}")
-        if units not in UNITS:
-            raise SuperposeError(f"units must be one of {', '.join(UNITS)}, got {units!r}")
+        check_choice("regions", regions, REGIONS)
+        check_choice("units", units, UNITS)
         if not width_scale > 0:
             raise SuperposeError(f"width_scale must be > 0, got {width_scale!r}")
         self.max_active = max_active
@@ -1108,31 +1104,33 @@ class Stream(Construction):
             raise SuperposeError("internal: an output has no code in the stream")
         input_code = BloomCode(code_rows[0])
         output_code = BloomCode(sparse.csr_array(codes.membership[out_rows]))
-        hidden_total = sum(b["hidden_units"] for b in blocks)
-        residual = {
-            "stream_width": int(d),
-            "hidden_units": int(hidden_total),
-            "neurons": int(d + hidden_total),
-            "nonzero_parameters": int(sum(b["nonzero_parameters"] for b in blocks)),
-            "blocks": blocks,
-        }
         extras = {
-            "residual": residual,
+            "residual": _residual(d, blocks, sum(b["nonzero_parameters"] for b in blocks)),
             "ell": ell,
             "stream_floor": int(plan["d_floor"]),
             "regions": plan["mode"],
             "region_widths": [int(r0)] + [int(r) for r in regions] if disjoint else [],
             "planned_neurons": int(plan["neurons"]),
             "planned_stream_on_bits": [float(x) for x in plan["on_bits"]],
-            "active_bounds": [int(s)] + [int(lv["active"]) for lv in plan["levels"]],
-            "bound_method": plan["bounds"].method,
-            "failure_target": float(plan["failure"]),
-            "explicit_neurons": int(m + task.n_gates),
+            **_plan_record(task, plan),
         }
+        return self._network(task, layers, input_code, output_code, extras, (row_of, codes))
+
+    def _network(
+        self,
+        task: Task,
+        layers: list[Layer],
+        input_code: BloomCode,
+        output_code: BloomCode,
+        extras: dict[str, Any],
+        stream_codes: tuple[np.ndarray, BloomCode],
+    ) -> Network:
+        """The built network, carrying its stream codes (:func:`superpose.stage_check.stream_codes`
+        reads them; a saved network does not store them)."""
         net = Network(
             layers, input_code, output_code, task, self.name, self.get_params(), extras=extras
         )
-        net.stream_codes = (row_of, codes)  # type: ignore[attr-defined]
+        net.stream_codes = stream_codes  # type: ignore[attr-defined]
         return net
 
     def _build_exact(self, task: Task, plan: dict[str, Any], rng: np.random.Generator) -> Network:
@@ -1249,16 +1247,8 @@ class Stream(Construction):
                     }
                 )
         output_code = BloomCode(sparse.csr_array(code.membership[task.outputs]))
-        hidden_total = sum(b["hidden_units"] for b in blocks)
-        residual = {
-            "stream_width": int(d),
-            "hidden_units": int(hidden_total),
-            "neurons": int(d + hidden_total),
-            "nonzero_parameters": int(sum(lay_.nonzero_parameters() for lay_ in layers)),
-            "blocks": blocks,
-        }
         extras = {
-            "residual": residual,
+            "residual": _residual(d, blocks, sum(lay_.nonzero_parameters() for lay_ in layers)),
             "units": "exact",
             "ell": ell,
             "stream_floor": int(plan["d_floor"]),
@@ -1278,18 +1268,37 @@ class Stream(Construction):
                 if plan.get("cleanups")
                 else {}
             ),
-            "active_bounds": [int(s)] + [int(lv["active"]) for lv in plan["levels"]],
-            "bound_method": plan["bounds"].method,
-            "failure_target": float(plan["failure"]),
-            "explicit_neurons": int(m + task.n_gates),
+            **_plan_record(task, plan),
         }
-        net = Network(
-            layers, input_code, output_code, task, self.name, self.get_params(), extras=extras
-        )
         row_of = np.arange(n_nodes, dtype=np.int64)
-        net.stream_codes = (row_of, code)  # type: ignore[attr-defined]
+        net = self._network(task, layers, input_code, output_code, extras, (row_of, code))
         net.stream_writes = _exact_writes(task, lay, real, write_rows, blocks, cleanup_at, post)  # type: ignore[attr-defined]
         return net
+
+
+def _residual(d: int, blocks: list[dict[str, Any]], nonzero: int) -> dict[str, Any]:
+    """The ``residual`` record of a stream network: the stream width, the hidden units of
+    its blocks and the neurons in all, its non-zero parameters and the blocks."""
+    hidden_total = sum(b["hidden_units"] for b in blocks)
+    return {
+        "stream_width": int(d),
+        "hidden_units": int(hidden_total),
+        "neurons": int(d + hidden_total),
+        "nonzero_parameters": int(nonzero),
+        "blocks": blocks,
+    }
+
+
+def _plan_record(task: Task, plan: dict[str, Any]) -> dict[str, Any]:
+    """What the extras of both unit kinds end with: the active bound of the input and of
+    every level, how the bounds were found, the failure target the plan met and the explicit
+    network's neurons (the comparison)."""
+    return {
+        "active_bounds": [int(task.sparsity)] + [int(lv["active"]) for lv in plan["levels"]],
+        "bound_method": plan["bounds"].method,
+        "failure_target": float(plan["failure"]),
+        "explicit_neurons": int(task.features + task.n_gates),
+    }
 
 
 def _cleanup_block(

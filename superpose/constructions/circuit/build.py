@@ -204,6 +204,17 @@ class _StageNodes(NamedTuple):
     n_carried: int
 
 
+class _ResolveSizing(NamedTuple):
+    """What sizing a resolve layer reads (:func:`_plan_resolve`): the planned stages (the last
+    one's active count and code length), the sizing's ``info`` (each level's active count),
+    the per-stage failure target and the fixed code length (None: the grid)."""
+
+    stages: list[Stage]
+    info: dict[str, Any]
+    target: float
+    fixed_ell: int | None
+
+
 def build_layers(
     task: Task,
     lay: Layout,
@@ -231,7 +242,7 @@ def build_layers(
         np.full(m, -1, dtype=np.int64),
         n_in,
     )
-    target = opts.failure / (2 * len(stages))
+    sizing = _ResolveSizing(stages, info, opts.failure / (2 * len(stages)), opts.ell)
     resolve = Stage(lay.depth, "resolve", np.zeros(0, np.int64), [lay.depth])
     todo = list(stages)
     layers: list[Layer] = []
@@ -245,7 +256,7 @@ def build_layers(
         if st.kind == "level" and (encode or (explicit_in and st is stages[0])):
             nodes = _encode_carries(task, st, keep, row_of)
         elif st.kind in ("level", "resolve"):
-            nodes = _copy_carries(task, st, keep, row_of, cur, stages, info, target, opts.ell)
+            nodes = _copy_carries(task, st, keep, row_of, cur, sizing)
         else:
             nodes = _parts_of_cleanup(task, st, keep, row_of)
         layer, cur, record = _stage_layer(task, st, nodes, cur, row_of, info["detect"], opts, rng)
@@ -260,38 +271,43 @@ def build_layers(
 def _encode_carries(task: Task, st: Stage, keep: np.ndarray, row_of: np.ndarray) -> _StageNodes:
     """Every carried node is re-encoded into the pool (copy parts; unresolved xor / andnot
     nodes with their inhibition). Explicit inputs always are, so every later code has l bits."""
-    m = task.features
-    carried = keep[~np.isin(keep, m + st.gates)]
-    parts = _parts(task, st.gates, carried, row_of)
-    new_nodes = np.concatenate([m + st.gates, carried]).astype(np.int64)
-    return _StageNodes(parts, new_nodes, np.zeros(0, np.int64), len(carried))
+    carried = _carried(task, st, keep)
+    return _stage_nodes(task, st, carried, row_of, np.zeros(0, np.int64), len(carried))
 
 
 def _copy_carries(
-    task: Task,
-    st: Stage,
-    keep: np.ndarray,
-    row_of: np.ndarray,
-    cur: Held,
-    stages: list[Stage],
-    info: dict[str, Any],
-    target: float,
-    fixed_ell: int | None,
+    task: Task, st: Stage, keep: np.ndarray, row_of: np.ndarray, cur: Held, sizing: _ResolveSizing
 ) -> _StageNodes:
     """Carried nodes are copied unit by unit, except unresolved xor / andnot nodes, which are
     re-encoded (copy parts with inhibition) so that their detectors act. A resolve stage may
     re-encode every node instead (:func:`_plan_resolve`)."""
-    m = task.features
-    carry = keep[~np.isin(keep, m + st.gates)]
+    carry = _carried(task, st, keep)
     n_carried = len(carry)
     pending = carry[cur.inhib[row_of[carry]] >= 0]
     carry = carry[cur.inhib[row_of[carry]] < 0]
     if st.kind == "resolve":
-        pending, carry = _plan_resolve(
-            task, st, keep, pending, carry, row_of, cur, stages, info, target, fixed_ell
-        )
-    parts = _parts(task, st.gates, pending, row_of)
-    new_nodes = np.concatenate([m + st.gates, pending]).astype(np.int64)
+        pending, carry = _plan_resolve(task, st, keep, pending, carry, row_of, cur, sizing)
+    return _stage_nodes(task, st, pending, row_of, carry, n_carried)
+
+
+def _carried(task: Task, st: Stage, keep: np.ndarray) -> np.ndarray:
+    """The held nodes (``keep``) a stage carries past its level: those it does not compute."""
+    return keep[~np.isin(keep, task.features + st.gates)]
+
+
+def _stage_nodes(
+    task: Task,
+    st: Stage,
+    encoded: np.ndarray,
+    row_of: np.ndarray,
+    carry: np.ndarray,
+    n_carried: int,
+) -> _StageNodes:
+    """The stage's pool: a part per gate of its level, then a copy part per carried node it
+    re-encodes (``encoded``); the nodes the pool codes, in that order; beside them the
+    carried nodes copied unit by unit (``carry``)."""
+    parts = _parts(task, st.gates, encoded, row_of)
+    new_nodes = np.concatenate([task.features + st.gates, encoded]).astype(np.int64)
     return _StageNodes(parts, new_nodes, carry, n_carried)
 
 
@@ -303,23 +319,20 @@ def _plan_resolve(
     carry: np.ndarray,
     row_of: np.ndarray,
     cur: Held,
-    stages: list[Stage],
-    info: dict[str, Any],
-    target: float,
-    fixed_ell: int | None,
+    sizing: _ResolveSizing,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Size the resolve layer now that the last layer is built: either re-encode the pending
     nodes and copy the rest unit by unit, or re-encode every node the last layer holds,
     whichever is narrower. Sets the stage's pool, code length and private flag; returns the
     nodes to re-encode and the nodes to copy."""
-    a_pending = stages[-1].sized_for
+    a_pending = sizing.stages[-1].sized_for
     copied_units = len(np.unique(cur.units[row_of[carry]].indices))
-    grid = [fixed_ell] if fixed_ell else list(ELL_GRID)
-    ell_in = stages[-1].ell
-    narrow = _best_resolve(len(pending), a_pending, ell_in, cur.width, target, grid)
-    sized = {0: task.sparsity} | dict(enumerate(info["sized_for"], start=1))
+    grid = [sizing.fixed_ell] if sizing.fixed_ell else list(ELL_GRID)
+    ell_in = sizing.stages[-1].ell
+    narrow = _best_resolve(len(pending), a_pending, ell_in, cur.width, sizing.target, grid)
+    sized = {0: task.sparsity} | dict(enumerate(sizing.info["sized_for"], start=1))
     a_all = _active_in(task, keep, sized)
-    whole = _best_resolve(len(keep), a_all, ell_in, cur.width, target, grid)
+    whole = _best_resolve(len(keep), a_all, ell_in, cur.width, sizing.target, grid)
     if whole[0] < narrow[0] + copied_units:
         pending, carry = keep, np.zeros(0, np.int64)
         st.pool, st.ell = whole

@@ -28,6 +28,7 @@ from superpose.constructions.circuit.sizing import (
     ELL_GRID,
     size_plan,
 )
+from superpose.constructions.params import check_choice, check_deep_params
 from superpose.constructions.superposed import (
     _Certified,
 )
@@ -74,16 +75,11 @@ class Circuit(_Certified):
         sample_inputs: int = 4096,
         carries: str = "auto",
     ) -> None:
-        if carries not in CARRIES:
-            raise SuperposeError(f"carries must be one of {', '.join(CARRIES)}, got {carries!r}")
-        if sizing not in SIZINGS:
-            raise SuperposeError(f"sizing must be one of {', '.join(SIZINGS)}, got {sizing!r}")
+        check_choice("carries", carries, CARRIES)
+        check_choice("sizing", sizing, SIZINGS)
         if isinstance(cleanup, bool) or not isinstance(cleanup, int) or cleanup < 0:
             raise SuperposeError(f"cleanup must be an integer >= 0 (0 = off), got {cleanup!r}")
-        if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1:
-            raise SuperposeError(f"max_active must be a positive integer, got {max_active!r}")
-        if ell is not None and (not isinstance(ell, int) or not 2 <= ell <= 32):
-            raise SuperposeError(f"ell must be an integer in 2..32, got {ell!r}")
+        check_deep_params(max_active, ell)
         self.max_active = max_active
         self.failure = failure
         self.heavy_share = heavy_share
