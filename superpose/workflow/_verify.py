@@ -11,11 +11,9 @@ here prints.
 
 Example:
     >>> import tempfile
-    >>> from superpose import build, families, save_network
-    >>> from superpose.seeds import Seeds
-    >>> task = families.generate("and2", Seeds(0).rng("task"), features=30, outputs=40)
-    >>> d = tempfile.mkdtemp() + "/net"
-    >>> _ = save_network(build(task), d)
+    >>> from superpose.workflow import build_to_directory, task_from_options
+    >>> task = task_from_options(family="and2", features=30, outputs=40)
+    >>> d = build_to_directory(task, tempfile.mkdtemp() + "/net").out
     >>> done = verify_directory(d, samples=200)
     >>> done.passed, done.exact.kind, done.report.false_positives
     (True, 'exact', 0)
