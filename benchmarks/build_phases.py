@@ -40,7 +40,8 @@ PHASES = (
     ("superpose.constructions.certify", "contained_sets", 2),
     ("superpose.constructions.certify", "vulnerable_pairs", 2),
     ("superpose.constructions.certify", "_draw_units", 2),
-    ("superpose.constructions.certify", "_widened", 2),
+    ("superpose.constructions.certify", "_recheck", 2),
+    ("superpose.constructions.certify", "_fresh", 3),
     ("superpose.constructions.superposed", "threshold_layer", 1),
 )
 
