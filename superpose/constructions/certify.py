@@ -219,7 +219,7 @@ def _expand(
     n = indptr[row + 1] - lo
     total = int(n.sum())
     pos = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(total)
-    return np.repeat(owner, n), indices[pos].astype(np.int64)
+    return np.repeat(owner, n), indices[pos]
 
 
 def _groups(sizes: np.ndarray, budget: int) -> list[slice]:
@@ -234,32 +234,41 @@ def _groups(sizes: np.ndarray, budget: int) -> list[slice]:
     return out
 
 
+def _code_table(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The codes transposed ((l, features) int32) for :func:`_inside`, with each unit's byte
+    (unit // 8) and bit mask (1 << unit % 8) in a packed bit set."""
+    codes_t = np.ascontiguousarray(codes.T, dtype=np.int32)
+    return codes_t, codes_t >> 3, (np.uint8(1) << (codes_t & 7).astype(np.uint8))
+
+
 def _inside(
-    codes_t: np.ndarray, sets: np.ndarray, row: np.ndarray, feat: np.ndarray, skip: int = -1
+    table: tuple[np.ndarray, np.ndarray, np.ndarray],
+    sets: np.ndarray,
+    row: np.ndarray,
+    feat: np.ndarray,
+    skip: int = -1,
 ) -> np.ndarray:
     """Mask: the whole code of ``feat[i]`` lies in row ``row[i]`` of ``sets``.
 
-    ``codes_t`` is the (l, features) transposed code table; ``sets`` is either a bool matrix
-    (rows, units) or (rows, words) uint64 bit sets. Code units are tested one at a time on the
-    candidates still alive, so a candidate whose next unit is usually outside costs little.
-    Column ``skip`` of the codes is known to be inside and not tested.
+    ``table`` is :func:`_code_table`; ``sets`` is either a bool matrix (rows, units) or
+    (rows, words) uint64 bit sets. Code units are tested one at a time on the candidates still
+    alive, so a candidate whose next unit is usually outside costs little. Column ``skip`` of
+    the codes is known to be inside and not tested.
     """
-    if sets.dtype == bool:
-        flat, stride, shift = sets.reshape(-1), sets.shape[1], None
-    else:
-        flat = sets.view(np.uint8).reshape(-1)
-        stride, shift = sets.shape[1] * 8, np.uint8(7)
-    base = row.astype(np.int64) * stride
+    codes_t, byte_t, mask_t = table
+    packed = sets.dtype != bool
+    flat = sets.view(np.uint8).reshape(-1) if packed else sets.reshape(-1)
+    stride = sets.shape[1] * 8 if packed else sets.shape[1]
+    base = row.astype(np.int32 if flat.size < 2**31 else np.int64) * stride
     alive = None
     for j in range(codes_t.shape[0]):
         if j == skip:
             continue
         f, at = (feat, base) if alive is None else (feat[alive], base[alive])
-        c = codes_t[j][f]
-        if shift is None:
-            ok = flat[at + c]
+        if packed:
+            ok = (flat[at + byte_t[j][f]] & mask_t[j][f]).view(bool)
         else:
-            ok = ((flat[at + (c >> 3)] >> (c.astype(np.uint8) & shift)) & 1).view(bool)
+            ok = flat[at + codes_t[j][f]]
         alive = np.flatnonzero(ok) if alive is None else alive[ok]
     if alive is None:
         return np.ones(len(row), dtype=bool)
@@ -271,7 +280,7 @@ def _inside(
 def _fresh(
     before: np.ndarray,
     after: np.ndarray,
-    codes_t: np.ndarray,
+    table: tuple[np.ndarray, np.ndarray, np.ndarray],
     index: sparse.csr_array,
     budget: int = 2_000_000,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -287,7 +296,7 @@ def _fresh(
     owners, feats = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for part in _groups(np.diff(index.indptr)[bit], budget):
         p, b = _expand(index.indptr, index.indices, np.arange(part.start, part.stop), bit[part])
-        keep = _inside(codes_t, after, unit[p], b)
+        keep = _inside(table, after, unit[p], b)
         owners.append(p[keep])
         feats.append(b[keep])
     owner = np.concatenate(owners)  # non-decreasing: keys in order, each row in order
@@ -320,14 +329,16 @@ def _recheck(
     units = layout.units
     pairs = layout.pairs
     n_in = after.shape[1]
-    codes_t = np.ascontiguousarray(layout.codes.T)
+    table = _code_table(layout.codes)
     grown = (after & ~before).any(axis=1)
     was = np.zeros(len(units), dtype=bool)
     was[redrawn] = True
     gates = np.flatnonzero(grown[units].any(axis=1) | was)
     if len(gates) == 0:
         return 0, gates
-    f_key, f_ptr, f_feat = _fresh(before, after, codes_t, index, budget)
+    f_key, f_ptr, f_feat = _fresh(before, after, table, index, budget)
+    f_id = np.full(after.size, -1, dtype=np.int32 if len(f_key) < 2**31 else np.int64)
+    f_id[f_key] = np.arange(len(f_key))  # (unit, input unit) -> its row of the fresh CSR
     pb, pa = _packed(before), _packed(after)
     n_words = pb.shape[1]
     checked = 0
@@ -355,10 +366,9 @@ def _recheck(
         # redrawn gates: the features whose first code unit is in I_k
         f_row, f_bit = row[~part], bit[~part]
         # other gates: the fresh features of (unit, gained bit), for each unit of the gate
-        key = (u[row[part]] * n_in + bit[part][:, None]).ravel()
+        at = f_id[(u[row[part]] * n_in + bit[part][:, None]).ravel()]
         p_row = np.repeat(row[part], u.shape[1])
-        at = np.minimum(np.searchsorted(f_key, key), len(f_key) - 1)
-        found = f_key[at] == key if len(f_key) else np.zeros(len(key), dtype=bool)
+        found = at >= 0
         sources = (
             (first_index.indptr, first_index.indices, f_row, f_bit, 0),
             (f_ptr, f_feat, p_row[found], at[found], -1),
@@ -366,10 +376,9 @@ def _recheck(
         for indptr, indices, owner, item, skip in sources:
             for grp in _groups(indptr[item + 1] - indptr[item], budget):
                 r, b = _expand(indptr, indices, owner[grp], item[grp])
-                kk = k[r]
-                keep = (b != pairs[kk, 0]) & (b != pairs[kk, 1])
-                keep[keep] = _inside(codes_t, new, r[keep], b[keep], skip)
-                bad.append(kk[keep])
+                keep = _inside(table, new, r, b, skip)
+                kk, b = k[r[keep]], b[keep]
+                bad.append(kk[(b != pairs[kk, 0]) & (b != pairs[kk, 1])])
     return checked, np.unique(np.concatenate(bad))
 
 
