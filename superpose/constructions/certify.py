@@ -21,7 +21,8 @@ of its units through a bit that unit gained (it was clean before). The vulnerabl
 are exactly those of the full check, so the repair draws the same codes either way.
 
 Memory: the unit-by-input matrices are neurons x neurons (dense is fine); the contained sets
-are n_out x m *bits* (33 MB at m = 10^5, n_out = 2664). No weight matrix is densified.
+are n_out x m *bits* (33 MB at m = 10^5, n_out = 2664), kept after the first round only by
+the certificate-driven selection. No weight matrix is densified.
 """
 
 from __future__ import annotations
