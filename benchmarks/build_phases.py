@@ -10,7 +10,12 @@ changed: the wrappers only read the clock.
     python benchmarks/build_phases.py --sizes 1e5,1e6    # (1e6: ~3 GB, minutes)
     python benchmarks/build_phases.py --label after      # tag the rows (before/after a change)
 
-Prints a table and writes JSON to ``benchmarks/out/build_phases.json`` (rows of earlier runs
+To time an older version of the library with this script, put that version first on
+PYTHONPATH (phases it does not have show 0 calls).
+
+Wall-clock and CPU (process) seconds are both recorded: on a shared machine the CPU seconds
+are the comparable ones (the share column is of the build's CPU seconds). Prints a table and
+writes JSON to ``benchmarks/out/build_phases.json`` (rows of earlier runs
 with other labels or sizes are kept).
 """
 
@@ -41,6 +46,8 @@ PHASES = (
     ("superpose.constructions.certify", "vulnerable_pairs", 2),
     ("superpose.constructions.certify", "_draw_units", 2),
     ("superpose.constructions.certify", "_widened", 2),
+    ("superpose.constructions.certify", "_recheck", 2),
+    ("superpose.constructions.certify", "_fresh", 3),
     ("superpose.constructions.superposed", "threshold_layer", 1),
 )
 
@@ -49,14 +56,17 @@ def _ints(text: str) -> list[int]:
     return [int(float(x)) for x in text.split(",") if x.strip()]
 
 
-def _wrap(times: dict[str, float], calls: dict[str, int], name: str, fn: Callable) -> Callable:
+def _wrap(
+    times: dict[str, float], cpu: dict[str, float], calls: dict[str, int], name: str, fn: Callable
+) -> Callable:
     @functools.wraps(fn)
     def timed(*args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         try:
             return fn(*args, **kwargs)
         finally:
             times[name] += time.perf_counter() - t
+            cpu[name] += time.process_time() - c
             calls[name] += 1
 
     return timed
@@ -72,19 +82,22 @@ def run(mp: int, seed: int) -> dict[str, Any]:
     from superpose.seeds import Seeds
 
     times = {name: 0.0 for _, name, _ in PHASES}
+    cpu = {name: 0.0 for _, name, _ in PHASES}
     calls = {name: 0 for _, name, _ in PHASES}
     saved = []
     for mod_name, name, _ in PHASES:
         mod = importlib.import_module(mod_name)
-        saved.append((mod, name, getattr(mod, name)))
-        setattr(mod, name, _wrap(times, calls, name, getattr(mod, name)))
+        if hasattr(mod, name):  # (a phase the measured version lacks shows 0 calls)
+            saved.append((mod, name, getattr(mod, name)))
+            setattr(mod, name, _wrap(times, cpu, calls, name, getattr(mod, name)))
     try:
         t = time.perf_counter()
         task = _task(mp, mp, 2, seed)
         task_seconds = time.perf_counter() - t
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         net = make_construction("superposed").build(task, Seeds(seed).rng("build"))
         build_seconds = time.perf_counter() - t
+        build_cpu = time.process_time() - c
     finally:
         for mod, name, fn in saved:
             setattr(mod, name, fn)
@@ -96,8 +109,14 @@ def run(mp: int, seed: int) -> dict[str, Any]:
         "seed": seed,
         "task_seconds": round(task_seconds, 3),
         "build_seconds": round(build_seconds, 3),
+        "build_cpu_seconds": round(build_cpu, 3),
         "phases": {
-            name: {"seconds": round(times[name], 3), "calls": calls[name], "depth": d}
+            name: {
+                "seconds": round(times[name], 3),
+                "cpu_seconds": round(cpu[name], 3),
+                "calls": calls[name],
+                "depth": d,
+            }
             for _, name, d in PHASES
         },
         "layer_widths": [int(w) for w in net.counts()["layer_widths"]],
@@ -122,15 +141,17 @@ def _find(obj: Any, key: str) -> Any:
 
 def table(row: dict[str, Any]) -> str:
     lines = [
-        f"m' = {row['outputs']:,} ({row['label']}): build {row['build_seconds']:.1f} s, "
-        f"widths {row['layer_widths']}, peak RSS {row['peak_rss_gib']:.2f} GiB",
-        f"  {'phase':<28} {'calls':>6} {'seconds':>9} {'share':>7}",
+        f"m' = {row['outputs']:,} ({row['label']}): build {row['build_seconds']:.1f} s "
+        f"({row['build_cpu_seconds']:.1f} s CPU), widths {row['layer_widths']}, "
+        f"peak RSS {row['peak_rss_gib']:.2f} GiB",
+        f"  {'phase':<28} {'calls':>6} {'seconds':>9} {'CPU s':>9} {'share':>7}",
     ]
-    total = row["build_seconds"]
+    total = row["build_cpu_seconds"]
     for name, p in row["phases"].items():
         label = "  " * p["depth"] + name
         lines.append(
-            f"  {label:<28} {p['calls']:>6} {p['seconds']:>9.2f} {p['seconds'] / total:>7.1%}"
+            f"  {label:<28} {p['calls']:>6} {p['seconds']:>9.2f} {p['cpu_seconds']:>9.2f} "
+            f"{p['cpu_seconds'] / total:>7.1%}"
         )
     return "\n".join(lines)
 

@@ -214,3 +214,69 @@ def test_repair_select_certificate_network_is_exhaustively_right():
     assert net.extras["repair"]["certified_s2"]
     assert net.params["repair_select"] == "certificate"
     assert verify(net, "exhaustive").inputs_with_error == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    m=st.integers(3, 160),
+    n=st.integers(12, 90),
+    ell=st.integers(1, 4),
+    ell_out=st.integers(1, 5),
+    density=st.floats(0.1, 0.9),
+    flips=st.floats(0.0, 0.3),
+)
+def test_incremental_recheck_equals_the_full_check(seed, m, n, ell, ell_out, density, flips):
+    """_recheck finds exactly the gates a full vulnerable_pairs check finds (ground truth),
+    after any change of the read sets (bits gained and lost), when every gate not redrawn was
+    clean before; and counts the gates to re-check (redrawn or I_k grown) exactly."""
+    from superpose.constructions.certify import _recheck, feature_index
+
+    rng = np.random.default_rng(seed)
+    g = 50
+    layout = _random_layout(rng, m, g, n, ell, ell_out)
+    before = (rng.random((n, n)) < density) | (layout.counts() > 0)
+    k0, _ = vulnerable_pairs(layout, before)
+    # The vulnerable gates must be redrawn (the others are clean at `before`); some more too.
+    redrawn = np.union1d(k0, rng.choice(g, int(rng.integers(0, 6)), replace=False))
+    for k in redrawn:
+        layout.units[k] = np.sort(rng.choice(n, ell_out, replace=False))
+    after = before ^ (rng.random((n, n)) < flips)
+    truth, _ = vulnerable_pairs(layout, after)
+    index = feature_index(layout.codes, n)
+    first = feature_index(layout.codes, n, first=True)
+    small = int(rng.integers(1, 50))  # small chunks and groups exercise the splitting
+    checked, bad = _recheck(
+        layout, before, after, redrawn, index, first, chunk_words=small, budget=small
+    )
+    assert bad.tolist() == np.unique(truth).tolist()
+    grew = [
+        k
+        for k in range(g)
+        if (
+            np.logical_and.reduce(after[layout.units[k]], axis=0)
+            & ~np.logical_and.reduce(before[layout.units[k]], axis=0)
+        ).any()
+    ]
+    assert checked == len(set(grew) | set(redrawn.tolist()))
+
+
+def test_repair_with_incremental_rechecks_equals_repair_with_full_checks(monkeypatch):
+    """The repair redraws the same gates, draws the same codes and ends in the same layout
+    whether later rounds re-check incrementally or check every gate in full."""
+    from superpose.constructions import certify
+
+    def full(layout, before, after, redrawn, *args, **kwargs):
+        k, _ = vulnerable_pairs(layout, after)
+        return len(layout.pairs), np.unique(k)
+
+    rng = np.random.default_rng(11)
+    layout = _random_layout(rng, 500, 1200, 260, 4, 5)
+    ref = _random_layout(np.random.default_rng(11), 500, 1200, 260, 4, 5)
+    got = repair(layout, np.random.default_rng(12), rounds=30)
+    monkeypatch.setattr(certify, "_recheck", full)
+    expected = repair(ref, np.random.default_rng(12), rounds=30)
+    assert len(got["rounds"]) > 2, "the repair should need several rounds"
+    assert [r["vulnerable"] for r in got["rounds"]] == [r["vulnerable"] for r in expected["rounds"]]
+    assert got["certified_s2"] == expected["certified_s2"]
+    assert np.array_equal(layout.units, ref.units)

@@ -13,10 +13,16 @@ of k's units, so a gate costs a few ANDs of m-bit rows (no loop over gates or ca
 
 :func:`repair` redraws the output codes of vulnerable gates inside their own pool (best of a
 few candidates: the one adding the fewest new weights) and rechecks only the redrawn gates
-and the gates whose I_k grew, until none is left or the rounds run out.
+and the gates whose I_k grew, until none is left or the rounds run out. The first round is
+the full bit-set check; later rounds (:func:`_recheck`) look features up through an input
+unit -> features index (:func:`feature_index`, CSR): a redrawn gate tests the features whose
+first code unit is in its I_k, a gate whose I_k grew only the features newly contained in one
+of its units through a bit that unit gained (it was clean before). The vulnerable gates found
+are exactly those of the full check, so the repair draws the same codes either way.
 
 Memory: the unit-by-input matrices are neurons x neurons (dense is fine); the contained sets
-are n_out x m *bits* (33 MB at m = 10^5, n_out = 2664). No weight matrix is densified.
+are n_out x m *bits* (33 MB at m = 10^5, n_out = 2664), kept after the first round only by
+the certificate-driven selection. No weight matrix is densified.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from superpose.errors import SuperposeError
 
@@ -188,21 +195,156 @@ def _packed(read: np.ndarray) -> np.ndarray:
     return out.view(np.uint64)
 
 
-def _widened(
-    units: np.ndarray, before: np.ndarray, after: np.ndarray, chunk_words: int = 4_000_000
-) -> np.ndarray:
-    """Gates whose common read set I_k (the AND of their units' read sets) gained a bit.
+def feature_index(codes: np.ndarray, n_in: int, first: bool = False) -> sparse.csr_array:
+    """(n_in, features) CSR: row i lists the features whose code uses input unit i.
 
-    Only those can have become vulnerable: a gate whose I_k did not grow stays as clean as
-    when it was last checked.
+    With ``first``, only each feature's first (smallest) code unit: a feature whose whole code
+    lies in a set has its first unit there, so that row alone finds every such feature once.
     """
+    cols = codes[:, :1] if first else codes
+    m, width = cols.shape
+    return sparse.csr_array(
+        (
+            np.ones(m * width, dtype=np.int8),
+            (cols.ravel(), np.repeat(np.arange(m, dtype=np.int64), width)),
+        ),
+        shape=(n_in, m),
+    )
+
+
+def _expand(
+    indptr: np.ndarray, indices: np.ndarray, owner: np.ndarray, row: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(owner, entry) for every entry of CSR row ``row[i]``, owned by ``owner[i]``."""
+    lo = indptr[row]
+    n = indptr[row + 1] - lo
+    total = int(n.sum())
+    pos = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(total)
+    return np.repeat(owner, n), indices[pos]
+
+
+def _groups(sizes: np.ndarray, budget: int) -> list[slice]:
+    """Consecutive slices of ``sizes`` summing to about ``budget`` (at least one item each)."""
+    ends = np.cumsum(sizes)
+    out, start = [], 0
+    while start < len(sizes):
+        base = ends[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, base + budget, side="right")))
+        out.append(slice(start, stop))
+        start = stop
+    return out
+
+
+def _code_table(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The codes transposed ((l, features) int32) for :func:`_inside`, with each unit's byte
+    (unit // 8) and bit mask (1 << unit % 8) in a packed bit set."""
+    codes_t = np.ascontiguousarray(codes.T, dtype=np.int32)
+    return codes_t, codes_t >> 3, (np.uint8(1) << (codes_t & 7).astype(np.uint8))
+
+
+def _inside(
+    table: tuple[np.ndarray, np.ndarray, np.ndarray],
+    sets: np.ndarray,
+    row: np.ndarray,
+    feat: np.ndarray,
+    skip: int = -1,
+) -> np.ndarray:
+    """Mask: the whole code of ``feat[i]`` lies in row ``row[i]`` of ``sets``.
+
+    ``table`` is :func:`_code_table`; ``sets`` is either a bool matrix (rows, units) or
+    (rows, words) uint64 bit sets. Code units are tested one at a time on the candidates still
+    alive, so a candidate whose next unit is usually outside costs little. Column ``skip`` of
+    the codes is known to be inside and not tested.
+    """
+    codes_t, byte_t, mask_t = table
+    packed = sets.dtype != bool
+    flat = sets.view(np.uint8).reshape(-1) if packed else sets.reshape(-1)
+    stride = sets.shape[1] * 8 if packed else sets.shape[1]
+    base = row.astype(np.int32 if flat.size < 2**31 else np.int64) * stride
+    alive = None
+    for j in range(codes_t.shape[0]):
+        if j == skip:
+            continue
+        f, at = (feat, base) if alive is None else (feat[alive], base[alive])
+        if packed:
+            ok = (flat[at + byte_t[j][f]] & mask_t[j][f]).view(bool)
+        else:
+            ok = flat[at + codes_t[j][f]]
+        alive = np.flatnonzero(ok) if alive is None else alive[ok]
+    if alive is None:
+        return np.ones(len(row), dtype=bool)
+    mask = np.zeros(len(row), dtype=bool)
+    mask[alive] = True
+    return mask
+
+
+def _fresh(
+    before: np.ndarray,
+    after: np.ndarray,
+    table: tuple[np.ndarray, np.ndarray, np.ndarray],
+    index: sparse.csr_array,
+    budget: int = 2_000_000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The features newly contained in a unit's read set, by the input unit it gained.
+
+    For every (unit o, input unit i) with i in o's read set ``after`` but not ``before`` (key
+    o * n_in + i, sorted), the features whose code uses i and lies in o's read set ``after``
+    (CSR: indptr over the keys, features). Returns (keys, indptr, features).
+    """
+    n_out, n_in = after.shape
+    key = np.flatnonzero(after & ~before)
+    unit, bit = key // n_in, key % n_in
+    owners, feats = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for part in _groups(np.diff(index.indptr)[bit], budget):
+        p, b = _expand(index.indptr, index.indices, np.arange(part.start, part.stop), bit[part])
+        keep = _inside(table, after, unit[p], b)
+        owners.append(p[keep])
+        feats.append(b[keep])
+    owner = np.concatenate(owners)  # non-decreasing: keys in order, each row in order
+    indptr = np.searchsorted(owner, np.arange(len(key) + 1))
+    return key, indptr, np.concatenate(feats)
+
+
+def _recheck(
+    layout: PairLayout,
+    before: np.ndarray,
+    after: np.ndarray,
+    redrawn: np.ndarray,
+    index: sparse.csr_array,
+    first_index: sparse.csr_array,
+    chunk_words: int = 4_000_000,
+    budget: int = 2_000_000,
+) -> tuple[int, np.ndarray]:
+    """The gates to re-check after a redraw, and the vulnerable ones among them.
+
+    The gates to re-check are the ``redrawn`` ones and those whose common read set I_k (the AND
+    of their units' read sets) gained a bit from ``before`` to ``after``: a gate whose I_k did
+    not grow stays as clean as when it was last checked. A redrawn gate is checked in full:
+    every feature whose first code unit (``first_index``) is in I_k. A gate not redrawn was
+    clean at ``before`` (every gate not redrawn must be), so a feature b inside I_k now uses a
+    bit i that I_k gained, and i was gained by some unit o of the gate, whose read set now holds
+    b's code: b is one of :func:`_fresh`'s features for (o, i). Only those are tested. Returns
+    (number of gates to re-check, sorted vulnerable gates): the gates :func:`vulnerable_pairs`
+    on all of them finds, without ANDing m-bit rows.
+    """
+    units = layout.units
+    pairs = layout.pairs
+    n_in = after.shape[1]
+    table = _code_table(layout.codes)
     grown = (after & ~before).any(axis=1)
-    gates = np.flatnonzero(grown[units].any(axis=1))
+    was = np.zeros(len(units), dtype=bool)
+    was[redrawn] = True
+    gates = np.flatnonzero(grown[units].any(axis=1) | was)
     if len(gates) == 0:
-        return gates
+        return 0, gates
+    f_key, f_ptr, f_feat = _fresh(before, after, table, index, budget)
+    f_id = np.full(after.size, -1, dtype=np.int32 if len(f_key) < 2**31 else np.int64)
+    f_id[f_key] = np.arange(len(f_key))  # (unit, input unit) -> its row of the fresh CSR
     pb, pa = _packed(before), _packed(after)
-    out = []
-    step = max(1, chunk_words // pb.shape[1])
+    n_words = pb.shape[1]
+    checked = 0
+    bad = [np.zeros(0, np.int64)]
+    step = max(1, chunk_words // n_words)
     for start in range(0, len(gates), step):
         k = gates[start : start + step]
         u = units[k]
@@ -210,8 +352,35 @@ def _widened(
         for j in range(1, u.shape[1]):
             old &= pb[u[:, j]]
             new &= pa[u[:, j]]
-        out.append(k[(new & ~old).any(axis=1)])
-    return np.concatenate(out)
+        full = was[k]
+        # (gate row, bit): every bit of I_k for a redrawn gate, the gained bits for the others
+        seeds = np.where(full[:, None], new, new & ~old)
+        flat = np.flatnonzero(seeds != 0)
+        row, word = flat // n_words, flat % n_words
+        hit = np.unpackbits(
+            seeds.reshape(-1)[flat].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little"
+        )
+        at, pos = np.nonzero(hit)
+        row, bit = row[at], word[at] * 64 + pos
+        part = ~full[row]
+        checked += int(full.sum() + np.count_nonzero(np.bincount(row[part], minlength=len(k))))
+        # redrawn gates: the features whose first code unit is in I_k
+        f_row, f_bit = row[~part], bit[~part]
+        # other gates: the fresh features of (unit, gained bit), for each unit of the gate
+        at = f_id[(u[row[part]] * n_in + bit[part][:, None]).ravel()]
+        p_row = np.repeat(row[part], u.shape[1])
+        found = at >= 0
+        sources = (
+            (first_index.indptr, first_index.indices, f_row, f_bit, 0),
+            (f_ptr, f_feat, p_row[found], at[found], -1),
+        )
+        for indptr, indices, owner, item, skip in sources:
+            for grp in _groups(indptr[item + 1] - indptr[item], budget):
+                r, b = _expand(indptr, indices, owner[grp], item[grp])
+                keep = _inside(table, new, r, b, skip)
+                kk, b = k[r[keep]], b[keep]
+                bad.append(kk[(b != pairs[kk, 0]) & (b != pairs[kk, 1])])
+    return checked, np.unique(np.concatenate(bad))
 
 
 def _vulnerable_counts(
@@ -248,10 +417,13 @@ def repair(
 ) -> dict[str, Any]:
     """Redraw output codes of vulnerable gates until the s = 2 certificate is clean.
 
-    Round one checks every gate. Later rounds check the redrawn gates and the gates whose
-    I_k grew; a gate whose I_k did not grow stays as clean as when it was last checked, so
-    a round without vulnerable gates certifies every gate. Contained sets are recomputed
-    only for the units whose read sets changed.
+    Round one checks every gate (:func:`vulnerable_pairs`). Later rounds check the redrawn
+    gates and the gates whose I_k grew; a gate whose I_k did not grow stays as clean as when
+    it was last checked, so a round without vulnerable gates certifies every gate. They
+    re-check incrementally (:func:`_recheck`: index look-ups, no contained sets), with the
+    same result as a full check of those gates. Contained sets are kept up to date (for the
+    units whose read sets changed) only for ``select="certificate"``, which scores candidate
+    codes with them.
 
     ``select`` picks among the candidate codes: ``"weights"`` (default) the one adding the
     fewest new weights; ``"certificate"`` first the one with the fewest features inside its
@@ -270,11 +442,15 @@ def repair(
     length = layout.units.shape[1]
     read = count > 0
     cont = contained_sets(read, layout.codes)
-    todo = np.arange(len(layout.pairs))
+    kk, _ = vulnerable_pairs(layout, read, contained=cont)
+    bad = np.unique(kk)
+    checked = len(layout.pairs)
+    if select == "weights":
+        del cont  # later rounds need no contained sets (see _recheck)
+    index = feature_index(layout.codes, layout.n_in)
+    first_index = feature_index(layout.codes, layout.n_in, first=True)
     for r in range(rounds + 1):
-        kk, _ = vulnerable_pairs(layout, read, todo, contained=cont)
-        bad = np.unique(kk)
-        history.append({"checked": int(len(todo)), "vulnerable": int(len(bad))})
+        history.append({"checked": int(checked), "vulnerable": int(len(bad))})
         if len(bad) == 0:
             certified = True
             break
@@ -295,10 +471,11 @@ def repair(
         layout.units[bad] = np.sort(cand[np.arange(len(bad)), score.argmin(axis=1)], axis=1)
         layout._add(flat, bad, +1)
         read = count > 0
-        changed = np.flatnonzero((read != before).any(axis=1))
-        if len(changed):
-            cont[changed] = contained_sets(read, layout.codes, changed)
-        todo = np.union1d(bad, _widened(layout.units, before, read))
+        if select == "certificate":
+            changed = np.flatnonzero((read != before).any(axis=1))
+            if len(changed):
+                cont[changed] = contained_sets(read, layout.codes, changed)
+        checked, bad = _recheck(layout, before, read, bad, index, first_index)
     # No timing in the record: it is saved with the network, which must be byte-identical
     # for the same command.
     return {"rounds": history, "certified_s2": certified}
