@@ -311,25 +311,21 @@ def stream_writes(net: Any) -> dict[str, Any]:
 def _input_sources(
     net: Any, mode: str, samples: int, rng: np.random.Generator, max_exhaustive: int, batch: int
 ) -> list[Any]:
-    from superpose.task import n_sparse_inputs
-    from superpose.verification import MODES, exhaustive_inputs, random_inputs, targeted_inputs
+    """The verifier's inputs for ``mode`` (:func:`superpose.verification.input_sources`)."""
+    from superpose.verification import input_sources
 
-    if mode not in MODES:
-        raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
-    task = net.task
-    total = n_sparse_inputs(task.features, task.sparsity)
-    if mode == "exhaustive" and total > max_exhaustive:
-        raise SuperposeError(
-            f"exhaustive per-level check needs {total:,} inputs, above the limit of {max_exhaustive:,}"
+    return [
+        src
+        for _, src in input_sources(
+            net,
+            mode,
+            samples,
+            rng,
+            max_exhaustive=max_exhaustive,
+            batch_size=batch,
+            what="per-level check",
         )
-    sources = []
-    if mode in ("exhaustive", "all") and total <= max_exhaustive:
-        sources.append(exhaustive_inputs(task.features, task.sparsity, batch))
-    if mode in ("random", "all"):
-        sources.append(random_inputs(task, samples, rng, batch))
-    if mode in ("targeted", "all"):
-        sources.append(targeted_inputs(net, samples, rng, batch))
-    return sources
+    ]
 
 
 def _predicted(net: Any, block: dict[str, Any], n_blocks: int) -> tuple[float | None, str]:

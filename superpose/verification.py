@@ -432,6 +432,52 @@ def planned_inputs(
     return samples
 
 
+def input_sources(
+    net: Network,
+    mode: str,
+    samples: int,
+    rng: np.random.Generator,
+    *,
+    max_exhaustive: int = DEFAULT_MAX_EXHAUSTIVE,
+    batch_size: int = 2048,
+    targeted_batch: int | None = None,
+    what: str = "verification",
+) -> list[tuple[str, Iterator[sparse.csr_array]]]:
+    """The inputs a check in ``mode`` runs, by kind, in the order they are drawn from ``rng``.
+
+    Every check (the verifier, the per-level reports) takes its inputs here, so the same mode,
+    samples and seed give the same inputs everywhere: every <= s-sparse input when there are
+    at most ``max_exhaustive`` (``exhaustive`` refuses above, naming the count; ``all`` skips
+    them), then ``samples`` random and ``samples`` targeted inputs (``targeted_batch``, default
+    ``batch_size``, per batch). ``what`` names the check in the refusal.
+
+    Example:
+        >>> from superpose import Task, build
+        >>> net = build(Task.from_gates(6, 2, [("and", [0, 1])]), "naive")
+        >>> [name for name, _ in input_sources(net, "all", 10, Seeds(0).rng("verify"))]
+        ['exhaustive', 'random', 'targeted']
+    """
+    if mode not in MODES:
+        raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
+    task = net.task
+    total = n_sparse_inputs(task.features, task.sparsity)
+    if mode == "exhaustive" and total > max_exhaustive:
+        raise SuperposeError(
+            f"exhaustive {what} needs {total:,} inputs (all <= {task.sparsity}-sparse inputs of "
+            f"{task.features} features), above the limit of {max_exhaustive:,}; use mode random/targeted "
+            "or raise max_exhaustive",
+            cli="--mode random/targeted, --max-exhaustive",
+        )
+    parts: list[tuple[str, Iterator[sparse.csr_array]]] = []
+    if mode in ("exhaustive", "all") and total <= max_exhaustive:
+        parts.append(("exhaustive", exhaustive_inputs(task.features, task.sparsity, batch_size)))
+    if mode in ("random", "all"):
+        parts.append(("random", random_inputs(task, samples, rng, batch_size)))
+    if mode in ("targeted", "all"):
+        parts.append(("targeted", targeted_inputs(net, samples, rng, targeted_batch or batch_size)))
+    return parts
+
+
 def verify(
     net: Network,
     mode: str = "all",
@@ -460,23 +506,16 @@ def verify(
     if samples < 0:
         raise SuperposeError(f"samples must be >= 0, got {samples}")
     rng = rng if rng is not None else Seeds(0).rng("verify")
-    task = net.task
-    total = n_sparse_inputs(task.features, task.sparsity)
-    if mode == "exhaustive" and total > max_exhaustive:
-        raise SuperposeError(
-            f"exhaustive verification needs {total:,} inputs (all <= {task.sparsity}-sparse inputs of "
-            f"{task.features} features), above the limit of {max_exhaustive:,}; use mode random/targeted "
-            "or raise max_exhaustive",
-            cli="--mode random/targeted, --max-exhaustive",
-        )
+    parts = input_sources(
+        net,
+        mode,
+        samples,
+        rng,
+        max_exhaustive=max_exhaustive,
+        batch_size=batch_size,
+        targeted_batch=min(batch_size, 1024),
+    )
     report = VerificationReport(mode, skipped=skipped_checks(net, mode, max_exhaustive))
-    parts: list[tuple[str, Iterator[sparse.csr_array]]] = []
-    if mode in ("exhaustive", "all") and total <= max_exhaustive:
-        parts.append(("exhaustive", exhaustive_inputs(task.features, task.sparsity, batch_size)))
-    if mode in ("random", "all"):
-        parts.append(("random", random_inputs(task, samples, rng, batch_size)))
-    if mode in ("targeted", "all"):
-        parts.append(("targeted", targeted_inputs(net, samples, rng, min(batch_size, 1024))))
     for name, batches in parts:
         report.add_mode(name, _run(net, batches, name, progress))
     return report
