@@ -64,7 +64,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -512,6 +512,187 @@ def _meeting_by_pairs(
     return c_g[z], c_f[z], c_g[leader], c_f[leader]
 
 
+def _ragged(
+    indptr: np.ndarray, values: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(i, v) for every value v of row ``rows[i]`` of a CSR-style list (``indptr``, ``values``):
+    the units of chosen outputs, or their operands, as flat (query, entry) lists."""
+    n = indptr[rows + 1] - indptr[rows]
+    return np.repeat(np.arange(len(rows)), n), values[np.repeat(indptr[rows], n) + _ranges(n)]
+
+
+def _blocks(
+    lengths: np.ndarray, thresholds: np.ndarray, size: Callable[[int, int], int]
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Positions with equal (length, threshold), in increasing order, ``size(length,
+    threshold)`` at a time: the bitwise "at least t of L" runs on a (block, L) table of rows."""
+    for length in np.unique(lengths).tolist():
+        same = np.flatnonzero(lengths == length)
+        for thr in np.unique(thresholds[same]).tolist():
+            sel = same[thresholds[same] == thr]
+            step = size(length, thr)
+            for lo in range(0, len(sel), step):
+                yield length, thr, sel[lo : lo + step]
+
+
+def _key(rows: np.ndarray, m: int) -> np.ndarray:
+    """Rows of sorted features as one integer each, in base m (the inverse of :func:`_unkey`)."""
+    key = np.zeros(len(rows), dtype=np.int64)
+    for column in rows.astype(np.int64).T:
+        key = key * m + column
+    return key
+
+
+class _Candidates:
+    """(input, output) candidates gathered part by part: each input as the key of its sorted
+    features (:func:`_key`), beside the one output it may be wrong on.
+
+    The pair and triple searches stop (``_OutOfBudget``) once more than ``MAX_CANDIDATES``
+    counted candidates are held; the deduplicated set is what :meth:`result` returns.
+    """
+
+    def __init__(self, m: int, what: str) -> None:
+        self.m, self.what = m, what
+        self.keys: list[np.ndarray] = []
+        self.owners: list[np.ndarray] = []
+        self.total = 0
+
+    def add(self, rows: np.ndarray, owners: np.ndarray, counted: bool = True) -> int:
+        """Inputs ``rows`` (features, any order) that may be wrong on ``owners``; an input that
+        names a feature twice is no input of its size and is dropped. How many were kept."""
+        rows = np.sort(rows, axis=1)
+        keep = (rows[:, 1:] != rows[:, :-1]).all(axis=1)
+        self.keys.append(_key(rows[keep], self.m))
+        self.owners.append(owners[keep].astype(np.int64))
+        kept = int(keep.sum())
+        if counted:
+            self.total += kept
+            if self.total > MAX_CANDIDATES:
+                raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} {self.what}")
+        return kept
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct (key, output) candidates, sorted by key then output."""
+        if not self.keys:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        both = np.stack([np.concatenate(self.keys), np.concatenate(self.owners)], axis=1)
+        both = np.unique(both, axis=0)
+        return both[:, 0], both[:, 1]
+
+
+def _operand_subsets(operands: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every k-subset of each output's operands, as (rows of k features, output): inputs on
+    which an output may change without any feature outside its operands (listed outright)."""
+    arity = np.array([len(ops) for ops in operands], dtype=np.int64)
+    rows = [np.empty((0, k), dtype=np.int64)]
+    owners = [np.empty(0, dtype=np.int64)]
+    for r in np.unique(arity[arity >= k]).tolist():  # outputs of arity r, all at once
+        outs = np.flatnonzero(arity == r)
+        table = np.stack([operands[g] for g in outs.tolist()])
+        picks = np.array(list(itertools.combinations(range(r), k)), dtype=np.int64)
+        rows.append(table[:, picks].reshape(-1, k))
+        owners.append(np.repeat(outs, len(picks)))
+    return np.concatenate(rows), np.concatenate(owners)
+
+
+def _block_sizes(words: int, lengths: np.ndarray) -> tuple[int, int]:
+    """Outputs per block for bitwise counting (L rows of ``words`` words each) and for the
+    pigeonhole (three rows at a time), both about 64 MB of bit rows."""
+    longest = max(int(lengths.max(initial=1)), 1)
+    return max(1, 2**26 // max(8 * words * longest, 1)), max(1, 2**26 // (8 * words * 3))
+
+
+def _turned_on_alone(
+    counts: sparse.csr_array, q: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """From n_g(f) (``counts``: units of g that f fires alone), the (g, f, n_g(f)) of every
+    single f that turns output g on alone, and t_g = q_g - N_g (at least 1; N_g the largest
+    n_g below q_g, 0 if none): how many of g's units both features of a joint pair reach."""
+    per_row = np.diff(counts.indptr)
+    need = np.repeat(q, per_row)
+    below = np.where(counts.data < need, counts.data, 0)
+    n_max = np.zeros(len(q), dtype=np.int64)
+    rows_nz = np.flatnonzero(per_row)
+    if len(rows_nz):
+        n_max[rows_nz] = np.maximum.reduceat(below, counts.indptr[rows_nz])
+    on = counts.data >= need
+    g = np.repeat(np.arange(len(q), dtype=np.int64), per_row)[on]
+    f = counts.indices[on].astype(np.int64)
+    return g, f, counts.data[on].astype(np.int64), np.maximum(q - n_max, 1)
+
+
+def _reach_pairs(
+    sets: Any,
+    u: sparse.csr_array,
+    q: np.ndarray,
+    t: np.ndarray,
+    on_alone_keys: np.ndarray,
+    found: _Candidates,
+    tick: Callable[[], None],
+) -> int:
+    """Pairs that may turn output g on with neither feature doing it alone (module doc): per
+    block of outputs with equal (units, t_g), the leaders (reaching t_g rows and leading half
+    of q_g, not on alone) times the features reaching t_g rows. How many were added."""
+    m = found.m
+    lengths = np.diff(u.indptr)
+    chunk, chunk_pairs = _block_sizes(sets.reach.shape[1], lengths)
+    outs = np.flatnonzero(lengths > 0)
+    added = 0
+    # "at least thr of L" either by bit counting over all L rows, or (cheaper when thr is
+    # near L) by pigeonhole: a feature missing at most L - thr rows meets two of any
+    # L - thr + 2 of them, so pairwise ANDs of those rows hold every answer and a lookup per
+    # candidate counts exactly.
+    for length, thr, part in _blocks(
+        lengths[outs], t[outs], lambda n, thr: chunk_pairs if _by_pairs(n, thr) else chunk
+    ):
+        tick()
+        g = outs[part]
+        rows = _ragged(u.indptr, u.indices, g)[1].reshape(-1, length)
+        meeting = _meeting_by_pairs if _by_pairs(length, thr) else _meeting_by_counts
+        z_g, z_f, l_g, l_f = meeting(sets.reach, sets.lead, rows, thr, (q[g] + 1) // 2, m)
+        # a feature that turns the output on alone is no leader (its pairs follow it)
+        drop = in_sorted(g[l_g] * m + l_f, on_alone_keys)
+        grp, a, b = _products_within_groups(l_g[~drop], l_f[~drop], z_g, z_f)
+        if len(a):
+            added += found.add(np.stack([a, b], axis=1), g[grp])
+    return added
+
+
+def _kill_pairs(
+    sets: Any,
+    u: sparse.csr_array,
+    on: tuple[np.ndarray, np.ndarray, np.ndarray],
+    q: np.ndarray,
+    found: _Candidates,
+    tick: Callable[[], None],
+) -> int:
+    """Pairs (a, b) that may turn output g off although a alone turns it on: b reaches the
+    negative weights (kill rows) of at least n_g(a) - q_g + 1 of the units of g that a fires
+    (only outputs with a signed unit). How many were added."""
+    m = found.m
+    kill, signed = sets.kill, sets.signed
+    signed_index = np.cumsum(signed) - 1  # row of unit o in `kill` (signed units only)
+    lengths = np.diff(u.indptr)
+    chunk = _block_sizes(sets.reach.shape[1], lengths)[0]
+    on_g, on_a, on_count = on
+    has_signed = np.asarray(u @ signed.astype(np.int64)).ravel() > 0
+    sel = np.flatnonzero(has_signed[on_g])
+    on_g, on_a, on_need = on_g[sel], on_a[sel], (on_count - q[on_g] + 1)[sel]
+    alone_t = sparse.csr_array(sets.alone.T)  # (m, units)
+    added = 0
+    for length, thr, part in _blocks(lengths[on_g], on_need, lambda n, thr: chunk):
+        tick()
+        g, a = on_g[part], on_a[part]
+        members = _ragged(u.indptr, u.indices, g)[1].reshape(-1, length)
+        fired = np.asarray(alone_t[np.repeat(a, length), members.ravel()]).reshape(-1, length)
+        row = np.where((fired > 0) & signed[members], signed_index[members], len(kill) - 1)
+        z_g, z_f = set_bits(at_least(kill[row], thr))
+        keep = z_f < m
+        if keep.any():
+            added += found.add(np.stack([a[z_g[keep]], z_f[keep]], axis=1), g[z_g[keep]])
+    return added
+
+
 def _candidate_pairs(
     net: Network, s: int, tick: Callable[[], None], stats: dict[str, Any], progress: Progress | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -519,130 +700,29 @@ def _candidate_pairs(
 
     Returns keys a * m + b (a < b) and, beside each, the output it may be wrong on (see the
     module doc); third, the sorted keys g * m + f of the outputs g each single f turns on
-    (from the exact sets S_o, so the singles need not run through the layer again). Per unit o (threshold T_o = -b_o): S_o, the features firing it alone (exact),
-    and P_o, the features that can take part in firing it jointly: positive part c+_o(f) > 0
-    and at least T_o - M_o, where M_o is the most any feature outside S_o brings. Both are bit
-    rows over the features. For output g (units U_g, need q_g), n_g(f) = |S(f) & U_g|; a pair
-    that turns g on with neither feature doing it alone has both features in at least
-    q_g - N_g of the rows S_o | P_o (N_g: the largest n_g below q_g), found by bitwise "at
-    least t of L" per output. A pair that turns g *off* although feature a alone turns it on
+    (from the exact sets S_o, so the singles need not run through the layer again). Per unit o
+    (threshold T_o = -b_o): S_o, the features firing it alone (exact), and P_o, the features
+    that can take part in firing it jointly: positive part c+_o(f) > 0 and at least T_o - M_o,
+    where M_o is the most any feature outside S_o brings. Both are bit rows over the features.
+    For output g (units U_g, need q_g), n_g(f) = |S(f) & U_g|; a pair that turns g on with
+    neither feature doing it alone has both features in at least q_g - N_g of the rows
+    S_o | P_o (N_g: the largest n_g below q_g), found by bitwise "at least t of L" per output
+    (:func:`_reach_pairs`). A pair that turns g *off* although feature a alone turns it on
     must kill n_g(a) - q_g + 1 of the units a fires: its other feature can kill that many of
-    them (bit rows K_o of the signed units, :mod:`superpose._reach`).
+    them (bit rows K_o of the signed units, :mod:`superpose._reach`; :func:`_kill_pairs`).
     """
-    task = net.task
-    m = task.features
+    m = net.task.features
     sets = unit_sets(net, tick, progress)
     stats["unit_sets"] = sets.method
-    reach, lead, kill, signed, alone = sets.reach, sets.lead, sets.kill, sets.signed, sets.alone
-    signed_index = np.cumsum(signed) - 1  # row of unit o in `kill` (signed units only)
-    words = reach.shape[1]
-    keys: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
     u, q = _output_membership(net)
-    counts = sparse.csr_array(u @ alone)  # (outputs, m): n_g(f)
-    # N_g: the largest n_g(f) below q_g (0 if none).
-    below = counts.data < np.repeat(q, np.diff(counts.indptr))
-    data = np.where(below, counts.data, 0)
-    n_max = np.zeros(len(q), dtype=np.int64)
-    rows_nz = np.flatnonzero(np.diff(counts.indptr))
-    if len(rows_nz):
-        n_max[rows_nz] = np.maximum.reduceat(data, counts.indptr[rows_nz])
-    t = np.maximum(q - n_max, 1)
-    alone_on = counts.data >= np.repeat(q, np.diff(counts.indptr))
-    rows_of = np.repeat(np.arange(len(q), dtype=np.int64), np.diff(counts.indptr))
-    on_alone_keys = np.sort(rows_of[alone_on] * m + counts.indices[alone_on].astype(np.int64))
-    lengths = np.diff(u.indptr)
-    chunk = max(1, 2**26 // max(8 * words * max(int(lengths.max(initial=1)), 1), 1))
-    chunk_pairs = max(1, 2**26 // (8 * words * 3))
-    total = 0
-
-    def add(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> int:
-        nonlocal total
-        lo_, hi_ = np.minimum(a, b), np.maximum(a, b)
-        keep = lo_ != hi_
-        keys.append(lo_[keep].astype(np.int64) * m + hi_[keep])
-        owners.append(out[keep].astype(np.int64))
-        total += int(keep.sum())
-        if total > MAX_CANDIDATES:
-            raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} candidate pairs")
-        return int(keep.sum())
-
-    joint = 0
-    for length in np.unique(lengths):
-        outs_l = np.flatnonzero(lengths == length)
-        if length == 0:
-            continue
-        members = u.indices[(u.indptr[outs_l][:, None] + np.arange(length)).ravel()].reshape(
-            -1, length
-        )
-        for thr in np.unique(t[outs_l]):
-            sel = np.flatnonzero(t[outs_l] == thr)
-            # "at least thr of L" either by bit counting over all L rows, or (cheaper when
-            # thr is near L) by pigeonhole: a feature missing at most L - thr rows meets two
-            # of any L - thr + 2 of them, so pairwise ANDs of those rows hold every answer
-            # and a lookup per candidate counts exactly.
-            by_pairs = _by_pairs(int(length), int(thr))
-            step = chunk_pairs if by_pairs else chunk
-            for lo in range(0, len(sel), step):
-                tick()
-                part = sel[lo : lo + step]
-                rows = members[part]
-                half = (q[outs_l[part]] + 1) // 2
-                if by_pairs:
-                    z_g, z_f, l_g, l_f = _meeting_by_pairs(reach, lead, rows, int(thr), half, m)
-                else:
-                    z_g, z_f, l_g, l_f = _meeting_by_counts(reach, lead, rows, int(thr), half, m)
-                # a feature that turns the output on alone is no leader (its pairs follow it)
-                drop = in_sorted(outs_l[part][l_g] * m + l_f, on_alone_keys)
-                l_g, l_f = l_g[~drop], l_f[~drop]
-                grp, a, b = _products_within_groups(l_g, l_f, z_g, z_f)
-                if len(a):
-                    joint += add(outs_l[part][grp], a, b)
-    stats["reach_pairs"] = int(joint)
-    # Kills: (g, a) with a turning g on alone; partners that reach negative weights of at
-    # least n_g(a) - q_g + 1 of the units of g that a fires.
-    killed = 0
-    has_signed = np.asarray(u @ signed.astype(np.int64)).ravel() > 0
-    on_g = rows_of[alone_on]
-    on_a = counts.indices[alone_on].astype(np.int64)
-    on_need = counts.data[alone_on].astype(np.int64) - q[on_g] + 1
-    sel = np.flatnonzero(has_signed[on_g])
-    on_g, on_a, on_need = on_g[sel], on_a[sel], on_need[sel]
-    alone_t = sparse.csr_array(alone.T)  # (m, units)
-    for length in np.unique(lengths[on_g]):
-        which = np.flatnonzero(lengths[on_g] == length)
-        for thr in np.unique(on_need[which]):
-            sel_t = which[on_need[which] == thr]
-            for lo in range(0, len(sel_t), chunk):
-                tick()
-                part = sel_t[lo : lo + chunk]
-                g_, a_ = on_g[part], on_a[part]
-                members = u.indices[(u.indptr[g_][:, None] + np.arange(length)).ravel()]
-                members = members.reshape(-1, length)
-                fired = np.asarray(alone_t[np.repeat(a_, length), members.ravel()]).reshape(
-                    -1, length
-                )
-                row = np.where((fired > 0) & signed[members], signed_index[members], len(kill) - 1)
-                z = at_least(kill[row], int(thr))
-                z_g, z_f = set_bits(z)
-                keep = z_f < m
-                if keep.any():
-                    killed += add(g_[z_g[keep]], a_[z_g[keep]], z_f[keep])
-    stats["kill_pairs"] = int(killed)
-    # Pairs inside each output's operands.
-    within = 0
-    operands = _output_operands(net)
-    arity = np.array([len(ops) for ops in operands], dtype=np.int64)
-    for r in np.unique(arity[arity > 1]).tolist():
-        outs_r = np.flatnonzero(arity == r)
-        table = np.stack([operands[g] for g in outs_r.tolist()])
-        ia, ib = np.triu_indices(r, 1)
-        within += add(np.repeat(outs_r, len(ia)), table[:, ia].ravel(), table[:, ib].ravel())
-    stats["operand_pairs"] = int(within)
-    if not keys:
-        return np.empty(0, np.int64), np.empty(0, np.int64), on_alone_keys
-    both = np.unique(np.stack([np.concatenate(keys), np.concatenate(owners)], axis=1), axis=0)
-    return both[:, 0], both[:, 1], on_alone_keys
+    on_g, on_a, on_count, t = _turned_on_alone(sparse.csr_array(u @ sets.alone), q)
+    on_alone_keys = np.sort(on_g * m + on_a)
+    found = _Candidates(m, "candidate pairs")
+    stats["reach_pairs"] = _reach_pairs(sets, u, q, t, on_alone_keys, found, tick)
+    stats["kill_pairs"] = _kill_pairs(sets, u, (on_g, on_a, on_count), q, found, tick)
+    stats["operand_pairs"] = found.add(*_operand_subsets(_output_operands(net), 2))
+    keys, owners = found.result()
+    return keys, owners, on_alone_keys
 
 
 def _smallest_sums(values: np.ndarray, query: np.ndarray, n: int, k: np.ndarray) -> np.ndarray:
@@ -725,6 +805,139 @@ def _features_summing(
     return both[:, 0], both[:, 1]
 
 
+class _SumSearch:
+    """Contributions c_o(f) (unit o's integer weights over feature f's code) of a monotone
+    one-level step network, and the sum tests of :func:`_candidate_triples` on them.
+
+    Queries are outputs (one per pair or triple being extended); their units come as flat
+    (query, unit) lists (:func:`_ragged`), each with what is still missing at that unit.
+    """
+
+    def __init__(self, net: Network, tick: Callable[[], None]) -> None:
+        layer = net.layers[0]
+        self.w = sparse.csr_array(layer.weight, dtype=np.float64)
+        self.w.eliminate_zeros()
+        self.need_units = np.round(-np.asarray(layer.bias, dtype=np.float64)).astype(np.int64)
+        self.members = sparse.csr_array(input_membership(net).T)  # (input bits, features)
+        self.outputs = _Outputs(net)
+        self.codes = self.outputs.bits  # (m + 1, k), padded with the empty bit w.shape[1]
+        self.u, self.q = _output_membership(net)
+        self.lengths = np.diff(self.u.indptr)
+        self.tick = tick
+
+    def unit_lists(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query index, unit) for every unit of output g[i]."""
+        return _ragged(self.u.indptr, self.u.indices, g)
+
+    def contributions(self, f: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """c[f_i, units_i]: unit units_i's weights over f_i's code bits."""
+        if len(f) == 0:
+            return np.zeros(0, dtype=np.int64)
+        c = self.outputs._weights(units[:, None], self.codes[f]).sum(axis=1)
+        return np.round(c).astype(np.int64)
+
+    def alone_on(self, g: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """Whether feature f[i] alone turns output g[i] on."""
+        qi, units = self.unit_lists(g)
+        fires = self.contributions(f[qi], units) >= self.need_units[units]
+        return np.bincount(qi, weights=fires, minlength=len(g)) >= self.q[g]
+
+    def level(
+        self, g: np.ndarray, qi: np.ndarray, units: np.ndarray, r: np.ndarray, halves: int
+    ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        """Features whose summed contribution at the open units (r > 0) reaches 1 / halves
+        of the smallest q_g - (units already fired) of r; also returns how many fired."""
+        q = self.q
+        fired = np.bincount(qi, weights=r <= 0, minlength=len(g)).astype(np.int64)
+        open_ = r > 0
+        k_open = q[g] - fired
+        n_open = np.bincount(qi[open_], minlength=len(g))
+        total = _smallest_sums(r[open_], qi[open_], len(g), np.maximum(k_open, 0))
+        # a query whose open units cannot make q_g is never on: a need no feature meets
+        need = np.where((k_open > 0) & (n_open >= k_open), -(-total // halves), NEVER)
+        found = _features_summing(
+            self.w, self.members, self.codes, qi[open_], units[open_], need, self.tick
+        )
+        return found, fired
+
+
+def _leader_pairs(
+    search: _SumSearch, stats: dict[str, Any]
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Levels 1 and 2 of :func:`_candidate_triples`: the (g, a) whose a turns g on alone, and
+    the leader pairs (g, a, b), a the leader and b a second, neither on alone."""
+    need_units, q, lengths = search.need_units, search.q, search.lengths
+    # An output on at every input (its always-firing units meet its need) has no new triple.
+    constant = np.asarray(search.u @ (need_units <= 0).astype(np.int64)).ravel() >= q
+    outs = np.flatnonzero(~constant & (lengths > 0)).astype(np.int64)
+    # Level 1: leaders (and, among the candidates, every feature that turns g on alone).
+    qi, units = search.unit_lists(outs)
+    (g1, a1), _ = search.level(outs, qi, units, np.maximum(need_units[units], 0), 3)
+    g1 = outs[g1]
+    alone = search.alone_on(g1, a1)
+    on_g, on_a = g1[alone], a1[alone]
+    g1, a1 = g1[~alone], a1[~alone]
+    stats["leaders"] = int(len(g1))
+    # Level 2: given (g, a), seconds b.
+    qi, units = search.unit_lists(g1)
+    r2 = need_units[units] - search.contributions(a1[qi], units)
+    (p2, b2), _ = search.level(g1, qi, units, r2, 2)
+    g2, a2 = g1[p2], a1[p2]
+    keep = (b2 != a2) & ~search.alone_on(g2, b2)
+    g2, a2, b2 = g2[keep], a2[keep], b2[keep]
+    stats["leader_pairs"] = int(len(g2))
+    if len(g2) > MAX_CANDIDATES:
+        raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} leader pairs")
+    return (on_g, on_a), (g2, a2, b2)
+
+
+def _thirds(
+    search: _SumSearch,
+    operands: tuple[np.ndarray, np.ndarray],
+    g: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Level 3 of :func:`_candidate_triples` for a block of leader pairs: (i, c) for every
+    third c that may complete a wrong triple with (a[i], b[i]) on g[i].
+
+    A pair that turns g on explains its triples, except with one of g's operands (listed from
+    ``operands``, g's operands as (indptr, features)); for the others, c must bring the pair's
+    exact shortfall (codes may overlap) at enough of the units it leaves open.
+    """
+    q = search.q
+    margin, real = search.outputs.margins(np.stack([a, b], axis=1), g)
+    on = ((margin >= 0) & real).sum(axis=1) >= q[g]
+    rest = np.flatnonzero(~on)
+    qi, units = search.unit_lists(g[rest])
+    r3 = np.round(-margin[rest][real[rest]]).astype(np.int64)
+    (p3, c3), fired = search.level(g[rest], qi, units, r3, 1)
+    # exactly: c brings r3 at enough of the units the pair leaves open
+    first = np.searchsorted(qi, np.arange(len(rest) + 1))
+    n_u = first[p3 + 1] - first[p3]
+    at = np.repeat(first[p3], n_u) + _ranges(n_u)
+    hit = (r3[at] > 0) & (search.contributions(np.repeat(c3, n_u), units[at]) >= r3[at])
+    reach = np.bincount(np.repeat(np.arange(len(p3)), n_u), weights=hit, minlength=len(p3))
+    good = reach + fired[p3] >= q[g[rest][p3]]
+    explained = np.flatnonzero(on)
+    at_op, c_ops = _ragged(*operands, g[explained])
+    return np.concatenate([rest[p3[good]], explained[at_op]]), np.concatenate([c3[good], c_ops])
+
+
+def _operand_triples(
+    operands: list[np.ndarray], on_g: np.ndarray, on_a: np.ndarray, found: _Candidates
+) -> int:
+    """Triples inside an output's operands, and (a, x, y) for every feature a that turns g on
+    alone and pair x, y of g's operands: the triples no leader explains. How many were added
+    (listed outright, not counted against ``MAX_CANDIDATES``)."""
+    added = found.add(*_operand_subsets(operands, 3), counted=False)
+    rows, owners = _operand_subsets(operands, 2)
+    order = np.argsort(owners, kind="stable")
+    grp, a, pair = _products_within_groups(on_g, on_a, owners[order], order)
+    trip = np.concatenate([a[:, None], rows[pair]], axis=1)
+    return added + found.add(trip, grp, counted=False)
+
+
 def _candidate_triples(
     net: Network, tick: Callable[[], None], stats: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -748,138 +961,27 @@ def _candidate_triples(
     3. given a and b, the third brings the pair's exact shortfall (the union of their codes)
        at enough units to make q_g; candidates from the same sum test, then counted exactly.
 
-    Each level is :func:`_features_summing`. A feature that turns g on alone explains every
-    triple it is in except those whose other two features are g's operands (listed), as are
-    triples inside g's operands; a pair that turns g on explains its triples except with one
-    of g's operands (listed).
+    Each level is :func:`_features_summing` (levels 1-2: :func:`_leader_pairs`, level 3:
+    :func:`_thirds`). A feature that turns g on alone explains every triple it is in except
+    those whose other two features are g's operands (listed), as are triples inside g's
+    operands (:func:`_operand_triples`); a pair that turns g on explains its triples except
+    with one of g's operands (listed).
     """
-    task = net.task
-    m = task.features
-    layer = net.layers[0]
-    w = sparse.csr_array(layer.weight, dtype=np.float64)
-    w.eliminate_zeros()
-    need_units = np.round(-np.asarray(layer.bias, dtype=np.float64)).astype(np.int64)
-    members = sparse.csr_array(input_membership(net).T)  # (input bits, features)
-    outputs = _Outputs(net)
-    codes = outputs.bits  # (m + 1, k), padded with the empty bit w.shape[1]
-    u, q = _output_membership(net)
-    lengths = np.diff(u.indptr)
-
-    def contributions(f: np.ndarray, units: np.ndarray) -> np.ndarray:
-        """c[f_i, units_i]: unit units_i's weights over f_i's code bits."""
-        if len(f) == 0:
-            return np.zeros(0, dtype=np.int64)
-        c = outputs._weights(units[:, None], codes[f]).sum(axis=1)
-        return np.round(c).astype(np.int64)
-
-    def unit_lists(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(query index, unit) for every unit of output g[i]."""
-        n = lengths[g]
-        return np.repeat(np.arange(len(g)), n), u.indices[np.repeat(u.indptr[g], n) + _ranges(n)]
-
-    def alone_on(g: np.ndarray, f: np.ndarray) -> np.ndarray:
-        qi, units = unit_lists(g)
-        fires = contributions(f[qi], units) >= need_units[units]
-        return np.bincount(qi, weights=fires, minlength=len(g)) >= q[g]
-
-    def level(g: np.ndarray, qi: np.ndarray, units: np.ndarray, r: np.ndarray, halves: int):
-        """Features whose summed contribution at the open units (r > 0) reaches 1 / halves
-        of the smallest q_g - (units already fired) of r; also returns how many fired."""
-        fired = np.bincount(qi, weights=r <= 0, minlength=len(g)).astype(np.int64)
-        open_ = r > 0
-        k_open = q[g] - fired
-        n_open = np.bincount(qi[open_], minlength=len(g))
-        total = _smallest_sums(r[open_], qi[open_], len(g), np.maximum(k_open, 0))
-        # a query whose open units cannot make q_g is never on: a need no feature meets
-        need = np.where((k_open > 0) & (n_open >= k_open), -(-total // halves), NEVER)
-        found = _features_summing(w, members, codes, qi[open_], units[open_], need, tick)
-        return found, fired
-
-    # An output on at every input (its always-firing units meet its need) has no new triple.
-    constant = np.asarray(u @ (need_units <= 0).astype(np.int64)).ravel() >= q
-    outs = np.flatnonzero(~constant & (lengths > 0)).astype(np.int64)
-    # Level 1: leaders (and, among the candidates, every feature that turns g on alone).
-    qi, units = unit_lists(outs)
-    (g1, a1), _ = level(outs, qi, units, np.maximum(need_units[units], 0), 3)
-    g1 = outs[g1]
-    alone = alone_on(g1, a1)
-    on_g, on_a = g1[alone], a1[alone]
-    g1, a1 = g1[~alone], a1[~alone]
-    stats["leaders"] = int(len(g1))
-    # Level 2: given (g, a), seconds b.
-    qi, units = unit_lists(g1)
-    r2 = need_units[units] - contributions(a1[qi], units)
-    (p2, b2), _ = level(g1, qi, units, r2, 2)
-    g2, a2 = g1[p2], a1[p2]
-    keep = (b2 != a2) & ~alone_on(g2, b2)
-    g2, a2, b2 = g2[keep], a2[keep], b2[keep]
-    stats["leader_pairs"] = int(len(g2))
-    if len(g2) > MAX_CANDIDATES:
-        raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} leader pairs")
-    # Level 3: given (g, a, b), thirds c.
-    ops_all = _output_operands(net)
-    op_len = np.array([len(o) for o in ops_all], dtype=np.int64)
-    op_ptr = np.concatenate([[0], np.cumsum(op_len)])
-    op_flat = np.concatenate(ops_all) if ops_all else np.empty(0, np.int64)
-    keys: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
-    total = 0
+    search = _SumSearch(net, tick)
+    (on_g, on_a), (g2, a2, b2) = _leader_pairs(search, stats)
+    operands = _output_operands(net)
+    op_ptr = np.concatenate([[0], np.cumsum([len(ops) for ops in operands])]).astype(np.int64)
+    op_flat = np.concatenate(operands) if operands else np.empty(0, np.int64)
+    found = _Candidates(net.task.features, "candidate triples")
     step = 1 << 16
     for lo in range(0, len(g2), step):
         tick()
         g, a, b = g2[lo : lo + step], a2[lo : lo + step], b2[lo : lo + step]
-        # What the third must bring: the pair's exact shortfall (codes may overlap).
-        margin, real = outputs.margins(np.stack([a, b], axis=1), g)
-        # A pair that turns g on explains its triples, except with one of g's operands.
-        on = ((margin >= 0) & real).sum(axis=1) >= q[g]
-        rest = np.flatnonzero(~on)
-        qi, units = unit_lists(g[rest])
-        r3 = np.round(-margin[rest][real[rest]]).astype(np.int64)
-        (p3, c3), fired = level(g[rest], qi, units, r3, 1)
-        # exactly: c brings r3 at enough of the units the pair leaves open
-        first = np.searchsorted(qi, np.arange(len(rest) + 1))
-        n_u = first[p3 + 1] - first[p3]
-        at = np.repeat(first[p3], n_u) + _ranges(n_u)
-        hit = (r3[at] > 0) & (contributions(np.repeat(c3, n_u), units[at]) >= r3[at])
-        reach = np.bincount(np.repeat(np.arange(len(p3)), n_u), weights=hit, minlength=len(p3))
-        good = reach + fired[p3] >= q[g[rest][p3]]
-        p3, c3 = rest[p3[good]], c3[good]
-        explained = np.flatnonzero(on)
-        n_ops = op_len[g[explained]]
-        p_ops = np.repeat(explained, n_ops)
-        c_ops = op_flat[np.repeat(op_ptr[g[explained]], n_ops) + _ranges(n_ops)]
-        p3, c3 = np.concatenate([p3, p_ops]), np.concatenate([c3, c_ops])
-        keep = (c3 != a[p3]) & (c3 != b[p3])
-        trip = np.sort(np.stack([a[p3][keep], b[p3][keep], c3[keep]], axis=1), axis=1)
-        keys.append((trip[:, 0] * m + trip[:, 1]) * m + trip[:, 2])
-        owners.append(g[p3][keep])
-        total += int(keep.sum())
-        if total > MAX_CANDIDATES:
-            raise _OutOfBudget(f"more than {MAX_CANDIDATES:,} candidate triples")
-    stats["reach_triples"] = int(total)
-    # Triples inside an output's operands, and (alone-on feature, operand pair).
-    extra_k: list[tuple[int, int, int]] = []
-    extra_o: list[int] = []
-    for g, ops in enumerate(ops_all):
-        if len(ops) >= 3:
-            for trip in itertools.combinations(sorted(ops.tolist()), 3):
-                extra_k.append(trip)
-                extra_o.append(g)
-    for g, a in zip(on_g.tolist(), on_a.tolist(), strict=True):
-        ops = ops_all[g].tolist()
-        for x, y in itertools.combinations(ops, 2):
-            if a not in (x, y):
-                extra_k.append(tuple(sorted((a, x, y))))
-                extra_o.append(g)
-    if extra_k:
-        t = np.array(extra_k, dtype=np.int64)
-        keys.append((t[:, 0] * m + t[:, 1]) * m + t[:, 2])
-        owners.append(np.array(extra_o, dtype=np.int64))
-    stats["operand_triples"] = len(extra_k)
-    if not keys:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    both = np.unique(np.stack([np.concatenate(keys), np.concatenate(owners)], axis=1), axis=0)
-    return both[:, 0], both[:, 1]
+        p, c = _thirds(search, (op_ptr, op_flat), g, a, b)
+        found.add(np.stack([a[p], b[p], c], axis=1), g[p])
+    stats["reach_triples"] = found.total
+    stats["operand_triples"] = _operand_triples(operands, on_g, on_a, found)
+    return found.result()
 
 
 class _Outputs:
@@ -987,6 +1089,92 @@ def _batch(rows: np.ndarray, m: int) -> sparse.csr_array:
     )
 
 
+class _Checker:
+    """Inputs against the truth, every wrong output noted in one :class:`_Tally`.
+
+    Whole inputs run through the network (:meth:`rows`, :meth:`keys`); a candidate (input,
+    output) runs through its output's units only (:meth:`owned`). Each batch ticks the time
+    budget and reports its size to ``progress``.
+    """
+
+    def __init__(self, net: Network, tick: Callable[[], None], progress: Progress | None) -> None:
+        self.net, self.tick, self.progress = net, tick, progress
+        self.m = net.task.features
+        self.tally = _Tally(len(net.task.outputs))
+        self.outputs: _Outputs | None = None
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows of an (n, k) array of active features (-1 = none), every output; wrong rows."""
+        self.tick()
+        bad = _run_full(self.net, rows, self.tally)
+        if self.progress is not None:
+            self.progress(len(rows))
+        return bad
+
+    def keys(self, keys: np.ndarray, width: int) -> list[np.ndarray]:
+        """Inputs (keys of ``width`` features) through the whole network; the wrong keys."""
+        found = []
+        for lo in range(0, len(keys), BATCH):
+            part = keys[lo : lo + BATCH]
+            found.append(part[self.rows(_unkey(part, self.m, width))])
+        return found
+
+    def owned(self, keys: np.ndarray, owners: np.ndarray, width: int) -> list[np.ndarray]:
+        """Candidates (input key, output) through their outputs' units; the wrong keys."""
+        if self.outputs is None:
+            self.outputs = _Outputs(self.net)
+        found: list[np.ndarray] = []
+        for lo in range(0, len(keys), BATCH):
+            self.tick()
+            rows = _unkey(keys[lo : lo + BATCH], self.m, width)
+            outs = owners[lo : lo + BATCH]
+            on = self.outputs.decode(rows, outs)
+            bad = np.flatnonzero(on != self.outputs.truth(rows, outs))
+            if len(bad):
+                self.tally.note(rows, bad, outs[bad], on[bad])
+                found.append(keys[lo : lo + BATCH][bad])
+            if self.progress is not None:
+                self.progress(len(rows))
+        return found
+
+
+def _wrong_singles(check: _Checker, singles_on: np.ndarray | None) -> list[int]:
+    """The singles wrong on some output, each wrong output noted.
+
+    With ``singles_on`` (module doc of :func:`_run_candidates`) they are read off the unit
+    sets, and only the first ``BATCH`` run through ``predict``, which must agree; else every
+    single runs through the network.
+    """
+    m = check.m
+    if singles_on is None:
+        bad_singles: list[int] = []
+        for lo in range(0, m, BATCH):
+            rows = np.arange(lo, min(m, lo + BATCH), dtype=np.int64)[:, None]
+            bad_singles.extend(int(v) for v in rows[check.rows(rows), 0])
+        return bad_singles
+    g, f, is_on = _singles_from_sets(check.net, singles_on, check.tick)
+    first = np.arange(min(m, BATCH), dtype=np.int64)[:, None]
+    ran = np.zeros(len(first), dtype=bool)
+    ran[check.rows(first)] = True
+    if not np.array_equal(ran, np.isin(first[:, 0], f)):
+        raise RuntimeError("certificate: the unit sets disagree with predict on singles")
+    rest = f >= len(first)  # the first batch was noted by ``check.rows``
+    if rest.any():
+        check.tally.note(np.arange(m, dtype=np.int64)[:, None], f[rest], g[rest], is_on[rest])
+    if check.progress is not None:
+        check.progress(m - len(first))
+    return np.unique(f).tolist()
+
+
+def _grown(rows: np.ndarray, m: int) -> np.ndarray:
+    """Sorted keys of every input that adds one feature to one of ``rows`` (n, k features):
+    the pairs of the wrong singles, the triples of the wrong pairs."""
+    more = np.tile(np.arange(m, dtype=np.int64), len(rows))[:, None]
+    grown = np.sort(np.concatenate([np.repeat(rows, m, axis=0), more], axis=1), axis=1)
+    distinct = (grown[:, 1:] != grown[:, :-1]).all(axis=1)
+    return np.unique(_key(grown[distinct], m))
+
+
 def _run_candidates(
     net: Network,
     s: int,
@@ -1010,96 +1198,29 @@ def _run_candidates(
     than ``MAX_EXTRA_PAIRS`` of them the count is a lower bound (the wrong outputs stay exact).
     """
     m = net.task.features
-    tally = _Tally(len(net.task.outputs))
-    note = tally.note
-    bad_singles: list[int] = []
-    wrong_keys: list[np.ndarray] = []
-    wrong_small = 0
-
-    def run(rows: np.ndarray) -> np.ndarray:
-        """Rows of an (n, k) array of active features (-1 = none), every output; wrong rows."""
-        tick()
-        bad = _run_full(net, rows, tally)
-        if progress is not None:
-            progress(len(rows))
-        return bad
-
-    wrong_small += len(run(np.full((1, 1), -1, dtype=np.int64)))
-    if s >= 1 and singles_on is not None:
-        wrong = _singles_from_sets(net, singles_on, tick)
-        first = np.arange(min(m, BATCH), dtype=np.int64)[:, None]
-        ran = np.zeros(len(first), dtype=bool)
-        ran[run(first)] = True
-        if not np.array_equal(ran, np.isin(first[:, 0], wrong[1])):
-            raise RuntimeError("certificate: the unit sets disagree with predict on singles")
-        g, f, is_on = wrong
-        rest = f >= len(first)  # the first batch was noted by ``run``
-        if rest.any():
-            note(np.arange(m, dtype=np.int64)[:, None], f[rest], g[rest], is_on[rest])
-        bad_singles = np.unique(f).tolist()
-        wrong_small += len(bad_singles)
-        if progress is not None:
-            progress(m - len(first))
-    elif s >= 1:
-        for lo in range(0, m, BATCH):
-            rows = np.arange(lo, min(m, lo + BATCH), dtype=np.int64)[:, None]
-            bad = run(rows)
-            wrong_small += len(bad)
-            bad_singles.extend(int(v) for v in rows[bad, 0])
-    outputs = _Outputs(net) if s >= 2 else None
-
-    def run_owned(keys: np.ndarray, owners: np.ndarray, width: int) -> list[np.ndarray]:
-        """Candidates (input key, output) through their outputs' units; the wrong keys."""
-        found: list[np.ndarray] = []
-        assert outputs is not None
-        for lo in range(0, len(keys), BATCH):
-            tick()
-            rows = _unkey(keys[lo : lo + BATCH], m, width)
-            outs = owners[lo : lo + BATCH]
-            on = outputs.decode(rows, outs)
-            bad = np.flatnonzero(on != outputs.truth(rows, outs))
-            if len(bad):
-                note(rows, bad, outs[bad], on[bad])
-                found.append(keys[lo : lo + BATCH][bad])
-            if progress is not None:
-                progress(len(rows))
-        return found
-
-    def run_keys(keys: np.ndarray, width: int) -> list[np.ndarray]:
-        """Inputs (keys) through the whole network; the wrong keys."""
-        found = []
-        for lo in range(0, len(keys), BATCH):
-            part = keys[lo : lo + BATCH]
-            found.append(part[run(_unkey(part, m, width))])
-        return found
-
+    check = _Checker(net, tick, progress)
+    wrong_small = len(check.rows(np.full((1, 1), -1, dtype=np.int64)))
+    bad_singles = _wrong_singles(check, singles_on) if s >= 1 else []
+    wrong_small += len(bad_singles)
     exact_count = True
+    wrong_keys: list[np.ndarray] = []
     if s >= 2:
-        wrong_keys += run_owned(*candidates, 2)
-        if bad_singles:
-            if len(bad_singles) * m <= MAX_EXTRA_PAIRS:
-                a = np.repeat(np.array(bad_singles, dtype=np.int64), m)
-                b = np.tile(np.arange(m, dtype=np.int64), len(bad_singles))
-                lo_, hi_ = np.minimum(a, b), np.maximum(a, b)
-                wrong_keys += run_keys(np.unique((lo_ * m + hi_)[lo_ != hi_]), 2)
-            else:
-                exact_count = False
+        wrong_keys += check.owned(*candidates, 2)
+        if bad_singles and len(bad_singles) * m <= MAX_EXTRA_PAIRS:
+            wrong_keys += check.keys(_grown(np.array(bad_singles, dtype=np.int64)[:, None], m), 2)
+        elif bad_singles:
+            exact_count = False
     pairs = np.unique(np.concatenate(wrong_keys)) if wrong_keys else np.empty(0, np.int64)
-    wrong_pairs = len(pairs)
+    wrong_inputs = wrong_small + len(pairs)
     if s >= 3:
-        found = run_owned(*triples, 3)
+        found = check.owned(*triples, 3)
         # Every other wrong triple holds a wrong pair (module doc): run all of theirs.
         if exact_count and len(pairs) * m <= MAX_EXTRA_PAIRS:
-            a, b = np.divmod(np.repeat(pairs, m), m)
-            c = np.tile(np.arange(m, dtype=np.int64), len(pairs))
-            trip = np.sort(np.stack([a, b, c], axis=1), axis=1)
-            ok = (trip[:, 0] != trip[:, 1]) & (trip[:, 1] != trip[:, 2])
-            trip = np.unique(trip[ok], axis=0)
-            found += run_keys((trip[:, 0] * m + trip[:, 1]) * m + trip[:, 2], 3)
+            found += check.keys(_grown(_unkey(pairs, m, 2), m), 3)
         else:
             exact_count = False
-        wrong_pairs += len(np.unique(np.concatenate(found))) if found else 0
-    return tally.result(wrong_small + wrong_pairs, exact_count)
+        wrong_inputs += len(np.unique(np.concatenate(found))) if found else 0
+    return check.tally.result(wrong_inputs, exact_count)
 
 
 __all__ = ["Certificate", "certify", "unsupported"]

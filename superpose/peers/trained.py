@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -279,21 +280,30 @@ def train_mlp(
     return nets
 
 
-def _train(
-    torch: Any,
+@dataclass(frozen=True)
+class _Setup:
+    """The checked arguments of one training run: widths, the input and output layers, and
+    whether the read-off loss is sampled (explicit outputs only, see :func:`train_mlp`)."""
+
+    widths: list[int]
+    in_code: Code
+    out_code: Code
+    bloom_out: bool
+    linear_out: bool
+    sample: bool
+
+
+def _setup(
     task: Task,
     widths: Sequence[int],
     steps: int,
     batch_size: int,
-    lr: float,
-    pos_weight: float | str,
-    seed: int,
     input_code: Code | None,
     output_code: Code | None,
-    on_step: StepCallback | None,
-    device: Any,
     sampled_outputs: bool | str,
-) -> tuple[list[Network], np.ndarray]:
+) -> _Setup:
+    """The arguments checked (one clear error each) and the defaults filled in: explicit
+    input and output layers when no code is given."""
     widths = [int(w) for w in widths]
     if not widths or min(widths) < 0:
         raise SuperposeError(f"widths must be non-negative integers, got {widths}")
@@ -316,112 +326,191 @@ def _train(
         sampled_outputs is True
         or (sampled_outputs == "auto" and task.n_outputs > SAMPLE_OUTPUTS_ABOVE)
     )
-    rng = Seeds(seed).rng("data")
-    gen = torch.Generator().manual_seed(int(seed))
-    sampler = TrainerMix(task, rng)
-    n_out_total = task.n_outputs
+    return _Setup(widths, in_code, out_code, bloom_out, linear_out, sample)
 
-    def make_batch(n: int) -> tuple[Any, Any, Any]:
-        x = sampler.batch(n)
-        z = _to_device(_input_tensor(torch, in_code, x), device)
-        truth = evaluate(task, x)
-        if sample:
+
+class _Batches:
+    """Training batches: inputs from :class:`superpose.data.TrainerMix` (numpy stream
+    ``data``), their input layer on the device, the truth, and the dense target (the output
+    code of the truth; None for the sampled loss, which reads the truth itself)."""
+
+    def __init__(
+        self, torch: Any, task: Task, setup: _Setup, rng: np.random.Generator, device: Any
+    ) -> None:
+        self.torch, self.task, self.setup, self.device = torch, task, setup, device
+        self.sampler = TrainerMix(task, rng)
+
+    def __call__(self, n: int) -> tuple[Any, Any, Any]:
+        torch, setup = self.torch, self.setup
+        x = self.sampler.batch(n)
+        z = _to_device(_input_tensor(torch, setup.in_code, x), self.device)
+        truth = evaluate(self.task, x)
+        if setup.sample:
             return z, truth, None
         y = torch.from_numpy(truth.values.toarray().astype(np.float32))
         target = (
-            torch.from_numpy(_dense(out_code.encode(truth.values)).astype(np.float32))
-            if bloom_out
+            torch.from_numpy(_dense(setup.out_code.encode(truth.values)).astype(np.float32))
+            if setup.bloom_out
             else y
         )
-        return z, truth, target.to(device)
+        return z, truth, target.to(self.device)
 
-    # Positive weight from a probe batch.
-    _, probe_truth, probe = make_batch(min(2048, 8 * batch_size))
-    if probe is None:
-        pos = float(probe_truth.values.nnz)
-        neg = float(probe_truth.values.shape[0] * n_out_total - pos)
-    else:
-        pos = float(probe.sum())
-        neg = float(probe.numel() - pos)
-    if isinstance(pos_weight, str):
-        ratio = neg / max(pos, 1.0)
-        if pos_weight == "sqrt":
-            pw = math.sqrt(ratio)
-        elif pos_weight == "balanced":
-            pw = ratio
-        else:
-            raise SuperposeError(
-                f"pos_weight must be a number, 'sqrt' or 'balanced', got {pos_weight!r}"
-            )
-    else:
-        pw = float(pos_weight)
-    active_in = float((_dense(in_code.encode(sampler.batch(256))) != 0).sum(1).mean())
-    n_in, n_out = in_code.width, out_code.width
-    decode_matrix = (
-        torch.from_numpy(out_code.matrix.astype(np.float32)).to(device) if linear_out else None
-    )  # (n_out, m')
 
-    groups = [
+def _positive_weight(pos_weight: float | str, truth: Any, target: Any, n_outputs: int) -> float:
+    """``pos_weight`` as a number: "sqrt" / "balanced" read the negative/positive ratio of
+    a probe batch (``target``, or the truth itself when the loss is sampled)."""
+    if target is None:
+        pos = float(truth.values.nnz)
+        neg = float(truth.values.shape[0] * n_outputs - pos)
+    else:
+        pos = float(target.sum())
+        neg = float(target.numel() - pos)
+    if not isinstance(pos_weight, str):
+        return float(pos_weight)
+    ratio = neg / max(pos, 1.0)
+    if pos_weight == "sqrt":
+        return math.sqrt(ratio)
+    if pos_weight == "balanced":
+        return ratio
+    raise SuperposeError(f"pos_weight must be a number, 'sqrt' or 'balanced', got {pos_weight!r}")
+
+
+def _make_groups(
+    torch: Any, gen: Any, setup: _Setup, active_in: float, lr: float, steps: int, device: Any
+) -> list[_Group]:
+    """One :class:`_Group` per run of similar widths (:func:`_groups`), initialised from the
+    torch generator ``gen`` in group order."""
+    return [
         _Group(
             torch,
             gen,
-            [widths[i] for i in g],
+            [setup.widths[i] for i in g],
             g,
-            n_in,
-            n_out,
+            setup.in_code.width,
+            setup.out_code.width,
             active_in,
-            bloom_out,
+            setup.bloom_out,
             lr,
             steps,
-            not isinstance(in_code, LinearCode),
+            not isinstance(setup.in_code, LinearCode),
             device,
-            sample,
+            setup.sample,
         )
-        for g in _groups(widths)
+        for g in _groups(setup.widths)
     ]
-    losses = [torch.zeros(len(g.widths)) for g in groups]
-    curve = np.zeros((steps, len(widths)))
-    for step in range(steps):
-        z, truth, target = make_batch(batch_size)
-        if sample:
-            batch = _sampled_targets(torch, truth, pw, rng, device)
+
+
+class _StepLoss:
+    """One step's per-instance loss: the mean squared error over every output with true
+    outputs weighted ``pw`` times more, or (sampled) its unbiased estimate from the outputs
+    with an active operand plus ``FAR_SAMPLES`` random ones (:func:`_sampled_targets`)."""
+
+    def __init__(
+        self, torch: Any, truth: Any, target: Any, pw: float, rng: np.random.Generator, device: Any
+    ) -> None:
+        self.target = target
+        if target is None:
+            self.batch = _sampled_targets(torch, truth, pw, rng, device)
         else:
-            weight = 1.0 + (pw - 1.0) * target
+            self.weight = 1.0 + (pw - 1.0) * target
+
+    def __call__(
+        self, group: _Group, z: Any, slope: float, decode_matrix: Any, denominator: int
+    ) -> Any:
+        """(instances,) losses of ``group`` on input layer ``z``; ``denominator`` is
+        batch x outputs (the sampled sum's normaliser)."""
+        if self.target is None:
+            batch = self.batch
+            near, far = group.forward_sampled(z, batch, slope)
+            return (
+                (batch.weight[None] * (near - batch.target[None]) ** 2).sum(dim=1)
+                + (batch.far_weight[None] * far**2).sum(dim=(1, 2))
+            ) / denominator
+        out = group.forward(z, decode_matrix, slope)
+        return (self.weight * (out - self.target[None]) ** 2).mean(dim=(1, 2))
+
+
+def _fit(
+    torch: Any,
+    groups: list[_Group],
+    batches: _Batches,
+    pw: float,
+    steps: int,
+    batch_size: int,
+    decode_matrix: Any,
+    on_step: StepCallback | None,
+) -> tuple[list[Any], np.ndarray]:
+    """``steps`` optimiser steps of every group on one shared batch per step; the last
+    per-instance losses of each group and the (steps, widths) loss curve."""
+    losses = [torch.zeros(len(g.widths)) for g in groups]
+    curve = np.zeros((steps, len(batches.setup.widths)))
+    denominator = batch_size * batches.task.n_outputs
+    for step in range(steps):
+        z, truth, target = batches(batch_size)
+        loss = _StepLoss(torch, truth, target, pw, batches.sampler.rng, batches.device)
         # Leaky ReLU for the first 70% of the steps (no unit dies for good), then the
         # plain ReLU the saved network computes (Busch's leaky-then-ReLU schedule).
         slope = LEAKY_SLOPE if step < LEAKY_FRACTION * steps else 0.0
         for gi, group in enumerate(groups):
-            if sample:
-                near, far = group.forward_sampled(z, batch, slope)
-                per_instance = (
-                    (batch.weight[None] * (near - batch.target[None]) ** 2).sum(dim=1)
-                    + (batch.far_weight[None] * far**2).sum(dim=(1, 2))
-                ) / (batch_size * n_out_total)
-            else:
-                out = group.forward(z, decode_matrix, slope)
-                per_instance = (weight * (out - target[None]) ** 2).mean(dim=(1, 2))
+            per_instance = loss(group, z, slope, decode_matrix, denominator)
             group.step(per_instance.sum())
             losses[gi] = per_instance.detach().cpu()
             curve[step, group.indices] = losses[gi].numpy()
         if on_step is not None:
             on_step(step + 1, steps, curve[step].copy())
+    return losses, curve
+
+
+def _networks(
+    task: Task, setup: _Setup, groups: list[_Group], losses: list[Any], info: dict[str, Any]
+) -> list[Network]:
+    """Every trained instance as a Network, in the order of ``setup.widths``; ``info`` (the
+    run's settings) is recorded in each beside its width and final loss."""
     results: dict[int, Network] = {}
     for gi, group in enumerate(groups):
         for j, (i, w) in enumerate(zip(group.indices, group.widths, strict=True)):
             w1, b1, w2, b2 = group.instance(j)
-            info = {
-                "width": w,
-                "steps": steps,
-                "batch_size": batch_size,
-                "lr": lr,
-                "pos_weight": pw,
-                "seed": seed,
-                "final_loss": float(losses[gi][j]),
-            }
-            if sample:
-                info["sampled_outputs"] = FAR_SAMPLES
-            results[i] = _to_network(task, in_code, out_code, w1, b1, w2, b2, info)
-    return [results[i] for i in range(len(widths))], curve
+            extras = {"width": w, **info, "final_loss": float(losses[gi][j])}
+            if setup.sample:
+                extras["sampled_outputs"] = FAR_SAMPLES
+            results[i] = _to_network(task, setup.in_code, setup.out_code, w1, b1, w2, b2, extras)
+    return [results[i] for i in range(len(setup.widths))]
+
+
+def _train(
+    torch: Any,
+    task: Task,
+    widths: Sequence[int],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    pos_weight: float | str,
+    seed: int,
+    input_code: Code | None,
+    output_code: Code | None,
+    on_step: StepCallback | None,
+    device: Any,
+    sampled_outputs: bool | str,
+) -> tuple[list[Network], np.ndarray]:
+    """:func:`train_mlp` without its side effects (threads, files): the networks and the
+    loss curve. The data stream draws, in order, a probe batch (for ``pos_weight``), 256
+    inputs (the mean active input units, for the initial scale), then each step's batch."""
+    setup = _setup(task, widths, steps, batch_size, input_code, output_code, sampled_outputs)
+    rng = Seeds(seed).rng("data")
+    gen = torch.Generator().manual_seed(int(seed))
+    batches = _Batches(torch, task, setup, rng, device)
+    _, probe_truth, probe = batches(min(2048, 8 * batch_size))
+    pw = _positive_weight(pos_weight, probe_truth, probe, task.n_outputs)
+    z = _dense(setup.in_code.encode(batches.sampler.batch(256)))
+    groups = _make_groups(torch, gen, setup, float((z != 0).sum(1).mean()), lr, steps, device)
+    decode_matrix = (  # (n_out, m'): the linear code's read-out
+        torch.from_numpy(setup.out_code.matrix.astype(np.float32)).to(device)
+        if setup.linear_out
+        else None
+    )
+    losses, curve = _fit(torch, groups, batches, pw, steps, batch_size, decode_matrix, on_step)
+    info = {"steps": steps, "batch_size": batch_size, "lr": lr, "pos_weight": pw, "seed": seed}
+    return _networks(task, setup, groups, losses, info), curve
 
 
 def _to_device(z: Any, device: Any) -> Any:
