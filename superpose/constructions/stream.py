@@ -978,20 +978,11 @@ class Stream(Construction):
         plan = self.plan(task)
         if plan["mode"] == "exact":
             return self._build_exact(task, plan, rng)
-        ell, scale = int(plan["ell"]), float(self.width_scale)
-        m, s = task.features, task.sparsity
-        pools = [max(1, round(p * scale)) if p else 0 for p in plan["pools"]]
+        ell, m = int(plan["ell"]), task.features
         disjoint = plan["mode"] == "disjoint"
-        if disjoint:
-            r0 = max(int(round(plan["input_region"] * scale)), 2 * ell * s)
-            regions = [
-                max(round(r * scale), p, ell) for r, p in zip(plan["regions"], pools, strict=True)
-            ]
-            offsets = list(np.cumsum([r0, *regions])[:-1])
-            d = r0 + sum(regions)
-        else:
-            r0 = d = max(int(round(plan["d"] * scale)), 2 * ell * s)
-            regions, offsets = [d] * len(pools), [0] * len(pools)
+        pools, r0, regions, offsets, d = _pool_regions(
+            plan, float(self.width_scale), ell, task.sparsity
+        )
         # Every node's code: (n_nodes, d) rows, filled level by level.
         first = random_sets(m, r0, ell, rng)
         code_rows: list[sparse.csr_array] = [
@@ -1010,46 +1001,17 @@ class Stream(Construction):
             stream_code = BloomCode(sparse.vstack(code_rows, format="csr"))
             private = lv["private"]
             pool_gates, priv = gates[~private], gates[private]
-            # Pool: and / or / copy parts, each on ell units; sigma writes unit u to one bit.
-            if len(pool_gates):
-                parts = _pool_parts(task, pool_gates, row_of)
-                if pool_w >= ell * len(parts):
-                    pool_layer, units, stats = _private_stage(parts, stream_code, ell)
-                else:
-                    pool_layer, units, stats = threshold_stage(
-                        parts, stream_code, pool_w, ell, self.heavy_share, rng, mix=True
-                    )
-                    if units.shape[1] >= ell * len(parts):
-                        if disjoint:
-                            raise SuperposeError(
-                                f"level {lv['level']}: the pool's blocks need {units.shape[1]} "
-                                f"units, no fewer than private ones ({ell * len(parts)}), which "
-                                "the region plan did not size for -- use regions='shared'"
-                            )
-                        # Its blocks' minimum sizes made it wider than private units.
-                        pool_layer, units, stats = _private_stage(parts, stream_code, ell)
-                p = units.shape[1]
-                if disjoint and p > region:
-                    raise SuperposeError(
-                        f"level {lv['level']}: the pool has {p} units, more than its region of "
-                        f"{region} stream bits -- use regions='shared'"
-                    )
-                # sigma: an injection of the pool into the stream; a pool wider than the
-                # stream wraps around (a few codes then lose a bit to a collision).
-                perms = [rng.permutation(region) for _ in range(-(-p // region))]
-                sigma = off + np.concatenate(perms)[:p]
-                pool_codes = sparse.csr_array(
-                    (np.ones(units.nnz, np.int8), sigma[units.indices], units.indptr),
-                    shape=(len(pool_gates), d),
-                )
-                pool_codes.sum_duplicates()
-                pool_codes.data[:] = 1
-                pool_w_mat, pool_bias = pool_layer.weight, pool_layer.bias
-            else:
-                p, sigma, stats = 0, np.zeros(0, np.int64), {}
-                pool_codes = sparse.csr_array((0, d), dtype=np.int8)
-                pool_w_mat = sparse.csr_array((0, d), dtype=np.float32)
-                pool_bias = np.zeros(0, np.float32)
+            p, sigma, stats, pool_codes, pool_w_mat, pool_bias = _pool_block(
+                task,
+                int(lv["level"]),
+                pool_gates,
+                row_of,
+                stream_code,
+                (pool_w, region, off, d, ell),
+                self.heavy_share,
+                disjoint,
+                rng,
+            )
             # Private xor / andnot: "present" units per operand, a detector per gate.
             pu = _PrivateUnits(task, priv, stream_code, row_of, plan["bounds"].level_bounds)
             pc0 = random_sets(len(priv), region, ell, rng)
@@ -1431,3 +1393,86 @@ def residual_counts(net: Network) -> dict[str, Any]:
             f"residual counts need a 'stream' network; this one was built by {net.construction!r}"
         )
     return res
+
+
+def _pool_regions(
+    plan: dict[str, Any], scale: float, ell: int, s: int
+) -> tuple[list[int], int, list[int], list[int], int]:
+    """The pool design's widths at ``scale``: each level's pool, the input region ``r0``, each
+    level's region of stream bits and its offset, and the stream width ``d``.
+
+    Shared regions: every level writes anywhere in one stream of width ``d`` (at least two
+    codes' worth per active input). Disjoint regions: the input codes, then each level, own a
+    slice of the stream (at least the level's pool and one code wide)."""
+    pools = [max(1, round(p * scale)) if p else 0 for p in plan["pools"]]
+    if plan["mode"] == "disjoint":
+        r0 = max(int(round(plan["input_region"] * scale)), 2 * ell * s)
+        regions = [
+            max(round(r * scale), p, ell) for r, p in zip(plan["regions"], pools, strict=True)
+        ]
+        offsets = list(np.cumsum([r0, *regions])[:-1])
+        return pools, r0, regions, offsets, r0 + sum(regions)
+    d = max(int(round(plan["d"] * scale)), 2 * ell * s)
+    return pools, d, [d] * len(pools), [0] * len(pools), d
+
+
+def _pool_block(
+    task: Task,
+    level: int,
+    pool_gates: np.ndarray,
+    row_of: np.ndarray,
+    stream_code: BloomCode,
+    widths: tuple[int, int, int, int, int],
+    heavy_share: float,
+    disjoint: bool,
+    rng: np.random.Generator,
+) -> tuple[int, np.ndarray, dict[str, Any], sparse.csr_array, sparse.csr_array, np.ndarray]:
+    """One level's pool: and / or / copy parts, each on ``ell`` units of a threshold stage
+    (private units when the pool is as wide as that), written to the stream by ``sigma``.
+
+    ``widths`` is (pool width, region, offset, stream width d, ell). Returns the pool's units
+    ``p``, ``sigma`` (unit -> stream bit), the stage statistics, the gates' stream codes and
+    the read layer's rows (weights, biases). Refused when disjoint regions cannot hold it."""
+    pool_w, region, off, d, ell = widths
+    if not len(pool_gates):
+        return (
+            0,
+            np.zeros(0, np.int64),
+            {},
+            sparse.csr_array((0, d), dtype=np.int8),
+            sparse.csr_array((0, d), dtype=np.float32),
+            np.zeros(0, np.float32),
+        )
+    parts = _pool_parts(task, pool_gates, row_of)
+    if pool_w >= ell * len(parts):
+        pool_layer, units, stats = _private_stage(parts, stream_code, ell)
+    else:
+        pool_layer, units, stats = threshold_stage(
+            parts, stream_code, pool_w, ell, heavy_share, rng, mix=True
+        )
+        if units.shape[1] >= ell * len(parts):
+            if disjoint:
+                raise SuperposeError(
+                    f"level {level}: the pool's blocks need {units.shape[1]} "
+                    f"units, no fewer than private ones ({ell * len(parts)}), which "
+                    "the region plan did not size for -- use regions='shared'"
+                )
+            # Its blocks' minimum sizes made it wider than private units.
+            pool_layer, units, stats = _private_stage(parts, stream_code, ell)
+    p = units.shape[1]
+    if disjoint and p > region:
+        raise SuperposeError(
+            f"level {level}: the pool has {p} units, more than its region of "
+            f"{region} stream bits -- use regions='shared'"
+        )
+    # sigma: an injection of the pool into the stream; a pool wider than the stream wraps
+    # around (a few codes then lose a bit to a collision).
+    perms = [rng.permutation(region) for _ in range(-(-p // region))]
+    sigma = off + np.concatenate(perms)[:p]
+    pool_codes = sparse.csr_array(
+        (np.ones(units.nnz, np.int8), sigma[units.indices], units.indptr),
+        shape=(len(pool_gates), d),
+    )
+    pool_codes.sum_duplicates()
+    pool_codes.data[:] = 1
+    return p, sigma, stats, pool_codes, pool_layer.weight, pool_layer.bias
