@@ -1105,42 +1105,7 @@ class Stream(Construction):
         lay: Any = plan["layout"]
         own = random_sets(n_nodes, d, ell, rng)
         code = BloomCode(sparse.csr_array(own, dtype=np.int8))
-        # Or-like gates and the operands they pass on (andnot-as-copy: its first operand).
-        needed = np.zeros(task.n_gates, dtype=bool)
-        needed[np.concatenate(lay.gates)] = True
-        real = np.zeros(task.n_gates, dtype=bool)
-        for lv in plan["levels"]:
-            g = lv["gates"]
-            real[g[task.ops[g] == OP_CODE["and"]]] = True
-            real[g[lv["private"]]] = True
-        orlike = np.flatnonzero(needed & ~real)
-        # Closure: W[v] = own[v] OR the W of every or-like gate reading v (top level first).
-        write_rows = sparse.csr_array(own, dtype=np.float32)
-        cleanup_at = {int(c["after_level"]): c for c in plan.get("cleanups", [])}
-        post: dict[int, sparse.csr_array] = {}
-        if len(orlike):
-            g_of, operand, pos = operand_matrix(task, orlike)
-            keep = ~((task.ops[orlike][g_of] == OP_CODE["andnot"]) & (pos == 1))
-            g_of, operand = g_of[keep], operand[keep]
-            lev = task.gate_level[orlike][g_of]
-            for level in range(lay.depth, 0, -1):
-                if level in cleanup_at:
-                    # A copy after this level passes on to the or-like gates above it only.
-                    post[level] = sparse.csr_array(write_rows, copy=True)
-                    post[level].data[:] = 1
-                sel = lev == level
-                if not sel.any():
-                    continue
-                pass_on = sparse.csr_array(
-                    (np.ones(int(sel.sum()), np.float32), (operand[sel], m + orlike[g_of[sel]])),
-                    shape=(n_nodes, n_nodes),
-                )
-                write_rows = sparse.csr_array(write_rows + pass_on @ write_rows)
-                write_rows.data[:] = 1
-        write_rows = sparse.csr_array(write_rows)
-        write_rows.data[:] = 1
-        for level in cleanup_at:
-            post.setdefault(level, sparse.csr_array(write_rows))
+        real, write_rows, cleanup_at, post = _closure(task, plan, own)
         input_code = BloomCode(sparse.csr_array(write_rows[:m], dtype=np.int8))
         layers: list[Layer] = []
         blocks: list[dict[str, Any]] = []
@@ -1476,3 +1441,53 @@ def _pool_block(
     pool_codes.sum_duplicates()
     pool_codes.data[:] = 1
     return p, sigma, stats, pool_codes, pool_layer.weight, pool_layer.bias
+
+
+def _closure(
+    task: Task, plan: dict[str, Any], own: sparse.csr_array
+) -> tuple[np.ndarray, sparse.csr_array, dict[int, dict[str, Any]], dict[int, sparse.csr_array]]:
+    """What each node's writer writes under exact units: its own bits and, through every
+    or-like gate that reads it (or, copy, an and-not's first operand, a xor / and-not whose
+    operands never meet), that gate's bits too -- the closure, computed top level first.
+
+    Returns which gates get units of their own (``real``), the closure's write rows (nodes x
+    d, 0/1), the planned clean-ups by level, and per clean-up level the write rows a copy
+    made there uses (passing on only to the or-like gates above it)."""
+    m, n_nodes, lay = task.features, task.n_nodes, plan["layout"]
+    # Or-like gates and the operands they pass on (andnot-as-copy: its first operand).
+    needed = np.zeros(task.n_gates, dtype=bool)
+    needed[np.concatenate(lay.gates)] = True
+    real = np.zeros(task.n_gates, dtype=bool)
+    for lv in plan["levels"]:
+        g = lv["gates"]
+        real[g[task.ops[g] == OP_CODE["and"]]] = True
+        real[g[lv["private"]]] = True
+    orlike = np.flatnonzero(needed & ~real)
+    # Closure: W[v] = own[v] OR the W of every or-like gate reading v (top level first).
+    write_rows = sparse.csr_array(own, dtype=np.float32)
+    cleanup_at = {int(c["after_level"]): c for c in plan.get("cleanups", [])}
+    post: dict[int, sparse.csr_array] = {}
+    if len(orlike):
+        g_of, operand, pos = operand_matrix(task, orlike)
+        keep = ~((task.ops[orlike][g_of] == OP_CODE["andnot"]) & (pos == 1))
+        g_of, operand = g_of[keep], operand[keep]
+        lev = task.gate_level[orlike][g_of]
+        for level in range(lay.depth, 0, -1):
+            if level in cleanup_at:
+                # A copy after this level passes on to the or-like gates above it only.
+                post[level] = sparse.csr_array(write_rows, copy=True)
+                post[level].data[:] = 1
+            sel = lev == level
+            if not sel.any():
+                continue
+            pass_on = sparse.csr_array(
+                (np.ones(int(sel.sum()), np.float32), (operand[sel], m + orlike[g_of[sel]])),
+                shape=(n_nodes, n_nodes),
+            )
+            write_rows = sparse.csr_array(write_rows + pass_on @ write_rows)
+            write_rows.data[:] = 1
+    write_rows = sparse.csr_array(write_rows)
+    write_rows.data[:] = 1
+    for level in cleanup_at:
+        post.setdefault(level, sparse.csr_array(write_rows))
+    return real, write_rows, cleanup_at, post
