@@ -126,7 +126,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from scipy import sparse, special
@@ -660,7 +660,6 @@ class Stream(Construction):
         bounds, live = _written_bounds(task, levels, self, cands)
         t_of = {key: s + b for key, b in bounds.items()}
         true_at = [t_of[(0, col)] for col in range(1, depth + 2)]
-        true_nodes = true_at[-1]
         grid = [self.ell] if self.ell else list(EXACT_ELL_GRID)
 
         def terms(sched: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -705,59 +704,13 @@ class Stream(Construction):
             if best is None or got["neurons"] < best["neurons"]:
                 best, chosen = got, sched
         if best is None:
-            ell, d = grid[0], float(self.stream_width or 1)
-            level, true = len(levels), true_nodes
-            for lv, t_l in zip(levels, true_at[1:], strict=False):
-                if events * min(1.0, ell * t_l / d) ** ell > failure:
-                    level, true = lv["level"], t_l
-                    break
-            raise SuperposeError(
-                f"level {level}: the stream would be too full to read at ell={ell}: "
-                f"{ell * true:.0f} on-bits after level {level} ({true} true nodes at most) "
-                f"leave more than the failure budget {failure:.2g} of false reads in a stream "
-                f"of {self.stream_width:,} neurons -- pass a larger stream_width"
-            )
+            _refuse_unreadable(levels, true_at, events, failure, grid[0], self.stream_width)
         ell = best["ell"]
         if best["d"] > self.max_stream:
-            # Name the first level whose codes alone already need a wider stream.
-            share = (failure / max(events, 1)) ** (1.0 / ell)
-            level, on = len(levels), best["on"]
-            for lv, t_l in zip(levels, true_at[1:], strict=False):
-                on_l = ell * t_l
-                if on_l / share > self.max_stream:
-                    level, on = lv["level"], on_l
-                    break
-            raise SuperposeError(
-                f"level {level}: the stream would be too full to read: {on:.0f} on-bits "
-                f"after level {level} (ell={ell}, at most {on / ell:.0f} true nodes) need a "
-                f"stream of {on / share:,.0f} neurons to keep false reads within the failure "
-                f"budget {failure:.2g}, above max_stream={self.max_stream:,}"
-            )
+            _refuse_too_wide(levels, true_at, events, failure, ell, best["on"], self.max_stream)
         ts = terms(chosen)
         per = errors(ts, ell, float(best["d"]))
-        # Split the per-term errors into blocks and clean-ups (terms() order).
-        block_err, cleanups, i = [], [], 0
-        reads = []
-        prev = 0
-        for level in range(1, depth + 1):
-            block_err.append(per[i])
-            reads.append(float(ell * ts[i][1]))
-            i += 1
-            if level in chosen:
-                cleanups.append(
-                    {
-                        "after_level": level,
-                        "copies": int(len(live[level])),
-                        "predicted_error": per[i],
-                        "on_bits_read": float(ell * ts[i][1]),
-                        "on_bits_after": float(ell * t_of[(level, level + 1)]),
-                        "on_bits_without": float(ell * t_of[(prev, level + 1)]),
-                        "nodes": live[level],
-                    }
-                )
-                prev = level
-                i += 1
-        reads.append(float(ell * ts[-1][1]))
+        block_err, cleanups, reads = _split_terms(per, ts, chosen, depth, ell, t_of, live)
         without = sum(errors(terms(()), ell, float(best["d"])))
         return {
             "mode": "exact",
@@ -1491,3 +1444,91 @@ def _closure(
     for level in cleanup_at:
         post.setdefault(level, sparse.csr_array(write_rows))
     return real, write_rows, cleanup_at, post
+
+
+def _refuse_unreadable(
+    levels: list[dict[str, Any]],
+    true_at: list[int],
+    events: int,
+    failure: float,
+    ell: int,
+    stream_width: int | None,
+) -> NoReturn:
+    """No code length keeps a stream of ``stream_width`` readable: name the first level whose
+    true nodes alone leave more false reads than the failure budget."""
+    d = float(stream_width or 1)
+    level, true = len(levels), true_at[-1]
+    for lv, t_l in zip(levels, true_at[1:], strict=False):
+        if events * min(1.0, ell * t_l / d) ** ell > failure:
+            level, true = lv["level"], t_l
+            break
+    raise SuperposeError(
+        f"level {level}: the stream would be too full to read at ell={ell}: "
+        f"{ell * true:.0f} on-bits after level {level} ({true} true nodes at most) "
+        f"leave more than the failure budget {failure:.2g} of false reads in a stream "
+        f"of {stream_width:,} neurons -- pass a larger stream_width"
+    )
+
+
+def _refuse_too_wide(
+    levels: list[dict[str, Any]],
+    true_at: list[int],
+    events: int,
+    failure: float,
+    ell: int,
+    on: float,
+    max_stream: int,
+) -> NoReturn:
+    """The best stream is wider than ``max_stream``: name the first level whose codes alone
+    already need a wider stream (``on``: the on-bits at the output, when none does)."""
+    share = (failure / max(events, 1)) ** (1.0 / ell)
+    level = len(levels)
+    for lv, t_l in zip(levels, true_at[1:], strict=False):
+        on_l = ell * t_l
+        if on_l / share > max_stream:
+            level, on = lv["level"], on_l
+            break
+    raise SuperposeError(
+        f"level {level}: the stream would be too full to read: {on:.0f} on-bits "
+        f"after level {level} (ell={ell}, at most {on / ell:.0f} true nodes) need a "
+        f"stream of {on / share:,.0f} neurons to keep false reads within the failure "
+        f"budget {failure:.2g}, above max_stream={max_stream:,}"
+    )
+
+
+def _split_terms(
+    per: list[float],
+    ts: list[tuple[int, int]],
+    chosen: tuple[int, ...],
+    depth: int,
+    ell: int,
+    t_of: dict[tuple[int, int], int],
+    live: dict[int, Any],
+) -> tuple[list[float], list[dict[str, Any]], list[float]]:
+    """The exact plan's per-term errors (blocks, clean-ups, in ``terms`` order) split into the
+    blocks' predicted errors, one record per clean-up, and the on-bits each block (then the
+    output read) sees."""
+    block_err: list[float] = []
+    cleanups: list[dict[str, Any]] = []
+    reads: list[float] = []
+    i = prev = 0
+    for level in range(1, depth + 1):
+        block_err.append(per[i])
+        reads.append(float(ell * ts[i][1]))
+        i += 1
+        if level in chosen:
+            cleanups.append(
+                {
+                    "after_level": level,
+                    "copies": int(len(live[level])),
+                    "predicted_error": per[i],
+                    "on_bits_read": float(ell * ts[i][1]),
+                    "on_bits_after": float(ell * t_of[(level, level + 1)]),
+                    "on_bits_without": float(ell * t_of[(prev, level + 1)]),
+                    "nodes": live[level],
+                }
+            )
+            prev = level
+            i += 1
+    reads.append(float(ell * ts[-1][1]))
+    return block_err, cleanups, reads
