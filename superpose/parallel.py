@@ -40,9 +40,9 @@ from superpose.seeds import Seeds
 from superpose.task import n_sparse_inputs
 from superpose.verification import (
     DEFAULT_MAX_EXHAUSTIVE,
-    MODES,
     VerificationReport,
     check_batch,
+    checked_total,
     exhaustive_inputs,
     skipped_checks,
     verify,
@@ -88,20 +88,11 @@ def plan_chunks(
         >>> [(c.mode, c.samples) for c in plan_chunks(net, "random", 5000, 0, chunk_size=2048)]
         [('random', 2048), ('random', 2048), ('random', 904)]
     """
-    if mode not in MODES:
-        raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
+    total = checked_total(net.task, mode, max_exhaustive)
     if samples < 0:
         raise SuperposeError(f"samples must be >= 0, got {samples}")
     if chunk_size < 1:
         raise SuperposeError(f"chunk size must be >= 1, got {chunk_size}")
-    task = net.task
-    total = n_sparse_inputs(task.features, task.sparsity)
-    if mode == "exhaustive" and total > max_exhaustive:
-        raise SuperposeError(
-            f"exhaustive verification needs {total:,} inputs, above the limit of {max_exhaustive:,}; "
-            "use mode random/targeted or raise max_exhaustive",
-            cli="--mode random/targeted, --max-exhaustive",
-        )
     chunks: list[Chunk] = []
     if mode in ("exhaustive", "all") and total <= max_exhaustive:
         n_batches = math.ceil(total / EXHAUSTIVE_BATCH)

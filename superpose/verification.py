@@ -432,6 +432,22 @@ def planned_inputs(
     return samples
 
 
+def checked_total(task: Task, mode: str, max_exhaustive: int, what: str = "verification") -> int:
+    """The number of <= s-sparse inputs of ``task``, after refusing an unknown ``mode`` and an
+    ``exhaustive`` one above ``max_exhaustive`` inputs (``what`` names the check)."""
+    if mode not in MODES:
+        raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
+    total = n_sparse_inputs(task.features, task.sparsity)
+    if mode == "exhaustive" and total > max_exhaustive:
+        raise SuperposeError(
+            f"exhaustive {what} needs {total:,} inputs (all <= {task.sparsity}-sparse inputs of "
+            f"{task.features} features), above the limit of {max_exhaustive:,}; use mode random/targeted "
+            "or raise max_exhaustive",
+            cli="--mode random/targeted, --max-exhaustive",
+        )
+    return total
+
+
 def input_sources(
     net: Network,
     mode: str,
@@ -457,17 +473,8 @@ def input_sources(
         >>> [name for name, _ in input_sources(net, "all", 10, Seeds(0).rng("verify"))]
         ['exhaustive', 'random', 'targeted']
     """
-    if mode not in MODES:
-        raise SuperposeError(f"unknown verification mode {mode!r} (known: {', '.join(MODES)})")
     task = net.task
-    total = n_sparse_inputs(task.features, task.sparsity)
-    if mode == "exhaustive" and total > max_exhaustive:
-        raise SuperposeError(
-            f"exhaustive {what} needs {total:,} inputs (all <= {task.sparsity}-sparse inputs of "
-            f"{task.features} features), above the limit of {max_exhaustive:,}; use mode random/targeted "
-            "or raise max_exhaustive",
-            cli="--mode random/targeted, --max-exhaustive",
-        )
+    total = checked_total(task, mode, max_exhaustive, what)
     parts: list[tuple[str, Iterator[sparse.csr_array]]] = []
     if mode in ("exhaustive", "all") and total <= max_exhaustive:
         parts.append(("exhaustive", exhaustive_inputs(task.features, task.sparsity, batch_size)))
