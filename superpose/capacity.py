@@ -395,25 +395,28 @@ def model_capacity(
     path: str | os.PathLike[str],
     bits_per_parameter: float | None = 1.0,
     progress: Callable[[int], None] | None = None,
+    start: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Per-layer parameters, non-zeros and feature capacity of a safetensors model.
 
-    ``bits_per_parameter`` (b) is 1 unless given; ``None`` uses each tensor's dtype width.
-    Biases count with their matrix (``X.bias`` with ``X.weight``, ``b_in`` with ``W_in``). For every row (an MLP
-    block or a single matrix, biases included) the budget is :func:`budget_bits` and the
-    capacities are the largest m' whose counting bound fits the budget, for the permutation
-    family and for pair sets with m = m' (:func:`superpose.bounds.capacity_for_bits`).
-    Totals add the rows (each layer computes its own features); ``whole_model`` is the
-    capacity of all budgets pooled. ``progress`` is called with the bytes of each tensor read.
+        ``bits_per_parameter`` (b) is 1 unless given; ``None`` uses each tensor's dtype width.
+        Biases count with their matrix (``X.bias`` with ``X.weight``, ``b_in`` with ``W_in``). For every row (an MLP
+        block or a single matrix, biases included) the budget is :func:`budget_bits` and the
+        capacities are the largest m' whose counting bound fits the budget, for the permutation
+        family and for pair sets with m = m' (:func:`superpose.bounds.capacity_for_bits`).
+        Totals add the rows (each layer computes its own features); ``whole_model`` is the
+        capacity of all budgets pooled. ``start`` is called once with the bytes that will be read
+    (the matrices and biases counted; other tensors are skipped unread), then ``progress`` with
+    the bytes of each tensor read.
 
-    Example:
-        >>> import numpy as np, tempfile, os
-        >>> from safetensors.numpy import save_file
-        >>> path = os.path.join(tempfile.mkdtemp(), "m.safetensors")
-        >>> save_file({"fc1.weight": np.ones((64, 16), np.float16),
-        ...            "fc2.weight": np.ones((16, 64), np.float16)}, path)
-        >>> model_capacity(path, bits_per_parameter=None)["total"]["capacity_permutation"]
-        3210
+        Example:
+            >>> import numpy as np, tempfile, os
+            >>> from safetensors.numpy import save_file
+            >>> path = os.path.join(tempfile.mkdtemp(), "m.safetensors")
+            >>> save_file({"fc1.weight": np.ones((64, 16), np.float16),
+            ...            "fc2.weight": np.ones((16, 64), np.float16)}, path)
+            >>> model_capacity(path, bits_per_parameter=None)["total"]["capacity_permutation"]
+            3210
     """
     if bits_per_parameter is not None:
         b = float(bits_per_parameter)
@@ -426,6 +429,8 @@ def model_capacity(
     tensors = _all_tensors(files)
     rows, skipped = group_layers(tensors)
     needed = {t.name for row in rows for t in row["tensors"]}
+    if start is not None:
+        start(sum(t.end - t.start for t in tensors if t.name in needed))
     nonzero = _count_nonzeros(files, tensors, needed, progress)
     out_rows = [_capacity_row(row, nonzero, bits_per_parameter) for row in rows]
     return {

@@ -270,3 +270,22 @@ def test_nonzero_counts_for_every_numpy_dtype(tmp_path: Path, dtype) -> None:
     row = model_capacity(path, None)["layers"][0]
     assert row["nonzero_parameters"] == int(np.count_nonzero(w))
     assert row["bits_per_parameter"] == 8 * np.dtype(dtype).itemsize
+
+
+def test_progress_covers_exactly_the_tensors_read(tmp_path: Path) -> None:
+    """``start`` announces the bytes of the counted matrices and biases (a 3-D tensor is
+    skipped unread), and the ``progress`` calls add up to exactly that."""
+    path = tmp_path / "m.safetensors"
+    save_file(
+        {
+            "fc1.weight": np.ones((64, 16), np.float16),
+            "fc1.bias": np.ones(64, np.float32),
+            "conv.weight": np.ones((4, 4, 4), np.float32),
+        },
+        str(path),
+    )
+    announced: list[int] = []
+    read: list[int] = []
+    report = model_capacity(path, None, progress=read.append, start=announced.append)
+    assert announced == [64 * 16 * 2 + 64 * 4] == [sum(read)]
+    assert report["skipped_tensors"] == 1

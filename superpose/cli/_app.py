@@ -104,17 +104,26 @@ def new_progress(
     return Progress(*columns, *extra, console=err_console, transient=True, disable=not enabled)
 
 
+class _Bar:
+    """One task of a rich progress display: ``advance(n)``, and ``set_total(n)`` when the total
+    is known only once the work has started."""
+
+    def __init__(self, progress: Progress, task_id: Any) -> None:
+        self._progress, self._task = progress, task_id
+
+    def advance(self, n: int = 1) -> None:
+        self._progress.advance(self._task, n)
+
+    def set_total(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+
 @contextmanager
-def progress_bar(description: str, total: int | None, enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields ``advance(n)``."""
+def progress_bar(description: str, total: int | None, enabled: bool = True) -> Iterator[_Bar]:
+    """A rich progress bar on stderr; yields a :class:`_Bar` (``advance``, ``set_total``)."""
     progress = new_progress(enabled)
     with progress:
-        task_id = progress.add_task(description, total=total)
-
-        def advance(n: int = 1) -> None:
-            progress.advance(task_id, n)
-
-        yield advance
+        yield _Bar(progress, progress.add_task(description, total=total))
 
 
 def int_range(option: str, low: int, high: int | None = None) -> Callable[[int | None], int | None]:

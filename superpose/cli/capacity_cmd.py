@@ -35,12 +35,15 @@ def capacity_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Per layer: shapes, non-zero parameters and the counting-bound feature capacity."""
-    from superpose.capacity import model_capacity, read_header, safetensors_files
+    from superpose.capacity import model_capacity
 
-    files = safetensors_files(path)
-    total_bytes = sum(t.end - t.start for f in files for t in read_header(f))
-    with progress_bar("reading tensors", total_bytes, enabled=not as_json) as advance:
-        report = model_capacity(path, None if dtype_bits else bits_per_parameter, progress=advance)
+    with progress_bar("reading tensors", None, enabled=not as_json) as bar:
+        report = model_capacity(
+            path,
+            None if dtype_bits else bits_per_parameter,
+            progress=bar.advance,
+            start=bar.set_total,
+        )
     if as_json:
         print_json(report)
         return
