@@ -91,11 +91,6 @@ def compare_command(
     from superpose.workflow import compare_to_files
 
     chosen = None if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
-    task = None
-    if task_file is not None:
-        from superpose.task import load_task
-
-        task = load_task(task_file)
 
     start = time.perf_counter()
     bar = new_progress(enabled=not as_json)
@@ -125,7 +120,7 @@ def compare_command(
             progress=say,
             methods=chosen,
             ours_params=parse_params(ours_param, "--ours-param"),
-            task=task,
+            task_file=task_file,
             device=device,
             on_train_step=on_step,
         )

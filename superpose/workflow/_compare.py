@@ -22,6 +22,7 @@ def compare_to_files(
     plot: str | Path | None = None,
     markdown: str | Path | None = None,
     out: str | Path | None = None,
+    task_file: str | Path | None = None,
     **run: Any,
 ) -> WorkloadResult:
     """Run :func:`superpose.compare.run_workload` (``run`` are its arguments) and write its files.
@@ -29,7 +30,8 @@ def compare_to_files(
     The paths are checked before the run (a comparison can take an hour): ``plot`` must be a
     ``.png``; ``out`` is created, and receives ``compare.json``, ``compare.md`` and the
     trained baselines' loss curves; ``markdown`` gets the tables. Every file is written
-    atomically (:func:`superpose._atomic.write_text`).
+    atomically (:func:`superpose._atomic.write_text`). ``task_file`` is a task to run the
+    workload on instead of its own (read before the run: :func:`superpose.task.load_task`).
     """
     import json
 
@@ -51,6 +53,10 @@ def compare_to_files(
             raise SuperposeError(
                 f"out {out}: cannot be created ({exc.strerror})", cli="--out"
             ) from None
+    if task_file is not None:
+        from superpose.task import load_task
+
+        run["task"] = load_task(task_file)
     result = run_workload(workload, loss_dir=out, **run)
     if plot is not None:
         make_plot(result, str(plot))
