@@ -399,24 +399,24 @@ def model_capacity(
 ) -> dict[str, Any]:
     """Per-layer parameters, non-zeros and feature capacity of a safetensors model.
 
-        ``bits_per_parameter`` (b) is 1 unless given; ``None`` uses each tensor's dtype width.
-        Biases count with their matrix (``X.bias`` with ``X.weight``, ``b_in`` with ``W_in``). For every row (an MLP
-        block or a single matrix, biases included) the budget is :func:`budget_bits` and the
-        capacities are the largest m' whose counting bound fits the budget, for the permutation
-        family and for pair sets with m = m' (:func:`superpose.bounds.capacity_for_bits`).
-        Totals add the rows (each layer computes its own features); ``whole_model`` is the
-        capacity of all budgets pooled. ``start`` is called once with the bytes that will be read
+    ``bits_per_parameter`` (b) is 1 unless given; ``None`` uses each tensor's dtype width.
+    Biases count with their matrix (``X.bias`` with ``X.weight``, ``b_in`` with ``W_in``). For every row (an MLP
+    block or a single matrix, biases included) the budget is :func:`budget_bits` and the
+    capacities are the largest m' whose counting bound fits the budget, for the permutation
+    family and for pair sets with m = m' (:func:`superpose.bounds.capacity_for_bits`).
+    Totals add the rows (each layer computes its own features); ``whole_model`` is the
+    capacity of all budgets pooled. ``start`` is called once with the bytes that will be read
     (the matrices and biases counted; other tensors are skipped unread), then ``progress`` with
     the bytes of each tensor read.
 
-        Example:
-            >>> import numpy as np, tempfile, os
-            >>> from safetensors.numpy import save_file
-            >>> path = os.path.join(tempfile.mkdtemp(), "m.safetensors")
-            >>> save_file({"fc1.weight": np.ones((64, 16), np.float16),
-            ...            "fc2.weight": np.ones((16, 64), np.float16)}, path)
-            >>> model_capacity(path, bits_per_parameter=None)["total"]["capacity_permutation"]
-            3210
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from safetensors.numpy import save_file
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.safetensors")
+        >>> save_file({"fc1.weight": np.ones((64, 16), np.float16),
+        ...            "fc2.weight": np.ones((16, 64), np.float16)}, path)
+        >>> model_capacity(path, bits_per_parameter=None)["total"]["capacity_permutation"]
+        3210
     """
     if bits_per_parameter is not None:
         b = float(bits_per_parameter)
