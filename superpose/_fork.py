@@ -9,8 +9,8 @@ network's directory, JSON), never as a pickle. Crash behaviour, exactly: on time
 child is killed (SIGKILL) and joined before :class:`TimeoutError` is raised; a child that
 dies without answering (killed, ``os._exit``) gives :class:`ChildFailed` with its exit code;
 a :class:`~superpose.errors.SuperposeError` in the child is raised again in the parent with
-its message; any other exception becomes :class:`ChildFailed` naming its type. The child is
-always gone when ``call_forked`` returns or raises.
+its message and command-line hint; any other exception becomes :class:`ChildFailed` naming
+its type. The child is always gone when ``call_forked`` returns or raises.
 
 Example:
     >>> call_forked(lambda: b"42", timeout=30)
@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from superpose.errors import SuperposeError
@@ -44,8 +45,8 @@ def call_forked(fn: Callable[[], bytes], timeout: float) -> bytes:
     def child() -> None:
         try:
             answer = b"ok " + fn()
-        except SuperposeError as exc:
-            answer = b"error " + str(exc).encode()
+        except SuperposeError as exc:  # message and command-line hint, as JSON
+            answer = b"error " + json.dumps([str(exc), exc.cli]).encode()
         except BaseException as exc:  # reported to the parent, never raised in the child
             answer = f"crash {type(exc).__name__}: {exc}".encode()
         send.send_bytes(answer)
@@ -70,5 +71,6 @@ def call_forked(fn: Callable[[], bytes], timeout: float) -> bytes:
     if kind == b"ok":
         return value
     if kind == b"error":
-        raise SuperposeError(value.decode())
+        message, cli = json.loads(value)
+        raise SuperposeError(message, cli=cli)
     raise ChildFailed(value.decode())

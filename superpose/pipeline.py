@@ -310,7 +310,7 @@ def _errors(check: Check) -> dict[str, Any]:
 class _Attempts:
     """The attempts of one checked build: each built from the same random state, checked
     (and patched where an exact check names a few wrong outputs), recorded in ``attempts``;
-    and the explicit network when none will do. Settings are fixed at construction."""
+    and the explicit network when none will do."""
 
     def __init__(
         self,

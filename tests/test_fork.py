@@ -31,8 +31,9 @@ def test_timeout_kills_the_child(tmp_path):
 
 
 def test_failures_are_told_apart():
-    with pytest.raises(SuperposeError, match="^bad width$"):
-        call_forked(lambda: (_ for _ in ()).throw(SuperposeError("bad width")), 30)
+    with pytest.raises(SuperposeError, match="^bad width$") as refused:
+        call_forked(lambda: (_ for _ in ()).throw(SuperposeError("bad width", cli="--x")), 30)
+    assert refused.value.cli == "--x"
     with pytest.raises(ChildFailed, match="ZeroDivisionError") as crash:
         call_forked(lambda: bytes(1 // 0), 30)
     assert crash.value.exitcode is None

@@ -238,3 +238,31 @@ def gate_list_of(task) -> list:
     from helpers import gate_list
 
     return gate_list(task)
+
+
+def test_refusals_come_before_any_work(tmp_path: Path, capsys) -> None:
+    """A dry run refuses what the run would; a missing task file or an unwritable markdown
+    path is refused before the comparison runs or creates its output directory; an
+    unwritable plot before the networks load."""
+    from superpose.workflow import bounds_for, compare_to_files, plan_sweep
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("grid: {family: and2, features: 30, outputs: [40], construction: naive}")
+    with pytest.raises(SuperposeError, match="executor must be one of"):
+        plan_sweep(spec, tmp_path / "r.sqlite", executor="threads")
+    with pytest.raises(SuperposeError, match="jobs must be >= 1"):
+        plan_sweep(spec, tmp_path / "r.sqlite", jobs=0)
+    code = main(["sweep", str(spec), "--dry-run", "--jobs", "0"])
+    assert code == 2 and "(--jobs)" in capsys.readouterr().err
+    out = tmp_path / "res"
+    with pytest.raises(SuperposeError, match="missing.json"):
+        compare_to_files("W1", out=out, task_file=tmp_path / "missing.json", quick=True)
+    (tmp_path / "f").write_text("keep")
+    with pytest.raises(SuperposeError, match="markdown"):
+        compare_to_files("W1", out=out, markdown=tmp_path / "f" / "t.md", quick=True)
+    assert not out.exists() and (tmp_path / "f").read_text() == "keep"
+    with pytest.raises(SuperposeError, match="plot") as info:
+        bounds_for(family="and2", features=100, outputs=100, plot=tmp_path / "f" / "b.png")
+    with pytest.raises(SuperposeError) as info:
+        bounds_for(family="and2", features=100, outputs=100, networks=[tmp_path])
+    assert "--network needs --plot" in info.value.for_command_line()

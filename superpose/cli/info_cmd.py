@@ -66,7 +66,10 @@ def info_command(
             f"{mech['weights'] - mech['weights_used']:,} none (docs/MECHANISMS.md)",
         )
     console.print(table)
-    console.print(info["check_line"], soft_wrap=True)
+    line = info["check_line"]
+    if info["check"]["kind"] == "none":  # the remedy, in the command line's words
+        line += f"; superpose verify {directory} checks it now"
+    console.print(line, soft_wrap=True)
     stages = info["extras"].get("stages")
     if stages:
         console.print(stages_table(stages, info["layer_widths"][0]))

@@ -69,7 +69,7 @@ def sweep_command(
     from superpose.workflow import plan_sweep, sweep_to_file
 
     if dry_run:
-        plan = plan_sweep(spec_file, results_arg)
+        plan = plan_sweep(spec_file, results_arg, executor=executor, address=address, jobs=jobs)
         if as_json:
             print_json(plan.to_dict())
         else:

@@ -167,6 +167,9 @@ def verify_command(
             bar.add_task("verifying", total=event["total"])
         elif event["event"] == "checked":
             bar.advance(bar.task_ids[-1], event["n"])
+        elif event["event"] == "levels":
+            for task_id in bar.task_ids:  # the inputs are done: no finished bar during levels
+                bar.update(task_id, visible=False)
 
     with bar:
         done = verify_directory(

@@ -70,7 +70,9 @@ def _probe(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
 
     try:
         return True, json.loads(call_forked(lambda: json.dumps(fn()).encode(), timeout))
-    except (TimeoutError, ChildFailed) as exc:
+    except TimeoutError:
+        return False, f"no answer within {timeout:.0f} s"
+    except ChildFailed as exc:
         return False, str(exc)
     except SuperposeError as exc:
         return False, f"SuperposeError: {exc}"

@@ -13,6 +13,11 @@ reports progress through an optional callback of event dicts.
 - :func:`bounds_for` (and :func:`plot_bounds`): ``superpose bounds``.
 - :func:`compare_to_files`: ``superpose compare``.
 - :func:`plan_sweep` -> :class:`SweepPlan`, :func:`sweep_to_file`: ``superpose sweep``.
+
+The other commands call their module's function directly: ``capacity``
+:func:`superpose.capacity.model_capacity`, ``demo`` :func:`superpose.demo.run_demo`,
+``report`` :func:`superpose.report.write_report`, ``export``
+:func:`superpose.torch.export_network`.
 """
 
 from superpose.workflow._bounds import bounds_for, plot_bounds

@@ -61,8 +61,13 @@ def bounds_for(
         raise SuperposeError(f"neurons must be >= 0, got {neurons}", cli="--neurons")
     if networks and plot is None:
         raise SuperposeError(
-            "networks only add points to a plot; give plot too", cli="--plot FILE.png"
+            "networks only add points to a plot; give plot too",
+            cli="--network needs --plot FILE.png",
         )
+    if plot is not None:  # checked before the networks load (large ones take a while)
+        from superpose._atomic import check_output
+
+        check_output(plot, option="plot", kind="file")
     report = bounds_report(
         fam,
         layers=layers,
@@ -94,11 +99,9 @@ def _family_from_args(
 ) -> tuple[Any, int | None]:
     """The family of ``task_file`` and its sparsity, or the named family (sparsity None)."""
     from superpose.bounds import family_of_task, make_family
+    from superpose.workflow._task import one_source
 
-    if (task_file is None) == (family is None):
-        raise SuperposeError(
-            "give exactly one of task_file or family", cli="--task FILE or --family NAME"
-        )
+    one_source(task_file, family)
     if task_file is not None:
         from superpose.task import load_task
 

@@ -27,22 +27,29 @@ def compare_to_files(
 ) -> WorkloadResult:
     """Run :func:`superpose.compare.run_workload` (``run`` are its arguments) and write its files.
 
-    The paths are checked before the run (a comparison can take an hour): ``plot`` must be a
-    ``.png``; ``out`` is created, and receives ``compare.json``, ``compare.md`` and the
-    trained baselines' loss curves; ``markdown`` gets the tables. Every file is written
-    atomically (:func:`superpose._atomic.write_text`). ``task_file`` is a task to run the
-    workload on instead of its own (read before the run: :func:`superpose.task.load_task`).
+    ``task_file`` is a task to run the workload on instead of its own, read first. Every path
+    is checked before the run (a comparison can take an hour): ``plot`` must be a ``.png`` and,
+    like ``markdown``, writable (:func:`superpose._atomic.check_output`); ``out`` is created,
+    and receives ``compare.json``, ``compare.md`` and the trained baselines' loss curves;
+    ``markdown`` gets the tables. Every file is written atomically.
     """
     import json
 
-    from superpose._atomic import write_text
+    from superpose._atomic import check_output, write_text
     from superpose._numeric import json_default
     from superpose.compare import markdown as to_markdown
     from superpose.compare import plot as make_plot
     from superpose.compare import run_workload
 
+    if task_file is not None:
+        from superpose.task import load_task
+
+        run["task"] = load_task(task_file)
     if plot is not None and Path(plot).suffix.lower() != ".png":
         raise SuperposeError(f"plot must name a .png file, got {plot}", cli="--plot")
+    for path, label in ((plot, "plot"), (markdown, "markdown")):
+        if path is not None:
+            check_output(path, option=label, kind="file")
     out = None if out is None else Path(out)
     if out is not None and out.exists() and not out.is_dir():
         raise SuperposeError(f"out {out}: exists and is not a directory", cli="--out")
@@ -53,10 +60,6 @@ def compare_to_files(
             raise SuperposeError(
                 f"out {out}: cannot be created ({exc.strerror})", cli="--out"
             ) from None
-    if task_file is not None:
-        from superpose.task import load_task
-
-        run["task"] = load_task(task_file)
     result = run_workload(workload, loss_dir=out, **run)
     if plot is not None:
         make_plot(result, str(plot))

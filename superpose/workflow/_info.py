@@ -64,9 +64,7 @@ def network_info(directory: str | Path) -> dict[str, Any]:
     else:
         why = unchecked_reason(net)
         info["check"] = {"kind": "none", "passed": None, "why": why}
-        info["check_line"] = (
-            f"check: none recorded ({why}); superpose verify {directory} checks it now"
-        )
+        info["check_line"] = f"check: none recorded ({why})"
     residual = net.extras.get("residual")
     if net.construction == "stream" and isinstance(residual, dict):
         info["residual"] = residual_comparison(net)

@@ -54,11 +54,20 @@ class SweepPlan:
         }
 
 
-def plan_sweep(spec_file: str | Path, results: str | Path = "results.sqlite") -> SweepPlan:
+def plan_sweep(
+    spec_file: str | Path,
+    results: str | Path = "results.sqlite",
+    *,
+    executor: str = "serial",
+    address: str | None = None,
+    jobs: int | None = None,
+) -> SweepPlan:
     """Read the sweep in ``spec_file`` and the points ``results`` has finished; runs and
-    writes nothing."""
+    writes nothing. ``executor``, ``address`` and ``jobs`` are checked as a run would check
+    them, so a dry run catches what the run would refuse."""
     from superpose.sweep import load_spec, pending_points
 
+    _executor(executor, address, jobs)
     if str(results) == "":
         raise SuperposeError("results: empty path; give a file name", cli="--results")
     spec = load_spec(spec_file)
@@ -85,16 +94,9 @@ def sweep_to_file(
     ``results_label`` names the results file in error messages.
     """
     from superpose._atomic import check_output
-    from superpose.sweep import EXECUTORS, run_sweep
+    from superpose.sweep import run_sweep
 
-    if address is not None and executor == "serial":
-        executor = "dask"
-    if executor not in EXECUTORS:
-        raise SuperposeError(
-            f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}", cli="--executor"
-        )
-    if jobs is not None and jobs < 1:
-        raise SuperposeError(f"jobs must be >= 1, got {jobs}", cli="--jobs")
+    executor = _executor(executor, address, jobs)
     path = check_output(results, option=results_label, kind="file")
     plan = plan_sweep(spec_file, path)
     tell = progress or (lambda event: None)
@@ -110,3 +112,19 @@ def sweep_to_file(
             {"event": "point", "label": point.label(), "ok": outcome.ok}
         ),
     )
+
+
+def _executor(executor: str, address: str | None, jobs: int | None) -> str:
+    """The executor a run uses (an ``address`` implies ``dask``), after refusing an unknown
+    one and ``jobs`` < 1."""
+    from superpose.sweep import EXECUTORS
+
+    if address is not None and executor == "serial":
+        executor = "dask"
+    if executor not in EXECUTORS:
+        raise SuperposeError(
+            f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}", cli="--executor"
+        )
+    if jobs is not None and jobs < 1:
+        raise SuperposeError(f"jobs must be >= 1, got {jobs}", cli="--jobs")
+    return executor

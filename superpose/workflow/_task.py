@@ -37,10 +37,7 @@ def task_from_options(
     from superpose.seeds import Seeds
     from superpose.task import load_task
 
-    if (task_file is None) == (family is None):
-        raise SuperposeError(
-            "give exactly one of task_file or family", cli="--task FILE or --family NAME"
-        )
+    one_source(task_file, family)
     if sparsity is not None and sparsity < 1:
         raise SuperposeError(f"sparsity must be >= 1, got {sparsity}", cli="--sparsity")
     if task_file is not None:
@@ -66,3 +63,11 @@ def task_from_options(
         arity=arity,
         depth=depth,
     )
+
+
+def one_source(task_file: object, family: object) -> None:
+    """Refuse both or neither of a task file and a family: a task comes from exactly one."""
+    if (task_file is None) == (family is None):
+        raise SuperposeError(
+            "give exactly one of task_file or family", cli="--task FILE or --family NAME"
+        )

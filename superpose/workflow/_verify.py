@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from superpose.errors import SuperposeError
 from superpose.network import Network
+from superpose.verification import DEFAULT_MAX_EXHAUSTIVE
 
 if TYPE_CHECKING:
     from superpose.check import Check
@@ -67,7 +68,7 @@ def verify_directory(
     *,
     samples: int = 10_000,
     seed: int = 0,
-    max_exhaustive: int = 5_000_000,
+    max_exhaustive: int = DEFAULT_MAX_EXHAUSTIVE,
     jobs: int = 1,
     levels: bool = False,
     progress: Callable[[dict[str, Any]], None] | None = None,
@@ -79,8 +80,8 @@ def verify_directory(
     ``max_exhaustive`` inputs, random and targeted, ``samples`` of each). ``jobs`` processes
     share the inputs (the report does not depend on it); ``levels`` adds the per-stage report
     of a deep network. ``progress`` receives ``{"event": "exact"}`` before the certificate,
-    ``{"event": "inputs", "total": n}`` before the inputs run and ``{"event": "checked",
-    "n": k}`` as they do.
+    ``{"event": "inputs", "total": n}`` before the inputs run, ``{"event": "checked",
+    "n": k}`` as they do, and ``{"event": "levels"}`` before the per-level report.
     """
     from superpose.check import exact_check
     from superpose.io import load_network
@@ -125,6 +126,7 @@ def verify_directory(
     report.skipped = skipped + report.skipped
     level_rep = None
     if levels:
+        tell({"event": "levels"})
         from superpose.seeds import Seeds
         from superpose.stage_check import level_report
 
