@@ -75,7 +75,6 @@ def sweep_command(
         else:
             console.print(_plan_table(plan.spec, plan.pending))
         return 0
-    results = results_arg
     name = {"sweep": spec_file.stem}
     progress = new_progress(not as_json, extra=(TextColumn("{task.fields[last]}", markup=False),))
     where = f"dask at {address}" if address else executor
@@ -105,7 +104,7 @@ def sweep_command(
         saved = s.computed + s.errors
         err_console.print(
             f"interrupted: {saved} points saved this run ({s.skipped + s.computed} of {s.total} "
-            f"finished in {results}); rerun the same command to resume"
+            f"finished in {results_arg}); rerun the same command to resume"
         )
         raise typer.Exit(130) from None
     if as_json:
@@ -115,11 +114,11 @@ def sweep_command(
             styled(
                 f"sweep [bold]{esc(name['sweep'])}[/]: {summary.total} points, {summary.computed} "
                 f"computed, {summary.skipped} already done, {summary.errors} failed -> "
-                f"{esc(results)} ({summary.seconds:.1f} s)"
+                f"{esc(results_arg)} ({summary.seconds:.1f} s)"
             )
         )
         for message in summary.error_messages[:5]:
             console.print(styled(f"  [red]failed[/] {esc(message)}"))
         if summary.errors > 5:
-            console.print(f"  ... and {summary.errors - 5} more (status 'error' in {results})")
+            console.print(f"  ... and {summary.errors - 5} more (status 'error' in {results_arg})")
     return 1 if summary.errors else 0

@@ -463,20 +463,17 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
     axes = _grid_axes(grid, source, w, families)
     seeds = _grid_replicates(grid, source, w)
     param_names, param_values = _grid_params(grid, source, w, constructions)
-    total = math.prod(
-        len(v)
-        for v in (
-            families,
-            constructions,
-            axes.influence,
-            axes.sparsity,
-            axes.features,
-            axes.outputs,
-            axes.arity,
-            axes.depth,
-            seeds,
-        )
-    ) * math.prod(len(v) for v in param_values)
+    # Every axis but the construction parameters, in the order points are enumerated.
+    rest = (
+        axes.influence,
+        axes.sparsity,
+        axes.features,
+        axes.outputs,
+        axes.arity,
+        axes.depth,
+        seeds,
+    )
+    total = math.prod(len(v) for v in (families, constructions, *rest, *param_values))
     if total > MAX_POINTS:
         raise SuperposeError(
             f"{_where(source, w.rstrip('.') or 'grid')}: {total:,} points exceed the limit of "
@@ -487,13 +484,7 @@ def expand_grid(grid: Any, source: str = "<memory>", where: str = "grid") -> lis
         families,
         constructions,
         itertools.product(*param_values) if param_values else [()],
-        axes.influence,
-        axes.sparsity,
-        axes.features,
-        axes.outputs,
-        axes.arity,
-        axes.depth,
-        seeds,
+        *rest,
     ):
         point = _grid_point(
             fam,
